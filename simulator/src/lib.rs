@@ -1,1 +1,390 @@
+//! lamp-sim: a Modbus TCP / RTU-over-TCP device farm of lighting cabinets
+//! (RTUs) and single-lamp controllers (SLCs), speaking the same profiles as
+//! the gateway, with faults that tests can switch at run time.
+//!
+//! Endpoint `i` serves the cabinet RTU at unit id 1. Its SLC `j` is unit id
+//! `j + 2` with a unit-layout SLC profile, or register block `j` on unit 1
+//! with a block-layout profile (unit 1 then doubles as the concentrator).
+//!
+//! Inventory ids (stable, scripted against): district `D01`…, cabinet of
+//! endpoint `i` `CAB-{i+1:04}` with RTU `RTU-{i+1:04}`, lamp `j` of endpoint
+//! `i` `LX-{i+1:04}-{j+1:03}` with SLC `SLC-{i+1:04}-{j+1:03}`, extra lamps
+//! without SLC `LX-{i+1:04}-N{k+1:02}`, extra cabinets without RTU
+//! `CAB-X{k+1:03}` with lamps `LX-X{k+1:03}-N{m+1:02}`.
 
+mod control;
+mod device;
+mod fault;
+mod frame;
+mod inventory;
+mod registers;
+mod scenario;
+mod server;
+
+pub use device::{RtuValues, SlcValues};
+pub use fault::{EndpointFault, SlcFault};
+pub use frame::Framing;
+pub use inventory::InventoryOptions;
+pub use scenario::{Scenario, ScenarioError};
+
+use device::{Cabinet, Clock};
+use lamp_profile::{DeviceKind, Layout, Profile};
+use parking_lot::Mutex;
+use registers::Profiles;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The profiles shipped in `config/profiles/`, compiled in as defaults.
+pub const EMBEDDED_PROFILES: [(&str, &str); 3] = [
+    (
+        "rtu-cabinet.toml",
+        include_str!("../../config/profiles/rtu-cabinet.toml"),
+    ),
+    (
+        "slc-a-unit.toml",
+        include_str!("../../config/profiles/slc-a-unit.toml"),
+    ),
+    (
+        "slc-b-block.toml",
+        include_str!("../../config/profiles/slc-b-block.toml"),
+    ),
+];
+
+/// Parses the embedded profiles (they are validated by lamp-profile's tests).
+pub fn embedded_profiles() -> BTreeMap<String, Profile> {
+    EMBEDDED_PROFILES
+        .iter()
+        .map(|(file, text)| {
+            let p = Profile::from_toml(text, file)
+                .unwrap_or_else(|e| panic!("embedded profile {file} is invalid: {e:?}"));
+            (p.name.clone(), p)
+        })
+        .collect()
+}
+
+/// Highest unit id a Modbus serial device may have.
+const MAX_UNIT_ID: usize = 247;
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub host: IpAddr,
+    pub endpoints: usize,
+    pub slcs_per_endpoint: usize,
+    /// Endpoint `i` listens on `base_port + i`; 0 = an ephemeral port each.
+    pub base_port: u16,
+    pub slc_profile: String,
+    pub rtu_profile: String,
+    pub framing: Framing,
+    pub profiles: BTreeMap<String, Profile>,
+    /// Inventory only: endpoints go to districts round-robin.
+    pub districts: usize,
+    pub seed: u64,
+    /// Random lamp failures per lit lamp-hour; 0 disables them.
+    pub failure_rate_per_hour: f64,
+    /// Control HTTP port; `Some(0)` = ephemeral, `None` = no control server.
+    pub control_port: Option<u16>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            endpoints: 1,
+            slcs_per_endpoint: 4,
+            base_port: 0,
+            slc_profile: "slc-a-unit".into(),
+            rtu_profile: "rtu-cabinet".into(),
+            framing: Framing::Tcp,
+            profiles: embedded_profiles(),
+            districts: 1,
+            seed: 1,
+            failure_rate_per_hour: 0.0,
+            control_port: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// One endpoint: its address, its cabinet, its fault.
+pub(crate) struct Endpoint {
+    pub addr: SocketAddr,
+    pub cabinet: Mutex<Cabinet>,
+    pub fault: watch::Sender<Option<EndpointFault>>,
+}
+
+pub(crate) struct Shared {
+    pub profiles: Profiles,
+    pub clock: Clock,
+    pub framing: Framing,
+    pub failure_rate: f64,
+    pub seed: u64,
+    pub districts: usize,
+    pub endpoints: Vec<Endpoint>,
+    pub requests: AtomicU64,
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Locks endpoint `i`'s cabinet with its clock brought up to date.
+    pub fn cabinet(&self, i: usize, force: bool) -> (parking_lot::MutexGuard<'_, Cabinet>, f64) {
+        let now = self.clock.now();
+        let mut cab = self.endpoints[i].cabinet.lock();
+        cab.advance(now, self.failure_rate, force);
+        (cab, now)
+    }
+}
+
+/// A running device farm. Cheap to clone; every clone drives the same farm.
+#[derive(Clone)]
+pub struct Simulator {
+    shared: Arc<Shared>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    control: Option<SocketAddr>,
+}
+
+fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
+    let bad = |m: String| Err(SimError::Config(m));
+    let get = |name: &str, kind: DeviceKind| match cfg.profiles.get(name) {
+        None => Err(SimError::Config(format!(
+            "no profile `{name}` (have: {})",
+            cfg.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
+        Some(p) if p.kind != kind => Err(SimError::Config(format!(
+            "profile `{name}` is a {:?} profile, expected {kind:?}",
+            p.kind
+        ))),
+        Some(p) => Ok(p.clone()),
+    };
+    let rtu = get(&cfg.rtu_profile, DeviceKind::Rtu)?;
+    let slc = get(&cfg.slc_profile, DeviceKind::Slc)?;
+    let m = cfg.slcs_per_endpoint;
+    match slc.layout {
+        Layout::Unit if m > MAX_UNIT_ID - 1 => {
+            return bad(format!(
+                "{m} SLCs per endpoint: unit-layout profile `{}` gives each SLC a unit id \
+                 from 2 to {MAX_UNIT_ID}, so at most {} fit",
+                slc.name,
+                MAX_UNIT_ID - 1
+            ))
+        }
+        Layout::Block { .. } => {
+            let max = usize::from(slc.max_block_index().unwrap_or(0)) + 1;
+            if m > max {
+                return bad(format!(
+                    "{m} SLCs per endpoint: block-layout profile `{}` holds at most {max}",
+                    slc.name
+                ));
+            }
+        }
+        _ => {}
+    }
+    if cfg.base_port != 0 && usize::from(cfg.base_port) + cfg.endpoints > 0x1_0000 {
+        return bad(format!(
+            "{} endpoints from port {} run past port 65535",
+            cfg.endpoints, cfg.base_port
+        ));
+    }
+    if cfg.districts == 0 {
+        return bad("at least one district".into());
+    }
+    if !(cfg.failure_rate_per_hour >= 0.0 && cfg.failure_rate_per_hour.is_finite()) {
+        return bad("failure rate must be a finite number >= 0".into());
+    }
+    Ok((rtu, slc))
+}
+
+impl Simulator {
+    /// Binds every endpoint (and the control port), then serves in the background.
+    pub async fn start(cfg: SimConfig) -> Result<Simulator, SimError> {
+        let (rtu, slc) = check_config(&cfg)?;
+        let circuits = rtu.circuits;
+        let mut listeners = Vec::with_capacity(cfg.endpoints);
+        for i in 0..cfg.endpoints {
+            let port = if cfg.base_port == 0 {
+                0
+            } else {
+                cfg.base_port + i as u16
+            };
+            let addr = SocketAddr::new(cfg.host, port);
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| SimError::Bind { addr, source })?;
+            listeners.push(l);
+        }
+        let clock = Clock::new();
+        let now = clock.now();
+        let endpoints = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Endpoint {
+                addr: l.local_addr().expect("bound listener has an address"),
+                cabinet: Mutex::new(Cabinet::new(
+                    i,
+                    cfg.slcs_per_endpoint,
+                    circuits,
+                    cfg.seed,
+                    now,
+                )),
+                fault: watch::Sender::new(None),
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            profiles: Profiles { rtu, slc },
+            clock,
+            framing: cfg.framing,
+            failure_rate: cfg.failure_rate_per_hour,
+            seed: cfg.seed,
+            districts: cfg.districts,
+            endpoints,
+            requests: AtomicU64::new(0),
+            shutdown: watch::Sender::new(false),
+        });
+        let mut sim = Simulator {
+            shared: shared.clone(),
+            tasks: Arc::default(),
+            control: None,
+        };
+        if let Some(port) = cfg.control_port {
+            let addr = SocketAddr::new(cfg.host, port);
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| SimError::Bind { addr, source })?;
+            sim.control = Some(l.local_addr().expect("bound listener has an address"));
+            let task = tokio::spawn(control::serve(sim.clone(), l));
+            sim.tasks.lock().push(task);
+        }
+        let mut tasks = sim.tasks.lock();
+        for (i, l) in listeners.into_iter().enumerate() {
+            tasks.push(tokio::spawn(server::serve_endpoint(shared.clone(), i, l)));
+        }
+        drop(tasks);
+        Ok(sim)
+    }
+
+    pub fn endpoint_addrs(&self) -> Vec<SocketAddr> {
+        self.shared.endpoints.iter().map(|e| e.addr).collect()
+    }
+
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control
+    }
+
+    pub fn endpoint_count(&self) -> usize {
+        self.shared.endpoints.len()
+    }
+
+    pub fn slcs_per_endpoint(&self) -> usize {
+        self.shared
+            .endpoints
+            .first()
+            .map_or(0, |e| e.cabinet.lock().slcs.len())
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.shared.framing
+    }
+
+    /// The SLC profile in use.
+    pub fn slc_profile(&self) -> &Profile {
+        &self.shared.profiles.slc
+    }
+
+    /// The RTU profile in use.
+    pub fn rtu_profile(&self) -> &Profile {
+        &self.shared.profiles.rtu
+    }
+
+    /// Modbus unit id and block index (block layout) that reach SLC `slc`.
+    pub fn slc_address(&self, slc: usize) -> (u8, Option<u16>) {
+        match self.shared.profiles.slc.layout {
+            Layout::Unit => ((slc + 2) as u8, None),
+            Layout::Block { .. } => (1, Some(slc as u16)),
+        }
+    }
+
+    /// Sets or clears a fault of endpoint `endpoint`. Panics on an unknown index.
+    pub fn set_endpoint_fault(&self, endpoint: usize, fault: Option<EndpointFault>) {
+        self.shared.endpoints[endpoint].fault.send_replace(fault);
+    }
+
+    pub fn endpoint_fault(&self, endpoint: usize) -> Option<EndpointFault> {
+        *self.shared.endpoints[endpoint].fault.borrow()
+    }
+
+    /// Replaces the fault of one SLC (the default value clears it).
+    pub fn set_slc_fault(&self, endpoint: usize, slc: usize, fault: SlcFault) {
+        let (mut cab, now) = self.shared.cabinet(endpoint, true);
+        cab.set_slc_fault(slc, fault, now);
+    }
+
+    pub fn set_rtu_alarms(&self, endpoint: usize, door: bool, leakage: bool) {
+        let (mut cab, _) = self.shared.cabinet(endpoint, true);
+        cab.door = door;
+        cab.leakage = leakage;
+    }
+
+    /// What SLC `slc`'s registers would read now (frozen values while silent).
+    pub fn slc_values(&self, endpoint: usize, slc: usize) -> SlcValues {
+        let (cab, now) = self.shared.cabinet(endpoint, false);
+        cab.observed_slc(slc, now)
+    }
+
+    pub fn rtu_values(&self, endpoint: usize) -> RtuValues {
+        let (cab, now) = self.shared.cabinet(endpoint, false);
+        cab.rtu(now)
+    }
+
+    /// Stops (or restarts) simulated time: no noise, accumulation or random failures.
+    pub fn set_frozen(&self, frozen: bool) {
+        self.shared.clock.set_frozen(frozen);
+        // Bill every cabinet up to the freeze so frozen reads are final.
+        if frozen {
+            for i in 0..self.shared.endpoints.len() {
+                drop(self.shared.cabinet(i, true));
+            }
+        }
+    }
+
+    pub fn frozen(&self) -> bool {
+        self.shared.clock.frozen()
+    }
+
+    /// Modbus requests answered so far (exception replies included).
+    pub fn request_count(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Writes `districts.csv`, `cabinets.csv` and `lamps.csv` matching this farm.
+    pub fn write_inventory(&self, dir: &Path, opts: &InventoryOptions) -> std::io::Result<()> {
+        inventory::write(&self.shared, dir, opts)
+    }
+
+    /// Applies a scenario's faults and alarms; rejects unknown indices first.
+    pub fn apply_scenario(&self, scenario: &Scenario) -> Result<(), ScenarioError> {
+        scenario.apply(self)
+    }
+
+    /// Stops listening and closes every connection.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.send_replace(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock());
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}

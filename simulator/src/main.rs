@@ -1,1 +1,158 @@
-fn main() {}
+//! `lamp-sim`: serve a Modbus device farm until SIGINT/SIGTERM.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use lamp_profile::Profile;
+use lamp_sim::{embedded_profiles, Framing, InventoryOptions, Scenario, SimConfig, Simulator};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lamp-sim",
+    version,
+    about = "Modbus device farm of lighting cabinets and single-lamp controllers"
+)]
+struct Args {
+    /// Number of endpoints (cabinets), each its own TCP port.
+    #[arg(long, default_value_t = 1)]
+    endpoints: usize,
+    /// SLCs behind each endpoint.
+    #[arg(long, default_value_t = 10)]
+    slcs_per_endpoint: usize,
+    /// Endpoint i listens on base-port + i; 0 = an ephemeral port each.
+    #[arg(long, default_value_t = 15020)]
+    base_port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// SLC profile name.
+    #[arg(long, default_value = "slc-a-unit")]
+    profile: String,
+    /// RTU profile name.
+    #[arg(long, default_value = "rtu-cabinet")]
+    rtu_profile: String,
+    /// Load profiles from this folder instead of the embedded ones.
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+    /// tcp or rtu-over-tcp.
+    #[arg(long, default_value = "tcp")]
+    framing: Framing,
+    /// Faults and alarms applied at start (TOML).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Control HTTP port (0 = ephemeral). Without it there is no control server.
+    #[arg(long)]
+    control_port: Option<u16>,
+    /// Write districts.csv, cabinets.csv and lamps.csv here before serving.
+    #[arg(long)]
+    emit_inventory: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    districts: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Random lamp failures per lit lamp-hour (0 disables).
+    #[arg(long, default_value_t = 0.001)]
+    failure_rate_per_hour: f64,
+    /// Inventory only: extra cabinets with no RTU.
+    #[arg(long, default_value_t = 0)]
+    cabinets_without_rtu: usize,
+    /// Inventory only: extra lamps without SLC in every cabinet.
+    #[arg(long, default_value_t = 0)]
+    lamps_without_slc: usize,
+    /// Start with simulated time stopped.
+    #[arg(long)]
+    frozen: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "lamp_sim=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let started = Instant::now();
+    let profiles = match &args.profiles {
+        None => embedded_profiles(),
+        Some(dir) => Profile::load_dir(dir).map_err(|issues| {
+            let all: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+            anyhow::anyhow!("invalid profiles:\n{}", all.join("\n"))
+        })?,
+    };
+    let scenario = match &args.scenario {
+        Some(p) => Some(Scenario::load(p)?),
+        None => None,
+    };
+    if args.endpoints == 0 {
+        bail!("--endpoints must be at least 1");
+    }
+    let cfg = SimConfig {
+        host: args.host,
+        endpoints: args.endpoints,
+        slcs_per_endpoint: args.slcs_per_endpoint,
+        base_port: args.base_port,
+        slc_profile: args.profile.clone(),
+        rtu_profile: args.rtu_profile.clone(),
+        framing: args.framing,
+        profiles,
+        districts: args.districts,
+        seed: args.seed,
+        failure_rate_per_hour: args.failure_rate_per_hour,
+        control_port: args.control_port,
+    };
+    let sim = Simulator::start(cfg).await?;
+    if let Some(s) = &scenario {
+        sim.apply_scenario(s)?;
+    }
+    if args.frozen {
+        sim.set_frozen(true);
+    }
+    if let Some(dir) = &args.emit_inventory {
+        let opts = InventoryOptions {
+            cabinets_without_rtu: args.cabinets_without_rtu,
+            lamps_without_slc_per_cabinet: args.lamps_without_slc,
+        };
+        sim.write_inventory(dir, &opts)
+            .with_context(|| format!("writing inventory to {}", dir.display()))?;
+    }
+    let addrs = sim.endpoint_addrs();
+    let ports = match (addrs.first(), addrs.last()) {
+        (Some(a), Some(b)) if args.base_port != 0 => {
+            format!("{}:{}-{}", args.host, a.port(), b.port())
+        }
+        _ => addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let control = sim
+        .control_addr()
+        .map_or("none".to_string(), |a| format!("http://{a}"));
+    println!(
+        "lamp-sim ready: {} endpoints x {} SLCs ({}, {}) on {ports}; control {control}; started in {} ms",
+        args.endpoints,
+        args.slcs_per_endpoint,
+        args.profile,
+        args.framing,
+        started.elapsed().as_millis()
+    );
+    wait_for_signal().await?;
+    tracing::info!(requests = sim.request_count(), "shutting down");
+    sim.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! The control interface: a small HTTP/JSON server so tests and scripts can
+//! flip faults, alarms and the clock of a running farm.
+
+use crate::{EndpointFault, Simulator, SlcFault};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.1, "message": self.2}});
+        (self.0, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            r.body_text(),
+        )
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn endpoint(sim: &Simulator, i: usize) -> Result<usize, ApiError> {
+    if i < sim.endpoint_count() {
+        Ok(i)
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no endpoint {i} (have {})", sim.endpoint_count()),
+        ))
+    }
+}
+
+fn slc(sim: &Simulator, i: usize, j: usize) -> Result<(usize, usize), ApiError> {
+    let i = endpoint(sim, i)?;
+    if j < sim.slcs_per_endpoint() {
+        Ok((i, j))
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no SLC {j} on endpoint {i} (have {})",
+                sim.slcs_per_endpoint()
+            ),
+        ))
+    }
+}
+
+fn ok(v: Value) -> ApiResult {
+    Ok(Json(v).into_response())
+}
+
+async fn status(State(sim): State<Simulator>) -> ApiResult {
+    ok(json!({
+        "endpoints": sim.endpoint_count(),
+        "slcs_per_endpoint": sim.slcs_per_endpoint(),
+        "framing": sim.framing(),
+        "slc_profile": sim.slc_profile().name,
+        "rtu_profile": sim.rtu_profile().name,
+        "frozen": sim.frozen(),
+        "request_count": sim.request_count(),
+    }))
+}
+
+async fn endpoints(State(sim): State<Simulator>) -> ApiResult {
+    let list: Vec<Value> = sim
+        .endpoint_addrs()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| json!({"index": i, "addr": a.to_string(), "fault": sim.endpoint_fault(i)}))
+        .collect();
+    ok(Value::Array(list))
+}
+
+async fn put_fault(
+    State(sim): State<Simulator>,
+    Path(i): Path<usize>,
+    body: Result<Json<EndpointFault>, JsonRejection>,
+) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    let Json(fault) = body?;
+    sim.set_endpoint_fault(i, Some(fault));
+    ok(json!({"index": i, "fault": fault}))
+}
+
+async fn delete_fault(State(sim): State<Simulator>, Path(i): Path<usize>) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    sim.set_endpoint_fault(i, None);
+    ok(json!({"index": i, "fault": null}))
+}
+
+async fn put_slc_fault(
+    State(sim): State<Simulator>,
+    Path((i, j)): Path<(usize, usize)>,
+    body: Result<Json<SlcFault>, JsonRejection>,
+) -> ApiResult {
+    let (i, j) = slc(&sim, i, j)?;
+    let Json(fault) = body?;
+    sim.set_slc_fault(i, j, fault);
+    ok(json!({"endpoint": i, "index": j, "fault": fault}))
+}
+
+async fn get_slc(State(sim): State<Simulator>, Path((i, j)): Path<(usize, usize)>) -> ApiResult {
+    let (i, j) = slc(&sim, i, j)?;
+    ok(serde_json::to_value(sim.slc_values(i, j)).unwrap_or_default())
+}
+
+async fn get_rtu(State(sim): State<Simulator>, Path(i): Path<usize>) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    ok(serde_json::to_value(sim.rtu_values(i)).unwrap_or_default())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Alarms {
+    #[serde(default)]
+    door: bool,
+    #[serde(default)]
+    leakage: bool,
+}
+
+async fn put_alarms(
+    State(sim): State<Simulator>,
+    Path(i): Path<usize>,
+    body: Result<Json<Alarms>, JsonRejection>,
+) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    let Json(a) = body?;
+    sim.set_rtu_alarms(i, a.door, a.leakage);
+    ok(json!({"door": a.door, "leakage": a.leakage}))
+}
+
+async fn freeze(State(sim): State<Simulator>) -> ApiResult {
+    sim.set_frozen(true);
+    ok(json!({"frozen": true}))
+}
+
+async fn unfreeze(State(sim): State<Simulator>) -> ApiResult {
+    sim.set_frozen(false);
+    ok(json!({"frozen": false}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_found", "no such route".into())
+}
+
+pub(crate) fn router(sim: Simulator) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/endpoints", get(endpoints))
+        .route("/endpoints/{i}/fault", put(put_fault).delete(delete_fault))
+        .route("/endpoints/{i}/slcs/{j}", get(get_slc))
+        .route("/endpoints/{i}/slcs/{j}/fault", put(put_slc_fault))
+        .route("/endpoints/{i}/rtu", get(get_rtu))
+        .route("/endpoints/{i}/rtu/alarms", put(put_alarms))
+        .route("/freeze", post(freeze))
+        .route("/unfreeze", post(unfreeze))
+        .fallback(not_found)
+        .with_state(sim)
+}
+
+pub(crate) async fn serve(sim: Simulator, listener: TcpListener) {
+    let mut shutdown = sim.shared.shutdown.subscribe();
+    let app = router(sim);
+    let stop = async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(error = %e, "control server failed");
+    }
+}

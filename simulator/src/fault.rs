@@ -1,0 +1,45 @@
+//! Faults a test or scenario can inject, per endpoint and per SLC.
+
+use serde::{Deserialize, Serialize};
+
+/// Misbehaviour of a whole endpoint (the TCP port of one cabinet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EndpointFault {
+    /// Stop listening: connects fail with ECONNREFUSED, open connections close.
+    /// Clearing the fault binds the same port again.
+    Refuse,
+    /// Read requests but never reply.
+    Silent,
+    /// Reply correctly, `ms` milliseconds late.
+    Delay { ms: u64 },
+    /// Answer every request with this Modbus exception code.
+    Exception { code: u8 },
+    /// Close the connection as soon as a request arrives.
+    Drop,
+    /// Reply with random bytes of a plausible length.
+    Garble,
+    /// Reply with a mismatching transaction id (RTU framing: a wrong CRC).
+    WrongTid,
+}
+
+/// Misbehaviour of one single-lamp controller behind a live endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlcFault {
+    /// The SLC stops answering on the power line / RS-485 bus. Unit layout:
+    /// its unit id answers exception 0x0B; block layout: its block reads
+    /// `comm_ok = 0` with the values it had when it went quiet.
+    pub silent: bool,
+    /// Unit layout only: every request to the SLC's unit gets this exception.
+    pub exception: Option<u8>,
+    /// Lamp failure: fault flag bit 0, no power.
+    pub failed: bool,
+}
+
+impl SlcFault {
+    /// Faults kept outside the compact per-SLC state (failure lives there).
+    pub(crate) fn is_comm_fault(&self) -> bool {
+        self.silent || self.exception.is_some()
+    }
+}

@@ -1,0 +1,169 @@
+//! Scenario files: faults and alarms applied when the farm starts.
+//!
+//! ```toml
+//! frozen = false            # optional: start with time stopped
+//! [[endpoint]]
+//! index = 3
+//! fault = { kind = "silent" }
+//! [[slc]]
+//! endpoint = 0
+//! index = 5
+//! fault = { failed = true }
+//! [[rtu]]
+//! endpoint = 1
+//! door = true
+//! ```
+
+use crate::{EndpointFault, SimError, Simulator, SlcFault};
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub frozen: bool,
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<EndpointEntry>,
+    #[serde(default, rename = "slc")]
+    pub slcs: Vec<SlcEntry>,
+    #[serde(default, rename = "rtu")]
+    pub rtus: Vec<RtuEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointEntry {
+    pub index: usize,
+    pub fault: Option<EndpointFault>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlcEntry {
+    pub endpoint: usize,
+    pub index: usize,
+    #[serde(default)]
+    pub fault: SlcFault,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtuEntry {
+    pub endpoint: usize,
+    #[serde(default)]
+    pub door: bool,
+    #[serde(default)]
+    pub leakage: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("scenario {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("scenario: {0}")]
+    Index(String),
+}
+
+impl From<ScenarioError> for SimError {
+    fn from(e: ScenarioError) -> Self {
+        SimError::Config(e.to_string())
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Scenario::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, path: &str) -> Result<Scenario, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: path.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks every index, then applies all entries.
+    pub(crate) fn apply(&self, sim: &Simulator) -> Result<(), ScenarioError> {
+        let (e, m) = (sim.endpoint_count(), sim.slcs_per_endpoint());
+        let bad_ep = |i: usize| ScenarioError::Index(format!("endpoint {i} out of range (0..{e})"));
+        for x in &self.endpoints {
+            if x.index >= e {
+                return Err(bad_ep(x.index));
+            }
+        }
+        for x in &self.rtus {
+            if x.endpoint >= e {
+                return Err(bad_ep(x.endpoint));
+            }
+        }
+        for x in &self.slcs {
+            if x.endpoint >= e {
+                return Err(bad_ep(x.endpoint));
+            }
+            if x.index >= m {
+                return Err(ScenarioError::Index(format!(
+                    "SLC {} of endpoint {} out of range (0..{m})",
+                    x.index, x.endpoint
+                )));
+            }
+        }
+        for x in &self.endpoints {
+            sim.set_endpoint_fault(x.index, x.fault);
+        }
+        for x in &self.slcs {
+            sim.set_slc_fault(x.endpoint, x.index, x.fault);
+        }
+        for x in &self.rtus {
+            sim.set_rtu_alarms(x.endpoint, x.door, x.leakage);
+        }
+        if self.frozen {
+            sim.set_frozen(true);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let s = Scenario::parse(
+            r#"
+[[endpoint]]
+index = 3
+fault = { kind = "silent" }
+[[endpoint]]
+index = 4
+fault = { kind = "delay", ms = 250 }
+[[slc]]
+endpoint = 0
+index = 5
+fault = { failed = true }
+[[rtu]]
+endpoint = 1
+door = true
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(s.endpoints[0].fault, Some(EndpointFault::Silent));
+        assert_eq!(s.endpoints[1].fault, Some(EndpointFault::Delay { ms: 250 }));
+        assert!(s.slcs[0].fault.failed && !s.slcs[0].fault.silent);
+        assert!(s.rtus[0].door && !s.rtus[0].leakage);
+        assert!(
+            Scenario::parse("[[endpoint]]\nindex = 1\nfault = { kind = \"nap\" }", "x").is_err()
+        );
+    }
+}
