@@ -1,1 +1,14 @@
+//! lamp-gateway: polls a city's cabinet RTUs and single-lamp controllers over
+//! Modbus, keeps the live state of every lamp and serves it over HTTP.
 
+pub mod api;
+pub mod cli;
+pub mod demo;
+pub mod inventory;
+pub mod poll;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod topology;
+pub mod validate;

@@ -14,6 +14,23 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The profiles shipped in `config/profiles/`, as (file name, text), so the
+/// demo and the simulator run without a checkout.
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "rtu-cabinet.toml",
+        include_str!("../../config/profiles/rtu-cabinet.toml"),
+    ),
+    (
+        "slc-a-unit.toml",
+        include_str!("../../config/profiles/slc-a-unit.toml"),
+    ),
+    (
+        "slc-b-block.toml",
+        include_str!("../../config/profiles/slc-b-block.toml"),
+    ),
+];
+
 /// Largest number of registers one Modbus read may ask for (FC 3/4).
 pub const MAX_READ_REGISTERS: u16 = 125;
 /// Largest number of coils/discrete inputs one Modbus read may ask for (FC 1/2).

@@ -1,0 +1,268 @@
+//! Districts, cabinets, RTUs and lamps with their live state.
+
+use super::query::{paging, ApiPath, ApiQuery};
+use super::{ApiError, AppState};
+use crate::state::{LampView, RtuView};
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Serialize)]
+pub struct Page<T> {
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
+    pub items: Vec<T>,
+}
+
+fn page<T>(all: impl Iterator<Item = T>, limit: usize, offset: usize) -> Page<T> {
+    let mut total = 0;
+    let mut items = Vec::new();
+    for (i, item) in all.enumerate() {
+        total += 1;
+        if i >= offset && items.len() < limit {
+            items.push(item);
+        }
+    }
+    Page {
+        total,
+        limit,
+        offset,
+        items,
+    }
+}
+
+fn known_district(s: &AppState, id: &Option<String>) -> Result<(), ApiError> {
+    match id {
+        Some(d) if s.live.inventory.district(d).is_none() => {
+            Err(ApiError::BadRequest(format!("unknown district `{d}`")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn district_json(s: &AppState, id: &str) -> Option<Value> {
+    let inv = &s.live.inventory;
+    let d = inv.district(id)?;
+    let cabinets = inv.cabinets.iter().filter(|c| c.district == d.id);
+    let (mut n_cab, mut n_rtu) = (0, 0);
+    for c in cabinets {
+        n_cab += 1;
+        n_rtu += usize::from(c.rtu.is_some());
+    }
+    let (mut n_lamp, mut n_slc) = (0, 0);
+    for l in &inv.lamps {
+        if inv.cabinet(&l.cabinet).is_some_and(|c| c.district == d.id) {
+            n_lamp += 1;
+            n_slc += usize::from(l.slc.is_some());
+        }
+    }
+    Some(json!({
+        "id": d.id, "name": d.name,
+        "cabinets": n_cab, "rtus": n_rtu, "lamps": n_lamp, "slcs": n_slc,
+    }))
+}
+
+pub async fn districts(State(s): State<AppState>) -> Json<Value> {
+    let items: Vec<Value> = s
+        .live
+        .inventory
+        .districts
+        .iter()
+        .filter_map(|d| district_json(&s, &d.id))
+        .collect();
+    Json(json!({ "total": items.len(), "items": items }))
+}
+
+pub async fn district(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    district_json(&s, &id)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no district `{id}`")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CabinetQuery {
+    district: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+fn cabinet_json(s: &AppState, index: usize) -> Value {
+    let inv = &s.live.inventory;
+    let c = &inv.cabinets[index];
+    let live = s.live.read();
+    let rtu = RtuView::new(c, &live, index);
+    let lamps = inv.lamps_on_cabinet(index);
+    json!({
+        "id": c.id, "district": c.district, "name": c.name, "lat": c.lat, "lon": c.lon,
+        "circuits": c.circuits, "endpoint": c.endpoint, "framing": c.framing,
+        "lamps": lamps,
+        "rtu": rtu,
+    })
+}
+
+pub async fn cabinets(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<CabinetQuery>,
+) -> Result<Json<Page<Value>>, ApiError> {
+    known_district(&s, &q.district)?;
+    let (limit, offset) = paging(q.limit, q.offset)?;
+    let inv = &s.live.inventory;
+    let matching = inv
+        .cabinets
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| q.district.as_ref().is_none_or(|d| &c.district == d))
+        .map(|(i, _)| i)
+        .collect::<Vec<_>>();
+    let p = page(matching.into_iter(), limit, offset);
+    Ok(Json(Page {
+        items: p.items.into_iter().map(|i| cabinet_json(&s, i)).collect(),
+        total: p.total,
+        limit,
+        offset,
+    }))
+}
+
+pub async fn cabinet(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let inv = &s.live.inventory;
+    let i = inv
+        .cabinet_position(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no cabinet `{id}`")))?;
+    Ok(Json(cabinet_json(&s, i)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtuQuery {
+    district: Option<String>,
+    online: Option<bool>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn rtus(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<RtuQuery>,
+) -> Result<Json<Value>, ApiError> {
+    known_district(&s, &q.district)?;
+    let (limit, offset) = paging(q.limit, q.offset)?;
+    let inv = &s.live.inventory;
+    let live = s.live.read();
+    let all = inv
+        .cabinets
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| q.district.as_ref().is_none_or(|d| &c.district == d))
+        .filter_map(|(i, c)| RtuView::new(c, &live, i))
+        .filter(|v| q.online.is_none_or(|o| v.live.online == o));
+    Ok(Json(
+        serde_json::to_value(page(all, limit, offset)).expect("serialisable"),
+    ))
+}
+
+pub async fn rtu(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let inv = &s.live.inventory;
+    let live = s.live.read();
+    let view = inv
+        .rtu_position(&id)
+        .and_then(|i| RtuView::new(&inv.cabinets[i], &live, i))
+        .ok_or_else(|| ApiError::NotFound(format!("no RTU `{id}`")))?;
+    Ok(Json(serde_json::to_value(view).expect("serialisable")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LampQuery {
+    district: Option<String>,
+    cabinet: Option<String>,
+    /// SLC online status; lamps without an SLC match neither true nor false.
+    online: Option<bool>,
+    /// Only lamps with (true) or without (false) a single-lamp controller.
+    has_slc: Option<bool>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn lamps(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<LampQuery>,
+) -> Result<Json<Value>, ApiError> {
+    known_district(&s, &q.district)?;
+    let inv = &s.live.inventory;
+    if let Some(c) = &q.cabinet {
+        if inv.cabinet(c).is_none() {
+            return Err(ApiError::BadRequest(format!("unknown cabinet `{c}`")));
+        }
+    }
+    let (limit, offset) = paging(q.limit, q.offset)?;
+    let live = s.live.read();
+    let all = inv.lamps.iter().enumerate().filter_map(|(i, l)| {
+        let c = inv.cabinet(&l.cabinet)?;
+        let keep = q.district.as_ref().is_none_or(|d| &c.district == d)
+            && q.cabinet.as_ref().is_none_or(|x| &l.cabinet == x)
+            && q.has_slc.is_none_or(|h| l.slc.is_some() == h)
+            && q.online
+                .is_none_or(|o| l.slc.is_some() && live.lamps[i].online == o);
+        keep.then(|| LampView::new(l, c, &live, i))
+    });
+    Ok(Json(
+        serde_json::to_value(page(all, limit, offset)).expect("serialisable"),
+    ))
+}
+
+pub async fn lamp(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let inv = &s.live.inventory;
+    let live = s.live.read();
+    let i = inv
+        .lamp_position(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no lamp `{id}`")))?;
+    let l = &inv.lamps[i];
+    let c = inv
+        .cabinet(&l.cabinet)
+        .ok_or_else(|| ApiError::NotFound(format!("no cabinet `{}`", l.cabinet)))?;
+    Ok(Json(
+        serde_json::to_value(LampView::new(l, c, &live, i)).expect("serialisable"),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionQuery {
+    device: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The most recent online/offline transitions kept in memory, newest last.
+pub async fn transitions(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<TransitionQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (limit, _) = paging(q.limit, None)?;
+    let live = s.live.read();
+    let mut items: Vec<_> = live
+        .recent_transitions
+        .iter()
+        .rev()
+        .filter(|t| q.device.as_ref().is_none_or(|d| &t.device_id == d))
+        .take(limit)
+        .collect();
+    items.reverse();
+    Ok(Json(
+        json!({ "total": live.transitions_total, "items": items }),
+    ))
+}

@@ -1,0 +1,41 @@
+//! The HTTP API (axum). `router(state)` is separate from serving, so tests can
+//! drive it over a real socket on a port of their own.
+
+mod error;
+mod health;
+mod inventory;
+mod query;
+
+pub use error::ApiError;
+
+use crate::state::LiveState;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub live: Arc<LiveState>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/districts", get(inventory::districts))
+        .route("/districts/{id}", get(inventory::district))
+        .route("/cabinets", get(inventory::cabinets))
+        .route("/cabinets/{id}", get(inventory::cabinet))
+        .route("/rtus", get(inventory::rtus))
+        .route("/rtus/{id}", get(inventory::rtu))
+        .route("/lamps", get(inventory::lamps))
+        .route("/lamps/{id}", get(inventory::lamp))
+        .route("/transitions", get(inventory::transitions));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .nest("/api/v1", v1)
+        .fallback(|| async { ApiError::NotFound("no such path".into()) })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,129 @@
+//! Command-line interface: `run`, `check-config`, `demo`.
+
+use crate::settings::Settings;
+use crate::startup::Application;
+use crate::validate;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lamp-gateway",
+    version,
+    about = "Street-lighting single-lamp control gateway"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Poll the configured city and serve its state until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Check settings, inventory and profiles; report every problem.
+    CheckConfig(ConfigArgs),
+    /// Run the gateway on a simulated district, all in one process.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+pub struct ConfigArgs {
+    /// Settings file (default: config/default.toml).
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+    /// Inventory folder, overriding `paths.inventory`.
+    #[arg(long)]
+    pub inventory: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// API listen address, overriding `api.listen`.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// API listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+fn settings(args: &ConfigArgs) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(Some(&args.config))?;
+    if let Some(dir) = &args.inventory {
+        s.paths.inventory = dir.clone();
+    }
+    Ok(s)
+}
+
+pub fn check_config(args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let s = settings(&args)?;
+    match validate::load(&s) {
+        Ok(loaded) => {
+            println!(
+                "configuration OK: {} districts, {} cabinets, {} lamps, {} endpoints, {} devices, {} reads per cycle",
+                loaded.inventory.districts.len(),
+                loaded.inventory.cabinets.len(),
+                loaded.inventory.lamps.len(),
+                loaded.topology.endpoints.len(),
+                loaded.topology.device_count(),
+                loaded.topology.read_count(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(issues) => {
+            for i in &issues {
+                eprintln!("{i}");
+            }
+            eprintln!("{} problem(s) found", issues.len());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut s = settings(&args.config)?;
+    if let Some(listen) = args.listen {
+        s.api.listen = listen;
+    }
+    crate::telemetry::init(&s.log);
+    let app = Application::build(s).await?;
+    println!("lamp-gateway listening on http://{}", app.local_addr());
+    let stop = app.stopper();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        stop.cancel();
+    });
+    app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,87 @@
+//! `lamp-gateway demo`: the simulator and the gateway in one process, on a
+//! generated city of two districts with a few faults to look at.
+
+use crate::cli::DemoArgs;
+use crate::settings::Settings;
+use crate::startup::Application;
+use lamp_sim::{EndpointFault, InventoryOptions, SimConfig, Simulator, SlcFault};
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::default();
+    settings.api.listen = args.listen;
+    settings.poll.slc_interval = Duration::from_secs(2);
+    settings.poll.rtu_interval = Duration::from_secs(2);
+    settings.poll.request_timeout = Duration::from_millis(500);
+    settings.poll.reconnect_max = Duration::from_secs(5);
+    crate::telemetry::init(&settings.log);
+
+    let sim = Simulator::start(SimConfig {
+        endpoints: 8,
+        slcs_per_endpoint: 40,
+        districts: 2,
+        failure_rate_per_hour: 0.05,
+        ..SimConfig::default()
+    })
+    .await?;
+    // A few things for an operator to find: a cabinet that stopped answering,
+    // a failed lamp and an SLC whose endpoint lives but which does not answer.
+    sim.set_endpoint_fault(7, Some(EndpointFault::Silent));
+    sim.set_slc_fault(
+        0,
+        3,
+        SlcFault {
+            failed: true,
+            ..Default::default()
+        },
+    );
+    sim.set_slc_fault(
+        1,
+        7,
+        SlcFault {
+            silent: true,
+            ..Default::default()
+        },
+    );
+
+    let dir = tempfile::tempdir()?;
+    let inventory = dir.path().join("inventory");
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir_all(&inventory)?;
+    std::fs::create_dir_all(&profiles)?;
+    for (name, text) in lamp_profile::SHIPPED {
+        std::fs::write(profiles.join(name), text)?;
+    }
+    sim.write_inventory(
+        &inventory,
+        &InventoryOptions {
+            cabinets_without_rtu: 2,
+            lamps_without_slc_per_cabinet: 3,
+        },
+    )?;
+    settings.paths.inventory = inventory.clone();
+    settings.paths.profiles = profiles;
+
+    let app = Application::build(settings).await?;
+    let base = format!("http://{}", app.local_addr());
+    println!(
+        "lamp-gateway demo: {} simulated endpoints, inventory in {}",
+        sim.endpoint_addrs().len(),
+        inventory.display()
+    );
+    println!("  API        {base}/api/v1/lamps?limit=5");
+    println!("  districts  {base}/api/v1/districts");
+    println!("  RTUs       {base}/api/v1/rtus");
+    println!("  offline    {base}/api/v1/lamps?online=false");
+    println!("  readiness  {base}/readyz    metrics {base}/metrics");
+    println!("Ctrl-C to stop.");
+    let stop = app.stopper();
+    tokio::spawn(async move {
+        crate::cli::shutdown_signal().await;
+        stop.cancel();
+    });
+    app.run_until_stopped().await?;
+    sim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}

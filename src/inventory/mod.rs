@@ -1,0 +1,168 @@
+//! The city's inventory: districts, cabinets (with or without an RTU) and lamps
+//! (with or without an SLC), kept by the city as spreadsheets and loaded from CSV.
+
+mod load;
+
+pub use load::load_dir;
+
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How Modbus frames travel over the TCP connection to an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framing {
+    /// Modbus TCP (MBAP header).
+    Tcp,
+    /// Modbus RTU frames (with CRC) tunnelled over TCP, as serial servers send them.
+    RtuOverTcp,
+}
+
+impl std::str::FromStr for Framing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tcp" | "" => Ok(Framing::Tcp),
+            "rtu-over-tcp" => Ok(Framing::RtuOverTcp),
+            other => Err(format!("framing `{other}` is not `tcp` or `rtu-over-tcp`")),
+        }
+    }
+}
+
+/// An administrative area (区/县) with its own lighting operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct District {
+    #[serde(skip)]
+    pub at: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// The RTU (远程控制终端) of a cabinet.
+#[derive(Debug, Clone, Serialize)]
+pub struct RtuSpec {
+    pub id: String,
+    pub profile: String,
+    pub unit: u8,
+}
+
+/// A lighting distribution cabinet (配电箱), whether it has an RTU or not.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cabinet {
+    /// Where the row came from (`file:line`), for error messages.
+    #[serde(skip)]
+    pub at: String,
+    pub id: String,
+    pub district: String,
+    pub name: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub circuits: u8,
+    /// `host:port` of the Modbus endpoint behind which its RTU and SLCs answer.
+    pub endpoint: Option<String>,
+    pub framing: Framing,
+    pub rtu: Option<RtuSpec>,
+}
+
+/// The single-lamp controller (单灯控制器) of a lamp.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlcSpec {
+    pub id: String,
+    pub profile: String,
+    pub unit: u8,
+    /// Block index behind a concentrator (block-layout profiles only).
+    pub index: Option<u16>,
+}
+
+/// One luminaire on a pole, fed by one circuit of one cabinet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lamp {
+    #[serde(skip)]
+    pub at: String,
+    pub id: String,
+    pub cabinet: String,
+    pub circuit: u8,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub rated_power_w: Option<f64>,
+    pub slc: Option<SlcSpec>,
+}
+
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub districts: Vec<District>,
+    pub cabinets: Vec<Cabinet>,
+    pub lamps: Vec<Lamp>,
+    cabinet_index: HashMap<String, usize>,
+    district_index: HashMap<String, usize>,
+    lamp_index: HashMap<String, usize>,
+    rtu_index: HashMap<String, usize>,
+    /// Lamps fed by each cabinet, by cabinet position.
+    lamps_per_cabinet: Vec<usize>,
+}
+
+impl Inventory {
+    pub fn new(districts: Vec<District>, cabinets: Vec<Cabinet>, lamps: Vec<Lamp>) -> Self {
+        let district_index = districts
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.clone(), i))
+            .collect();
+        let cabinet_index: HashMap<String, usize> = cabinets
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        let lamp_index = lamps
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.id.clone(), i))
+            .collect();
+        let rtu_index = cabinets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.rtu.as_ref().map(|r| (r.id.clone(), i)))
+            .collect();
+        let mut lamps_per_cabinet = vec![0; cabinets.len()];
+        for l in &lamps {
+            if let Some(&c) = cabinet_index.get(&l.cabinet) {
+                lamps_per_cabinet[c] += 1;
+            }
+        }
+        Self {
+            districts,
+            cabinets,
+            lamps,
+            cabinet_index,
+            district_index,
+            lamp_index,
+            rtu_index,
+            lamps_per_cabinet,
+        }
+    }
+
+    pub fn cabinet(&self, id: &str) -> Option<&Cabinet> {
+        self.cabinet_index.get(id).map(|&i| &self.cabinets[i])
+    }
+
+    pub fn cabinet_position(&self, id: &str) -> Option<usize> {
+        self.cabinet_index.get(id).copied()
+    }
+
+    pub fn lamp_position(&self, id: &str) -> Option<usize> {
+        self.lamp_index.get(id).copied()
+    }
+
+    /// Position of the cabinet whose RTU has this id.
+    pub fn rtu_position(&self, id: &str) -> Option<usize> {
+        self.rtu_index.get(id).copied()
+    }
+
+    pub fn lamps_on_cabinet(&self, position: usize) -> usize {
+        self.lamps_per_cabinet[position]
+    }
+
+    pub fn district(&self, id: &str) -> Option<&District> {
+        self.district_index.get(id).map(|&i| &self.districts[i])
+    }
+}

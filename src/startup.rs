@@ -1,0 +1,134 @@
+//! Builds the running gateway: configuration checked, pollers, live state and
+//! the HTTP API on a bound port.
+
+use crate::api::{self, AppState};
+use crate::poll::{self, PollerConfig};
+use crate::settings::Settings;
+use crate::state::{self, LiveState};
+use crate::validate::{self, ConfigIssue};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration has {} problem(s):\n{}", .0.len(), list(.0))]
+    Config(Vec<ConfigIssue>),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("  {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub struct Application {
+    local_addr: SocketAddr,
+    live: Arc<LiveState>,
+    cancel: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    pollers: JoinSet<()>,
+    state_task: JoinHandle<()>,
+}
+
+impl Application {
+    /// Loads and checks the configuration, binds the API listener (port 0
+    /// picks a free port) and starts polling.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let loaded = validate::load(&settings).map_err(StartupError::Config)?;
+        let listener = TcpListener::bind(settings.api.listen)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: settings.api.listen,
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                addr: settings.api.listen,
+                source,
+            })?;
+        let live = Arc::new(LiveState::new(
+            loaded.inventory.clone(),
+            &loaded.topology,
+            settings.poll.offline_after,
+        ));
+        let cancel = CancellationToken::new();
+        let (tx, rx) = mpsc::channel(settings.poll.outcome_channel);
+        let pollers = poll::spawn_all(
+            &loaded.topology,
+            PollerConfig::from(&settings.poll),
+            tx,
+            cancel.clone(),
+        );
+        let state_task = tokio::spawn(state::run(live.clone(), rx));
+        let app = api::router(AppState { live: live.clone() });
+        let stop = cancel.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        tracing::info!(
+            api = %local_addr,
+            endpoints = loaded.topology.endpoints.len(),
+            devices = loaded.topology.device_count(),
+            reads_per_cycle = loaded.topology.read_count(),
+            lamps = loaded.inventory.lamps.len(),
+            cabinets = loaded.inventory.cabinets.len(),
+            "gateway started"
+        );
+        Ok(Application {
+            local_addr,
+            live,
+            cancel,
+            server,
+            pollers,
+            state_task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn live(&self) -> Arc<LiveState> {
+        self.live.clone()
+    }
+
+    /// A token that stops the gateway when cancelled.
+    pub fn stopper(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Runs until the stopper fires, then stops pollers, drains the state and
+    /// closes the API.
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        self.cancel.cancelled().await;
+        while self.pollers.join_next().await.is_some() {}
+        self.state_task.await?;
+        self.server.await??;
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.run_until_stopped().await
+    }
+}

@@ -1,0 +1,290 @@
+//! Live state: the latest values and online status of every RTU and SLC, and
+//! the online/offline transitions, fed by the pollers through one channel.
+
+mod reading;
+mod view;
+
+pub use reading::{FailReason, Reading, RtuReading, SlcReading, LAMP_FAILURE_BIT};
+pub use view::{LampView, RtuView};
+
+use crate::inventory::Inventory;
+use crate::topology::{DeviceKey, PollClass, Topology};
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How many transitions the state keeps in memory for the API.
+const RECENT_TRANSITIONS: usize = 10_000;
+
+/// What one poll cycle of one class on one endpoint produced.
+#[derive(Debug)]
+pub struct PollOutcome {
+    pub endpoint: u32,
+    pub class: PollClass,
+    pub at: DateTime<Utc>,
+    pub connected: bool,
+    pub elapsed: Duration,
+    pub reads_ok: u32,
+    pub reads_failed: u32,
+    pub results: Vec<(DeviceKey, Result<Reading, FailReason>)>,
+}
+
+/// A device came online or went offline (上线/离线).
+#[derive(Debug, Clone, Serialize)]
+pub struct Transition {
+    pub at: DateTime<Utc>,
+    pub device_kind: &'static str,
+    pub device_id: String,
+    pub district: String,
+    pub online: bool,
+    /// The failure that took it offline.
+    pub reason: Option<FailReason>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceLive<R> {
+    pub reading: Option<R>,
+    pub online: bool,
+    pub consecutive_failures: u32,
+    /// Time of the last successful poll.
+    pub last_seen: Option<DateTime<Utc>>,
+    pub last_poll: Option<DateTime<Utc>>,
+    pub last_error: Option<FailReason>,
+    /// When the current online/offline status began.
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl<R> Default for DeviceLive<R> {
+    fn default() -> Self {
+        Self {
+            reading: None,
+            online: false,
+            consecutive_failures: 0,
+            last_seen: None,
+            last_poll: None,
+            last_error: None,
+            since: None,
+        }
+    }
+}
+
+impl<R> DeviceLive<R> {
+    /// Applies one poll result; returns the new online status if it changed.
+    /// Online while the last poll succeeded or fewer than `offline_after`
+    /// consecutive polls have failed; offline until the first success.
+    fn apply(
+        &mut self,
+        at: DateTime<Utc>,
+        result: Result<R, FailReason>,
+        offline_after: u32,
+    ) -> Option<bool> {
+        self.last_poll = Some(at);
+        match result {
+            Ok(r) => {
+                self.reading = Some(r);
+                self.consecutive_failures = 0;
+                self.last_seen = Some(at);
+                self.last_error = None;
+            }
+            Err(e) => {
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                self.last_error = Some(e);
+            }
+        }
+        let online = self.consecutive_failures == 0
+            || (self.online && self.consecutive_failures < offline_after);
+        if online != self.online || self.since.is_none() {
+            let changed = online != self.online;
+            self.online = online;
+            self.since = Some(at);
+            if changed {
+                return Some(online);
+            }
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndpointLive {
+    pub address: String,
+    pub connected: bool,
+    /// Completed poll cycles per class (rtu, slc).
+    pub cycles: [u64; 2],
+    pub last_cycle_ms: [f64; 2],
+    pub reads_ok: u64,
+    pub reads_failed: u64,
+    pub polled: bool,
+}
+
+pub struct Inner {
+    pub lamps: Vec<DeviceLive<SlcReading>>,
+    pub rtus: Vec<DeviceLive<RtuReading>>,
+    pub endpoints: Vec<EndpointLive>,
+    pub recent_transitions: VecDeque<Transition>,
+    pub transitions_total: u64,
+    pub samples_total: u64,
+    pub failures_by_kind: std::collections::BTreeMap<&'static str, u64>,
+}
+
+pub struct LiveState {
+    pub inventory: Arc<Inventory>,
+    offline_after: u32,
+    inner: RwLock<Inner>,
+}
+
+impl LiveState {
+    pub fn new(inventory: Arc<Inventory>, topology: &Topology, offline_after: u32) -> Self {
+        let inner = Inner {
+            lamps: vec![DeviceLive::default(); inventory.lamps.len()],
+            rtus: vec![DeviceLive::default(); inventory.cabinets.len()],
+            endpoints: topology
+                .endpoints
+                .iter()
+                .map(|e| EndpointLive {
+                    address: e.address.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            recent_transitions: VecDeque::new(),
+            transitions_total: 0,
+            samples_total: 0,
+            failures_by_kind: Default::default(),
+        };
+        Self {
+            inventory,
+            offline_after,
+            inner: RwLock::new(inner),
+        }
+    }
+
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, Inner> {
+        self.inner.read()
+    }
+
+    /// Applies one poll outcome; returns the transitions it caused.
+    pub fn apply(&self, outcome: PollOutcome) -> Vec<Transition> {
+        let inv = &self.inventory;
+        let mut transitions = Vec::new();
+        let mut guard = self.inner.write();
+        let inner = &mut *guard;
+        let at = outcome.at;
+        for (key, result) in outcome.results {
+            if result.is_ok() {
+                inner.samples_total += 1;
+            }
+            if let Err(e) = &result {
+                *inner.failures_by_kind.entry(e.kind()).or_default() += 1;
+            }
+            let reason = result.as_ref().err().cloned();
+            let (changed, kind, id, district) = match (key, result) {
+                (DeviceKey::Lamp(i), r) => {
+                    let r = r.and_then(|r| match r {
+                        Reading::Slc(s) => Ok(s),
+                        Reading::Rtu(_) => Err(mismatch()),
+                    });
+                    let lamp = &inv.lamps[i as usize];
+                    let changed = inner.lamps[i as usize].apply(at, r, self.offline_after);
+                    let district = inv.cabinet(&lamp.cabinet).map(|c| c.district.clone());
+                    let slc_id = lamp.slc.as_ref().map(|s| s.id.clone());
+                    (changed, "slc", slc_id.unwrap_or_default(), district)
+                }
+                (DeviceKey::Rtu(i), r) => {
+                    let r = r.and_then(|r| match r {
+                        Reading::Rtu(s) => Ok(s),
+                        Reading::Slc(_) => Err(mismatch()),
+                    });
+                    let cabinet = &inv.cabinets[i as usize];
+                    let changed = inner.rtus[i as usize].apply(at, r, self.offline_after);
+                    let rtu_id = cabinet.rtu.as_ref().map(|r| r.id.clone());
+                    (
+                        changed,
+                        "rtu",
+                        rtu_id.unwrap_or_default(),
+                        Some(cabinet.district.clone()),
+                    )
+                }
+            };
+            if let Some(online) = changed {
+                transitions.push(Transition {
+                    at,
+                    device_kind: kind,
+                    device_id: id,
+                    district: district.unwrap_or_default(),
+                    online,
+                    reason: if online { None } else { reason },
+                });
+            }
+        }
+        if let Some(ep) = inner.endpoints.get_mut(outcome.endpoint as usize) {
+            let c = outcome.class as usize;
+            ep.connected = outcome.connected;
+            ep.cycles[c] += 1;
+            ep.last_cycle_ms[c] = outcome.elapsed.as_secs_f64() * 1e3;
+            ep.reads_ok += u64::from(outcome.reads_ok);
+            ep.reads_failed += u64::from(outcome.reads_failed);
+            ep.polled = true;
+        }
+        inner.transitions_total += transitions.len() as u64;
+        for t in &transitions {
+            if inner.recent_transitions.len() == RECENT_TRANSITIONS {
+                inner.recent_transitions.pop_front();
+            }
+            inner.recent_transitions.push_back(t.clone());
+        }
+        transitions
+    }
+
+    /// True once every endpoint has been polled at least once, so "now"
+    /// answers describe the city rather than the gateway's start.
+    pub fn all_polled(&self) -> bool {
+        self.inner.read().endpoints.iter().all(|e| e.polled)
+    }
+
+    /// Full poll cycles completed: the least number of SLC (or, for endpoints
+    /// without SLCs, RTU) cycles any endpoint has completed.
+    pub fn full_cycles(&self) -> u64 {
+        let inner = self.inner.read();
+        inner
+            .endpoints
+            .iter()
+            .map(|e| {
+                if e.cycles[1] > 0 {
+                    e.cycles[1]
+                } else {
+                    e.cycles[0]
+                }
+            })
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+/// A reading of the wrong kind for its device: the poller decodes by the
+/// device's own profile, so this would be a bug; count it rather than panic.
+fn mismatch() -> FailReason {
+    FailReason::Protocol {
+        detail: "reading does not match the device kind".into(),
+    }
+}
+
+/// The state task: applies outcomes until every poller has stopped, so that
+/// nothing a poller produced before shutdown is lost.
+pub async fn run(state: Arc<LiveState>, mut outcomes: mpsc::Receiver<PollOutcome>) {
+    while let Some(outcome) = outcomes.recv().await {
+        for t in state.apply(outcome).into_iter().filter(|t| !t.online) {
+            tracing::info!(
+                device_kind = t.device_kind,
+                device_id = %t.device_id,
+                district = %t.district,
+                online = t.online,
+                reason = ?t.reason,
+                "device went offline"
+            );
+        }
+    }
+}
