@@ -33,7 +33,8 @@ pub struct SlcValues {
 }
 
 impl SlcValues {
-    pub(crate) fn get(&self, q: Quantity) -> Option<f64> {
+    /// The value a profile field of quantity `q` encodes (None: not this device's).
+    pub fn get(&self, q: Quantity) -> Option<f64> {
         Some(match q {
             Quantity::Switch => f64::from(u8::from(self.switch)),
             Quantity::DimLevel => self.dim_level,
@@ -68,7 +69,8 @@ pub struct RtuValues {
 }
 
 impl RtuValues {
-    pub(crate) fn get(&self, q: Quantity) -> Option<f64> {
+    /// The value a profile field of quantity `q` encodes (None: not this device's).
+    pub fn get(&self, q: Quantity) -> Option<f64> {
         let b = |x: bool| f64::from(u8::from(x));
         Some(match q {
             Quantity::Contactor(n) => b(*self.contactors.get(usize::from(n).checked_sub(1)?)?),

@@ -121,8 +121,11 @@ async fn connection(shared: Arc<Shared>, index: usize, mut stream: TcpStream) {
                     frame::encode(framing, frame.tid, frame.unit, &pdu, &mut out);
                     out.iter_mut().for_each(|b| *b = fastrand::u8(..));
                     if framing == Framing::Tcp {
-                        // A non-zero protocol id makes the garbage undeniable
-                        // instead of leaving a client waiting on a random length.
+                        // Garbage inside a consistent MBAP length with a bad
+                        // protocol id: clients see a broken frame at once
+                        // instead of waiting on a random length.
+                        let len = (out.len() - 6) as u16;
+                        out[4..6].copy_from_slice(&len.to_be_bytes());
                         out[2] |= 0x80;
                     }
                 }
