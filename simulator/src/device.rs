@@ -231,7 +231,8 @@ impl Cabinet {
         if dt <= 0.0 || (!force && dt < QUANTUM_S) {
             return;
         }
-        let p_fail = failure_rate_per_hour * dt / 3600.0;
+        // Poisson: the chance of at least one failure in dt, whatever dt is.
+        let p_fail = -(-failure_rate_per_hour * dt / 3600.0).exp_m1();
         let mut total_w = 0.0;
         for j in 0..self.slcs.len() {
             let p = self.slc_power(j);
@@ -337,5 +338,61 @@ impl Cabinet {
         } else {
             self.comm_faults.remove(&key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contactor_cuts_voltage_and_power_of_its_circuit_only() {
+        let mut c = Cabinet::new(0, 8, 4, 7, 0.0);
+        c.contactors[1] = false;
+        for j in [1, 5] {
+            let v = c.live_slc(j, 0.0);
+            assert_eq!(
+                (v.voltage, v.power, v.current, v.power_factor),
+                (0.0, 0.0, 0.0, 0.0)
+            );
+        }
+        let lit = c.live_slc(0, 0.0);
+        assert!(lit.power > 0.0 && (210.0..230.0).contains(&lit.voltage));
+        assert!((lit.current - lit.power / (lit.voltage * 0.95)).abs() < 1e-12);
+        let rtu = c.rtu(0.0);
+        let sum: f64 = (0..8).map(|j| c.live_slc(j, 0.0).power).sum();
+        assert!((rtu.active_power - sum).abs() < 1e-9);
+        assert_eq!(rtu.current[1], 0.0, "circuit 2 is phase B, and open");
+    }
+
+    #[test]
+    fn time_bills_energy_and_hours_in_quanta() {
+        let mut c = Cabinet::new(0, 2, 4, 7, 0.0);
+        let before = c.live_slc(0, 0.0);
+        c.advance(0.5, 0.0, false);
+        assert_eq!(
+            c.live_slc(0, 0.5).energy,
+            before.energy,
+            "below the quantum"
+        );
+        c.advance(3600.0, 0.0, false);
+        let after = c.live_slc(0, 3600.0);
+        assert!((after.burning_hours - before.burning_hours - 1.0).abs() < 1e-9);
+        assert!((after.energy - before.energy - before.power / 1000.0).abs() < 1e-9);
+        assert_eq!(c.live_slc(0, 3600.0).fault_flags, 0);
+    }
+
+    #[test]
+    fn lamps_fail_at_the_configured_rate_and_noise_is_reproducible() {
+        let mut c = Cabinet::new(3, 200, 4, 9, 0.0);
+        c.advance(3600.0, 0.5, false);
+        let failed = c.slcs.iter().filter(|s| s.failed).count();
+        assert!((50..150).contains(&failed), "{failed} of 200 at 0.5/h");
+        let f = c.slcs.iter().position(|s| s.failed).unwrap();
+        let v = c.live_slc(f, 3600.0);
+        assert_eq!((v.fault_flags, v.power), (1, 0.0));
+        let (a, b) = (Cabinet::new(3, 5, 4, 9, 0.0), Cabinet::new(3, 5, 4, 9, 0.0));
+        assert_eq!(a.live_slc(4, 12.0), b.live_slc(4, 12.0));
+        assert_ne!(a.live_slc(4, 12.0).voltage, a.live_slc(4, 13.0).voltage);
     }
 }

@@ -200,7 +200,8 @@ impl Profiles {
             let value = decode(p.field, &words[at..at + usize::from(p.field.width())]);
             let ok = match p.field.quantity {
                 Quantity::Switch => value == 0.0 || value == 1.0,
-                Quantity::DimLevel => (0.0..=100.0).contains(&value),
+                // Tolerate the last bit of a scaled decode (1000 × 0.1).
+                Quantity::DimLevel => (-1e-9..=100.0 + 1e-9).contains(&value),
                 Quantity::Contactor(n) => usize::from(n) <= cab.contactors.len(),
                 _ => false,
             };
@@ -216,7 +217,7 @@ impl Profiles {
                 }
                 (Device::Slc(j), Quantity::Switch) => cab.slcs[j].on = value != 0.0,
                 (Device::Slc(j), Quantity::DimLevel) => {
-                    cab.slcs[j].dim_tenths = (value * 10.0).round() as u16
+                    cab.slcs[j].dim_tenths = (value * 10.0).round().clamp(0.0, 1000.0) as u16
                 }
                 _ => {}
             }

@@ -39,7 +39,7 @@ async fn endpoint_faults_show_and_clear() {
         !matches!(probe(&mut open).await, Ok(Ok(Ok(_)))),
         "open connection was closed"
     );
-    assert!(healthy(other).await, "other endpoints unaffected");
+    wait_until("other endpoints unaffected", || healthy(other)).await;
     sim.set_endpoint_fault(0, None);
     wait_until("port bound again", || healthy(addr)).await;
 
@@ -48,7 +48,7 @@ async fn endpoint_faults_show_and_clear() {
     let mut ctx = tcp(addr, 1).await;
     assert!(probe(&mut ctx).await.is_err(), "silent endpoint times out");
     sim.set_endpoint_fault(0, None);
-    assert!(healthy(addr).await);
+    wait_until("healthy again", || healthy(addr)).await;
 
     // delay: correct answer, late.
     sim.set_endpoint_fault(0, Some(EndpointFault::Delay { ms: 250 }));
@@ -81,7 +81,7 @@ async fn endpoint_faults_show_and_clear() {
         let r = within(ctx.read_input_registers(0, 3)).await;
         assert!(r.is_err(), "{fault:?} gave {r:?}");
         sim.set_endpoint_fault(0, None);
-        assert!(healthy(addr).await, "{fault:?} clears");
+        wait_until(&format!("{fault:?} to clear"), || healthy(addr)).await;
     }
     assert!(sim.request_count() > 0);
     sim.shutdown().await;
