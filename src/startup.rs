@@ -72,7 +72,8 @@ impl Application {
             tx,
             cancel.clone(),
         );
-        let state_task = tokio::spawn(state::run(live.clone(), rx));
+        let sinks: Vec<Arc<dyn state::Sink>> = Vec::new();
+        let state_task = tokio::spawn(state::run(live.clone(), rx, sinks));
         let app = api::router(AppState { live: live.clone() });
         let stop = cancel.clone();
         let server = tokio::spawn(async move {

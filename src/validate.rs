@@ -44,16 +44,12 @@ pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
         .into_iter()
         .map(|(key, msg)| ConfigIssue::new(format!("settings {key}"), msg))
         .collect();
-    let profiles = match Profile::load_dir(&settings.paths.profiles) {
-        Ok(p) => p,
-        Err(list) => {
-            issues.extend(
-                list.into_iter()
-                    .map(|i| ConfigIssue::new(format!("{}: {}", i.file, i.key), i.message)),
-            );
-            BTreeMap::new()
-        }
-    };
+    let (profiles, profile_issues) = Profile::load_dir_partial(&settings.paths.profiles);
+    issues.extend(
+        profile_issues
+            .into_iter()
+            .map(|i| ConfigIssue::new(format!("{}: {}", i.file, i.key), i.message)),
+    );
     let profiles: BTreeMap<String, Arc<Profile>> = profiles
         .into_iter()
         .map(|(k, v)| (k, Arc::new(v)))

@@ -19,17 +19,31 @@ fn split(v: u32, order: WordOrder) -> [u16; 2] {
 }
 
 /// Decodes a field from its registers (`words.len() == field.width()`; bits
-/// arrive as 0/1 words). Returns the engineering value (raw × scale).
+/// arrive as 0/1 words). Returns the engineering value (raw × scale), rounded
+/// to the field's resolution so 0.95 reads as 0.95, not 0.9500000000000001.
 pub fn decode(field: &Field, words: &[u16]) -> f64 {
     let raw = match field.value_type {
-        ValueType::Bool => f64::from(u8::from(words[0] != 0)),
+        ValueType::Bool => return f64::from(u8::from(words[0] != 0)),
         ValueType::U16 => f64::from(words[0]),
         ValueType::I16 => f64::from(words[0] as i16),
         ValueType::U32 => f64::from(join(words, field.word_order)),
         ValueType::I32 => f64::from(join(words, field.word_order) as i32),
-        ValueType::F32 => f64::from(f32::from_bits(join(words, field.word_order))),
+        ValueType::F32 => {
+            let v = f32::from_bits(join(words, field.word_order));
+            // An f32 carries ~7 significant digits; widen it through its
+            // shortest decimal form rather than its binary expansion.
+            let widened = v.to_string().parse::<f64>().unwrap_or(f64::from(v));
+            return round_to(widened * field.scale, field.scale / 1e3);
+        }
     };
-    raw * field.scale
+    round_to(raw * field.scale, field.scale)
+}
+
+/// Rounds to the decimal resolution of `step` (0.1 → one decimal).
+fn round_to(v: f64, step: f64) -> f64 {
+    let decimals = (-step.abs().log10()).ceil().clamp(0.0, 12.0) as i32;
+    let f = 10f64.powi(decimals);
+    (v * f).round() / f
 }
 
 /// Encodes an engineering value into the field's registers, rounding to the

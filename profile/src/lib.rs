@@ -414,8 +414,21 @@ impl Profile {
         }
     }
 
-    /// Loads every `*.toml` in a folder, keyed by profile name.
+    /// Loads every `*.toml` in a folder, keyed by profile name; any problem
+    /// in any file is an error.
     pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Profile>, Vec<ProfileIssue>> {
+        let (profiles, issues) = Profile::load_dir_partial(dir);
+        if issues.is_empty() {
+            Ok(profiles)
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// Loads the valid profiles of a folder and lists the problems of the
+    /// others, so a configuration check can go on to the inventory without
+    /// reporting every user of a good profile as "unknown".
+    pub fn load_dir_partial(dir: &Path) -> (BTreeMap<String, Profile>, Vec<ProfileIssue>) {
         let dir_issue = |message: String| {
             vec![ProfileIssue {
                 file: dir.display().to_string(),
@@ -423,7 +436,10 @@ impl Profile {
                 message,
             }]
         };
-        let entries = std::fs::read_dir(dir).map_err(|e| dir_issue(e.to_string()))?;
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => return (BTreeMap::new(), dir_issue(e.to_string())),
+        };
         let mut paths: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -455,11 +471,7 @@ impl Profile {
                 Err(mut e) => issues.append(&mut e),
             }
         }
-        if issues.is_empty() {
-            Ok(profiles)
-        } else {
-            Err(issues)
-        }
+        (profiles, issues)
     }
 
     pub fn field(&self, q: Quantity) -> Option<&Field> {

@@ -93,6 +93,9 @@ pub async fn run(
         conn: None,
     };
     let mut due: Vec<Instant> = vec![Instant::now(); classes.len()];
+    // After a failed connection nothing is tried before this; kept apart from
+    // the per-class due times so the class that waited longest goes next.
+    let mut not_before = Instant::now();
     loop {
         let (slot, &when) = due
             .iter()
@@ -100,7 +103,7 @@ pub async fn run(
             .min_by_key(|(_, t)| **t)
             .expect("at least one class");
         tokio::select! {
-            () = tokio::time::sleep_until(when) => {}
+            () = tokio::time::sleep_until(when.max(not_before)) => {}
             () = cancel.cancelled() => break,
         }
         let (class, interval) = classes[slot];
@@ -114,10 +117,7 @@ pub async fn run(
         if outcome.connected {
             backoff.reset();
         } else {
-            let retry = now + backoff.next();
-            for t in &mut due {
-                *t = (*t).max(retry);
-            }
+            not_before = now + backoff.next();
         }
         // The live state is in memory and always drains this channel; waiting
         // here is backpressure, not loss.

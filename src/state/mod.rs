@@ -33,10 +33,30 @@ pub struct PollOutcome {
     pub results: Vec<(DeviceKey, Result<Reading, FailReason>)>,
 }
 
+/// What one applied poll outcome brought: the samples taken and the
+/// transitions they caused. Every sink (store, MQTT) gets each batch once.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub endpoint: u32,
+    pub class: PollClass,
+    pub at: DateTime<Utc>,
+    pub samples: Vec<(DeviceKey, Reading)>,
+    pub transitions: Vec<Transition>,
+}
+
+/// A consumer of applied batches. `offer` must not block the state task: a
+/// sink that cannot take a batch now keeps it (queue, spool) and delivers it
+/// later; it never drops it silently.
+pub trait Sink: Send + Sync {
+    fn offer(&self, batch: Arc<Applied>);
+}
+
 /// A device came online or went offline (上线/离线).
 #[derive(Debug, Clone, Serialize)]
 pub struct Transition {
     pub at: DateTime<Utc>,
+    #[serde(skip)]
+    pub key: DeviceKey,
     pub device_kind: &'static str,
     pub device_id: String,
     pub district: String,
@@ -166,16 +186,21 @@ impl LiveState {
         self.inner.read()
     }
 
-    /// Applies one poll outcome; returns the transitions it caused.
-    pub fn apply(&self, outcome: PollOutcome) -> Vec<Transition> {
+    /// Applies one poll outcome. The samples are copied into the returned
+    /// batch only when `keep_samples` (some sink wants them).
+    pub fn apply(&self, outcome: PollOutcome, keep_samples: bool) -> Applied {
         let inv = &self.inventory;
         let mut transitions = Vec::new();
+        let mut samples = Vec::new();
         let mut guard = self.inner.write();
         let inner = &mut *guard;
         let at = outcome.at;
         for (key, result) in outcome.results {
-            if result.is_ok() {
+            if let Ok(r) = &result {
                 inner.samples_total += 1;
+                if keep_samples {
+                    samples.push((key, r.clone()));
+                }
             }
             if let Err(e) = &result {
                 *inner.failures_by_kind.entry(e.kind()).or_default() += 1;
@@ -212,6 +237,7 @@ impl LiveState {
             if let Some(online) = changed {
                 transitions.push(Transition {
                     at,
+                    key,
                     device_kind: kind,
                     device_id: id,
                     district: district.unwrap_or_default(),
@@ -236,7 +262,13 @@ impl LiveState {
             }
             inner.recent_transitions.push_back(t.clone());
         }
-        transitions
+        Applied {
+            endpoint: outcome.endpoint,
+            class: outcome.class,
+            at,
+            samples,
+            transitions,
+        }
     }
 
     /// True once every endpoint has been polled at least once, so "now"
@@ -274,9 +306,14 @@ fn mismatch() -> FailReason {
 
 /// The state task: applies outcomes until every poller has stopped, so that
 /// nothing a poller produced before shutdown is lost.
-pub async fn run(state: Arc<LiveState>, mut outcomes: mpsc::Receiver<PollOutcome>) {
+pub async fn run(
+    state: Arc<LiveState>,
+    mut outcomes: mpsc::Receiver<PollOutcome>,
+    sinks: Vec<Arc<dyn Sink>>,
+) {
     while let Some(outcome) = outcomes.recv().await {
-        for t in state.apply(outcome).into_iter().filter(|t| !t.online) {
+        let applied = state.apply(outcome, !sinks.is_empty());
+        for t in applied.transitions.iter().filter(|t| !t.online) {
             tracing::info!(
                 device_kind = t.device_kind,
                 device_id = %t.device_id,
@@ -285,6 +322,12 @@ pub async fn run(state: Arc<LiveState>, mut outcomes: mpsc::Receiver<PollOutcome
                 reason = ?t.reason,
                 "device went offline"
             );
+        }
+        if !sinks.is_empty() {
+            let applied = Arc::new(applied);
+            for sink in &sinks {
+                sink.offer(applied.clone());
+            }
         }
     }
 }

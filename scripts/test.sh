@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole test suite, with its set-up: makes sure PostgreSQL (127.0.0.1:5432,
+# trust auth, user postgres) and Mosquitto (127.0.0.1:1883) are running,
+# installing them from Debian's packages when absent, then runs the checks
+# and every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+    for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 0.5; done
+    echo "service on port $1 did not come up" >&2
+    return 1
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_postgres() {
+    port_open 5432 && return 0
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+        # Tests connect over TCP as postgres without a password.
+        for hba in /etc/postgresql/*/main/pg_hba.conf; do
+            as_root sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+        done
+    fi
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    wait_port 5432
+}
+
+ensure_mosquitto() {
+    port_open 1883 && return 0
+    if ! command -v mosquitto >/dev/null; then
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+    fi
+    as_root mkdir -p /run/mosquitto
+    as_root chown mosquitto: /run/mosquitto 2>/dev/null || true
+    as_root mosquitto -d -c /etc/mosquitto/mosquitto.conf
+    wait_port 1883
+}
+
+ensure_postgres
+ensure_mosquitto
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace --all-targets

@@ -1,0 +1,149 @@
+//! `lamp-gateway check-config` reports every problem of a broken
+//! configuration at once, with where it is, and exits non-zero.
+
+use std::path::Path;
+use std::process::Command;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn check(config: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lamp-gateway"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(config)
+        .envs(env.iter().copied())
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn shipped_profiles(dir: &Path) {
+    for (name, text) in lamp_profile::SHIPPED {
+        write(dir, &format!("profiles/{name}"), text);
+    }
+}
+
+#[test]
+fn the_shipped_demo_configuration_is_valid() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let (code, stdout, stderr) = check(&config, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("configuration OK"), "{stdout}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "gw.toml", "[poll]\noffline_after = 0\n");
+    shipped_profiles(d);
+    // A profile with a block over 125 registers and overlapping fields.
+    write(
+        d,
+        "profiles/bad-block.toml",
+        r#"
+name = "bad-block"
+kind = "slc"
+layout = { mode = "block", base = 0, stride = 130 }
+[[field]]
+name = "switch"
+table = "holding"
+address = 0
+access = "read_write"
+[[field]]
+name = "dim_level"
+table = "holding"
+address = 0
+access = "read_write"
+[[field]]
+name = "power"
+table = "holding"
+address = 2
+"#,
+    );
+    write(
+        d,
+        "inventory/districts.csv",
+        "id,name\nD01,North\nD01,Again\n",
+    );
+    write(
+        d,
+        "inventory/cabinets.csv",
+        "id,district,name,lat,lon,circuits,endpoint,framing,rtu_id,rtu_profile,rtu_unit\n\
+         CAB-1,D01,One,,,4,127.0.0.1:1502,tcp,RTU-1,rtu-cabinet,1\n\
+         CAB-2,D01,Two,,,4,127.0.0.1:1502,tcp,RTU-2,rtu-cabinet,1\n\
+         CAB-3,D09,Three,,,2,127.0.0.1:1503,tcp,RTU-3,no-such-profile,250\n",
+    );
+    write(
+        d,
+        "inventory/lamps.csv",
+        "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n\
+         L-1,CAB-1,1,,,100,S-1,slc-a-unit,2,\n\
+         L-1,CAB-1,2,,,100,S-2,slc-a-unit,3,\n\
+         L-3,CAB-404,1,,,100,,,,\n\
+         L-4,CAB-1,9,,,100,,,,\n\
+         L-5,CAB-1,1,,,100,S-5,slc-a-unit,0,\n\
+         L-6,CAB-1,1,,,100,S-6,slc-a-unit,2,\n\
+         L-7,CAB-1,1,,,abc,,,,\n",
+    );
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_ne!(code, 0, "{stdout}");
+    let expected = [
+        "settings poll.offline_after: must be at least 1",
+        "bad-block.toml: layout.stride: register block of 130 registers exceeds the Modbus limit of 125",
+        "bad-block.toml: field (dim_level): overlaps `switch`",
+        "districts.csv:3: duplicate district id `D01`",
+        "lamps.csv:3: duplicate lamp id `L-1`",
+        "cabinets.csv:4: cabinet `CAB-3` is in unknown district `D09`",
+        "cabinets.csv:4: RTU `RTU-3`: unit id 250 is outside 1..=247",
+        "cabinets.csv:4: unknown profile `no-such-profile`",
+        "lamps.csv:4: lamp `L-3` is on unknown cabinet `CAB-404`",
+        "lamps.csv:5: lamp `L-4` is on circuit 9 but cabinet `CAB-1` has circuits 1..=4",
+        "lamps.csv:6: SLC `S-5`: unit id 0 is outside 1..=247",
+        "RTU `RTU-1` of cabinet `CAB-1` and RTU `RTU-2` of cabinet `CAB-2` on endpoint 127.0.0.1:1502 both use unit id 1",
+        "SLC `S-1` of lamp `L-1` and SLC `S-6` of lamp `L-6` on endpoint 127.0.0.1:1502 both use unit id 2",
+        "lamps.csv:8: column 6",
+    ];
+    for e in expected {
+        assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("problem(s) found"), "{stderr}");
+}
+
+#[test]
+fn environment_overrides_settings_and_is_checked() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let (code, _, stderr) = check(&config, &[("LAMPGW__POLL__OFFLINE_AFTER", "0")]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("poll.offline_after: must be at least 1"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = check(&config, &[("LAMPGW__POLL__NO_SUCH_KEY", "1")]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("no_such_key"),
+        "unknown keys are rejected: {stderr}"
+    );
+}
+
+#[test]
+fn malformed_settings_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "gw.toml",
+        "[poll]\nslc_interval = \"ten seconds\"\n",
+    );
+    let (code, _, stderr) = check(&dir.path().join("gw.toml"), &[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("slc_interval"), "{stderr}");
+}

@@ -1,0 +1,146 @@
+//! Test harness: a simulator and a gateway on free local ports, talking over
+//! real sockets, with a fresh inventory folder per test.
+#![allow(dead_code)]
+
+use lamp_gateway::settings::Settings;
+use lamp_gateway::startup::Application;
+use lamp_gateway::state::LiveState;
+use lamp_sim::{InventoryOptions, SimConfig, Simulator};
+use serde_json::Value;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct TestApp {
+    pub sim: Simulator,
+    pub app: Option<Application>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub live: Arc<LiveState>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Settings for tests: fast cadence, short timeouts, the shipped profiles.
+pub fn test_settings(dir: &Path) -> Settings {
+    let mut s = Settings::default();
+    s.api.listen = "127.0.0.1:0".parse().unwrap();
+    s.paths.inventory = dir.join("inventory");
+    s.paths.profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
+    s.poll.slc_interval = Duration::from_millis(100);
+    s.poll.rtu_interval = Duration::from_millis(100);
+    s.poll.request_timeout = Duration::from_millis(300);
+    s.poll.connect_timeout = Duration::from_millis(500);
+    s.poll.reconnect_min = Duration::from_millis(50);
+    s.poll.reconnect_max = Duration::from_millis(200);
+    s
+}
+
+pub async fn spawn_app(cfg: SimConfig) -> TestApp {
+    spawn_app_with(cfg, InventoryOptions::default(), |_| {}).await
+}
+
+/// Starts the simulator, writes its inventory, and starts the gateway on it.
+pub async fn spawn_app_with(
+    cfg: SimConfig,
+    opts: InventoryOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let sim = Simulator::start(cfg).await.expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("inventory")).unwrap();
+    sim.write_inventory(&dir.path().join("inventory"), &opts)
+        .unwrap();
+    let mut settings = test_settings(dir.path());
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("gateway starts");
+    let base = format!("http://{}", app.local_addr());
+    let live = app.live();
+    TestApp {
+        sim,
+        app: Some(app),
+        base,
+        http: reqwest::Client::new(),
+        live,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request sent");
+        let status = r.status().as_u16();
+        let body = r.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn lamp(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/lamps/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn rtu(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/rtus/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Waits until every SLC and RTU in the inventory is online.
+    pub async fn all_online(&self) {
+        eventually("every device online", || async {
+            let live = self.live.read();
+            let inv = &self.live.inventory;
+            let lamps = inv
+                .lamps
+                .iter()
+                .enumerate()
+                .all(|(i, l)| l.slc.is_none() || live.lamps[i].online);
+            let rtus = inv
+                .cabinets
+                .iter()
+                .enumerate()
+                .all(|(i, c)| c.rtu.is_none() || live.rtus[i].online);
+            lamps && rtus
+        })
+        .await;
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await.unwrap();
+        }
+        self.sim.shutdown().await;
+    }
+}
+
+/// Polls `check` until it holds, failing the test after 20 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn lamp_id(endpoint: usize, slc: usize) -> String {
+    format!("LX-{:04}-{:03}", endpoint + 1, slc + 1)
+}
+
+pub fn rtu_id(endpoint: usize) -> String {
+    format!("RTU-{:04}", endpoint + 1)
+}
