@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod demo;
 pub mod inventory;
+pub mod metrics;
 pub mod poll;
 pub mod settings;
 pub mod startup;

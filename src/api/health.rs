@@ -1,6 +1,7 @@
 //! Liveness, readiness and Prometheus metrics.
 
 use super::{ApiError, AppState};
+use crate::metrics::{Counts, Summary};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -31,88 +32,171 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> 
     })))
 }
 
-/// Prometheus text format; labels are low-cardinality (class, kind) only.
-pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    let live = s.live.read();
-    let mut out = String::with_capacity(2048);
-    let mut gauge = |name: &str, help: &str, kind: &str, samples: &[(&str, f64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+/// Prometheus text exposition, one family at a time.
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (labels, v) in samples {
-            let _ = writeln!(out, "{name}{labels} {v}");
+            let _ = writeln!(self.0, "{name}{labels} {v}");
         }
-    };
-    let eps = &live.endpoints;
-    let connected = eps.iter().filter(|e| e.connected).count() as f64;
-    gauge(
-        "lampgw_endpoints",
-        "Modbus endpoints configured",
-        "gauge",
-        &[("", eps.len() as f64)],
-    );
-    gauge(
-        "lampgw_endpoints_connected",
-        "Endpoints with an open connection",
-        "gauge",
-        &[("", connected)],
-    );
-    let cycles = |c: usize| eps.iter().map(|e| e.cycles[c]).sum::<u64>() as f64;
-    gauge(
-        "lampgw_poll_cycles_total",
-        "Endpoint poll cycles completed",
-        "counter",
-        &[
-            ("{class=\"rtu\"}", cycles(0)),
-            ("{class=\"slc\"}", cycles(1)),
-        ],
-    );
-    let worst = |c: usize| eps.iter().map(|e| e.last_cycle_ms[c]).fold(0.0, f64::max) / 1e3;
-    gauge(
-        "lampgw_poll_cycle_seconds_max",
-        "Longest last poll cycle over the endpoints",
-        "gauge",
-        &[("{class=\"rtu\"}", worst(0)), ("{class=\"slc\"}", worst(1))],
-    );
-    let reads_ok = eps.iter().map(|e| e.reads_ok).sum::<u64>() as f64;
-    let reads_failed = eps.iter().map(|e| e.reads_failed).sum::<u64>() as f64;
-    gauge(
-        "lampgw_modbus_reads_total",
-        "Modbus read requests by result",
-        "counter",
-        &[
-            ("{result=\"ok\"}", reads_ok),
-            ("{result=\"failed\"}", reads_failed),
-        ],
-    );
-    gauge(
-        "lampgw_device_samples_total",
-        "Successful device polls",
-        "counter",
-        &[("", live.samples_total as f64)],
-    );
-    let failures: Vec<(String, f64)> = live
-        .failures_by_kind
-        .iter()
-        .map(|(k, v)| (format!("{{kind=\"{k}\"}}"), *v as f64))
-        .collect();
-    let failures: Vec<(&str, f64)> = failures.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-    gauge(
-        "lampgw_device_poll_failures_total",
-        "Failed device polls by kind",
-        "counter",
-        &failures,
-    );
-    gauge(
-        "lampgw_transitions_total",
-        "Online/offline transitions",
-        "counter",
-        &[("", live.transitions_total as f64)],
-    );
-    drop(live);
-    gauge(
+    }
+    fn one(&mut self, name: &str, kind: &str, help: &str, v: f64) {
+        self.family(name, kind, help, &[(String::new(), v)]);
+    }
+}
+
+fn label(k: &str, v: &str) -> String {
+    format!("{{{k}=\"{v}\"}}")
+}
+
+/// Prometheus text format. Labels are low-cardinality only: device class,
+/// failure kind, and scope (`city` or a district id).
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let mut out = Exposition(String::with_capacity(8192));
+    {
+        let live = s.live.read();
+        let eps = &live.endpoints;
+        let by_class = |f: &dyn Fn(usize) -> f64| {
+            vec![(label("class", "rtu"), f(0)), (label("class", "slc"), f(1))]
+        };
+        out.one(
+            "lampgw_endpoints",
+            "gauge",
+            "Modbus endpoints configured",
+            eps.len() as f64,
+        );
+        out.one(
+            "lampgw_endpoints_connected",
+            "gauge",
+            "Endpoints with an open connection",
+            eps.iter().filter(|e| e.connected).count() as f64,
+        );
+        out.family(
+            "lampgw_poll_cycles_total",
+            "counter",
+            "Endpoint poll cycles completed",
+            &by_class(&|c| eps.iter().map(|e| e.cycles[c]).sum::<u64>() as f64),
+        );
+        out.family(
+            "lampgw_poll_cycle_seconds_max",
+            "gauge",
+            "Longest last poll cycle over the endpoints",
+            &by_class(&|c| eps.iter().map(|e| e.last_cycle_ms[c]).fold(0.0, f64::max) / 1e3),
+        );
+        out.family(
+            "lampgw_modbus_reads_total",
+            "counter",
+            "Modbus read requests by result",
+            &[
+                (
+                    label("result", "ok"),
+                    eps.iter().map(|e| e.reads_ok).sum::<u64>() as f64,
+                ),
+                (
+                    label("result", "failed"),
+                    eps.iter().map(|e| e.reads_failed).sum::<u64>() as f64,
+                ),
+            ],
+        );
+        out.one(
+            "lampgw_device_samples_total",
+            "counter",
+            "Successful device polls",
+            live.samples_total as f64,
+        );
+        let failures: Vec<(String, f64)> = live
+            .failures_by_kind
+            .iter()
+            .map(|(k, v)| (label("kind", k), *v as f64))
+            .collect();
+        out.family(
+            "lampgw_device_poll_failures_total",
+            "counter",
+            "Failed device polls by kind",
+            &failures,
+        );
+        out.one(
+            "lampgw_transitions_total",
+            "counter",
+            "Online/offline transitions",
+            live.transitions_total as f64,
+        );
+    }
+    out.one(
         "lampgw_full_poll_cycles",
-        "Poll cycles completed by every endpoint",
         "gauge",
-        &[("", s.live.full_cycles() as f64)],
+        "Poll cycles completed by every endpoint",
+        s.live.full_cycles() as f64,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+
+    let (city, districts) = crate::metrics::summaries_now(&s.live);
+    let scopes: Vec<_> = std::iter::once(&city).chain(&districts).collect();
+    let series = |f: &dyn Fn(&Summary) -> Option<f64>| {
+        scopes
+            .iter()
+            .filter_map(|x| f(x).map(|v| (label("scope", &x.scope), v)))
+            .collect::<Vec<_>>()
+    };
+    type CountFamily = (&'static str, &'static str, fn(&Counts) -> u64);
+    let counts: [CountFamily; 8] = [
+        ("lampgw_cabinets", "Cabinets in inventory", |c| {
+            c.cabinets_total
+        }),
+        ("lampgw_rtus_installed", "Cabinets with an RTU", |c| {
+            c.rtus_installed
+        }),
+        ("lampgw_rtus_online", "RTUs online", |c| c.rtus_online),
+        ("lampgw_lamps", "Lamps in inventory", |c| c.lamps_total),
+        ("lampgw_slcs_installed", "Lamps with an SLC", |c| {
+            c.slcs_installed
+        }),
+        ("lampgw_slcs_online", "SLCs online", |c| c.slcs_online),
+        ("lampgw_lamps_lit", "Lamps lit", |c| c.lamps_lit),
+        (
+            "lampgw_lamps_expected_lit",
+            "Lamps that should be lit",
+            |c| c.lamps_expected_lit,
+        ),
+    ];
+    for (name, help, get) in counts {
+        out.family(
+            name,
+            "gauge",
+            help,
+            &series(&|x| Some(get(&x.counts) as f64)),
+        );
+    }
+    type RatioFamily = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
+    let ratios: [RatioFamily; 6] = [
+        (
+            "lampgw_rtu_installation_ratio",
+            "RTUs installed / cabinets",
+            |x| x.rtu_installation_ratio,
+        ),
+        ("lampgw_rtu_online_rate", "RTUs online / installed", |x| {
+            x.rtu_online_rate
+        }),
+        ("lampgw_slc_control_share", "SLCs installed / lamps", |x| {
+            x.slc_control_share
+        }),
+        ("lampgw_slc_online_rate", "SLCs online / installed", |x| {
+            x.slc_online_rate
+        }),
+        (
+            "lampgw_lighting_rate",
+            "Lamps lit / lamps that should be lit",
+            |x| x.lighting_rate,
+        ),
+        (
+            "lampgw_facility_intact_rate",
+            "Controllers without active fault / installed",
+            |x| x.facility_intact_rate,
+        ),
+    ];
+    for (name, help, get) in ratios {
+        out.family(name, "gauge", help, &series(&get));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out.0)
 }

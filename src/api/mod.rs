@@ -2,6 +2,7 @@
 //! drive it over a real socket on a port of their own.
 
 mod error;
+mod figures;
 mod health;
 mod inventory;
 mod query;
@@ -29,7 +30,9 @@ pub fn router(state: AppState) -> Router {
         .route("/rtus/{id}", get(inventory::rtu))
         .route("/lamps", get(inventory::lamps))
         .route("/lamps/{id}", get(inventory::lamp))
-        .route("/transitions", get(inventory::transitions));
+        .route("/transitions", get(inventory::transitions))
+        .route("/metrics/summary", get(figures::summary))
+        .route("/metrics/districts", get(figures::districts));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

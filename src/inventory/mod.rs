@@ -99,11 +99,16 @@ pub struct Inventory {
     rtu_index: HashMap<String, usize>,
     /// Lamps fed by each cabinet, by cabinet position.
     lamps_per_cabinet: Vec<usize>,
+    /// Cabinet position of each lamp (`u32::MAX` for an unknown cabinet,
+    /// which validation rejects).
+    lamp_cabinet: Vec<u32>,
+    /// District position of each cabinet (`u32::MAX` if unknown).
+    cabinet_district: Vec<u32>,
 }
 
 impl Inventory {
     pub fn new(districts: Vec<District>, cabinets: Vec<Cabinet>, lamps: Vec<Lamp>) -> Self {
-        let district_index = districts
+        let district_index: HashMap<String, usize> = districts
             .iter()
             .enumerate()
             .map(|(i, d)| (d.id.clone(), i))
@@ -124,11 +129,22 @@ impl Inventory {
             .filter_map(|(i, c)| c.rtu.as_ref().map(|r| (r.id.clone(), i)))
             .collect();
         let mut lamps_per_cabinet = vec![0; cabinets.len()];
+        let mut lamp_cabinet = Vec::with_capacity(lamps.len());
         for l in &lamps {
-            if let Some(&c) = cabinet_index.get(&l.cabinet) {
+            let c = cabinet_index.get(&l.cabinet).copied();
+            if let Some(c) = c {
                 lamps_per_cabinet[c] += 1;
             }
+            lamp_cabinet.push(c.map_or(u32::MAX, |c| c as u32));
         }
+        let cabinet_district = cabinets
+            .iter()
+            .map(|c| {
+                district_index
+                    .get(&c.district)
+                    .map_or(u32::MAX, |&d| d as u32)
+            })
+            .collect();
         Self {
             districts,
             cabinets,
@@ -138,7 +154,25 @@ impl Inventory {
             lamp_index,
             rtu_index,
             lamps_per_cabinet,
+            lamp_cabinet,
+            cabinet_district,
         }
+    }
+
+    /// Cabinet position of the lamp at `lamp` (a position in `lamps`).
+    pub fn cabinet_of_lamp(&self, lamp: usize) -> Option<usize> {
+        let c = self.lamp_cabinet[lamp];
+        (c != u32::MAX).then_some(c as usize)
+    }
+
+    /// District position of the cabinet at `cabinet`.
+    pub fn district_of_cabinet(&self, cabinet: usize) -> Option<usize> {
+        let d = self.cabinet_district[cabinet];
+        (d != u32::MAX).then_some(d as usize)
+    }
+
+    pub fn district_position(&self, id: &str) -> Option<usize> {
+        self.district_index.get(id).copied()
     }
 
     pub fn cabinet(&self, id: &str) -> Option<&Cabinet> {

@@ -154,8 +154,22 @@ pub struct Inner {
 pub struct LiveState {
     pub inventory: Arc<Inventory>,
     offline_after: u32,
+    /// Power above which a lamp that is on counts as lit, from its SLC's
+    /// profile; by lamp position (0 for lamps without an SLC).
+    lit_threshold_w: Vec<f64>,
     inner: RwLock<Inner>,
 }
+
+/// Whether a lamp should be lit now and whether it is (亮灯).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lighting {
+    pub expected: bool,
+    pub lit: bool,
+}
+
+/// Below this supply voltage a circuit counts as not energised when no RTU
+/// tells us its contactor state.
+const ENERGISED_MIN_VOLTS: f64 = 100.0;
 
 impl LiveState {
     pub fn new(inventory: Arc<Inventory>, topology: &Topology, offline_after: u32) -> Self {
@@ -175,11 +189,49 @@ impl LiveState {
             samples_total: 0,
             failures_by_kind: Default::default(),
         };
+        let mut lit_threshold_w = vec![0.0; inventory.lamps.len()];
+        for dev in topology.endpoints.iter().flat_map(|e| &e.devices) {
+            if let DeviceKey::Lamp(i) = dev.key {
+                lit_threshold_w[i as usize] = dev.profile.lit_threshold_w;
+            }
+        }
         Self {
             inventory,
             offline_after,
+            lit_threshold_w,
             inner: RwLock::new(inner),
         }
+    }
+
+    /// The lighting-rate view of one lamp: it should be lit when its SLC is
+    /// online, its circuit is energised and it is switched on; it is lit when
+    /// it then draws more than its profile's threshold and reports no lamp
+    /// failure. The circuit is energised per its RTU's contactor when the RTU
+    /// is online, else per the supply voltage the SLC measures.
+    pub fn lighting(&self, inner: &Inner, lamp: usize) -> Lighting {
+        let d = &inner.lamps[lamp];
+        let Some(r) = d.reading.as_ref().filter(|_| d.online) else {
+            return Lighting::default();
+        };
+        let inv = &self.inventory;
+        let circuit = usize::from(inv.lamps[lamp].circuit);
+        let rtu = inv
+            .cabinet_of_lamp(lamp)
+            .map(|c| &inner.rtus[c])
+            .filter(|rtu| rtu.online);
+        let energised = match rtu.and_then(|rtu| rtu.reading.as_ref()) {
+            Some(rtu) => rtu
+                .contactors
+                .get(circuit.wrapping_sub(1))
+                .copied()
+                .unwrap_or(false),
+            None => r.voltage.is_some_and(|v| v >= ENERGISED_MIN_VOLTS),
+        };
+        let expected = energised && r.on;
+        let lit = expected
+            && r.power.is_some_and(|p| p > self.lit_threshold_w[lamp])
+            && !r.lamp_failure();
+        Lighting { expected, lit }
     }
 
     pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, Inner> {

@@ -1,0 +1,138 @@
+//! The supervision figures the city is evaluated on (DESIGN.md): RTU
+//! installation ratio (终端安装率) and online rate (在线率), single-lamp control
+//! share (单灯控制率) and online rate, lighting rate (亮灯率), and the facility
+//! intact rate (设施完好率). "Now" comes from the live state in memory.
+
+use crate::state::LiveState;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The counts behind the figures, for one scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub cabinets_total: u64,
+    pub rtus_installed: u64,
+    pub rtus_online: u64,
+    pub lamps_total: u64,
+    pub slcs_installed: u64,
+    pub slcs_online: u64,
+    pub lamps_lit: u64,
+    pub lamps_expected_lit: u64,
+    /// Installed controllers (RTUs and SLCs) online with no active fault:
+    /// no SLC fault flag, no RTU leakage alarm.
+    pub controllers_intact: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.cabinets_total += o.cabinets_total;
+        self.rtus_installed += o.rtus_installed;
+        self.rtus_online += o.rtus_online;
+        self.lamps_total += o.lamps_total;
+        self.slcs_installed += o.slcs_installed;
+        self.slcs_online += o.slcs_online;
+        self.lamps_lit += o.lamps_lit;
+        self.lamps_expected_lit += o.lamps_expected_lit;
+        self.controllers_intact += o.controllers_intact;
+    }
+}
+
+/// `null` where the denominator is zero, as DESIGN.md defines.
+pub fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+/// The figures of one scope (the city or a district) at one time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// `city` or the district id.
+    pub scope: String,
+    pub name: String,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub rtu_installation_ratio: Option<f64>,
+    pub rtu_online_rate: Option<f64>,
+    pub slc_control_share: Option<f64>,
+    pub slc_online_rate: Option<f64>,
+    pub lighting_rate: Option<f64>,
+    pub facility_intact_rate: Option<f64>,
+}
+
+impl Summary {
+    pub fn new(scope: &str, name: &str, at: DateTime<Utc>, c: Counts) -> Self {
+        Self {
+            scope: scope.to_string(),
+            name: name.to_string(),
+            at,
+            counts: c,
+            rtu_installation_ratio: ratio(c.rtus_installed, c.cabinets_total),
+            rtu_online_rate: ratio(c.rtus_online, c.rtus_installed),
+            slc_control_share: ratio(c.slcs_installed, c.lamps_total),
+            slc_online_rate: ratio(c.slcs_online, c.slcs_installed),
+            lighting_rate: ratio(c.lamps_lit, c.lamps_expected_lit),
+            facility_intact_rate: ratio(c.controllers_intact, c.rtus_installed + c.slcs_installed),
+        }
+    }
+}
+
+/// The counts now, per district (in inventory order) and for the city, in
+/// one pass over the live state.
+pub fn counts_now(live: &LiveState) -> (Counts, Vec<Counts>) {
+    let inv = &live.inventory;
+    let inner = live.read();
+    let mut per = vec![Counts::default(); inv.districts.len()];
+    for (ci, c) in inv.cabinets.iter().enumerate() {
+        let Some(d) = inv.district_of_cabinet(ci) else {
+            continue;
+        };
+        let k = &mut per[d];
+        k.cabinets_total += 1;
+        if c.rtu.is_some() {
+            let rtu = &inner.rtus[ci];
+            k.rtus_installed += 1;
+            k.rtus_online += u64::from(rtu.online);
+            let leak = rtu.reading.as_ref().is_some_and(|r| r.leakage_alarm);
+            k.controllers_intact += u64::from(rtu.online && !leak);
+        }
+    }
+    for (li, l) in inv.lamps.iter().enumerate() {
+        let Some(d) = inv
+            .cabinet_of_lamp(li)
+            .and_then(|c| inv.district_of_cabinet(c))
+        else {
+            continue;
+        };
+        let k = &mut per[d];
+        k.lamps_total += 1;
+        if l.slc.is_some() {
+            let slc = &inner.lamps[li];
+            k.slcs_installed += 1;
+            k.slcs_online += u64::from(slc.online);
+            let faulty = slc.reading.as_ref().is_some_and(|r| r.fault_flags != 0);
+            k.controllers_intact += u64::from(slc.online && !faulty);
+            let lighting = live.lighting(&inner, li);
+            k.lamps_expected_lit += u64::from(lighting.expected);
+            k.lamps_lit += u64::from(lighting.lit);
+        }
+    }
+    let mut city = Counts::default();
+    for k in &per {
+        city.add(k);
+    }
+    (city, per)
+}
+
+/// The city's summary followed by every district's.
+pub fn summaries_now(live: &LiveState) -> (Summary, Vec<Summary>) {
+    let at = Utc::now();
+    let (city, per) = counts_now(live);
+    let districts = live
+        .inventory
+        .districts
+        .iter()
+        .zip(per)
+        .map(|(d, c)| Summary::new(&d.id, &d.name, at, c))
+        .collect();
+    (Summary::new("city", "city", at, city), districts)
+}
