@@ -27,6 +27,28 @@ pub enum Command {
     CheckConfig(ConfigArgs),
     /// Run the gateway on a simulated district, all in one process.
     Demo(DemoArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Print a new token and the settings entry that admits it.
+    New(TokenArgs),
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    /// viewer, operator or admin.
+    #[arg(long)]
+    pub role: crate::auth::Role,
+    /// Confine the token to one district.
+    #[arg(long)]
+    pub district: Option<String>,
+    /// Who holds it (recorded as the actor of commands).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Args)]
@@ -103,6 +125,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stop.cancel();
     });
     app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a token once (it is not stored anywhere) and its settings entry.
+pub fn token_new(args: TokenArgs) -> anyhow::Result<ExitCode> {
+    let token = crate::auth::new_token().map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    let name = args.name.unwrap_or_else(|| {
+        format!(
+            "{:?}-{}",
+            args.role,
+            args.district.as_deref().unwrap_or("city")
+        )
+        .to_lowercase()
+    });
+    println!("token: {token}");
+    println!("\n# add to the settings file:");
+    println!(
+        "[[auth.tokens]]\nname = \"{name}\"\nhash = \"{}\"",
+        crate::auth::hash_token(&token)
+    );
+    println!("role = \"{}\"", format!("{:?}", args.role).to_lowercase());
+    if let Some(d) = args.district {
+        println!("district = \"{d}\"");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,7 @@
 //! `lamp-gateway demo`: the simulator and the gateway in one process, on a
 //! generated city of two districts with a few faults to look at.
 
+use crate::auth::{hash_token, new_token, Role, TokenConfig};
 use crate::cli::DemoArgs;
 use crate::settings::Settings;
 use crate::startup::Application;
@@ -62,6 +63,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     )?;
     settings.paths.inventory = inventory.clone();
     settings.paths.profiles = profiles;
+    let mut tokens = Vec::new();
+    for role in [Role::Viewer, Role::Operator] {
+        let token = new_token().map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+        settings.auth.tokens.push(TokenConfig {
+            name: format!("demo-{role:?}").to_lowercase(),
+            hash: hash_token(&token),
+            role,
+            district: None,
+        });
+        tokens.push(token);
+    }
 
     let app = Application::build(settings).await?;
     let base = format!("http://{}", app.local_addr());
@@ -69,6 +81,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "lamp-gateway demo: {} simulated endpoints, inventory in {}",
         sim.endpoint_addrs().len(),
         inventory.display()
+    );
+    println!("  viewer token    {}", tokens[0]);
+    println!("  operator token  {}", tokens[1]);
+    println!(
+        "  try: curl -H 'Authorization: Bearer {}' '{base}/api/v1/lamps?limit=5'",
+        tokens[0]
     );
     println!("  API        {base}/api/v1/lamps?limit=5");
     println!("  districts  {base}/api/v1/districts");

@@ -2,6 +2,7 @@
 //! Modbus, keeps the live state of every lamp and serves it over HTTP.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod inventory;

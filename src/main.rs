@@ -1,5 +1,5 @@
 use clap::Parser;
-use lamp_gateway::cli::{Cli, Command};
+use lamp_gateway::cli::{Cli, Command, TokenCommand};
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -9,6 +9,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => lamp_gateway::cli::run(args).await,
         Command::CheckConfig(args) => lamp_gateway::cli::check_config(args),
         Command::Demo(args) => lamp_gateway::demo::run(args).await,
+        Command::Token(TokenCommand::New(args)) => lamp_gateway::cli::token_new(args),
     };
     match result {
         Ok(code) => code,

@@ -19,6 +19,15 @@ pub struct Settings {
     pub poll: PollSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+}
+
+/// API tokens (`lamp-gateway token new` prints one with its hash).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub tokens: Vec<crate::auth::TokenConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

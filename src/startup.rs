@@ -2,6 +2,7 @@
 //! the HTTP API on a bound port.
 
 use crate::api::{self, AppState};
+use crate::auth::Tokens;
 use crate::poll::{self, PollerConfig};
 use crate::settings::Settings;
 use crate::state::{self, LiveState};
@@ -74,7 +75,14 @@ impl Application {
         );
         let sinks: Vec<Arc<dyn state::Sink>> = Vec::new();
         let state_task = tokio::spawn(state::run(live.clone(), rx, sinks));
-        let app = api::router(AppState { live: live.clone() });
+        let tokens = Arc::new(Tokens::new(&settings.auth.tokens));
+        if tokens.is_empty() {
+            tracing::warn!("no API tokens configured: every /api/v1 request will be refused (lamp-gateway token new)");
+        }
+        let app = api::router(AppState {
+            live: live.clone(),
+            tokens,
+        });
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

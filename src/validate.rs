@@ -57,6 +57,11 @@ pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
     let (inventory, mut inv_issues) = inventory::load_dir(&settings.paths.inventory);
     issues.append(&mut inv_issues);
     let topology = check(&inventory, &profiles, settings.poll.max_gap, &mut issues);
+    issues.extend(
+        crate::auth::problems(&settings.auth.tokens, |d| inventory.district(d).is_some())
+            .into_iter()
+            .map(|(key, msg)| ConfigIssue::new(format!("settings {key}"), msg)),
+    );
     if issues.is_empty() {
         Ok(Loaded {
             inventory: Arc::new(inventory),

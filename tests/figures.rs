@@ -102,7 +102,9 @@ async fn figures_now_for_city_and_districts() {
     let base = format!("http://{}", app.local_addr());
     let http = reqwest::Client::new();
     let get = |path: &str| {
-        let req = http.get(format!("{base}{path}"));
+        let req = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(common::ADMIN_TOKEN);
         async move {
             let r = req.send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())

@@ -2,6 +2,7 @@
 
 use super::query::{paging, ApiPath, ApiQuery};
 use super::{ApiError, AppState};
+use crate::auth::Principal;
 use crate::state::{LampView, RtuView};
 use axum::extract::State;
 use axum::Json;
@@ -33,12 +34,20 @@ fn page<T>(all: impl Iterator<Item = T>, limit: usize, offset: usize) -> Page<T>
     }
 }
 
-fn known_district(s: &AppState, id: &Option<String>) -> Result<(), ApiError> {
-    match id {
-        Some(d) if s.live.inventory.district(d).is_none() => {
+/// The district a listing is confined to: the one asked for (400 if unknown,
+/// 404 if outside the caller's scope), else the caller's own, if any.
+pub fn scope(
+    s: &AppState,
+    p: &Principal,
+    asked: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match asked {
+        Some(d) if s.live.inventory.district(&d).is_none() => {
             Err(ApiError::BadRequest(format!("unknown district `{d}`")))
         }
-        _ => Ok(()),
+        Some(d) if !p.sees(&d) => Err(ApiError::NotFound(format!("no district `{d}`"))),
+        Some(d) => Ok(Some(d)),
+        None => Ok(p.district.clone()),
     }
 }
 
@@ -64,12 +73,13 @@ fn district_json(s: &AppState, id: &str) -> Option<Value> {
     }))
 }
 
-pub async fn districts(State(s): State<AppState>) -> Json<Value> {
+pub async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
     let items: Vec<Value> = s
         .live
         .inventory
         .districts
         .iter()
+        .filter(|d| p.sees(&d.id))
         .filter_map(|d| district_json(&s, &d.id))
         .collect();
     Json(json!({ "total": items.len(), "items": items }))
@@ -77,9 +87,12 @@ pub async fn districts(State(s): State<AppState>) -> Json<Value> {
 
 pub async fn district(
     State(s): State<AppState>,
+    p: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    district_json(&s, &id)
+    p.sees(&id)
+        .then(|| district_json(&s, &id))
+        .flatten()
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no district `{id}`")))
 }
@@ -108,16 +121,17 @@ fn cabinet_json(s: &AppState, index: usize) -> Value {
 
 pub async fn cabinets(
     State(s): State<AppState>,
+    p: Principal,
     ApiQuery(q): ApiQuery<CabinetQuery>,
 ) -> Result<Json<Page<Value>>, ApiError> {
-    known_district(&s, &q.district)?;
+    let district = scope(&s, &p, q.district)?;
     let (limit, offset) = paging(q.limit, q.offset)?;
     let inv = &s.live.inventory;
     let matching = inv
         .cabinets
         .iter()
         .enumerate()
-        .filter(|(_, c)| q.district.as_ref().is_none_or(|d| &c.district == d))
+        .filter(|(_, c)| district.as_ref().is_none_or(|d| &c.district == d))
         .map(|(i, _)| i)
         .collect::<Vec<_>>();
     let p = page(matching.into_iter(), limit, offset);
@@ -131,11 +145,13 @@ pub async fn cabinets(
 
 pub async fn cabinet(
     State(s): State<AppState>,
+    p: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let inv = &s.live.inventory;
     let i = inv
         .cabinet_position(&id)
+        .filter(|&i| p.sees(&inv.cabinets[i].district))
         .ok_or_else(|| ApiError::NotFound(format!("no cabinet `{id}`")))?;
     Ok(Json(cabinet_json(&s, i)))
 }
@@ -151,9 +167,10 @@ pub struct RtuQuery {
 
 pub async fn rtus(
     State(s): State<AppState>,
+    p: Principal,
     ApiQuery(q): ApiQuery<RtuQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    known_district(&s, &q.district)?;
+    let district = scope(&s, &p, q.district)?;
     let (limit, offset) = paging(q.limit, q.offset)?;
     let inv = &s.live.inventory;
     let live = s.live.read();
@@ -161,7 +178,7 @@ pub async fn rtus(
         .cabinets
         .iter()
         .enumerate()
-        .filter(|(_, c)| q.district.as_ref().is_none_or(|d| &c.district == d))
+        .filter(|(_, c)| district.as_ref().is_none_or(|d| &c.district == d))
         .filter_map(|(i, c)| RtuView::new(c, &live, i))
         .filter(|v| q.online.is_none_or(|o| v.live.online == o));
     Ok(Json(
@@ -171,12 +188,14 @@ pub async fn rtus(
 
 pub async fn rtu(
     State(s): State<AppState>,
+    p: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let inv = &s.live.inventory;
     let live = s.live.read();
     let view = inv
         .rtu_position(&id)
+        .filter(|&i| p.sees(&inv.cabinets[i].district))
         .and_then(|i| RtuView::new(&inv.cabinets[i], &live, i))
         .ok_or_else(|| ApiError::NotFound(format!("no RTU `{id}`")))?;
     Ok(Json(serde_json::to_value(view).expect("serialisable")))
@@ -197,20 +216,25 @@ pub struct LampQuery {
 
 pub async fn lamps(
     State(s): State<AppState>,
+    p: Principal,
     ApiQuery(q): ApiQuery<LampQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    known_district(&s, &q.district)?;
+    let district = scope(&s, &p, q.district)?;
     let inv = &s.live.inventory;
     if let Some(c) = &q.cabinet {
-        if inv.cabinet(c).is_none() {
-            return Err(ApiError::BadRequest(format!("unknown cabinet `{c}`")));
+        match inv.cabinet(c) {
+            None => return Err(ApiError::BadRequest(format!("unknown cabinet `{c}`"))),
+            Some(cab) if !p.sees(&cab.district) => {
+                return Err(ApiError::NotFound(format!("no cabinet `{c}`")))
+            }
+            Some(_) => {}
         }
     }
     let (limit, offset) = paging(q.limit, q.offset)?;
     let live = s.live.read();
     let all = inv.lamps.iter().enumerate().filter_map(|(i, l)| {
         let c = inv.cabinet(&l.cabinet)?;
-        let keep = q.district.as_ref().is_none_or(|d| &c.district == d)
+        let keep = district.as_ref().is_none_or(|d| &c.district == d)
             && q.cabinet.as_ref().is_none_or(|x| &l.cabinet == x)
             && q.has_slc.is_none_or(|h| l.slc.is_some() == h)
             && q.online
@@ -224,17 +248,17 @@ pub async fn lamps(
 
 pub async fn lamp(
     State(s): State<AppState>,
+    p: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let inv = &s.live.inventory;
     let live = s.live.read();
-    let i = inv
+    let (l, c) = inv
         .lamp_position(&id)
+        .and_then(|i| Some((&inv.lamps[i], inv.cabinet(&inv.lamps[i].cabinet)?)))
+        .filter(|(_, c)| p.sees(&c.district))
         .ok_or_else(|| ApiError::NotFound(format!("no lamp `{id}`")))?;
-    let l = &inv.lamps[i];
-    let c = inv
-        .cabinet(&l.cabinet)
-        .ok_or_else(|| ApiError::NotFound(format!("no cabinet `{}`", l.cabinet)))?;
+    let i = inv.lamp_position(&id).expect("found above");
     Ok(Json(
         serde_json::to_value(LampView::new(l, c, &live, i)).expect("serialisable"),
     ))
@@ -250,6 +274,7 @@ pub struct TransitionQuery {
 /// The most recent online/offline transitions kept in memory, newest last.
 pub async fn transitions(
     State(s): State<AppState>,
+    p: Principal,
     ApiQuery(q): ApiQuery<TransitionQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (limit, _) = paging(q.limit, None)?;
@@ -258,6 +283,7 @@ pub async fn transitions(
         .recent_transitions
         .iter()
         .rev()
+        .filter(|t| p.sees(&t.district))
         .filter(|t| q.device.as_ref().is_none_or(|d| &t.device_id == d))
         .take(limit)
         .collect();

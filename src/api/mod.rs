@@ -9,7 +9,9 @@ mod query;
 
 pub use error::ApiError;
 
+use crate::auth::{require_token, Tokens};
 use crate::state::LiveState;
+use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub live: Arc<LiveState>,
+    pub tokens: Arc<Tokens>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -32,7 +35,11 @@ pub fn router(state: AppState) -> Router {
         .route("/lamps/{id}", get(inventory::lamp))
         .route("/transitions", get(inventory::transitions))
         .route("/metrics/summary", get(figures::summary))
-        .route("/metrics/districts", get(figures::districts));
+        .route("/metrics/districts", get(figures::districts))
+        .route_layer(middleware::from_fn_with_state(
+            state.tokens.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

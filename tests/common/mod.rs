@@ -2,6 +2,7 @@
 //! real sockets, with a fresh inventory folder per test.
 #![allow(dead_code)]
 
+use lamp_gateway::auth::{hash_token, Role, TokenConfig};
 use lamp_gateway::settings::Settings;
 use lamp_gateway::startup::Application;
 use lamp_gateway::state::LiveState;
@@ -21,9 +22,19 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
 }
 
-/// Settings for tests: fast cadence, short timeouts, the shipped profiles.
+/// The admin token every test gateway accepts.
+pub const ADMIN_TOKEN: &str = "lgw_test_admin";
+
+/// Settings for tests: fast cadence, short timeouts, the shipped profiles,
+/// and [`ADMIN_TOKEN`].
 pub fn test_settings(dir: &Path) -> Settings {
     let mut s = Settings::default();
+    s.auth.tokens.push(TokenConfig {
+        name: "test-admin".into(),
+        hash: hash_token(ADMIN_TOKEN),
+        role: Role::Admin,
+        district: None,
+    });
     s.api.listen = "127.0.0.1:0".parse().unwrap();
     s.paths.inventory = dir.join("inventory");
     s.paths.profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
@@ -68,9 +79,14 @@ pub async fn spawn_app_with(
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(ADMIN_TOKEN, path).await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
             .send()
             .await
             .expect("request sent");
