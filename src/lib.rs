@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod control;
 pub mod demo;
 pub mod inventory;
 pub mod metrics;

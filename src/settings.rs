@@ -21,6 +21,8 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub control: crate::control::ControlSettings,
 }
 
 /// API tokens (`lamp-gateway token new` prints one with its hash).

@@ -3,6 +3,7 @@
 
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
+use crate::control::Control;
 use crate::poll::{self, PollerConfig};
 use crate::settings::Settings;
 use crate::state::{self, LiveState};
@@ -37,6 +38,7 @@ fn list(issues: &[ConfigIssue]) -> String {
 pub struct Application {
     local_addr: SocketAddr,
     live: Arc<LiveState>,
+    control: Arc<Control>,
     cancel: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     pollers: JoinSet<()>,
@@ -67,10 +69,17 @@ impl Application {
         ));
         let cancel = CancellationToken::new();
         let (tx, rx) = mpsc::channel(settings.poll.outcome_channel);
+        let (control, writes) = Control::new(
+            live.clone(),
+            &loaded.topology,
+            &settings.control,
+            cancel.clone(),
+        );
         let pollers = poll::spawn_all(
             &loaded.topology,
-            PollerConfig::from(&settings.poll),
+            PollerConfig::new(&settings.poll, &settings.control),
             tx,
+            writes,
             cancel.clone(),
         );
         let sinks: Vec<Arc<dyn state::Sink>> = Vec::new();
@@ -82,6 +91,7 @@ impl Application {
         let app = api::router(AppState {
             live: live.clone(),
             tokens,
+            control: control.clone(),
         });
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
@@ -101,6 +111,7 @@ impl Application {
         Ok(Application {
             local_addr,
             live,
+            control,
             cancel,
             server,
             pollers,
@@ -118,6 +129,10 @@ impl Application {
 
     pub fn live(&self) -> Arc<LiveState> {
         self.live.clone()
+    }
+
+    pub fn control(&self) -> Arc<Control> {
+        self.control.clone()
     }
 
     /// A token that stops the gateway when cancelled.

@@ -1,6 +1,7 @@
 //! The HTTP API (axum). `router(state)` is separate from serving, so tests can
 //! drive it over a real socket on a port of their own.
 
+mod commands;
 mod error;
 mod figures;
 mod health;
@@ -10,9 +11,10 @@ mod query;
 pub use error::ApiError;
 
 use crate::auth::{require_token, Tokens};
+use crate::control::Control;
 use crate::state::LiveState;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::Router;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -21,6 +23,7 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub live: Arc<LiveState>,
     pub tokens: Arc<Tokens>,
+    pub control: Arc<Control>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -36,6 +39,12 @@ pub fn router(state: AppState) -> Router {
         .route("/transitions", get(inventory::transitions))
         .route("/metrics/summary", get(figures::summary))
         .route("/metrics/districts", get(figures::districts))
+        .route("/lamps/{id}/commands", post(commands::lamp_command))
+        .route("/commands", post(commands::group_command))
+        .route("/commands/{id}", get(commands::get_command))
+        .route("/audit", get(commands::audit))
+        .route("/groups", get(commands::groups))
+        .route("/groups/{name}", put(commands::put_group))
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             require_token,

@@ -3,9 +3,11 @@
 
 mod connection;
 mod worker;
+mod write;
 
 pub use worker::PollerConfig;
 
+use crate::control::WriteJob;
 use crate::state::PollOutcome;
 use crate::topology::Topology;
 use std::sync::Arc;
@@ -15,20 +17,23 @@ use tokio_util::sync::CancellationToken;
 
 /// Starts one poller per endpoint. They stop when `cancel` fires; the outcome
 /// channel closes when the last one has stopped.
+/// `writes` holds each endpoint's command queue, in endpoint order.
 pub fn spawn_all(
     topology: &Topology,
     cfg: PollerConfig,
     outcomes: mpsc::Sender<PollOutcome>,
+    writes: Vec<mpsc::Receiver<WriteJob>>,
     cancel: CancellationToken,
 ) -> JoinSet<()> {
     let mut set = JoinSet::new();
-    for (i, ep) in topology.endpoints.iter().enumerate() {
+    for (i, (ep, writes)) in topology.endpoints.iter().zip(writes).enumerate() {
         let ep = Arc::new(ep.clone());
         set.spawn(worker::run(
             i as u32,
             ep,
             cfg.clone(),
             outcomes.clone(),
+            writes,
             cancel.clone(),
         ));
     }

@@ -1,6 +1,7 @@
 //! The poller of one endpoint.
 
 use super::connection::{classify, connect};
+use crate::control::{ControlSettings, FailCause, WriteJob};
 use crate::settings::PollSettings;
 use crate::state::{FailReason, PollOutcome, Reading};
 use crate::topology::{EndpointSpec, PollClass, Read};
@@ -23,11 +24,14 @@ pub struct PollerConfig {
     pub connect_timeout: Duration,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// Tries per command target on transport failures.
+    pub max_attempts: u32,
 }
 
-impl From<&PollSettings> for PollerConfig {
-    fn from(s: &PollSettings) -> Self {
+impl PollerConfig {
+    pub fn new(s: &PollSettings, control: &ControlSettings) -> Self {
         Self {
+            max_attempts: control.max_attempts.max(1),
             slc_interval: s.slc_interval,
             rtu_interval: s.rtu_interval,
             request_timeout: s.request_timeout,
@@ -57,11 +61,12 @@ impl Backoff {
     }
 }
 
-struct Endpoint {
-    index: u32,
-    spec: Arc<EndpointSpec>,
-    cfg: PollerConfig,
-    conn: Option<Context>,
+pub(super) struct Endpoint {
+    pub(super) index: u32,
+    pub(super) spec: Arc<EndpointSpec>,
+    pub(super) cfg: PollerConfig,
+    pub(super) conn: Option<Context>,
+    pub(super) writes: mpsc::Receiver<WriteJob>,
 }
 
 pub async fn run(
@@ -69,6 +74,7 @@ pub async fn run(
     spec: Arc<EndpointSpec>,
     cfg: PollerConfig,
     outcomes: mpsc::Sender<PollOutcome>,
+    writes: mpsc::Receiver<WriteJob>,
     cancel: CancellationToken,
 ) {
     let classes: Vec<(PollClass, Duration)> = [
@@ -78,9 +84,6 @@ pub async fn run(
     .into_iter()
     .filter(|(c, _)| spec.reads.iter().any(|r| r.class == *c))
     .collect();
-    if classes.is_empty() {
-        return;
-    }
     let mut backoff = Backoff {
         min: cfg.reconnect_min,
         max: cfg.reconnect_max,
@@ -91,22 +94,31 @@ pub async fn run(
         spec,
         cfg,
         conn: None,
+        writes,
     };
     let mut due: Vec<Instant> = vec![Instant::now(); classes.len()];
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
     // After a failed connection nothing is tried before this; kept apart from
     // the per-class due times so the class that waited longest goes next.
     let mut not_before = Instant::now();
     loop {
-        let (slot, &when) = due
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, t)| **t)
-            .expect("at least one class");
+        let next = due.iter().enumerate().min_by_key(|(_, t)| **t);
+        let (slot, when) = next.map_or((usize::MAX, far), |(s, t)| (s, *t));
         tokio::select! {
             () = tokio::time::sleep_until(when.max(not_before)) => {}
+            // Writes jump the poll queue: they are served as soon as they come.
+            job = ep.writes.recv() => {
+                match job {
+                    Some(job) => ep.execute(job).await,
+                    None => break,
+                }
+                continue;
+            }
             () = cancel.cancelled() => break,
         }
-        let (class, interval) = classes[slot];
+        let Some(&(class, interval)) = classes.get(slot) else {
+            continue;
+        };
         let outcome = tokio::select! {
             o = ep.poll(class) => o,
             () = cancel.cancelled() => break,
@@ -128,10 +140,14 @@ pub async fn run(
     if let Some(mut conn) = ep.conn.take() {
         let _ = conn.disconnect().await;
     }
+    ep.writes.close();
+    while let Ok(job) = ep.writes.try_recv() {
+        job.cell.finish(job.target, Err(FailCause::ShuttingDown));
+    }
 }
 
 impl Endpoint {
-    async fn ensure_connected(&mut self) -> Result<&mut Context, FailReason> {
+    pub(super) async fn ensure_connected(&mut self) -> Result<&mut Context, FailReason> {
         if self.conn.is_none() {
             let ctx = connect(
                 &self.spec.address,
@@ -145,7 +161,7 @@ impl Endpoint {
         Ok(self.conn.as_mut().expect("just connected"))
     }
 
-    async fn read(&mut self, read: &Read) -> Result<Vec<u16>, FailReason> {
+    pub(super) async fn read(&mut self, read: &Read) -> Result<Vec<u16>, FailReason> {
         let limit = self.cfg.request_timeout;
         let ctx = self.ensure_connected().await?;
         ctx.set_slave(Slave(read.unit));
@@ -192,6 +208,9 @@ impl Endpoint {
         let mut reconnects_left = 1u32;
         let mut gave_up: Option<FailReason> = None;
         for read in spec.reads.iter().filter(|r| r.class == class) {
+            while let Ok(job) = self.writes.try_recv() {
+                self.execute(job).await;
+            }
             let result = match &gave_up {
                 Some(reason) => Err(reason.clone()),
                 None => self.read(read).await,

@@ -143,6 +143,9 @@ pub struct EndpointLive {
 
 pub struct Inner {
     pub lamps: Vec<DeviceLive<SlcReading>>,
+    /// The switch state the last confirmed command gave each lamp; `None`
+    /// until a command is confirmed, when the lamp's own relay state counts.
+    pub commanded: Vec<Option<bool>>,
     pub rtus: Vec<DeviceLive<RtuReading>>,
     pub endpoints: Vec<EndpointLive>,
     pub recent_transitions: VecDeque<Transition>,
@@ -175,6 +178,7 @@ impl LiveState {
     pub fn new(inventory: Arc<Inventory>, topology: &Topology, offline_after: u32) -> Self {
         let inner = Inner {
             lamps: vec![DeviceLive::default(); inventory.lamps.len()],
+            commanded: vec![None; inventory.lamps.len()],
             rtus: vec![DeviceLive::default(); inventory.cabinets.len()],
             endpoints: topology
                 .endpoints
@@ -204,7 +208,8 @@ impl LiveState {
     }
 
     /// The lighting-rate view of one lamp: it should be lit when its SLC is
-    /// online, its circuit is energised and it is switched on; it is lit when
+    /// online, its circuit is energised and it is commanded on (by the last
+    /// confirmed command, else its own relay state); it is lit when
     /// it then draws more than its profile's threshold and reports no lamp
     /// failure. The circuit is energised per its RTU's contactor when the RTU
     /// is online, else per the supply voltage the SLC measures.
@@ -227,7 +232,7 @@ impl LiveState {
                 .unwrap_or(false),
             None => r.voltage.is_some_and(|v| v >= ENERGISED_MIN_VOLTS),
         };
-        let expected = energised && r.on;
+        let expected = energised && inner.commanded[lamp].unwrap_or(r.on);
         let lit = expected
             && r.power.is_some_and(|p| p > self.lit_threshold_w[lamp])
             && !r.lamp_failure();
@@ -321,6 +326,10 @@ impl LiveState {
             samples,
             transitions,
         }
+    }
+
+    pub fn set_commanded(&self, lamp: usize, on: Option<bool>) {
+        self.inner.write().commanded[lamp] = on;
     }
 
     /// True once every endpoint has been polled at least once, so "now"

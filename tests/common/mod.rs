@@ -95,6 +95,40 @@ impl TestApp {
         (status, body)
     }
 
+    pub async fn post_as(
+        &self,
+        token: &str,
+        path: &str,
+        body: Value,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let r = req.send().await.expect("request sent");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_as(ADMIN_TOKEN, path, body, None).await
+    }
+
+    /// Waits until a command has no queued or written target; returns it.
+    pub async fn command_done(&self, id: &str) -> Value {
+        let path = format!("/api/v1/commands/{id}");
+        eventually(&format!("command {id} done"), || async {
+            self.get(&path).await.1["status"] == "done"
+        })
+        .await;
+        self.get(&path).await.1
+    }
+
     pub async fn lamp(&self, id: &str) -> Value {
         let (status, body) = self.get(&format!("/api/v1/lamps/{id}")).await;
         assert_eq!(status, 200, "{body}");

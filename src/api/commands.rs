@@ -1,0 +1,249 @@
+//! Commands, groups and the audit trail over HTTP.
+
+use super::query::{ApiPath, ApiQuery};
+use super::{ApiError, AppState};
+use crate::auth::{Principal, Role};
+use crate::control::{Action, Command, ControlError, Selector, Source, Submission};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound(m) => ApiError::NotFound(m),
+            ControlError::Forbidden(m) => ApiError::Forbidden(m),
+            ControlError::Invalid(m) => ApiError::Unprocessable(m),
+        }
+    }
+}
+
+/// The body of both command endpoints; `target` only on `/commands`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandBody {
+    pub target: Option<Selector>,
+    pub action: String,
+    pub level: Option<f64>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl CommandBody {
+    /// Parses a JSON body, naming the offending field on a type error.
+    pub fn parse(bytes: &[u8]) -> Result<CommandBody, ApiError> {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                ApiError::BadRequest(format!("malformed JSON: {inner}"))
+            } else {
+                ApiError::Unprocessable(format!("{path}: {inner}"))
+            }
+        })
+    }
+
+    pub fn action(&self) -> Result<Action, ApiError> {
+        let action = match (self.action.as_str(), self.level) {
+            ("on", None) => Action::On,
+            ("off", None) => Action::Off,
+            ("dim", Some(level)) => Action::Dim { level },
+            ("dim", None) => {
+                return Err(ApiError::Unprocessable("level: required for `dim`".into()))
+            }
+            ("on" | "off", Some(_)) => {
+                return Err(ApiError::Unprocessable(
+                    "level: only `dim` takes a level".into(),
+                ))
+            }
+            (other, _) => {
+                return Err(ApiError::Unprocessable(format!(
+                    "action: `{other}` is not `on`, `off` or `dim`"
+                )))
+            }
+        };
+        if let Some(at) = self.expires_at {
+            if at <= Utc::now() {
+                return Err(ApiError::Unprocessable(
+                    "expires_at: must be in the future".into(),
+                ));
+            }
+        }
+        Ok(action)
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn accepted(command: Command) -> impl IntoResponse {
+    let location = format!("/api/v1/commands/{}", command.id);
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location.clone())],
+        Json(json!({
+            "id": command.id,
+            "status": command.status(),
+            "targets": command.targets.len(),
+            "tally": command.tally(),
+            "status_url": location,
+        })),
+    )
+}
+
+fn submit(
+    s: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    selector: Selector,
+    body: &CommandBody,
+) -> Result<Command, ApiError> {
+    let sub = Submission {
+        actor: p.name.clone(),
+        source: Source::Api,
+        selector,
+        action: body.action()?,
+        expires_at: body.expires_at,
+        idempotency_key: idempotency_key(headers),
+    };
+    Ok(s.control.submit(p, sub)?.snapshot())
+}
+
+/// `POST /api/v1/lamps/{id}/commands`
+pub async fn lamp_command(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let inv = &s.live.inventory;
+    let visible = inv
+        .lamp_position(&id)
+        .and_then(|i| inv.cabinet(&inv.lamps[i].cabinet))
+        .is_some_and(|c| p.sees(&c.district));
+    if !visible {
+        return Err(ApiError::NotFound(format!("no lamp `{id}`")));
+    }
+    let body = CommandBody::parse(&bytes)?;
+    if body.target.is_some() {
+        return Err(ApiError::Unprocessable(
+            "target: the lamp is in the path; use /api/v1/commands for selectors".into(),
+        ));
+    }
+    Ok(accepted(submit(
+        &s,
+        &p,
+        &headers,
+        Selector::Lamps(vec![id]),
+        &body,
+    )?))
+}
+
+/// `POST /api/v1/commands` — a group selector.
+pub async fn group_command(
+    State(s): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = CommandBody::parse(&bytes)?;
+    let selector = body
+        .target
+        .clone()
+        .ok_or_else(|| ApiError::Unprocessable("target: required".into()))?;
+    Ok(accepted(submit(&s, &p, &headers, selector, &body)?))
+}
+
+fn visible(p: &Principal, c: &Command) -> bool {
+    c.targets.iter().all(|t| p.sees(&t.district))
+}
+
+/// `GET /api/v1/commands/{id}` — per-target status.
+pub async fn get_command(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let command = s
+        .control
+        .get(&id)
+        .map(|c| c.snapshot())
+        .filter(|c| visible(&p, c))
+        .ok_or_else(|| ApiError::NotFound(format!("no command `{id}`")))?;
+    let mut v = serde_json::to_value(&command).map_err(|e| ApiError::Internal(e.to_string()))?;
+    v["status"] = json!(command.status());
+    v["tally"] = json!(command.tally());
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    actor: Option<String>,
+}
+
+/// `GET /api/v1/audit?from=&to=[&actor=]` — completed commands.
+pub async fn audit(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if q.from >= q.to {
+        return Err(ApiError::BadRequest("`from` must be before `to`".into()));
+    }
+    let rows: Vec<Value> = s
+        .control
+        .audit(q.from, q.to, q.actor.as_deref())
+        .into_iter()
+        .filter(|c| visible(&p, c))
+        .map(|c| {
+            json!({
+                "command": c.id, "at": c.created_at, "completed_at": c.completed_at,
+                "actor": c.actor, "source": c.source, "action": c.action, "kind": c.kind,
+                "selector": c.selector, "targets": c.targets.len(), "outcome": c.tally(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "total": rows.len(), "items": rows })))
+}
+
+/// `GET /api/v1/groups`
+pub async fn groups(State(s): State<AppState>) -> Json<Value> {
+    Json(json!(s.control.groups()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBody {
+    lamps: Vec<String>,
+}
+
+/// `PUT /api/v1/groups/{name}` — admins only.
+pub async fn put_group(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(name): ApiPath<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    if p.role != Role::Admin || p.district.is_some() {
+        return Err(ApiError::Forbidden(
+            "only a city-wide admin defines groups".into(),
+        ));
+    }
+    let body: GroupBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::Unprocessable(format!("body: {e}")))?;
+    s.control.set_group(&name, body.lamps.clone())?;
+    Ok(Json(json!({ "name": name, "lamps": body.lamps })))
+}

@@ -1,0 +1,529 @@
+//! Remote control (远程控制): commands from the API, MQTT or schedules are
+//! validated, resolved to device writes, queued to the endpoint's poller (which
+//! writes ahead of its polls and reads the value back), and recorded.
+
+mod command;
+mod resolve;
+
+pub use command::{Action, Command, FailCause, Source, Tally, Target, TargetState};
+pub use resolve::Selector;
+
+use crate::auth::Principal;
+use crate::state::LiveState;
+use crate::topology::{DeviceKey, Topology};
+use chrono::{DateTime, Utc};
+use lamp_profile::Quantity;
+use parking_lot::{Mutex, RwLock};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+/// Commands kept in memory for `GET /commands/{id}`.
+const KEPT_COMMANDS: usize = 10_000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSettings {
+    /// Tries per target when the connection fails or times out (an
+    /// exception or a wrong read-back is not retried: the device answered).
+    pub max_attempts: u32,
+    /// Capacity of each endpoint's write queue.
+    pub write_queue: usize,
+    /// Named groups of lamps; more can be defined through the API.
+    pub groups: Vec<GroupConfig>,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 2,
+            write_queue: 4096,
+            groups: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub name: String,
+    pub lamps: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ControlError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Invalid input, naming the field.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One device write handed to an endpoint's poller.
+pub struct WriteJob {
+    pub cell: Arc<CommandCell>,
+    pub target: usize,
+    /// Index into the endpoint's `devices`.
+    pub device: u32,
+    pub writes: Vec<(Quantity, f64)>,
+}
+
+/// Notified when a command completes (audit store, MQTT acks).
+pub trait CommandObserver: Send + Sync {
+    fn completed(&self, command: &Command);
+}
+
+/// A command being carried out.
+pub struct CommandCell {
+    command: Mutex<Command>,
+    done: Notify,
+    control: std::sync::Weak<Control>,
+    /// What each lamp target should say to the lighting rate once confirmed.
+    commanded_on: Option<bool>,
+    action: Action,
+    keys: Vec<DeviceKey>,
+}
+
+impl CommandCell {
+    pub fn snapshot(&self) -> Command {
+        self.command.lock().clone()
+    }
+
+    pub fn id(&self) -> String {
+        self.command.lock().id.clone()
+    }
+
+    /// Waits until every target is confirmed or failed.
+    pub async fn wait(&self) -> Command {
+        loop {
+            let notified = self.done.notified();
+            {
+                let c = self.command.lock();
+                if c.is_complete() {
+                    return c.clone();
+                }
+            }
+            notified.await;
+        }
+    }
+
+    pub fn attempt(&self, target: usize, attempts: u32) {
+        let mut c = self.command.lock();
+        c.targets[target].attempts = attempts;
+    }
+
+    pub fn written(&self, target: usize) {
+        let mut c = self.command.lock();
+        let t = &mut c.targets[target];
+        if !t.state.is_final() {
+            t.state = TargetState::Written;
+            t.updated_at = Utc::now();
+        }
+    }
+
+    /// Records a target's outcome; completes the command after the last one.
+    pub fn finish(&self, target: usize, outcome: Result<Vec<(Quantity, f64)>, FailCause>) {
+        let now = Utc::now();
+        let (confirmed, completed) = {
+            let mut c = self.command.lock();
+            let t = &mut c.targets[target];
+            if t.state.is_final() {
+                return;
+            }
+            t.updated_at = now;
+            match outcome {
+                Ok(readback) => {
+                    t.state = TargetState::Confirmed;
+                    t.readback = Some(
+                        readback
+                            .into_iter()
+                            .map(|(q, v)| (q.to_string(), serde_json::json!(v)))
+                            .collect(),
+                    );
+                }
+                Err(cause) => {
+                    t.state = TargetState::Failed;
+                    t.reason = Some(cause);
+                }
+            }
+            let confirmed = t.state == TargetState::Confirmed;
+            let completed = if c.is_complete() && c.completed_at.is_none() {
+                c.completed_at = Some(now);
+                Some(c.clone())
+            } else {
+                None
+            };
+            (confirmed, completed)
+        };
+        if confirmed {
+            if let (Some(on), Some(control)) = (self.commanded_on, self.control.upgrade()) {
+                control.note_confirmed(self.keys[target], on, self.action);
+            }
+        }
+        if let Some(done) = completed {
+            self.done.notify_waiters();
+            if let Some(control) = self.control.upgrade() {
+                control.completed(&done);
+            }
+        }
+    }
+}
+
+/// A request to act on a selection of lamps or a circuit.
+pub struct Submission {
+    pub actor: String,
+    pub source: Source,
+    pub selector: Selector,
+    pub action: Action,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Commands by id, and their ids oldest first for eviction.
+type Recent = (HashMap<String, Arc<CommandCell>>, VecDeque<String>);
+
+pub struct Control {
+    live: Arc<LiveState>,
+    /// Device → (endpoint, index in its devices).
+    placement: HashMap<DeviceKey, (u32, u32)>,
+    /// Quantities each device's profile maps, to refuse writes it cannot take.
+    circuits: HashMap<DeviceKey, u8>,
+    writers: Vec<mpsc::Sender<WriteJob>>,
+    commands: Mutex<Recent>,
+    idempotency: Mutex<HashMap<(String, String), String>>,
+    groups: RwLock<BTreeMap<String, Vec<String>>>,
+    /// The latest command per device: an expiring override only restores a
+    /// device no newer command has touched (last command wins).
+    latest: Mutex<HashMap<DeviceKey, String>>,
+    /// The last confirmed action per lamp: what an expiring override restores.
+    confirmed: Mutex<HashMap<DeviceKey, Action>>,
+    audit: Mutex<VecDeque<Command>>,
+    observers: RwLock<Vec<Arc<dyn CommandObserver>>>,
+    cancel: CancellationToken,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl Control {
+    /// Builds the control service and the write queues, one per endpoint
+    /// (hand the receivers to the pollers).
+    pub fn new(
+        live: Arc<LiveState>,
+        topology: &Topology,
+        settings: &ControlSettings,
+        cancel: CancellationToken,
+    ) -> (Arc<Control>, Vec<mpsc::Receiver<WriteJob>>) {
+        let mut placement = HashMap::new();
+        let mut circuits = HashMap::new();
+        let mut writers = Vec::new();
+        let mut receivers = Vec::new();
+        for (e, ep) in topology.endpoints.iter().enumerate() {
+            for (d, dev) in ep.devices.iter().enumerate() {
+                placement.insert(dev.key, (e as u32, d as u32));
+                circuits.insert(dev.key, dev.profile.circuits);
+            }
+            let (tx, rx) = mpsc::channel(settings.write_queue.max(1));
+            writers.push(tx);
+            receivers.push(rx);
+        }
+        let groups = settings
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), g.lamps.clone()))
+            .collect();
+        let control = Arc::new(Control {
+            live,
+            placement,
+            circuits,
+            writers,
+            commands: Mutex::new((HashMap::new(), VecDeque::new())),
+            idempotency: Mutex::new(HashMap::new()),
+            groups: RwLock::new(groups),
+            latest: Mutex::new(HashMap::new()),
+            confirmed: Mutex::new(HashMap::new()),
+            audit: Mutex::new(VecDeque::new()),
+            observers: RwLock::new(Vec::new()),
+            cancel,
+            seq: std::sync::atomic::AtomicU64::new(0),
+        });
+        (control, receivers)
+    }
+
+    pub fn observe(&self, observer: Arc<dyn CommandObserver>) {
+        self.observers.write().push(observer);
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<CommandCell>> {
+        self.commands.lock().0.get(id).cloned()
+    }
+
+    pub fn groups(&self) -> BTreeMap<String, Vec<String>> {
+        self.groups.read().clone()
+    }
+
+    /// Defines or replaces a group; every lamp must exist.
+    pub fn set_group(&self, name: &str, lamps: Vec<String>) -> Result<(), ControlError> {
+        if name.is_empty() {
+            return Err(ControlError::Invalid("name: must not be empty".into()));
+        }
+        if let Some(bad) = lamps
+            .iter()
+            .find(|l| self.live.inventory.lamp_position(l).is_none())
+        {
+            return Err(ControlError::Invalid(format!(
+                "lamps: unknown lamp `{bad}`"
+            )));
+        }
+        self.groups.write().insert(name.to_string(), lamps);
+        Ok(())
+    }
+
+    /// Completed commands between `from` and `to`, newest last.
+    pub fn audit(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Vec<Command> {
+        self.audit
+            .lock()
+            .iter()
+            .filter(|c| c.created_at >= from && c.created_at < to)
+            .filter(|c| actor.is_none_or(|a| c.actor == a))
+            .cloned()
+            .collect()
+    }
+
+    fn note_confirmed(&self, key: DeviceKey, on: bool, action: Action) {
+        if let DeviceKey::Lamp(i) = key {
+            self.live.set_commanded(i as usize, Some(on));
+            self.confirmed.lock().insert(key, action);
+        }
+    }
+
+    /// What a lamp was doing before a new command: its last confirmed
+    /// command, else what it last reported.
+    pub(crate) fn previous_action(
+        &self,
+        key: DeviceKey,
+        reported: Option<(bool, f64)>,
+    ) -> Option<Action> {
+        if let Some(a) = self.confirmed.lock().get(&key) {
+            return Some(*a);
+        }
+        reported.map(|(on, level)| {
+            if on {
+                Action::Dim { level }
+            } else {
+                Action::Off
+            }
+        })
+    }
+
+    fn completed(&self, command: &Command) {
+        {
+            let mut audit = self.audit.lock();
+            if audit.len() == KEPT_COMMANDS {
+                audit.pop_front();
+            }
+            audit.push_back(command.clone());
+        }
+        let t = command.tally();
+        tracing::info!(
+            command = %command.id,
+            actor = %command.actor,
+            source = ?command.source,
+            confirmed = t.confirmed,
+            failed = t.failed,
+            "command completed"
+        );
+        for o in self.observers.read().iter() {
+            o.completed(command);
+        }
+    }
+
+    /// Validates and starts a command; returns at once with its cell. A
+    /// repeated idempotency key returns the first command instead.
+    pub fn submit(
+        self: &Arc<Self>,
+        principal: &Principal,
+        sub: Submission,
+    ) -> Result<Arc<CommandCell>, ControlError> {
+        if let Some(key) = &sub.idempotency_key {
+            let existing = self
+                .idempotency
+                .lock()
+                .get(&(sub.actor.clone(), key.clone()))
+                .cloned();
+            if let Some(cell) = existing.and_then(|id| self.get(&id)) {
+                return Ok(cell);
+            }
+        }
+        if let Action::Dim { level } = sub.action {
+            if !(0.0..=100.0).contains(&level) {
+                return Err(ControlError::Invalid(format!(
+                    "level: must be between 0 and 100, got {level}"
+                )));
+            }
+        }
+        let resolved = resolve::resolve(self, principal, &sub.selector, sub.action)?;
+        let now = Utc::now();
+        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("cmd-{}-{n}", now.format("%Y%m%dT%H%M%S%.3f"));
+        let command = Command {
+            id: id.clone(),
+            actor: sub.actor.clone(),
+            source: sub.source,
+            action: sub.action,
+            kind: resolved.kind,
+            selector: serde_json::to_value(&sub.selector).unwrap_or_default(),
+            created_at: now,
+            expires_at: sub.expires_at,
+            completed_at: None,
+            targets: resolved
+                .targets
+                .iter()
+                .map(|t| Target {
+                    id: t.id.clone(),
+                    district: t.district.clone(),
+                    state: TargetState::Queued,
+                    attempts: 0,
+                    reason: None,
+                    readback: None,
+                    updated_at: now,
+                })
+                .collect(),
+        };
+        let commanded_on = match (resolved.kind, sub.action) {
+            ("lamp", Action::On) => Some(true),
+            ("lamp", Action::Off) => Some(false),
+            ("lamp", Action::Dim { level }) => Some(level > 0.0),
+            _ => None,
+        };
+        let cell = Arc::new(CommandCell {
+            command: Mutex::new(command),
+            done: Notify::new(),
+            control: Arc::downgrade(self),
+            commanded_on,
+            action: sub.action,
+            keys: resolved.targets.iter().map(|t| t.key).collect(),
+        });
+        {
+            let mut commands = self.commands.lock();
+            if commands.1.len() == KEPT_COMMANDS {
+                if let Some(old) = commands.1.pop_front() {
+                    commands.0.remove(&old);
+                }
+            }
+            commands.0.insert(id.clone(), cell.clone());
+            commands.1.push_back(id.clone());
+        }
+        if let Some(key) = sub.idempotency_key {
+            self.idempotency.lock().insert((sub.actor, key), id.clone());
+        }
+        {
+            let mut latest = self.latest.lock();
+            for t in &resolved.targets {
+                latest.insert(t.key, id.clone());
+            }
+        }
+
+        let mut jobs: Vec<(u32, WriteJob)> = Vec::new();
+        for (i, t) in resolved.targets.into_iter().enumerate() {
+            let online = {
+                let live = self.live.read();
+                match t.key {
+                    DeviceKey::Lamp(l) => live.lamps[l as usize].online,
+                    DeviceKey::Rtu(c) => live.rtus[c as usize].online,
+                }
+            };
+            let placed = self.placement.get(&t.key).copied();
+            match placed {
+                Some((endpoint, device)) if online => jobs.push((
+                    endpoint,
+                    WriteJob {
+                        cell: cell.clone(),
+                        target: i,
+                        device,
+                        writes: t.writes,
+                    },
+                )),
+                // A target that is offline fails fast with that reason.
+                _ => cell.finish(i, Err(FailCause::Offline)),
+            }
+        }
+        let writers = self.writers.clone();
+        tokio::spawn(async move {
+            for (endpoint, job) in jobs {
+                let (cell, target) = (job.cell.clone(), job.target);
+                // Waiting here is backpressure on this command only.
+                if writers[endpoint as usize].send(job).await.is_err() {
+                    cell.finish(target, Err(FailCause::ShuttingDown));
+                }
+            }
+        });
+        if let (Some(at), Some(restore)) = (sub.expires_at, resolved.restore) {
+            self.schedule_expiry(cell.clone(), at, restore);
+        }
+        Ok(cell)
+    }
+
+    /// When an override expires, lamps it still governs go back to what they
+    /// did before it.
+    fn schedule_expiry(
+        self: &Arc<Self>,
+        cell: Arc<CommandCell>,
+        at: DateTime<Utc>,
+        restore: Vec<(String, Action)>,
+    ) {
+        let control = Arc::downgrade(self);
+        let cancel = self.cancel.clone();
+        tokio::spawn(async move {
+            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = cancel.cancelled() => return,
+            }
+            let command = cell.wait().await;
+            let Some(control) = control.upgrade() else {
+                return;
+            };
+            let system = Principal {
+                name: "system".into(),
+                role: crate::auth::Role::Admin,
+                district: None,
+            };
+            for (lamp, action) in restore {
+                let key = control
+                    .live
+                    .inventory
+                    .lamp_position(&lamp)
+                    .map(|i| DeviceKey::Lamp(i as u32));
+                let still_ours = key.is_some_and(|k| {
+                    control
+                        .latest
+                        .lock()
+                        .get(&k)
+                        .is_some_and(|id| *id == command.id)
+                });
+                if !still_ours {
+                    continue;
+                }
+                let sub = Submission {
+                    actor: "system".into(),
+                    source: Source::Expiry,
+                    selector: Selector::Lamps(vec![lamp.clone()]),
+                    action,
+                    expires_at: None,
+                    idempotency_key: None,
+                };
+                if let Err(e) = control.submit(&system, sub) {
+                    tracing::warn!(lamp = %lamp, command = %command.id, error = %e, "cannot restore after override");
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,141 @@
+//! Carrying out a command target on the endpoint's own connection: write,
+//! read back, compare — with bounded retries on transport failures only.
+
+use super::connection::classify;
+use super::worker::Endpoint;
+use crate::control::{FailCause, WriteJob};
+use crate::state::FailReason;
+use crate::topology::{DeviceSlot, Read};
+use lamp_profile::{decode, encode, Field, Quantity, Table, ValueType};
+use tokio_modbus::client::Writer;
+use tokio_modbus::prelude::SlaveContext;
+use tokio_modbus::Slave;
+
+/// A failure the next attempt may cure (the connection), or one it cannot
+/// (the device answered).
+enum Failure {
+    Retry(FailCause),
+    Final(FailCause),
+}
+
+impl From<FailReason> for Failure {
+    fn from(r: FailReason) -> Self {
+        match r {
+            FailReason::Exception { code } => Failure::Final(FailCause::Exception { code }),
+            FailReason::Timeout => Failure::Retry(FailCause::Timeout),
+            FailReason::NodeSilent => Failure::Final(FailCause::Offline),
+            FailReason::Connect { detail }
+            | FailReason::Transport { detail }
+            | FailReason::Protocol { detail } => Failure::Retry(FailCause::Transport { detail }),
+        }
+    }
+}
+
+fn field(dev: &DeviceSlot, q: Quantity) -> Result<&Field, Failure> {
+    dev.profile.field(q).ok_or_else(|| {
+        Failure::Final(FailCause::Transport {
+            detail: format!("profile `{}` maps no `{q}`", dev.profile.name),
+        })
+    })
+}
+
+/// The largest difference encoding may make to a value.
+fn tolerance(f: &Field) -> f64 {
+    match f.value_type {
+        ValueType::F32 => 1e-3,
+        _ => f.scale.abs() / 2.0 + 1e-9,
+    }
+}
+
+impl Endpoint {
+    pub(super) async fn execute(&mut self, job: WriteJob) {
+        let dev = self.spec.devices[job.device as usize].clone();
+        let mut last = FailCause::Timeout;
+        for attempt in 1..=self.cfg.max_attempts {
+            job.cell.attempt(job.target, attempt);
+            let result = match self.write_all(&dev, &job.writes).await {
+                Ok(()) => {
+                    job.cell.written(job.target);
+                    self.read_back(&dev, &job.writes).await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(readback) => {
+                    job.cell.finish(job.target, Ok(readback));
+                    return;
+                }
+                Err(Failure::Final(cause)) => {
+                    job.cell.finish(job.target, Err(cause));
+                    return;
+                }
+                Err(Failure::Retry(cause)) => last = cause,
+            }
+        }
+        job.cell.finish(job.target, Err(last));
+    }
+
+    async fn write_all(
+        &mut self,
+        dev: &DeviceSlot,
+        writes: &[(Quantity, f64)],
+    ) -> Result<(), Failure> {
+        let limit = self.cfg.request_timeout;
+        for &(q, value) in writes {
+            let f = field(dev, q)?;
+            let addr = dev.profile.absolute_address(f, dev.block_index) as u16;
+            let words = encode(f, value);
+            let ctx = self.ensure_connected().await.map_err(Failure::from)?;
+            ctx.set_slave(Slave(dev.unit));
+            let call = async {
+                match (f.table, words.as_slice()) {
+                    (Table::Coil, _) => ctx.write_single_coil(addr, value != 0.0).await,
+                    (_, [one]) => ctx.write_single_register(addr, *one).await,
+                    _ => ctx.write_multiple_registers(addr, &words).await,
+                }
+            };
+            let failure = match tokio::time::timeout(limit, call).await {
+                Ok(Ok(Ok(()))) => continue,
+                Ok(Ok(Err(code))) => {
+                    return Err(Failure::Final(FailCause::Exception { code: code.into() }))
+                }
+                Ok(Err(e)) => Failure::from(classify(e)),
+                Err(_) => Failure::Retry(FailCause::Timeout),
+            };
+            // As for reads: never trust a connection after a lost answer.
+            self.conn = None;
+            return Err(failure);
+        }
+        Ok(())
+    }
+
+    async fn read_back(
+        &mut self,
+        dev: &DeviceSlot,
+        writes: &[(Quantity, f64)],
+    ) -> Result<Vec<(Quantity, f64)>, Failure> {
+        let mut out = Vec::with_capacity(writes.len());
+        for &(q, wrote) in writes {
+            let f = field(dev, q)?;
+            let read = Read {
+                class: dev.class(),
+                unit: dev.unit,
+                table: f.table,
+                start: dev.profile.absolute_address(f, dev.block_index) as u16,
+                count: f.width(),
+                parts: Vec::new(),
+            };
+            let words = self.read(&read).await.map_err(Failure::from)?;
+            let got = decode(f, &words[..usize::from(f.width())]);
+            if (got - wrote).abs() > tolerance(f) {
+                return Err(Failure::Final(FailCause::Mismatch {
+                    field: q.to_string(),
+                    wrote,
+                    read: got,
+                }));
+            }
+            out.push((q, got));
+        }
+        Ok(out)
+    }
+}
