@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `check-config`, `demo`.
+//! Command-line interface: `run`, `check-config`, `migrate`, `demo`, `bench-store`.
 
 use crate::settings::Settings;
 use crate::startup::Application;
@@ -30,6 +30,10 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Create or update the store's tables (`store.url`) and exit.
+    Migrate(MigrateArgs),
+    /// Measure sustained samples/s through the store into SQLite and PostgreSQL.
+    BenchStore(BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -49,6 +53,35 @@ pub struct TokenArgs {
     /// Who holds it (recorded as the actor of commands).
     #[arg(long)]
     pub name: Option<String>,
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    /// Settings file (default: config/default.toml).
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Simulated endpoints (cabinets) per poll cycle.
+    #[arg(long, default_value_t = 1000)]
+    pub endpoints: usize,
+    /// Lamps behind each endpoint.
+    #[arg(long, default_value_t = 100)]
+    pub lamps_per_endpoint: usize,
+    /// Poll cycles of every lamp pushed through the store.
+    #[arg(long, default_value_t = 5)]
+    pub cycles: usize,
+    /// Rows for the one-row-INSERT baseline.
+    #[arg(long, default_value_t = 100_000)]
+    pub baseline_rows: usize,
+    /// `store.batch_size` for the run.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_size: usize,
+    /// PostgreSQL server to create a scratch database on; `none` to skip.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres: String,
 }
 
 #[derive(Args)]
@@ -149,6 +182,41 @@ pub fn token_new(args: TokenArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = args.district {
         println!("district = \"{d}\"");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    let s = Settings::load(Some(&args.config))?;
+    let backend = s.store.backend().map_err(anyhow::Error::msg)?;
+    let Some(db) = crate::store::Db::connect_lazy(&backend, 1)? else {
+        println!("store.url is `none`: nothing to migrate");
+        return Ok(ExitCode::SUCCESS);
+    };
+    db.migrate().await?;
+    println!("store migrated ({}): {}", db.kind(), describe(&backend));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(b: &crate::store::Backend) -> String {
+    match b {
+        crate::store::Backend::Sqlite(p) => p.display().to_string(),
+        crate::store::Backend::Postgres(u) => {
+            u.split('@').next_back().unwrap_or_default().to_string()
+        }
+        crate::store::Backend::Disabled => "none".into(),
+    }
+}
+
+pub async fn bench_store(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    crate::store::bench::run(crate::store::bench::BenchOptions {
+        lamps_per_endpoint: args.lamps_per_endpoint,
+        endpoints: args.endpoints,
+        cycles: args.cycles,
+        baseline_rows: args.baseline_rows,
+        postgres: (args.postgres != "none").then_some(args.postgres),
+        batch_size: args.batch_size,
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -74,6 +74,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         });
         tokens.push(token);
     }
+    let db = dir.path().join("store.db");
+    settings.store.url = format!("sqlite://{}", db.display());
+    settings.store.spool_dir = dir.path().join("spool");
 
     let app = Application::build(settings).await?;
     let base = format!("http://{}", app.local_addr());
@@ -93,6 +96,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  RTUs       {base}/api/v1/rtus");
     println!("  offline    {base}/api/v1/lamps?online=false");
     println!("  readiness  {base}/readyz    metrics {base}/metrics");
+    println!("  history    {base}/api/v1/lamps/LX-0001-001/history?from=<RFC 3339>&to=<RFC 3339>");
+    println!("  store      SQLite at {}", db.display());
     println!("Ctrl-C to stop.");
     let stop = app.stopper();
     tokio::spawn(async move {

@@ -12,6 +12,7 @@ pub mod poll;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod topology;
 pub mod validate;

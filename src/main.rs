@@ -10,6 +10,8 @@ async fn main() -> ExitCode {
         Command::CheckConfig(args) => lamp_gateway::cli::check_config(args),
         Command::Demo(args) => lamp_gateway::demo::run(args).await,
         Command::Token(TokenCommand::New(args)) => lamp_gateway::cli::token_new(args),
+        Command::Migrate(args) => lamp_gateway::cli::migrate(args).await,
+        Command::BenchStore(args) => lamp_gateway::cli::bench_store(args).await,
     };
     match result {
         Ok(code) => code,

@@ -23,6 +23,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub control: crate::control::ControlSettings,
+    #[serde(default)]
+    pub store: crate::store::StoreSettings,
 }
 
 /// API tokens (`lamp-gateway token new` prints one with its hash).
@@ -181,6 +183,7 @@ impl Settings {
             .unwrap_or_default();
         settings.paths.inventory = base.join(&settings.paths.inventory);
         settings.paths.profiles = base.join(&settings.paths.profiles);
+        settings.store.rebase(&base);
         Ok(settings)
     }
 
@@ -220,6 +223,7 @@ impl Settings {
                 format!("unknown time zone `{}`", self.gateway.time_zone),
             ));
         }
+        out.extend(self.store.problems());
         if !matches!(self.log.format.as_str(), "text" | "json") {
             out.push(("log.format".into(), "must be `text` or `json`".into()));
         }

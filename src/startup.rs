@@ -7,6 +7,7 @@ use crate::control::Control;
 use crate::poll::{self, PollerConfig};
 use crate::settings::Settings;
 use crate::state::{self, LiveState};
+use crate::store;
 use crate::validate::{self, ConfigIssue};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 pub enum StartupError {
     #[error("configuration has {} problem(s):\n{}", .0.len(), list(.0))]
     Config(Vec<ConfigIssue>),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -43,6 +46,7 @@ pub struct Application {
     server: JoinHandle<std::io::Result<()>>,
     pollers: JoinSet<()>,
     state_task: JoinHandle<()>,
+    store: Option<store::Running>,
 }
 
 impl Application {
@@ -82,7 +86,20 @@ impl Application {
             writes,
             cancel.clone(),
         );
-        let sinks: Vec<Arc<dyn state::Sink>> = Vec::new();
+        let mut sinks: Vec<Arc<dyn state::Sink>> = Vec::new();
+        let slowest = settings.poll.slc_interval.max(settings.poll.rtu_interval);
+        let store = store::start(store::StartArgs {
+            settings: settings.store.clone(),
+            gateway_id: settings.gateway.id.clone(),
+            // A device counts as online for up to `offline_after` missed polls.
+            sample_gap: slowest * settings.poll.offline_after.max(1),
+            inventory: loaded.inventory.clone(),
+            cancel: cancel.clone(),
+        })?;
+        if let Some(s) = &store {
+            sinks.push(s.sink.clone());
+            tracing::info!(backend = s.store.db.kind(), url = %redact(&settings.store.url), "store on");
+        }
         let state_task = tokio::spawn(state::run(live.clone(), rx, sinks));
         let tokens = Arc::new(Tokens::new(&settings.auth.tokens));
         if tokens.is_empty() {
@@ -92,6 +109,12 @@ impl Application {
             live: live.clone(),
             tokens,
             control: control.clone(),
+            store: store.as_ref().map(|s| s.store.clone()),
+            time_zone: settings
+                .gateway
+                .time_zone
+                .parse()
+                .unwrap_or(chrono_tz::Asia::Shanghai),
         });
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
@@ -116,6 +139,7 @@ impl Application {
             server,
             pollers,
             state_task,
+            store,
         })
     }
 
@@ -125,6 +149,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.local_addr.port()
+    }
+
+    /// The store, unless `store.url` is `none`.
+    pub fn store(&self) -> Option<Arc<store::Store>> {
+        self.store.as_ref().map(|s| s.store.clone())
     }
 
     pub fn live(&self) -> Arc<LiveState> {
@@ -146,6 +175,10 @@ impl Application {
         self.cancel.cancelled().await;
         while self.pollers.join_next().await.is_some() {}
         self.state_task.await?;
+        // The state task has dropped its sinks: the store drains and stops.
+        if let Some(store) = self.store.take() {
+            store.join().await;
+        }
         self.server.await??;
         tracing::info!("gateway stopped");
         Ok(())
@@ -154,5 +187,19 @@ impl Application {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.cancel.cancel();
         self.run_until_stopped().await
+    }
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }

@@ -14,7 +14,9 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// Ready once every endpoint has been polled at least once: before that,
-/// "now" figures would describe the gateway's start, not the city.
+/// "now" figures would describe the gateway's start, not the city. A degraded
+/// store does not make the gateway unready: it still polls and serves "now",
+/// and keeps what it cannot write in its spool; the body says `degraded`.
 pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let live = s.live.read();
     let waiting = live.endpoints.iter().filter(|e| !e.polled).count();
@@ -25,10 +27,15 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> 
         )));
     }
     let connected = live.endpoints.iter().filter(|e| e.connected).count();
+    let store = match &s.store {
+        Some(st) => serde_json::to_value(st.view()).unwrap_or(Value::Null),
+        None => json!({ "state": "disabled" }),
+    };
     Ok(Json(json!({
         "status": "ready",
         "endpoints": live.endpoints.len(),
         "endpoints_connected": connected,
+        "store": store,
     })))
 }
 
@@ -197,6 +204,65 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     ];
     for (name, help, get) in ratios {
         out.family(name, "gauge", help, &series(&get));
+    }
+    if let Some(st) = &s.store {
+        use std::sync::atomic::Ordering::Relaxed;
+        let v = &st.status;
+        out.one(
+            "lampgw_store_degraded",
+            "gauge",
+            "1 while the store cannot write or is replaying its spool",
+            f64::from(u8::from(v.degraded())),
+        );
+        out.one(
+            "lampgw_store_queued_rows",
+            "gauge",
+            "Rows waiting in memory for the database",
+            v.queued_rows.load(Relaxed) as f64,
+        );
+        out.one(
+            "lampgw_store_spooled_rows",
+            "gauge",
+            "Rows waiting in the spool file",
+            v.spooled_rows.load(Relaxed) as f64,
+        );
+        out.one(
+            "lampgw_store_spooled_bytes",
+            "gauge",
+            "Bytes waiting in the spool file",
+            v.spooled_bytes.load(Relaxed) as f64,
+        );
+        out.family(
+            "lampgw_store_rows_written_total",
+            "counter",
+            "Rows written to the database by table",
+            &[
+                (
+                    label("table", "lamp_samples"),
+                    v.lamp_rows.load(Relaxed) as f64,
+                ),
+                (
+                    label("table", "rtu_samples"),
+                    v.rtu_rows.load(Relaxed) as f64,
+                ),
+                (
+                    label("table", "transitions"),
+                    v.transition_rows.load(Relaxed) as f64,
+                ),
+            ],
+        );
+        out.one(
+            "lampgw_store_write_failures_total",
+            "counter",
+            "Failed database writes and connection attempts",
+            v.write_failures.load(Relaxed) as f64,
+        );
+        out.one(
+            "lampgw_store_intake_overflows_total",
+            "counter",
+            "Batches queued on the state task because the store's intake channel was full",
+            v.intake_overflows.load(Relaxed) as f64,
+        );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out.0)
 }

@@ -5,6 +5,7 @@ mod commands;
 mod error;
 mod figures;
 mod health;
+mod history;
 mod inventory;
 mod query;
 
@@ -24,6 +25,9 @@ pub struct AppState {
     pub live: Arc<LiveState>,
     pub tokens: Arc<Tokens>,
     pub control: Arc<Control>,
+    /// `None` when `store.url` is `none`.
+    pub store: Option<Arc<crate::store::Store>>,
+    pub time_zone: chrono_tz::Tz,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -37,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/lamps", get(inventory::lamps))
         .route("/lamps/{id}", get(inventory::lamp))
         .route("/transitions", get(inventory::transitions))
+        .route("/lamps/{id}/history", get(history::lamp))
+        .route("/rtus/{id}/history", get(history::rtu))
         .route("/metrics/summary", get(figures::summary))
         .route("/metrics/districts", get(figures::districts))
         .route("/lamps/{id}/commands", post(commands::lamp_command))

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use lamp_gateway::auth::{hash_token, Role, TokenConfig};
+pub mod db;
+
 use lamp_gateway::settings::Settings;
 use lamp_gateway::startup::Application;
 use lamp_gateway::state::LiveState;
@@ -44,6 +46,9 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.poll.connect_timeout = Duration::from_millis(500);
     s.poll.reconnect_min = Duration::from_millis(50);
     s.poll.reconnect_max = Duration::from_millis(200);
+    s.store.url = format!("sqlite://{}", dir.join("store.db").display());
+    s.store.spool_dir = dir.join("spool");
+    s.store.flush_interval = Duration::from_millis(100);
     s
 }
 
@@ -127,6 +132,16 @@ impl TestApp {
         })
         .await;
         self.get(&path).await.1
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request sent");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
     }
 
     pub async fn lamp(&self, id: &str) -> Value {

@@ -1,0 +1,97 @@
+//! `GET /api/v1/lamps/{id}/history` and `/rtus/{id}/history` from the store.
+
+use super::query::{ApiPath, ApiQuery};
+use super::{ApiError, AppState};
+use crate::store::history::{self, HistoryError, Resolution};
+use crate::store::Store;
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    from: Option<String>,
+    to: Option<String>,
+    resolution: Option<String>,
+}
+
+struct Window {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    resolution: Resolution,
+}
+
+fn time(name: &str, v: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
+    let v = v.ok_or_else(|| ApiError::BadRequest(format!("`{name}` is required (RFC 3339)")))?;
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| ApiError::BadRequest(format!("`{name}`: `{v}` is not an RFC 3339 time: {e}")))
+}
+
+fn window(q: &HistoryQuery, rtu: bool) -> Result<Window, ApiError> {
+    let from = time("from", q.from.as_deref())?;
+    let to = time("to", q.to.as_deref())?;
+    let asked = q
+        .resolution
+        .as_deref()
+        .map(str::parse::<Resolution>)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    let resolution = history::plan(from, to, asked, rtu).map_err(from_history)?;
+    Ok(Window {
+        from,
+        to,
+        resolution,
+    })
+}
+
+fn from_history(e: HistoryError) -> ApiError {
+    match e {
+        HistoryError::BadRange(m) => ApiError::BadRequest(m),
+        HistoryError::Db(e) => {
+            tracing::warn!(error = %e, "history query failed");
+            ApiError::NotReady(format!("the store cannot answer now: {e}"))
+        }
+    }
+}
+
+fn store(s: &AppState) -> Result<&Arc<Store>, ApiError> {
+    s.store
+        .as_ref()
+        .ok_or_else(|| ApiError::NotReady("no store configured (store.url = none)".into()))
+}
+
+pub async fn lamp(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<history::History>, ApiError> {
+    if s.live.inventory.lamp_position(&id).is_none() {
+        return Err(ApiError::NotFound(format!("no lamp `{id}`")));
+    }
+    let w = window(&q, false)?;
+    let store = store(&s)?;
+    history::lamp(&store.db, &id, w.from, w.to, w.resolution, s.time_zone)
+        .await
+        .map(Json)
+        .map_err(from_history)
+}
+
+pub async fn rtu(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<history::History>, ApiError> {
+    if s.live.inventory.rtu_position(&id).is_none() {
+        return Err(ApiError::NotFound(format!("no RTU `{id}`")));
+    }
+    let w = window(&q, true)?;
+    let store = store(&s)?;
+    history::rtu(&store.db, &id, w.from, w.to, w.resolution, s.time_zone)
+        .await
+        .map(Json)
+        .map_err(from_history)
+}

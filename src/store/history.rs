@@ -1,0 +1,352 @@
+//! History of one lamp or RTU over a window: raw samples for short windows,
+//! hourly rollups (or hourly aggregates of raw RTU samples) for longer ones,
+//! days in the city's time zone for the longest.
+
+use super::db::Db;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Raw windows are short: a lamp polled every 10 s gives 17,280 rows in 2 days.
+pub const MAX_RAW: Duration = Duration::days(2);
+pub const MAX_HOUR: Duration = Duration::days(93);
+pub const MAX_DAY: Duration = Duration::days(3660);
+/// RTU hours and days are computed from raw samples, which retention bounds.
+pub const MAX_RTU_AGGREGATE: Duration = Duration::days(35);
+pub const MAX_RAW_ROWS: i64 = 50_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    Raw,
+    Hour,
+    Day,
+}
+
+impl std::str::FromStr for Resolution {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "raw" => Ok(Resolution::Raw),
+            "hour" => Ok(Resolution::Hour),
+            "day" => Ok(Resolution::Day),
+            other => Err(format!("resolution `{other}` is not raw, hour or day")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{0}")]
+    BadRange(String),
+    #[error("store query failed: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LampPoint {
+    pub time: DateTime<Utc>,
+    pub on: bool,
+    pub dim_level: f64,
+    pub voltage_v: Option<f64>,
+    pub current_a: Option<f64>,
+    pub power_w: Option<f64>,
+    pub power_factor: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub burning_hours: Option<f64>,
+    pub fault_flags: i32,
+}
+
+/// One hour (or day) of a lamp: from the hourly rollups.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourPoint {
+    pub time: DateTime<Utc>,
+    pub samples: i64,
+    pub on_seconds: f64,
+    pub online_seconds: f64,
+    pub energy_kwh: f64,
+    pub failures: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RtuPoint {
+    pub time: DateTime<Utc>,
+    pub contactors: Vec<bool>,
+    pub voltage_v: [Option<f64>; 3],
+    pub current_a: [Option<f64>; 3],
+    pub active_power_w: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub door_alarm: bool,
+    pub leakage_alarm: bool,
+}
+
+/// One hour (or day) of an RTU, aggregated from its raw samples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RtuAggregate {
+    pub time: DateTime<Utc>,
+    pub samples: i64,
+    pub voltage_v_avg: [Option<f64>; 3],
+    pub current_a_avg: [Option<f64>; 3],
+    pub active_power_w_avg: Option<f64>,
+    /// Energy metered in the bucket: last reading less first (meter resets ignored).
+    pub energy_kwh: Option<f64>,
+    pub door_alarm: bool,
+    pub leakage_alarm: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Items {
+    LampRaw(Vec<LampPoint>),
+    LampHours(Vec<HourPoint>),
+    RtuRaw(Vec<RtuPoint>),
+    RtuHours(Vec<RtuAggregate>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub id: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub resolution: Resolution,
+    /// True when a raw window held more rows than one answer carries.
+    pub truncated: bool,
+    pub items: Items,
+}
+
+/// Checks the window and picks the resolution: the finest whose limit the
+/// window fits when none is asked for.
+pub fn plan(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    asked: Option<Resolution>,
+    rtu: bool,
+) -> Result<Resolution, HistoryError> {
+    if to <= from {
+        return Err(HistoryError::BadRange(format!(
+            "`from` ({from}) must be before `to` ({to})"
+        )));
+    }
+    let span = to - from;
+    let limit = |r: Resolution| match (r, rtu) {
+        (Resolution::Raw, _) => MAX_RAW,
+        (_, true) => MAX_RTU_AGGREGATE,
+        (Resolution::Hour, false) => MAX_HOUR,
+        (Resolution::Day, false) => MAX_DAY,
+    };
+    let resolution = match asked {
+        Some(r) => r,
+        None => [Resolution::Raw, Resolution::Hour, Resolution::Day]
+            .into_iter()
+            .find(|r| span <= limit(*r))
+            .unwrap_or(Resolution::Day),
+    };
+    let max = limit(resolution);
+    if span > max {
+        return Err(HistoryError::BadRange(format!(
+            "a {:?} window may span at most {} days, this one spans {:.1}",
+            resolution,
+            max.num_days(),
+            span.num_seconds() as f64 / 86_400.0
+        )));
+    }
+    Ok(resolution)
+}
+
+fn local_day(t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let date: NaiveDate = t.with_timezone(&tz).date_naive();
+    tz.from_local_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
+        .earliest()
+        .map_or(t, |d| d.with_timezone(&Utc))
+}
+
+fn hour(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(3600), 0).unwrap_or(t)
+}
+
+pub async fn lamp(
+    db: &Db,
+    id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    resolution: Resolution,
+    tz: Tz,
+) -> Result<History, HistoryError> {
+    let (items, truncated) = match resolution {
+        Resolution::Raw => {
+            let mut rows = db.lamp_raw(id, from, to, MAX_RAW_ROWS + 1).await?;
+            let truncated = rows.len() as i64 > MAX_RAW_ROWS;
+            rows.truncate(MAX_RAW_ROWS as usize);
+            (Items::LampRaw(rows), truncated)
+        }
+        Resolution::Hour => (Items::LampHours(db.lamp_hourly(id, from, to).await?), false),
+        Resolution::Day => {
+            let hours = db.lamp_hourly(id, from, to).await?;
+            let mut days: BTreeMap<DateTime<Utc>, HourPoint> = BTreeMap::new();
+            for h in hours {
+                let day = local_day(h.time, tz);
+                let d = days.entry(day).or_insert(HourPoint {
+                    time: day,
+                    samples: 0,
+                    on_seconds: 0.0,
+                    online_seconds: 0.0,
+                    energy_kwh: 0.0,
+                    failures: 0,
+                });
+                d.samples += h.samples;
+                d.on_seconds += h.on_seconds;
+                d.online_seconds += h.online_seconds;
+                d.energy_kwh += h.energy_kwh;
+                d.failures += h.failures;
+            }
+            (Items::LampHours(days.into_values().collect()), false)
+        }
+    };
+    Ok(History {
+        id: id.to_string(),
+        from,
+        to,
+        resolution,
+        truncated,
+        items,
+    })
+}
+
+pub async fn rtu(
+    db: &Db,
+    id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    resolution: Resolution,
+    tz: Tz,
+) -> Result<History, HistoryError> {
+    let (items, truncated) = match resolution {
+        Resolution::Raw => {
+            let mut rows = db.rtu_raw(id, from, to, MAX_RAW_ROWS + 1).await?;
+            let truncated = rows.len() as i64 > MAX_RAW_ROWS;
+            rows.truncate(MAX_RAW_ROWS as usize);
+            (Items::RtuRaw(rows), truncated)
+        }
+        Resolution::Hour | Resolution::Day => {
+            // 35 days of 5 s samples is ~600k rows: read and fold, not kept.
+            let rows = db.rtu_raw(id, from, to, i64::MAX).await?;
+            let bucket = |t| {
+                if resolution == Resolution::Hour {
+                    hour(t)
+                } else {
+                    local_day(t, tz)
+                }
+            };
+            (Items::RtuHours(aggregate(&rows, bucket)), false)
+        }
+    };
+    Ok(History {
+        id: id.to_string(),
+        from,
+        to,
+        resolution,
+        truncated,
+        items,
+    })
+}
+
+fn aggregate(
+    rows: &[RtuPoint],
+    bucket: impl Fn(DateTime<Utc>) -> DateTime<Utc>,
+) -> Vec<RtuAggregate> {
+    #[derive(Default)]
+    struct Acc {
+        n: i64,
+        sums: [(f64, u32); 7],
+        energy: Option<(f64, f64)>,
+        prev_energy: Option<f64>,
+        door: bool,
+        leak: bool,
+    }
+    let mut out: BTreeMap<DateTime<Utc>, Acc> = BTreeMap::new();
+    for r in rows {
+        let a = out.entry(bucket(r.time)).or_default();
+        a.n += 1;
+        let vals = [
+            r.voltage_v[0],
+            r.voltage_v[1],
+            r.voltage_v[2],
+            r.current_a[0],
+            r.current_a[1],
+            r.current_a[2],
+            r.active_power_w,
+        ];
+        for (s, v) in a.sums.iter_mut().zip(vals) {
+            if let Some(v) = v {
+                s.0 += v;
+                s.1 += 1;
+            }
+        }
+        if let Some(e) = r.energy_kwh {
+            let delta = a.prev_energy.map_or(0.0, |p| (e - p).max(0.0));
+            a.energy = Some(a.energy.map_or((e, 0.0), |(_, sum)| (e, sum + delta)));
+            a.prev_energy = Some(e);
+        }
+        a.door |= r.door_alarm;
+        a.leak |= r.leakage_alarm;
+    }
+    out.into_iter()
+        .map(|(time, a)| {
+            let avg = |i: usize| (a.sums[i].1 > 0).then(|| a.sums[i].0 / f64::from(a.sums[i].1));
+            RtuAggregate {
+                time,
+                samples: a.n,
+                voltage_v_avg: [avg(0), avg(1), avg(2)],
+                current_a_avg: [avg(3), avg(4), avg(5)],
+                active_power_w_avg: avg(6),
+                energy_kwh: a.energy.map(|(_, sum)| sum),
+                door_alarm: a.door,
+                leakage_alarm: a.leak,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn plan_checks_order_and_size() {
+        let a = t("2025-01-01T00:00:00Z");
+        assert!(plan(a, a, None, false).is_err());
+        assert_eq!(
+            plan(a, a + Duration::hours(3), None, false).unwrap(),
+            Resolution::Raw
+        );
+        assert_eq!(
+            plan(a, a + Duration::days(10), None, false).unwrap(),
+            Resolution::Hour
+        );
+        assert_eq!(
+            plan(a, a + Duration::days(400), None, false).unwrap(),
+            Resolution::Day
+        );
+        assert!(plan(a, a + Duration::days(3), Some(Resolution::Raw), false).is_err());
+        assert!(plan(a, a + Duration::days(36), None, true).is_err());
+    }
+
+    #[test]
+    fn local_days_follow_the_city_zone() {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        // 17:00 UTC is 01:00 the next day in Shanghai.
+        assert_eq!(
+            local_day(t("2025-01-01T17:00:00Z"), tz),
+            t("2025-01-01T16:00:00Z")
+        );
+        assert_eq!(
+            local_day(t("2025-01-01T15:59:00Z"), tz),
+            t("2024-12-31T16:00:00Z")
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! The time-series store: every sample and transition the state applies,
+//! written in batches to SQLite or PostgreSQL, kept in memory and then in a
+//! spool file while the database is slow or away, rolled up hourly and
+//! trimmed by retention.
+//!
+//! Tasks: `intake` turns applied batches into rows and queues them (never
+//! waiting on the database); `writer` writes the queue in batches; `maintenance`
+//! keeps the run's heartbeat, rollups, retention and partitions.
+
+pub mod backlog;
+pub mod bench;
+pub mod config;
+pub mod db;
+pub mod history;
+pub mod maintenance;
+pub mod postgres;
+pub mod rows;
+pub mod spool;
+pub mod sqlite;
+mod writer;
+
+pub use config::{Backend, StoreSettings};
+pub use db::Db;
+
+use crate::inventory::Inventory;
+use crate::state::{Applied, Sink};
+use backlog::Backlog;
+use parking_lot::Mutex;
+use rows::Naming;
+use serde::Serialize;
+use spool::{Spool, SpoolError};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store.url: {0}")]
+    Url(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What `/readyz` and `/metrics` show about the store.
+#[derive(Debug)]
+pub struct StoreStatus {
+    /// Connected, migrated and the run recorded.
+    pub ready: AtomicBool,
+    /// The last write (or connection attempt) failed.
+    pub failing: AtomicBool,
+    pub queued_rows: AtomicU64,
+    pub spooled_rows: AtomicU64,
+    pub spooled_bytes: AtomicU64,
+    pub lamp_rows: AtomicU64,
+    pub rtu_rows: AtomicU64,
+    pub transition_rows: AtomicU64,
+    pub writes: AtomicU64,
+    pub write_failures: AtomicU64,
+    /// Batches the state handed over while the intake channel was full (taken
+    /// on the state task instead of dropped).
+    pub intake_overflows: AtomicU64,
+    /// Earliest sample time (µs) written behind the rollups, to be rolled up again.
+    pub dirty_from_us: AtomicI64,
+    /// Rollups are complete before this time (µs).
+    pub rolled_to_us: AtomicI64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub backend: &'static str,
+    pub state: &'static str,
+    pub queued_rows: u64,
+    pub spooled_rows: u64,
+    pub spooled_bytes: u64,
+    pub rows_written: u64,
+    pub write_failures: u64,
+    pub last_error: Option<String>,
+}
+
+impl Default for StoreStatus {
+    fn default() -> Self {
+        Self {
+            ready: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+            queued_rows: AtomicU64::new(0),
+            spooled_rows: AtomicU64::new(0),
+            spooled_bytes: AtomicU64::new(0),
+            lamp_rows: AtomicU64::new(0),
+            rtu_rows: AtomicU64::new(0),
+            transition_rows: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            write_failures: AtomicU64::new(0),
+            intake_overflows: AtomicU64::new(0),
+            dirty_from_us: AtomicI64::new(i64::MAX),
+            rolled_to_us: AtomicI64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+}
+
+impl StoreStatus {
+    pub fn rows_written(&self) -> u64 {
+        self.lamp_rows.load(Ordering::Relaxed)
+            + self.rtu_rows.load(Ordering::Relaxed)
+            + self.transition_rows.load(Ordering::Relaxed)
+    }
+
+    /// Degraded while the database is unreachable, failing, or a spool is
+    /// still being replayed.
+    pub fn degraded(&self) -> bool {
+        !self.ready.load(Ordering::Relaxed)
+            || self.failing.load(Ordering::Relaxed)
+            || self.spooled_rows.load(Ordering::Relaxed) > 0
+    }
+
+    fn record_backlog(&self, b: &Backlog) {
+        self.queued_rows
+            .store(b.queued_rows() as u64, Ordering::Relaxed);
+        self.spooled_rows
+            .store(b.spooled_rows() as u64, Ordering::Relaxed);
+        self.spooled_bytes
+            .store(b.spooled_bytes(), Ordering::Relaxed);
+    }
+
+    fn fail(&self, error: String) {
+        self.failing.store(true, Ordering::Relaxed);
+        self.write_failures.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock() = Some(error);
+    }
+}
+
+/// The store as the API sees it: the database for history, the status.
+pub struct Store {
+    pub db: Arc<Db>,
+    pub status: Arc<StoreStatus>,
+}
+
+impl Store {
+    pub fn view(&self) -> StatusView {
+        let s = &self.status;
+        StatusView {
+            backend: self.db.kind(),
+            state: if s.degraded() { "degraded" } else { "ok" },
+            queued_rows: s.queued_rows.load(Ordering::Relaxed),
+            spooled_rows: s.spooled_rows.load(Ordering::Relaxed),
+            spooled_bytes: s.spooled_bytes.load(Ordering::Relaxed),
+            rows_written: s.rows_written(),
+            write_failures: s.write_failures.load(Ordering::Relaxed),
+            last_error: s.last_error.lock().clone(),
+        }
+    }
+}
+
+/// Shared between the sink (on the state task), the intake and the writer.
+struct Shared {
+    backlog: Mutex<Backlog>,
+    status: Arc<StoreStatus>,
+    naming: Naming,
+    /// Wakes the writer: rows arrived, or the intake closed.
+    wake: Notify,
+    intake_closed: AtomicBool,
+}
+
+impl Shared {
+    fn push(&self, batch: rows::Batch) {
+        let mut b = self.backlog.lock();
+        if let Err(e) = b.push(batch) {
+            tracing::error!(error = %e, "cannot spool; keeping the rows in memory");
+            *self.status.last_error.lock() = Some(e.to_string());
+        }
+        self.status.record_backlog(&b);
+        drop(b);
+        self.wake.notify_one();
+    }
+}
+
+/// The state's handle on the store: hands batches to the intake without
+/// waiting. When the channel is full it queues the batch itself rather than
+/// wait or drop it.
+pub struct StoreSink {
+    tx: mpsc::Sender<Arc<Applied>>,
+    shared: Arc<Shared>,
+}
+
+impl Sink for StoreSink {
+    fn offer(&self, batch: Arc<Applied>) {
+        match self.tx.try_send(batch) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                self.shared
+                    .status
+                    .intake_overflows
+                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.push(self.shared.naming.batch(&batch));
+            }
+            Err(mpsc::error::TrySendError::Closed(batch)) => {
+                // The intake ended early (it only does when its channel
+                // closes, so this is a bug); still keep the rows.
+                self.shared.push(self.shared.naming.batch(&batch));
+            }
+        }
+    }
+}
+
+/// A running store: the sink for the state task, the store for the API, and
+/// the tasks to await on shutdown.
+pub struct Running {
+    pub sink: Arc<StoreSink>,
+    pub store: Arc<Store>,
+    intake: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until everything queued is written (or spooled, if the database
+    /// stays away past `shutdown_timeout`) and the run's stop is recorded.
+    /// Call after the state task has dropped its sinks.
+    pub async fn join(self) {
+        drop(self.sink);
+        let _ = self.intake.await;
+        let _ = self.writer.await;
+        let _ = self.maintenance.await;
+    }
+}
+
+/// Everything the store's tasks need to know besides the settings.
+pub struct StartArgs {
+    pub settings: StoreSettings,
+    pub gateway_id: String,
+    /// Longest time one sample stands for in rollups (a poll gap beyond it is
+    /// not counted as online).
+    pub sample_gap: std::time::Duration,
+    pub inventory: Arc<Inventory>,
+    pub cancel: CancellationToken,
+}
+
+/// Opens the spool and starts the store's tasks; `None` when `store.url` is
+/// `none`. The database is connected by the writer, so a database that is
+/// away at start delays writes, not polling.
+pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
+    let backend = args.settings.backend().map_err(StoreError::Url)?;
+    let Some(db) = Db::connect_lazy(&backend, args.settings.max_connections)? else {
+        return Ok(None);
+    };
+    let db = Arc::new(db);
+    let spool = Spool::open(&args.settings.spool_dir)?;
+    let status = Arc::new(StoreStatus::default());
+    let backlog = Backlog::new(spool, args.settings.queue_rows);
+    status.record_backlog(&backlog);
+    if backlog.spooled_rows() > 0 {
+        tracing::info!(
+            rows = backlog.spooled_rows(),
+            dir = %args.settings.spool_dir.display(),
+            "replaying the spool first"
+        );
+    }
+    let shared = Arc::new(Shared {
+        backlog: Mutex::new(backlog),
+        status: status.clone(),
+        naming: Naming::new(&args.inventory),
+        wake: Notify::new(),
+        intake_closed: AtomicBool::new(false),
+    });
+    let (tx, rx) = mpsc::channel(args.settings.channel);
+    let run_id = format!(
+        "{}-{}",
+        args.gateway_id,
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+    );
+    let intake = tokio::spawn(writer::intake(rx, shared.clone()));
+    let writer = tokio::spawn(writer::writer(writer::WriterArgs {
+        db: db.clone(),
+        shared: shared.clone(),
+        settings: args.settings.clone(),
+        run_id: run_id.clone(),
+        gateway_id: args.gateway_id.clone(),
+        inventory: args.inventory.clone(),
+    }));
+    let maintenance = tokio::spawn(maintenance::run(maintenance::MaintenanceArgs {
+        db: db.clone(),
+        status: status.clone(),
+        settings: args.settings.clone(),
+        run_id,
+        sample_gap: args.sample_gap,
+        cancel: args.cancel,
+    }));
+    Ok(Some(Running {
+        sink: Arc::new(StoreSink { tx, shared }),
+        store: Arc::new(Store { db, status }),
+        intake,
+        writer,
+        maintenance,
+    }))
+}

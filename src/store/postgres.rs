@@ -1,0 +1,284 @@
+//! PostgreSQL: the production store. Sample tables are partitioned by UTC day;
+//! batches go in as one UNNEST insert per table (a fixed number of binds
+//! whatever the row count, far below the 65,535 limit).
+
+use super::rows::{from_micros, Batch};
+use super::StoreError;
+use crate::inventory::Inventory;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use parking_lot::Mutex;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub const PARTITIONED: [&str; 2] = ["lamp_samples", "rtu_samples"];
+
+pub struct Postgres {
+    pub pool: PgPool,
+    /// Days whose partitions are known to exist.
+    days: Mutex<BTreeSet<NaiveDate>>,
+}
+
+impl Postgres {
+    pub fn new(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let opts = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(opts);
+        Ok(Self {
+            pool,
+            days: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    /// Creates the daily partitions of `days` that do not exist yet.
+    pub async fn ensure_days(
+        &self,
+        days: impl IntoIterator<Item = NaiveDate>,
+    ) -> Result<(), sqlx::Error> {
+        let missing: Vec<NaiveDate> = {
+            let known = self.days.lock();
+            days.into_iter().filter(|d| !known.contains(d)).collect()
+        };
+        for day in missing {
+            let next = day + Days::new(1);
+            for table in PARTITIONED {
+                let sql = format!(
+                    "CREATE TABLE IF NOT EXISTS {table}_p{} PARTITION OF {table} \
+                     FOR VALUES FROM ('{day} 00:00:00+00') TO ('{next} 00:00:00+00')",
+                    day.format("%Y%m%d")
+                );
+                sqlx::query(&sql).execute(&self.pool).await?;
+            }
+            self.days.lock().insert(day);
+        }
+        Ok(())
+    }
+
+    pub async fn write(&self, batch: &Batch) -> Result<(), sqlx::Error> {
+        let days: BTreeSet<NaiveDate> = batch
+            .lamps
+            .iter()
+            .map(|r| r.time_us)
+            .chain(batch.rtus.iter().map(|r| r.time_us))
+            .map(|t| from_micros(t).date_naive())
+            .collect();
+        self.ensure_days(days).await?;
+        let mut tx = self.pool.begin().await?;
+        if !batch.lamps.is_empty() {
+            let r = &batch.lamps;
+            sqlx::query(
+                "INSERT INTO lamp_samples (time, lamp_id, district, is_on, dim_level, voltage_v, \
+                 current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags) \
+                 SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::bool[], \
+                 $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], \
+                 $10::float8[], $11::float8[], $12::int4[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(r.iter().map(|r| from_micros(r.time_us)).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.lamp_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.on).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.dim_level).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.voltage_v).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.current_a).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.power_w).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.power_factor).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.energy_kwh).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.burning_hours).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.fault_flags).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !batch.rtus.is_empty() {
+            let r = &batch.rtus;
+            sqlx::query(
+                "INSERT INTO rtu_samples (time, rtu_id, district, circuits, contactors, \
+                 voltage_a_v, voltage_b_v, voltage_c_v, current_a_a, current_b_a, current_c_a, \
+                 active_power_w, energy_kwh, door_alarm, leakage_alarm) \
+                 SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::int2[], \
+                 $5::int4[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], \
+                 $10::float8[], $11::float8[], $12::float8[], $13::float8[], $14::bool[], \
+                 $15::bool[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(r.iter().map(|r| from_micros(r.time_us)).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.rtu_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.circuits).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.contactors).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.voltage_v[0]).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.voltage_v[1]).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.voltage_v[2]).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.current_a[0]).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.current_a[1]).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.current_a[2]).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.active_power_w).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.energy_kwh).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.door_alarm).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.leakage_alarm).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !batch.transitions.is_empty() {
+            let r = &batch.transitions;
+            sqlx::query(
+                "INSERT INTO transitions (time, device_kind, device_id, district, online, \
+                 reason, detail) SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], \
+                 $4::text[], $5::bool[], $6::text[], $7::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(r.iter().map(|r| from_micros(r.time_us)).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.device_kind.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.online).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.reason.as_deref()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.detail.as_deref()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn upsert_lamps(&self, inv: &Inventory) -> Result<(), sqlx::Error> {
+        let district: Vec<String> = inv
+            .lamps
+            .iter()
+            .map(|l| {
+                inv.cabinet(&l.cabinet)
+                    .map(|c| c.district.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int2[], $5::text[]) \
+             ON CONFLICT (lamp_id) DO UPDATE SET district = excluded.district, \
+             cabinet = excluded.cabinet, circuit = excluded.circuit, slc_id = excluded.slc_id",
+        )
+        .bind(inv.lamps.iter().map(|l| l.id.as_str()).collect::<Vec<_>>())
+        .bind(district)
+        .bind(
+            inv.lamps
+                .iter()
+                .map(|l| l.cabinet.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            inv.lamps
+                .iter()
+                .map(|l| i16::from(l.circuit))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            inv.lamps
+                .iter()
+                .map(|l| l.slc.as_ref().map(|s| s.id.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Recomputes the hourly rollups of [from, to) (whole hours); see
+    /// `sqlite::rollup` for what each column means.
+    pub async fn rollup(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        gap_s: f64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO lamp_hourly (hour, lamp_id, district, cabinet, circuit, samples, \
+                                      on_seconds, online_seconds, energy_kwh, failures)
+             SELECT date_trunc('hour', s.time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', s.lamp_id,
+                    MAX(s.district), COALESCE(MAX(l.cabinet), ''), COALESCE(MAX(l.circuit), 0),
+                    COUNT(*)::int, SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt),
+                    SUM(s.de), SUM(s.fail_start)::int
+             FROM (
+                 SELECT time, lamp_id, district, is_on,
+                        LEAST(COALESCE(EXTRACT(EPOCH FROM (LEAD(time) OVER w - time))::float8, 0),
+                              $3) AS dt,
+                        GREATEST(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0) AS de,
+                        CASE WHEN (fault_flags & 1) = 1
+                              AND COALESCE(LAG(fault_flags) OVER w & 1, 0) = 0 THEN 1 ELSE 0 END
+                            AS fail_start
+                 FROM lamp_samples
+                 WHERE time >= $1 - interval '1 hour' AND time < $2 + make_interval(secs => $3)
+                 WINDOW w AS (PARTITION BY lamp_id ORDER BY time)
+             ) s LEFT JOIN lamps l ON l.lamp_id = s.lamp_id
+             WHERE s.time >= $1 AND s.time < $2
+             GROUP BY 1, 2
+             ON CONFLICT (lamp_id, hour) DO UPDATE SET
+                 district = excluded.district, cabinet = excluded.cabinet,
+                 circuit = excluded.circuit, samples = excluded.samples,
+                 on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
+                 energy_kwh = excluded.energy_kwh, failures = excluded.failures",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(gap_s)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO circuit_hourly (hour, cabinet, circuit, district, lamps, on_seconds, \
+                                         online_seconds, energy_kwh, failures)
+             SELECT hour, cabinet, circuit, MAX(district), COUNT(*)::int, SUM(on_seconds),
+                    SUM(online_seconds), SUM(energy_kwh), SUM(failures)::int
+             FROM lamp_hourly WHERE hour >= $1 AND hour < $2
+             GROUP BY hour, cabinet, circuit
+             ON CONFLICT (cabinet, circuit, hour) DO UPDATE SET
+                 district = excluded.district, lamps = excluded.lamps,
+                 on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
+                 energy_kwh = excluded.energy_kwh, failures = excluded.failures",
+        )
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The days that have partitions, per partitioned table.
+    pub async fn partition_days(&self, table: &str) -> Result<Vec<NaiveDate>, sqlx::Error> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i \
+             JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent \
+             WHERE p.relname = $1",
+        )
+        .bind(table)
+        .fetch_all(&self.pool)
+        .await?;
+        let prefix = format!("{table}_p");
+        let mut days: Vec<NaiveDate> = names
+            .iter()
+            .filter_map(|n| n.strip_prefix(&prefix))
+            .filter_map(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+            .collect();
+        days.sort();
+        Ok(days)
+    }
+
+    /// Drops the daily partitions wholly before `cutoff`; returns how many.
+    pub async fn retention(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let first_kept = cutoff.date_naive();
+        let mut dropped = 0;
+        for table in PARTITIONED {
+            for day in self.partition_days(table).await? {
+                if day < first_kept {
+                    let sql = format!("DROP TABLE IF EXISTS {table}_p{}", day.format("%Y%m%d"));
+                    sqlx::query(&sql).execute(&self.pool).await?;
+                    self.days.lock().remove(&day);
+                    dropped += 1;
+                }
+            }
+        }
+        Ok(dropped)
+    }
+}

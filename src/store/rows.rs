@@ -1,0 +1,196 @@
+//! What the store writes: rows keyed by the inventory's string ids, built from
+//! the state's applied batches. Times are whole microseconds since the Unix
+//! epoch (UTC), the precision both databases keep, so a value read back equals
+//! the one written and a replayed row has the same key as the first copy.
+
+use crate::inventory::Inventory;
+use crate::state::{Applied, FailReason, Reading};
+use crate::topology::DeviceKey;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LampRow {
+    pub time_us: i64,
+    pub lamp_id: String,
+    pub district: String,
+    pub on: bool,
+    pub dim_level: f64,
+    pub voltage_v: Option<f64>,
+    pub current_a: Option<f64>,
+    pub power_w: Option<f64>,
+    pub power_factor: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub burning_hours: Option<f64>,
+    pub fault_flags: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RtuRow {
+    pub time_us: i64,
+    pub rtu_id: String,
+    pub district: String,
+    pub circuits: i16,
+    /// Bit n-1 set: the contactor of circuit n is closed.
+    pub contactors: i32,
+    pub voltage_v: [Option<f64>; 3],
+    pub current_a: [Option<f64>; 3],
+    pub active_power_w: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub door_alarm: bool,
+    pub leakage_alarm: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitionRow {
+    pub time_us: i64,
+    pub device_kind: String,
+    pub device_id: String,
+    pub district: String,
+    pub online: bool,
+    /// The failure kind that took the device offline.
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// One unit of the backlog and of the spool: what one applied poll outcome
+/// brought, ready to write.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lamps: Vec<LampRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rtus: Vec<RtuRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<TransitionRow>,
+}
+
+impl Batch {
+    pub fn rows(&self) -> usize {
+        self.lamps.len() + self.rtus.len() + self.transitions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows() == 0
+    }
+
+    pub fn append(&mut self, other: &Batch) {
+        self.lamps.extend_from_slice(&other.lamps);
+        self.rtus.extend_from_slice(&other.rtus);
+        self.transitions.extend_from_slice(&other.transitions);
+    }
+
+    /// The earliest time in the batch, if any.
+    pub fn min_time_us(&self) -> Option<i64> {
+        let l = self.lamps.iter().map(|r| r.time_us);
+        let r = self.rtus.iter().map(|r| r.time_us);
+        let t = self.transitions.iter().map(|r| r.time_us);
+        l.chain(r).chain(t).min()
+    }
+}
+
+pub fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn detail(reason: &FailReason) -> Option<String> {
+    match reason {
+        FailReason::Connect { detail }
+        | FailReason::Transport { detail }
+        | FailReason::Protocol { detail } => Some(detail.clone()),
+        FailReason::Exception { code } => Some(format!("exception {code:#04x}")),
+        FailReason::Timeout | FailReason::NodeSilent => None,
+    }
+}
+
+/// Ids and districts by device position, looked up once so that turning a
+/// batch into rows costs a clone per id rather than a map lookup.
+pub struct Naming {
+    lamp_ids: Vec<String>,
+    lamp_districts: Vec<String>,
+    rtu_ids: Vec<String>,
+    rtu_districts: Vec<String>,
+}
+
+impl Naming {
+    pub fn new(inv: &Inventory) -> Self {
+        let lamp_districts = inv
+            .lamps
+            .iter()
+            .map(|l| {
+                inv.cabinet(&l.cabinet)
+                    .map(|c| c.district.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Self {
+            lamp_ids: inv.lamps.iter().map(|l| l.id.clone()).collect(),
+            lamp_districts,
+            rtu_ids: inv
+                .cabinets
+                .iter()
+                .map(|c| c.rtu.as_ref().map(|r| r.id.clone()).unwrap_or_default())
+                .collect(),
+            rtu_districts: inv.cabinets.iter().map(|c| c.district.clone()).collect(),
+        }
+    }
+
+    pub fn batch(&self, applied: &Arc<Applied>) -> Batch {
+        let time_us = micros(applied.at);
+        let mut batch = Batch::default();
+        for (key, reading) in &applied.samples {
+            match (key, reading) {
+                (DeviceKey::Lamp(i), Reading::Slc(s)) => batch.lamps.push(LampRow {
+                    time_us,
+                    lamp_id: self.lamp_ids[*i as usize].clone(),
+                    district: self.lamp_districts[*i as usize].clone(),
+                    on: s.on,
+                    dim_level: s.dim_level,
+                    voltage_v: s.voltage,
+                    current_a: s.current,
+                    power_w: s.power,
+                    power_factor: s.power_factor,
+                    energy_kwh: s.energy_kwh,
+                    burning_hours: s.burning_hours,
+                    fault_flags: i32::from(s.fault_flags),
+                }),
+                (DeviceKey::Rtu(i), Reading::Rtu(r)) => batch.rtus.push(RtuRow {
+                    time_us,
+                    rtu_id: self.rtu_ids[*i as usize].clone(),
+                    district: self.rtu_districts[*i as usize].clone(),
+                    circuits: r.contactors.len() as i16,
+                    contactors: r
+                        .contactors
+                        .iter()
+                        .enumerate()
+                        .fold(0, |acc, (n, &closed)| acc | (i32::from(closed) << n)),
+                    voltage_v: r.voltage,
+                    current_a: r.current,
+                    active_power_w: r.active_power,
+                    energy_kwh: r.energy_kwh,
+                    door_alarm: r.door_alarm,
+                    leakage_alarm: r.leakage_alarm,
+                }),
+                // The state already counted a kind mismatch as a failure.
+                _ => {}
+            }
+        }
+        for t in &applied.transitions {
+            batch.transitions.push(TransitionRow {
+                time_us: micros(t.at),
+                device_kind: t.device_kind.to_string(),
+                device_id: t.device_id.clone(),
+                district: t.district.clone(),
+                online: t.online,
+                reason: t.reason.as_ref().map(|r| r.kind().to_string()),
+                detail: t.reason.as_ref().and_then(detail),
+            });
+        }
+        batch
+    }
+}

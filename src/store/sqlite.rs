@@ -1,0 +1,208 @@
+//! SQLite: the embedded default. One file in WAL mode; batches are written as
+//! multi-row inserts inside one transaction.
+
+use super::rows::{Batch, LampRow, RtuRow, TransitionRow};
+use super::StoreError;
+use crate::inventory::Inventory;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Rows per INSERT: SQLite takes at most 32,766 bound values per statement.
+const ROWS_PER_INSERT: usize = 1000;
+
+pub fn pool(path: &Path, max_connections: u32) -> SqlitePool {
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // WAL with NORMAL survives a process kill; only power loss can take
+        // the last commits, which the spool does not cover either.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(opts)
+}
+
+pub async fn write(pool: &SqlitePool, batch: &Batch) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for rows in batch.lamps.chunks(ROWS_PER_INSERT) {
+        lamps(rows).build().execute(&mut *tx).await?;
+    }
+    for rows in batch.rtus.chunks(ROWS_PER_INSERT) {
+        rtus(rows).build().execute(&mut *tx).await?;
+    }
+    for rows in batch.transitions.chunks(ROWS_PER_INSERT) {
+        transitions(rows).build().execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+fn lamps(rows: &[LampRow]) -> QueryBuilder<'_, Sqlite> {
+    let mut q = QueryBuilder::new(
+        "INSERT INTO lamp_samples (time, lamp_id, district, is_on, dim_level, voltage_v, \
+         current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags) ",
+    );
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(r.time_us)
+            .push_bind(&r.lamp_id)
+            .push_bind(&r.district)
+            .push_bind(r.on)
+            .push_bind(r.dim_level)
+            .push_bind(r.voltage_v)
+            .push_bind(r.current_a)
+            .push_bind(r.power_w)
+            .push_bind(r.power_factor)
+            .push_bind(r.energy_kwh)
+            .push_bind(r.burning_hours)
+            .push_bind(r.fault_flags);
+    });
+    q.push(" ON CONFLICT DO NOTHING");
+    q
+}
+
+fn rtus(rows: &[RtuRow]) -> QueryBuilder<'_, Sqlite> {
+    let mut q = QueryBuilder::new(
+        "INSERT INTO rtu_samples (time, rtu_id, district, circuits, contactors, voltage_a_v, \
+         voltage_b_v, voltage_c_v, current_a_a, current_b_a, current_c_a, active_power_w, \
+         energy_kwh, door_alarm, leakage_alarm) ",
+    );
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(r.time_us)
+            .push_bind(&r.rtu_id)
+            .push_bind(&r.district)
+            .push_bind(r.circuits)
+            .push_bind(r.contactors)
+            .push_bind(r.voltage_v[0])
+            .push_bind(r.voltage_v[1])
+            .push_bind(r.voltage_v[2])
+            .push_bind(r.current_a[0])
+            .push_bind(r.current_a[1])
+            .push_bind(r.current_a[2])
+            .push_bind(r.active_power_w)
+            .push_bind(r.energy_kwh)
+            .push_bind(r.door_alarm)
+            .push_bind(r.leakage_alarm);
+    });
+    q.push(" ON CONFLICT DO NOTHING");
+    q
+}
+
+fn transitions(rows: &[TransitionRow]) -> QueryBuilder<'_, Sqlite> {
+    let mut q = QueryBuilder::new(
+        "INSERT INTO transitions (time, device_kind, device_id, district, online, reason, detail) ",
+    );
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(r.time_us)
+            .push_bind(&r.device_kind)
+            .push_bind(&r.device_id)
+            .push_bind(&r.district)
+            .push_bind(r.online)
+            .push_bind(&r.reason)
+            .push_bind(&r.detail);
+    });
+    q.push(" ON CONFLICT DO NOTHING");
+    q
+}
+
+pub async fn upsert_lamps(pool: &SqlitePool, inv: &Inventory) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for lamps in inv.lamps.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id) ",
+        );
+        q.push_values(lamps, |mut b, l| {
+            let district = inv
+                .cabinet(&l.cabinet)
+                .map(|c| c.district.clone())
+                .unwrap_or_default();
+            b.push_bind(&l.id)
+                .push_bind(district)
+                .push_bind(&l.cabinet)
+                .push_bind(i64::from(l.circuit))
+                .push_bind(l.slc.as_ref().map(|s| s.id.clone()));
+        });
+        q.push(
+            " ON CONFLICT (lamp_id) DO UPDATE SET district = excluded.district, \
+             cabinet = excluded.cabinet, circuit = excluded.circuit, slc_id = excluded.slc_id",
+        );
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Recomputes the hourly rollups of the hours in [from, to) (µs, whole hours).
+/// `gap_s` caps the time a sample stands for, so a gap in polling is not
+/// counted as online.
+pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result<(), StoreError> {
+    const HOUR: i64 = 3_600_000_000;
+    let gap_us = (gap_s * 1e6) as i64;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO lamp_hourly (hour, lamp_id, district, cabinet, circuit, samples, on_seconds, \
+                                  online_seconds, energy_kwh, failures)
+         SELECT (s.time / ?1) * ?1, s.lamp_id, MAX(s.district), COALESCE(MAX(l.cabinet), ''),
+                COALESCE(MAX(l.circuit), 0), COUNT(*),
+                SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt), SUM(s.de), SUM(s.fail_start)
+         FROM (
+             SELECT time, lamp_id, district, is_on,
+                    MIN(COALESCE(LEAD(time) OVER w - time, 0), ?4) / 1e6 AS dt,
+                    MAX(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0) AS de,
+                    CASE WHEN (fault_flags & 1) = 1
+                          AND COALESCE(LAG(fault_flags) OVER w & 1, 0) = 0 THEN 1 ELSE 0 END
+                        AS fail_start
+             FROM lamp_samples
+             WHERE time >= ?2 - ?1 AND time < ?3 + ?4
+             WINDOW w AS (PARTITION BY lamp_id ORDER BY time)
+         ) s LEFT JOIN lamps l ON l.lamp_id = s.lamp_id
+         WHERE s.time >= ?2 AND s.time < ?3
+         GROUP BY 1, 2
+         ON CONFLICT (lamp_id, hour) DO UPDATE SET
+             district = excluded.district, cabinet = excluded.cabinet,
+             circuit = excluded.circuit, samples = excluded.samples,
+             on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
+             energy_kwh = excluded.energy_kwh, failures = excluded.failures",
+    )
+    .bind(HOUR)
+    .bind(from)
+    .bind(to)
+    .bind(gap_us)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO circuit_hourly (hour, cabinet, circuit, district, lamps, on_seconds, \
+                                     online_seconds, energy_kwh, failures)
+         SELECT hour, cabinet, circuit, MAX(district), COUNT(*), SUM(on_seconds),
+                SUM(online_seconds), SUM(energy_kwh), SUM(failures)
+         FROM lamp_hourly WHERE hour >= ?1 AND hour < ?2
+         GROUP BY hour, cabinet, circuit
+         ON CONFLICT (cabinet, circuit, hour) DO UPDATE SET
+             district = excluded.district, lamps = excluded.lamps,
+             on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
+             energy_kwh = excluded.energy_kwh, failures = excluded.failures",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes raw samples before `cutoff` (µs); returns the rows deleted.
+pub async fn retention(pool: &SqlitePool, cutoff: i64) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for table in ["lamp_samples", "rtu_samples"] {
+        n += sqlx::query(&format!("DELETE FROM {table} WHERE time < ?1"))
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}

@@ -1,0 +1,259 @@
+//! The intake (applied batches → rows → backlog) and the writer (backlog →
+//! database, in batches, flushed by size and by time).
+
+use super::backlog::Chunk;
+use super::db::Db;
+use super::{Shared, StoreSettings};
+use crate::inventory::Inventory;
+use crate::state::Applied;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+const RETRY_MIN: Duration = Duration::from_millis(200);
+
+/// Ends when the sink is dropped (the state task ended) and the channel is
+/// drained.
+pub(super) async fn intake(mut rx: mpsc::Receiver<Arc<Applied>>, shared: Arc<Shared>) {
+    while let Some(applied) = rx.recv().await {
+        let batch = shared.naming.batch(&applied);
+        shared.push(batch);
+    }
+    shared.intake_closed.store(true, Ordering::Release);
+    shared.wake.notify_one();
+}
+
+pub(super) struct WriterArgs {
+    pub db: Arc<Db>,
+    pub shared: Arc<Shared>,
+    pub settings: StoreSettings,
+    pub run_id: String,
+    pub gateway_id: String,
+    pub inventory: Arc<Inventory>,
+}
+
+/// Connects, migrates and records the run; then writes until the intake has
+/// closed and the backlog is empty (or, with the database away, until
+/// `shutdown_timeout` after the intake closed, leaving the rest in the spool).
+pub(super) async fn writer(a: WriterArgs) {
+    let s = &a.settings;
+    let status = &a.shared.status;
+    let mut retry = RETRY_MIN;
+    let mut last_flush = Instant::now();
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        let closed = a.shared.intake_closed.load(Ordering::Acquire);
+        if closed && closing_since.is_none() {
+            closing_since = Some(Instant::now());
+        }
+        let give_up = closing_since.is_some_and(|t| t.elapsed() >= s.shutdown_timeout);
+        if !status.ready.load(Ordering::Relaxed) {
+            match tokio::time::timeout(s.write_timeout, setup(&a)).await {
+                Ok(Ok(())) => {
+                    status.ready.store(true, Ordering::Relaxed);
+                    status.failing.store(false, Ordering::Relaxed);
+                    retry = RETRY_MIN;
+                    tracing::info!(backend = a.db.kind(), run_id = %a.run_id, "store connected");
+                }
+                Ok(Err(e)) => {
+                    failed(&a, None, e.to_string(), "store cannot connect");
+                    if give_up {
+                        break;
+                    }
+                    pause(&a, &mut retry, closed).await;
+                    continue;
+                }
+                Err(_) => {
+                    failed(&a, None, "connect timed out".into(), "store cannot connect");
+                    if give_up {
+                        break;
+                    }
+                    pause(&a, &mut retry, closed).await;
+                    continue;
+                }
+            }
+        }
+        let (queued, spooled) = {
+            let b = a.shared.backlog.lock();
+            (b.queued_rows(), b.spooled_rows())
+        };
+        let due = closed
+            || queued >= s.batch_size
+            || spooled > 0
+            || last_flush.elapsed() >= s.flush_interval;
+        if !due {
+            tokio::select! {
+                () = a.shared.wake.notified() => {}
+                () = tokio::time::sleep_until(last_flush + s.flush_interval) => {}
+            }
+            continue;
+        }
+        let chunk = {
+            let mut b = a.shared.backlog.lock();
+            let c = b.take(s.batch_size);
+            status.record_backlog(&b);
+            c
+        };
+        let chunk = match chunk {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                last_flush = Instant::now();
+                if closed {
+                    break;
+                }
+                tokio::select! {
+                    () = a.shared.wake.notified() => {}
+                    () = tokio::time::sleep_until(last_flush + s.flush_interval) => {}
+                }
+                continue;
+            }
+            Err(e) => {
+                // A spool that cannot be read cannot be replayed; say so
+                // loudly and keep writing what arrives in memory.
+                tracing::error!(error = %e, "spool unreadable");
+                *status.last_error.lock() = Some(e.to_string());
+                pause(&a, &mut retry, closed).await;
+                if give_up {
+                    break;
+                }
+                continue;
+            }
+        };
+        match tokio::time::timeout(s.write_timeout, a.db.write(&chunk.batch)).await {
+            Ok(Ok(())) => {
+                retry = RETRY_MIN;
+                written(&a, chunk);
+            }
+            Ok(Err(e)) => {
+                failed(&a, Some(chunk), e.to_string(), "store write failed");
+                if give_up {
+                    break;
+                }
+                pause(&a, &mut retry, closed).await;
+            }
+            Err(_) => {
+                failed(
+                    &a,
+                    Some(chunk),
+                    "write timed out".into(),
+                    "store write failed",
+                );
+                if give_up {
+                    break;
+                }
+                pause(&a, &mut retry, closed).await;
+            }
+        }
+    }
+    finish(&a).await;
+}
+
+async fn setup(a: &WriterArgs) -> Result<(), super::StoreError> {
+    a.db.migrate().await?;
+    a.db.upsert_lamps(&a.inventory).await?;
+    let now = chrono::Utc::now();
+    a.db.partitions_ahead(now, a.settings.partitions_ahead_days)
+        .await?;
+    a.db.start_run(&a.run_id, &a.gateway_id, now).await?;
+    // Rows replayed from before the last rollup must be rolled up again.
+    if let Some(mark) = a.db.meta(super::maintenance::ROLLED_TO).await? {
+        if let Ok(us) = mark.parse::<i64>() {
+            let s = &a.shared.status.rolled_to_us;
+            s.fetch_max(us, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+fn written(a: &WriterArgs, chunk: Chunk) {
+    let status = &a.shared.status;
+    let b = &chunk.batch;
+    status
+        .lamp_rows
+        .fetch_add(b.lamps.len() as u64, Ordering::Relaxed);
+    status
+        .rtu_rows
+        .fetch_add(b.rtus.len() as u64, Ordering::Relaxed);
+    status
+        .transition_rows
+        .fetch_add(b.transitions.len() as u64, Ordering::Relaxed);
+    status.writes.fetch_add(1, Ordering::Relaxed);
+    if let Some(t) = b.min_time_us() {
+        if t < status.rolled_to_us.load(Ordering::Relaxed) {
+            status.dirty_from_us.fetch_min(t, Ordering::Relaxed);
+        }
+    }
+    let was_failing = status.failing.swap(false, Ordering::Relaxed);
+    let mut bl = a.shared.backlog.lock();
+    if let Err(e) = bl.written(chunk) {
+        tracing::error!(error = %e, "cannot advance the spool; its rows will be written again");
+    }
+    status.record_backlog(&bl);
+    if was_failing {
+        tracing::info!(spooled_rows = bl.spooled_rows(), "store writes again");
+    }
+}
+
+fn failed(a: &WriterArgs, chunk: Option<Chunk>, error: String, msg: &'static str) {
+    let status = &a.shared.status;
+    let first = !status.failing.load(Ordering::Relaxed);
+    status.fail(error.clone());
+    let mut bl = a.shared.backlog.lock();
+    let kept = match chunk {
+        Some(c) => bl.failed(c),
+        None => bl.spill(),
+    };
+    if let Err(e) = kept.and_then(|()| bl.sync()) {
+        tracing::error!(error = %e, "cannot spool; keeping the rows in memory");
+    }
+    status.record_backlog(&bl);
+    if first {
+        tracing::warn!(error = %error, spooled_rows = bl.spooled_rows(), "{msg}; spooling");
+    } else {
+        tracing::debug!(error = %error, "{msg}");
+    }
+}
+
+async fn pause(a: &WriterArgs, retry: &mut Duration, closed: bool) {
+    let wait = if closed {
+        (*retry).min(Duration::from_millis(500))
+    } else {
+        *retry
+    };
+    tokio::time::sleep(wait).await;
+    *retry = (*retry * 2).min(a.settings.retry_max.max(RETRY_MIN));
+}
+
+/// Puts what is left on disk and records the run's stop.
+async fn finish(a: &WriterArgs) {
+    let status = &a.shared.status;
+    {
+        let mut bl = a.shared.backlog.lock();
+        if !bl.is_empty() {
+            if let Err(e) = bl.spill() {
+                tracing::error!(error = %e, rows = bl.queued_rows(), "rows lost at shutdown: cannot spool");
+            }
+        }
+        if let Err(e) = bl.sync() {
+            tracing::error!(error = %e, "cannot sync the spool");
+        }
+        status.record_backlog(&bl);
+    }
+    if status.ready.load(Ordering::Relaxed) {
+        let stop = tokio::time::timeout(
+            a.settings.write_timeout,
+            a.db.heartbeat(&a.run_id, chrono::Utc::now(), true),
+        )
+        .await;
+        if !matches!(stop, Ok(Ok(()))) {
+            tracing::warn!(run_id = %a.run_id, "could not record the run's stop");
+        }
+    }
+    tracing::info!(
+        rows_written = status.rows_written(),
+        spooled_rows = status.spooled_rows.load(Ordering::Relaxed),
+        "store stopped"
+    );
+}
