@@ -98,6 +98,7 @@ impl Application {
         })?;
         if let Some(s) = &store {
             sinks.push(s.sink.clone());
+            control.observe(s.audit());
             tracing::info!(backend = s.store.db.kind(), url = %redact(&settings.store.url), "store on");
         }
         let state_task = tokio::spawn(state::run(live.clone(), rx, sinks));

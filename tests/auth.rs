@@ -76,6 +76,14 @@ async fn tokens_roles_and_district_scope() {
         "/api/v1/cabinets/CAB-0002".to_string(),
         "/api/v1/districts/D02".to_string(),
         "/api/v1/lamps?district=D02".to_string(),
+        format!(
+            "/api/v1/lamps/{}/history?from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z",
+            lamp_id(1, 0)
+        ),
+        format!(
+            "/api/v1/rtus/{}/history?from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z",
+            rtu_id(1)
+        ),
     ] {
         let (status, body) = t.get_as(NORTH, &path).await;
         assert_eq!(status, 404, "{path}: {body}");

@@ -383,13 +383,17 @@ async fn idempotent_retries_expiry_and_audit() {
     assert_eq!(c["tally"]["confirmed"], 2);
 
     let to = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
-    let (status, audit) = t
-        .get(&format!(
-            "/api/v1/audit?from={}&to={}",
-            urlencode(&from.to_rfc3339()),
-            urlencode(&to)
-        ))
-        .await;
+    // The audit trail is written to the store asynchronously, like samples.
+    let audit_path = format!(
+        "/api/v1/audit?from={}&to={}",
+        urlencode(&from.to_rfc3339()),
+        urlencode(&to)
+    );
+    eventually("four commands in the stored audit trail", || async {
+        t.get(&audit_path).await.1["total"] == 4
+    })
+    .await;
+    let (status, audit) = t.get(&audit_path).await;
     assert_eq!(status, 200, "{audit}");
     let rows = audit["items"].as_array().unwrap();
     let summary: Vec<(String, String)> = rows
@@ -421,4 +425,64 @@ async fn idempotent_retries_expiry_and_audit() {
 
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// The audit trail is a row per command in the store: it outlives the
+/// gateway, and a new gateway on the same PostgreSQL database serves it.
+#[tokio::test]
+async fn audit_rows_are_kept_in_postgres_across_restarts() {
+    let db = common::db::PgTestDb::new().await;
+    let url = db.url();
+    let sim_cfg = || SimConfig {
+        endpoints: 2,
+        slcs_per_endpoint: 2,
+        ..SimConfig::default()
+    };
+    let with_pg = |s: &mut lamp_gateway::settings::Settings| s.store.url = url.clone();
+    let from = chrono::Utc::now();
+    let t = spawn_app_with(sim_cfg(), InventoryOptions::default(), with_pg).await;
+    t.all_online().await;
+    command(
+        &t,
+        &format!("/api/v1/lamps/{}/commands", lamp_id(0, 0)),
+        json!({"action": "off"}),
+    )
+    .await;
+    command(
+        &t,
+        &format!("/api/v1/lamps/{}/commands", lamp_id(1, 1)),
+        json!({"action": "dim", "level": 20}),
+    )
+    .await;
+    t.stop().await;
+
+    let t = spawn_app_with(sim_cfg(), InventoryOptions::default(), with_pg).await;
+    let to = chrono::Utc::now().to_rfc3339();
+    let (status, audit) = t
+        .get(&format!(
+            "/api/v1/audit?from={}&to={}",
+            urlencode(&from.to_rfc3339()),
+            urlencode(&to)
+        ))
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{audit}");
+    assert_eq!(items[0]["selector"], json!({"lamps": [lamp_id(0, 0)]}));
+    assert_eq!(items[0]["action"], json!({"action": "off"}));
+    assert_eq!(items[1]["action"], json!({"action": "dim", "level": 20.0}));
+    assert_eq!(items[1]["results"][0]["state"], "confirmed");
+    assert!(items
+        .iter()
+        .all(|i| i["actor"] == "test-admin" && i["source"] == "api"));
+    let (_, by_actor) = t
+        .get(&format!(
+            "/api/v1/audit?from={}&to={}&actor=nobody",
+            urlencode(&from.to_rfc3339()),
+            urlencode(&to)
+        ))
+        .await;
+    assert_eq!(by_actor["total"], 0);
+    t.stop().await;
+    db.drop_db().await;
 }

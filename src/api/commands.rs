@@ -194,7 +194,8 @@ pub struct AuditQuery {
     actor: Option<String>,
 }
 
-/// `GET /api/v1/audit?from=&to=[&actor=]` — completed commands.
+/// `GET /api/v1/audit?from=&to=[&actor=]` — completed commands, from the
+/// store when there is one (it outlives restarts), else from memory.
 pub async fn audit(
     State(s): State<AppState>,
     p: Principal,
@@ -202,6 +203,21 @@ pub async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     if q.from >= q.to {
         return Err(ApiError::BadRequest("`from` must be before `to`".into()));
+    }
+    if let Some(store) = &s.store {
+        let rows = store
+            .db
+            .audit(q.from, q.to, q.actor.as_deref(), AUDIT_LIMIT)
+            .await
+            .map_err(|e| ApiError::NotReady(format!("audit store unavailable: {e}")))?;
+        let truncated = rows.len() as i64 == AUDIT_LIMIT;
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|r| r.districts.iter().all(|d| p.sees(d)))
+            .collect();
+        return Ok(Json(
+            json!({ "total": rows.len(), "truncated": truncated, "items": rows }),
+        ));
     }
     let rows: Vec<Value> = s
         .control
@@ -212,12 +228,21 @@ pub async fn audit(
             json!({
                 "command": c.id, "at": c.created_at, "completed_at": c.completed_at,
                 "actor": c.actor, "source": c.source, "action": c.action, "kind": c.kind,
-                "selector": c.selector, "targets": c.targets.len(), "outcome": c.tally(),
+                "selector": c.selector, "expires_at": c.expires_at, "targets": c.targets.len(),
+                "outcome": {"confirmed": c.tally().confirmed, "failed": c.tally().failed},
+                "results": c.targets.iter().map(|t| json!({
+                    "id": t.id, "state": t.state, "reason": t.reason, "attempts": t.attempts,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
-    Ok(Json(json!({ "total": rows.len(), "items": rows })))
+    Ok(Json(
+        json!({ "total": rows.len(), "truncated": false, "items": rows }),
+    ))
 }
+
+/// Most audit rows one request returns; narrow the window for more.
+const AUDIT_LIMIT: i64 = 10_000;
 
 /// `GET /api/v1/groups`
 pub async fn groups(State(s): State<AppState>) -> Json<Value> {

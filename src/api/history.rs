@@ -2,6 +2,7 @@
 
 use super::query::{ApiPath, ApiQuery};
 use super::{ApiError, AppState};
+use crate::auth::Principal;
 use crate::store::history::{self, HistoryError, Resolution};
 use crate::store::Store;
 use axum::extract::State;
@@ -64,12 +65,20 @@ fn store(s: &AppState) -> Result<&Arc<Store>, ApiError> {
         .ok_or_else(|| ApiError::NotReady("no store configured (store.url = none)".into()))
 }
 
+/// Another district's lamps and RTUs are 404 to a district-scoped token,
+/// their history as much as their state.
 pub async fn lamp(
     State(s): State<AppState>,
+    p: Principal,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<history::History>, ApiError> {
-    if s.live.inventory.lamp_position(&id).is_none() {
+    let inv = &s.live.inventory;
+    let visible = inv
+        .lamp_position(&id)
+        .and_then(|i| inv.cabinet_of_lamp(i))
+        .is_some_and(|c| p.sees(&inv.cabinets[c].district));
+    if !visible {
         return Err(ApiError::NotFound(format!("no lamp `{id}`")));
     }
     let w = window(&q, false)?;
@@ -82,10 +91,15 @@ pub async fn lamp(
 
 pub async fn rtu(
     State(s): State<AppState>,
+    p: Principal,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<history::History>, ApiError> {
-    if s.live.inventory.rtu_position(&id).is_none() {
+    let inv = &s.live.inventory;
+    let visible = inv
+        .rtu_position(&id)
+        .is_some_and(|c| p.sees(&inv.cabinets[c].district));
+    if !visible {
         return Err(ApiError::NotFound(format!("no RTU `{id}`")));
     }
     let w = window(&q, true)?;

@@ -7,6 +7,7 @@
 //! waiting on the database); `writer` writes the queue in batches; `maintenance`
 //! keeps the run's heartbeat, rollups, retention and partitions.
 
+pub mod audit;
 pub mod backlog;
 pub mod bench;
 pub mod config;
@@ -227,6 +228,13 @@ pub struct Running {
 }
 
 impl Running {
+    /// The observer that records completed commands in the store.
+    pub fn audit(&self) -> Arc<audit::StoreAudit> {
+        Arc::new(audit::StoreAudit {
+            shared: self.sink.shared.clone(),
+        })
+    }
+
     /// Waits until everything queued is written (or spooled, if the database
     /// stays away past `shutdown_timeout`) and the run's stop is recorded.
     /// Call after the state task has dropped its sinks.

@@ -140,6 +140,7 @@ impl Postgres {
             .execute(&mut *tx)
             .await?;
         }
+        super::audit::write_postgres(&mut tx, &batch.commands).await?;
         tx.commit().await
     }
 

@@ -64,11 +64,14 @@ pub struct Batch {
     pub rtus: Vec<RtuRow>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transitions: Vec<TransitionRow>,
+    /// Completed commands (the audit trail).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<super::audit::CommandRow>,
 }
 
 impl Batch {
     pub fn rows(&self) -> usize {
-        self.lamps.len() + self.rtus.len() + self.transitions.len()
+        self.lamps.len() + self.rtus.len() + self.transitions.len() + self.commands.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -78,6 +81,7 @@ impl Batch {
     pub fn append(&mut self, other: &Batch) {
         self.lamps.extend_from_slice(&other.lamps);
         self.rtus.extend_from_slice(&other.rtus);
+        self.commands.extend_from_slice(&other.commands);
         self.transitions.extend_from_slice(&other.transitions);
     }
 

@@ -40,6 +40,7 @@ pub async fn write(pool: &SqlitePool, batch: &Batch) -> Result<(), sqlx::Error> 
     for rows in batch.transitions.chunks(ROWS_PER_INSERT) {
         transitions(rows).build().execute(&mut *tx).await?;
     }
+    super::audit::write_sqlite(&mut tx, &batch.commands).await?;
     tx.commit().await
 }
 
