@@ -154,7 +154,8 @@ impl MqttSettings {
             "must be non-empty, without `+`, `#` or a leading/trailing `/`",
         );
         need(
-            self.keep_alive >= Duration::from_secs(1) && self.keep_alive <= Duration::from_secs(600),
+            self.keep_alive >= Duration::from_secs(1)
+                && self.keep_alive <= Duration::from_secs(600),
             "keep_alive",
             "must be between 1s and 10min",
         );

@@ -341,7 +341,11 @@ mod tests {
         let want: Vec<String> = (0..2_500).map(|i| i.to_string()).collect();
         assert_eq!(got, want);
         assert!(o.is_empty());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "segments removed");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "segments removed"
+        );
     }
 
     #[test]

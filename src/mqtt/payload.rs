@@ -111,7 +111,9 @@ pub fn lamp_state(lamp: &Lamp, cabinet: &Cabinet, live: &DeviceLive<SlcReading>)
         energy_kwh: r.and_then(|r| r.energy_kwh),
         burning_hours: r.and_then(|r| r.burning_hours),
         fault_flags: r.map(|r| r.fault_flags),
-        faults: r.map(|r| slc_fault_names(r.fault_flags)).unwrap_or_default(),
+        faults: r
+            .map(|r| slc_fault_names(r.fault_flags))
+            .unwrap_or_default(),
         lamp_failure: r.map(SlcReading::lamp_failure),
         last_error: live.last_error.as_ref(),
     };
@@ -204,7 +206,10 @@ mod tests {
             t.lamp_state("D01", "LX-0001-001"),
             "streetlight/D01/lamp/LX-0001-001/state"
         );
-        assert_eq!(t.rtu_state("D02", "RTU-0002"), "streetlight/D02/rtu/RTU-0002/state");
+        assert_eq!(
+            t.rtu_state("D02", "RTU-0002"),
+            "streetlight/D02/rtu/RTU-0002/state"
+        );
         assert_eq!(t.events("D01"), "streetlight/D01/events");
         assert_eq!(t.presence(), "streetlight/gateway/gw-1/status");
     }

@@ -200,7 +200,9 @@ impl Publisher {
             },
             Ok(_) => {}
             Err(e) => {
-                self.status.connection_errors.fetch_add(1, Ordering::Relaxed);
+                self.status
+                    .connection_errors
+                    .fetch_add(1, Ordering::Relaxed);
                 let jitter = link.backoff.mul_f64(fastrand::f64() * 0.2);
                 tracing::warn!(
                     broker = %self.status.broker,
@@ -361,7 +363,9 @@ impl Publisher {
                             e = rx.recv() => e,
                             () = tokio::time::sleep_until(deadline) => None,
                         };
-                        let Some((generation, event)) = event else { break };
+                        let Some((generation, event)) = event else {
+                            break;
+                        };
                         if generation != link.generation {
                             continue;
                         }

@@ -276,12 +276,22 @@ impl Tracker {
         let mut events = Vec::new();
         for i in 0..self.lamps.len() {
             if let Some(r) = &live.lamps[i].reading {
-                self.sample(at, DeviceKey::Lamp(i as u32), &Reading::Slc(r.clone()), &mut events);
+                self.sample(
+                    at,
+                    DeviceKey::Lamp(i as u32),
+                    &Reading::Slc(r.clone()),
+                    &mut events,
+                );
             }
         }
         for i in 0..self.rtus.len() {
             if let Some(r) = &live.rtus[i].reading {
-                self.sample(at, DeviceKey::Rtu(i as u32), &Reading::Rtu(r.clone()), &mut events);
+                self.sample(
+                    at,
+                    DeviceKey::Rtu(i as u32),
+                    &Reading::Rtu(r.clone()),
+                    &mut events,
+                );
             }
         }
         events
