@@ -84,7 +84,7 @@ impl Default for MqttSettings {
             max_inflight: 500,
             batch_queue: 1024,
             event_queue: 10_000,
-            spill_dir: "spool/mqtt-events".into(),
+            spill_dir: "mqtt-spool".into(),
             drain_timeout: Duration::from_secs(5),
         }
     }
