@@ -20,7 +20,7 @@ pub struct Settings {
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
-pub mqtt: crate::mqtt::MqttSettings,
+    pub mqtt: crate::mqtt::MqttSettings,
     #[serde(default)]
     pub auth: AuthSettings,
     #[serde(default)]

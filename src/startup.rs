@@ -180,7 +180,6 @@ impl Application {
 
     pub fn control(&self) -> Arc<Control> {
         self.control.clone()
-
     }
 
     /// The broker link, when MQTT is configured.
@@ -207,7 +206,6 @@ impl Application {
         // The state task has dropped its sinks: the store drains and stops.
         if let Some(store) = self.store.take() {
             store.join().await;
-
         }
         // The state task dropped its sinks: the MQTT task drains, says
         // `offline` and disconnects.
