@@ -77,6 +77,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let db = dir.path().join("store.db");
     settings.store.url = format!("sqlite://{}", db.display());
     settings.store.spool_dir = dir.path().join("spool");
+    settings.mqtt.spill_dir = dir.path().join("mqtt-spill");
+    settings.mqtt.refresh_interval = Duration::from_secs(60);
 
     let app = Application::build(settings).await?;
     let base = format!("http://{}", app.local_addr());
@@ -98,6 +100,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  readiness  {base}/readyz    metrics {base}/metrics");
     println!("  history    {base}/api/v1/lamps/LX-0001-001/history?from=<RFC 3339>&to=<RFC 3339>");
     println!("  store      SQLite at {}", db.display());
+    if let Some(mqtt) = app.mqtt_embedded() {
+        println!(
+            "  MQTT       mosquitto_sub -h {} -p {} -t 'streetlight/#' -v    (embedded broker)",
+            mqtt.ip(),
+            mqtt.port()
+        );
+    }
     println!("Ctrl-C to stop.");
     let stop = app.stopper();
     tokio::spawn(async move {

@@ -8,6 +8,7 @@ pub mod control;
 pub mod demo;
 pub mod inventory;
 pub mod metrics;
+pub mod mqtt;
 pub mod poll;
 pub mod settings;
 pub mod startup;

@@ -20,6 +20,8 @@ pub struct Settings {
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
+    pub mqtt: crate::mqtt::MqttSettings,
+    #[serde(default)]
     pub auth: AuthSettings,
     #[serde(default)]
     pub control: crate::control::ControlSettings,
@@ -184,6 +186,7 @@ impl Settings {
         settings.paths.inventory = base.join(&settings.paths.inventory);
         settings.paths.profiles = base.join(&settings.paths.profiles);
         settings.store.rebase(&base);
+        settings.mqtt.spill_dir = base.join(&settings.mqtt.spill_dir);
         Ok(settings)
     }
 
@@ -227,6 +230,7 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             out.push(("log.format".into(), "must be `text` or `json`".into()));
         }
+        out.extend(self.mqtt.problems());
         out
     }
 }

@@ -4,6 +4,7 @@
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
 use crate::control::Control;
+use crate::mqtt::{self, LinkStatus};
 use crate::poll::{self, PollerConfig};
 use crate::settings::Settings;
 use crate::state::{self, LiveState};
@@ -22,6 +23,8 @@ pub enum StartupError {
     Config(Vec<ConfigIssue>),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::MqttError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -47,6 +50,9 @@ pub struct Application {
     pollers: JoinSet<()>,
     state_task: JoinHandle<()>,
     store: Option<store::Running>,
+    mqtt_task: Option<JoinHandle<()>>,
+    mqtt_status: Option<Arc<LinkStatus>>,
+    mqtt_embedded: Option<SocketAddr>,
 }
 
 impl Application {
@@ -101,6 +107,14 @@ impl Application {
             control.observe(s.audit());
             tracing::info!(backend = s.store.db.kind(), url = %redact(&settings.store.url), "store on");
         }
+        let mqtt = mqtt::start(&settings, live.clone(), &loaded.topology)?;
+        let (mqtt_task, mqtt_status, mqtt_embedded) = match mqtt {
+            Some(link) => {
+                sinks.push(link.sink);
+                (Some(link.task), Some(link.status), link.embedded)
+            }
+            None => (None, None, None),
+        };
         let state_task = tokio::spawn(state::run(live.clone(), rx, sinks));
         let tokens = Arc::new(Tokens::new(&settings.auth.tokens));
         if tokens.is_empty() {
@@ -111,6 +125,7 @@ impl Application {
             tokens,
             control: control.clone(),
             store: store.as_ref().map(|s| s.store.clone()),
+            mqtt: mqtt_status.clone(),
             time_zone: settings
                 .gateway
                 .time_zone
@@ -141,6 +156,9 @@ impl Application {
             pollers,
             state_task,
             store,
+            mqtt_task,
+            mqtt_status,
+            mqtt_embedded,
         })
     }
 
@@ -165,6 +183,16 @@ impl Application {
         self.control.clone()
     }
 
+    /// The broker link, when MQTT is configured.
+    pub fn mqtt_status(&self) -> Option<Arc<LinkStatus>> {
+        self.mqtt_status.clone()
+    }
+
+    /// Where the embedded MQTT broker listens, when it was started.
+    pub fn mqtt_embedded(&self) -> Option<SocketAddr> {
+        self.mqtt_embedded
+    }
+
     /// A token that stops the gateway when cancelled.
     pub fn stopper(&self) -> CancellationToken {
         self.cancel.clone()
@@ -179,6 +207,11 @@ impl Application {
         // The state task has dropped its sinks: the store drains and stops.
         if let Some(store) = self.store.take() {
             store.join().await;
+        }
+        // The state task dropped its sinks: the MQTT task drains, says
+        // `offline` and disconnects.
+        if let Some(task) = self.mqtt_task.take() {
+            task.await?;
         }
         self.server.await??;
         tracing::info!("gateway stopped");

@@ -31,11 +31,15 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> 
         Some(st) => serde_json::to_value(st.view()).unwrap_or(Value::Null),
         None => json!({ "state": "disabled" }),
     };
+    // The broker link is shown, not required: the API and polling serve
+    // without it, and events wait in the outbox until it is back.
+    let mqtt = s.mqtt.as_ref().map(|m| m.snapshot());
     Ok(Json(json!({
         "status": "ready",
         "endpoints": live.endpoints.len(),
         "endpoints_connected": connected,
         "store": store,
+        "mqtt": mqtt,
     })))
 }
 
@@ -262,6 +266,75 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
             "counter",
             "Batches queued on the state task because the store's intake channel was full",
             v.intake_overflows.load(Relaxed) as f64,
+        );
+    }
+    if let Some(m) = &s.mqtt {
+        let m = m.snapshot();
+        out.one(
+            "lampgw_mqtt_connected",
+            "gauge",
+            "1 while the MQTT broker link is up",
+            f64::from(u8::from(m.connected)),
+        );
+        out.one(
+            "lampgw_mqtt_connects_total",
+            "counter",
+            "MQTT connections established",
+            m.connects as f64,
+        );
+        out.one(
+            "lampgw_mqtt_connection_errors_total",
+            "counter",
+            "MQTT connections lost or refused",
+            m.connection_errors as f64,
+        );
+        out.family(
+            "lampgw_mqtt_published_total",
+            "counter",
+            "Publishes acknowledged by the broker, by kind",
+            &[
+                (label("kind", "state"), m.states_published as f64),
+                (label("kind", "event"), m.events_published as f64),
+            ],
+        );
+        out.one(
+            "lampgw_mqtt_events_raised_total",
+            "counter",
+            "Events queued for the broker",
+            m.events_raised as f64,
+        );
+        out.family(
+            "lampgw_mqtt_events_queued",
+            "gauge",
+            "Events waiting for the broker, by place",
+            &[
+                (label("place", "memory"), m.events_queued as f64),
+                (label("place", "disk"), m.events_spilled as f64),
+            ],
+        );
+        out.one(
+            "lampgw_mqtt_events_spilled_total",
+            "counter",
+            "Events written to the spill folder",
+            m.events_spilled_total as f64,
+        );
+        out.one(
+            "lampgw_mqtt_states_pending",
+            "gauge",
+            "Devices whose state waits to be published",
+            m.states_pending as f64,
+        );
+        out.one(
+            "lampgw_mqtt_in_flight",
+            "gauge",
+            "Publishes handed to the client without PUBACK yet",
+            m.in_flight as f64,
+        );
+        out.one(
+            "lampgw_mqtt_samples_skipped_total",
+            "counter",
+            "Samples left out because the MQTT task was behind (state rescanned instead)",
+            m.samples_skipped as f64,
         );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out.0)

@@ -28,6 +28,8 @@ pub struct AppState {
     /// `None` when `store.url` is `none`.
     pub store: Option<Arc<crate::store::Store>>,
     pub time_zone: chrono_tz::Tz,
+    /// The MQTT broker link, when MQTT is configured.
+    pub mqtt: Option<Arc<crate::mqtt::LinkStatus>>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -49,6 +49,9 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.store.url = format!("sqlite://{}", dir.join("store.db").display());
     s.store.spool_dir = dir.join("spool");
     s.store.flush_interval = Duration::from_millis(100);
+    // MQTT tests opt in with a broker of their own; the others need none.
+    s.mqtt.url = "none".into();
+    s.mqtt.spill_dir = dir.join("mqtt-spill");
     s
 }
 

@@ -1,0 +1,138 @@
+//! The MQTT mirror: retained state per lamp and RTU, events per district and
+//! the gateway's presence, on an external broker or the embedded one.
+//!
+//! Data flow: the state task offers each applied batch to [`inbox::MqttSink`]
+//! (a lock and a push); the publisher task compares it with what it last
+//! published ([`track`]), queues events in the [`outbox`] (memory, then disk)
+//! and hands publishes to rumqttc as the in-flight window allows.
+
+pub mod broker;
+pub mod config;
+pub mod inbox;
+pub mod outbox;
+pub mod payload;
+pub mod publisher;
+pub mod status;
+pub mod track;
+
+pub use config::{BrokerChoice, MqttSettings};
+pub use status::{LinkSnapshot, LinkStatus};
+
+use crate::settings::Settings;
+use crate::state::{LiveState, Sink};
+use crate::topology::Topology;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    #[error("embedded MQTT broker on {addr}: {source}")]
+    EmbeddedBroker {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("MQTT TLS file {path}: {detail}")]
+    Tls { path: String, detail: String },
+    #[error(transparent)]
+    Spill(#[from] outbox::SpillError),
+    #[error("mqtt.url: {0}")]
+    Url(String),
+    #[error("{what} `{id}` cannot be part of an MQTT topic (empty, or has `/`, `+` or `#`)")]
+    TopicId { what: &'static str, id: String },
+}
+
+/// The running mirror: the sink to hand to the state task (dropping it stops
+/// the publisher), the link status for the API, the task to await.
+pub struct MqttLink {
+    pub sink: Arc<dyn Sink>,
+    pub status: Arc<LinkStatus>,
+    pub task: JoinHandle<()>,
+    /// Where the embedded broker listens, when it was started.
+    pub embedded: Option<SocketAddr>,
+}
+
+fn check_topic_ids(live: &LiveState) -> Result<(), MqttError> {
+    let bad = |id: &str| id.is_empty() || id.contains(['/', '+', '#']);
+    let inv = &live.inventory;
+    let reserved = ["gateway", "commands"];
+    for d in &inv.districts {
+        if bad(&d.id) || reserved.contains(&d.id.as_str()) {
+            return Err(MqttError::TopicId {
+                what: "district id (also not `gateway` or `commands`)",
+                id: d.id.clone(),
+            });
+        }
+    }
+    for l in inv.lamps.iter().filter(|l| l.slc.is_some()) {
+        if bad(&l.id) {
+            return Err(MqttError::TopicId {
+                what: "lamp id",
+                id: l.id.clone(),
+            });
+        }
+    }
+    for r in inv.cabinets.iter().filter_map(|c| c.rtu.as_ref()) {
+        if bad(&r.id) {
+            return Err(MqttError::TopicId {
+                what: "RTU id",
+                id: r.id.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Starts the embedded broker if asked for and the publisher task; `None`
+/// when `mqtt.url = "none"`.
+pub fn start(
+    settings: &Settings,
+    live: Arc<LiveState>,
+    topology: &Topology,
+) -> Result<Option<MqttLink>, MqttError> {
+    let m = &settings.mqtt;
+    let (host, port, tls, embedded) = match m.broker().map_err(MqttError::Url)? {
+        BrokerChoice::None => return Ok(None),
+        BrokerChoice::Embedded => {
+            let addr = broker::start(m.embedded_listen, usize::from(m.max_inflight))?;
+            (addr.ip().to_string(), addr.port(), false, Some(addr))
+        }
+        BrokerChoice::External { host, port, tls } => (host, port, tls, None),
+    };
+    check_topic_ids(&live)?;
+    let topics = payload::Topics::new(&m.topic_root, &settings.gateway.id);
+    let options = m.options(&settings.gateway.id, &host, port, tls, &topics)?;
+    let scheme = if tls { "mqtts" } else { "mqtt" };
+    let status = Arc::new(LinkStatus::new(format!("{scheme}://{host}:{port}")));
+    let inbox = inbox::Inbox::new(m.batch_queue, status.clone());
+    let outbox = outbox::Outbox::open(&m.spill_dir, m.event_queue)?;
+    let tracker = track::Tracker::new(
+        topology,
+        live.inventory.lamps.len(),
+        live.inventory.cabinets.len(),
+        track::Deadbands {
+            power: m.deadband_power,
+            voltage: m.deadband_voltage,
+            current: m.deadband_current,
+        },
+    );
+    let publisher = publisher::Publisher {
+        settings: m.clone(),
+        gateway_id: settings.gateway.id.clone(),
+        options,
+        live,
+        inbox: inbox.clone(),
+        status: status.clone(),
+        tracker,
+        outbox,
+        topics,
+    };
+    let task = tokio::spawn(publisher.run());
+    Ok(Some(MqttLink {
+        sink: Arc::new(inbox::MqttSink { inbox }),
+        status,
+        task,
+        embedded,
+    }))
+}

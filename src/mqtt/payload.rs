@@ -1,0 +1,223 @@
+//! Topic names and JSON payloads: what district systems and dashboards read.
+//! Field names are a contract (README, "MQTT").
+
+use crate::inventory::{Cabinet, Lamp};
+use crate::state::{DeviceLive, FailReason, RtuReading, SlcReading};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub const ONLINE: &str = "online";
+pub const OFFLINE: &str = "offline";
+
+/// SLC fault flag bits by name (both SLC profiles share them).
+pub const SLC_FAULTS: [(u16, &str); 4] = [
+    (1, "lamp_failure"),
+    (2, "over_voltage"),
+    (4, "under_voltage"),
+    (8, "relay_fault"),
+];
+
+/// Topic names under one root. Per-district subtrees let a broker ACL give a
+/// district system `{root}/{district}/#` and nothing else.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    root: String,
+    gateway_id: String,
+}
+
+impl Topics {
+    pub fn new(root: &str, gateway_id: &str) -> Self {
+        Self {
+            root: root.to_string(),
+            gateway_id: gateway_id.to_string(),
+        }
+    }
+
+    pub fn lamp_state(&self, district: &str, lamp_id: &str) -> String {
+        format!("{}/{district}/lamp/{lamp_id}/state", self.root)
+    }
+
+    pub fn rtu_state(&self, district: &str, rtu_id: &str) -> String {
+        format!("{}/{district}/rtu/{rtu_id}/state", self.root)
+    }
+
+    pub fn events(&self, district: &str) -> String {
+        format!("{}/{district}/events", self.root)
+    }
+
+    pub fn presence(&self) -> String {
+        format!("{}/gateway/{}/status", self.root, self.gateway_id)
+    }
+}
+
+/// Names of the set fault bits, low bit first; unknown bits as `bit{n}`.
+pub fn slc_fault_names(flags: u16) -> Vec<String> {
+    (0..16)
+        .filter(|b| flags & (1 << b) != 0)
+        .map(|b| {
+            SLC_FAULTS
+                .iter()
+                .find(|(m, _)| *m == 1 << b)
+                .map_or_else(|| format!("bit{b}"), |(_, n)| (*n).to_string())
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct LampState<'a> {
+    lamp_id: &'a str,
+    slc_id: &'a str,
+    district: &'a str,
+    cabinet: &'a str,
+    circuit: u8,
+    online: bool,
+    /// Start of the current online/offline status.
+    since: Option<DateTime<Utc>>,
+    last_seen: Option<DateTime<Utc>>,
+    /// Time of the poll these values come from.
+    at: Option<DateTime<Utc>>,
+    on: Option<bool>,
+    dim_level: Option<f64>,
+    voltage: Option<f64>,
+    current: Option<f64>,
+    power: Option<f64>,
+    power_factor: Option<f64>,
+    energy_kwh: Option<f64>,
+    burning_hours: Option<f64>,
+    fault_flags: Option<u16>,
+    faults: Vec<String>,
+    lamp_failure: Option<bool>,
+    last_error: Option<&'a FailReason>,
+}
+
+pub fn lamp_state(lamp: &Lamp, cabinet: &Cabinet, live: &DeviceLive<SlcReading>) -> Vec<u8> {
+    let r = live.reading.as_ref();
+    let state = LampState {
+        lamp_id: &lamp.id,
+        slc_id: lamp.slc.as_ref().map_or("", |s| s.id.as_str()),
+        district: &cabinet.district,
+        cabinet: &cabinet.id,
+        circuit: lamp.circuit,
+        online: live.online,
+        since: live.since,
+        last_seen: live.last_seen,
+        at: live.last_poll,
+        on: r.map(|r| r.on),
+        dim_level: r.map(|r| r.dim_level),
+        voltage: r.and_then(|r| r.voltage),
+        current: r.and_then(|r| r.current),
+        power: r.and_then(|r| r.power),
+        power_factor: r.and_then(|r| r.power_factor),
+        energy_kwh: r.and_then(|r| r.energy_kwh),
+        burning_hours: r.and_then(|r| r.burning_hours),
+        fault_flags: r.map(|r| r.fault_flags),
+        faults: r
+            .map(|r| slc_fault_names(r.fault_flags))
+            .unwrap_or_default(),
+        lamp_failure: r.map(SlcReading::lamp_failure),
+        last_error: live.last_error.as_ref(),
+    };
+    serde_json::to_vec(&state).expect("plain struct serialises")
+}
+
+#[derive(Serialize)]
+struct RtuState<'a> {
+    rtu_id: &'a str,
+    district: &'a str,
+    cabinet: &'a str,
+    online: bool,
+    since: Option<DateTime<Utc>>,
+    last_seen: Option<DateTime<Utc>>,
+    at: Option<DateTime<Utc>>,
+    contactors: Option<&'a [bool]>,
+    voltage: [Option<f64>; 3],
+    current: [Option<f64>; 3],
+    active_power: Option<f64>,
+    energy_kwh: Option<f64>,
+    door_alarm: Option<bool>,
+    leakage_alarm: Option<bool>,
+    last_error: Option<&'a FailReason>,
+}
+
+pub fn rtu_state(cabinet: &Cabinet, live: &DeviceLive<RtuReading>) -> Vec<u8> {
+    let r = live.reading.as_ref();
+    let state = RtuState {
+        rtu_id: cabinet.rtu.as_ref().map_or("", |r| r.id.as_str()),
+        district: &cabinet.district,
+        cabinet: &cabinet.id,
+        online: live.online,
+        since: live.since,
+        last_seen: live.last_seen,
+        at: live.last_poll,
+        contactors: r.map(|r| r.contactors.as_slice()),
+        voltage: r.map_or([None; 3], |r| r.voltage),
+        current: r.map_or([None; 3], |r| r.current),
+        active_power: r.and_then(|r| r.active_power),
+        energy_kwh: r.and_then(|r| r.energy_kwh),
+        door_alarm: r.map(|r| r.door_alarm),
+        leakage_alarm: r.map(|r| r.leakage_alarm),
+        last_error: live.last_error.as_ref(),
+    };
+    serde_json::to_vec(&state).expect("plain struct serialises")
+}
+
+/// What happened to a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    CameOnline,
+    WentOffline,
+    AlarmRaised,
+    AlarmCleared,
+}
+
+/// One event on `{root}/{district}/events`. `seq` rises by one per event of
+/// this gateway run (`run` is the run's start), so a subscriber can drop the
+/// duplicates QoS 1 may bring and check that none is missing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event<'a> {
+    pub seq: u64,
+    pub run: i64,
+    pub gateway: &'a str,
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+    /// `lamp` or `rtu`.
+    pub device_kind: &'static str,
+    /// The lamp id for lamps (as in the state topic), the RTU id for RTUs.
+    pub device_id: &'a str,
+    pub district: &'a str,
+    /// `lamp_failure`, `over_voltage`, `under_voltage`, `relay_fault`,
+    /// `door`, `leakage` for alarm events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<&'a str>,
+    /// Why a device went offline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a FailReason>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_follow_the_contract() {
+        let t = Topics::new("streetlight", "gw-1");
+        assert_eq!(
+            t.lamp_state("D01", "LX-0001-001"),
+            "streetlight/D01/lamp/LX-0001-001/state"
+        );
+        assert_eq!(
+            t.rtu_state("D02", "RTU-0002"),
+            "streetlight/D02/rtu/RTU-0002/state"
+        );
+        assert_eq!(t.events("D01"), "streetlight/D01/events");
+        assert_eq!(t.presence(), "streetlight/gateway/gw-1/status");
+    }
+
+    #[test]
+    fn fault_names() {
+        assert_eq!(slc_fault_names(0), Vec::<String>::new());
+        assert_eq!(slc_fault_names(1 | 8), ["lamp_failure", "relay_fault"]);
+        assert_eq!(slc_fault_names(0x20), ["bit5"]);
+    }
+}
