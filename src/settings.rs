@@ -142,7 +142,7 @@ impl Default for LogSettings {
     fn default() -> Self {
         Self {
             format: "text".into(),
-            level: "info".into(),
+            level: "info,rumqttd=off".into(),
         }
     }
 }

@@ -68,12 +68,31 @@ pub fn start(listen: SocketAddr, max_inflight: usize) -> Result<SocketAddr, Mqtt
         .map_err(bind_error)?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-            Ok(_) => return Ok(addr),
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)).and_then(handshake) {
+            Ok(()) => return Ok(addr),
             Err(source) if Instant::now() > deadline => {
                 return Err(MqttError::EmbeddedBroker { addr, source })
             }
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
+}
+
+/// A whole MQTT 3.1.1 session (CONNECT, CONNACK, DISCONNECT) rather than a
+/// bare TCP connect, which the broker would log as an aborted connection.
+fn handshake(mut stream: TcpStream) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    const CONNECT: [u8; 19] = [
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'p', b'r', b'o', b'b', b'e',
+    ];
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    stream.write_all(&CONNECT)?;
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack)?;
+    if connack[0] != 0x20 || connack[3] != 0 {
+        return Err(std::io::Error::other(format!(
+            "unexpected CONNACK {connack:?}"
+        )));
+    }
+    stream.write_all(&[0xE0, 0])
 }
