@@ -107,7 +107,12 @@ impl Application {
             control.observe(s.audit());
             tracing::info!(backend = s.store.db.kind(), url = %redact(&settings.store.url), "store on");
         }
-        let mqtt = mqtt::start(&settings, live.clone(), &loaded.topology)?;
+        let mqtt = mqtt::start(
+            &settings,
+            live.clone(),
+            &loaded.topology,
+            Some(control.clone()),
+        )?;
         let (mqtt_task, mqtt_status, mqtt_embedded) = match mqtt {
             Some(link) => {
                 sinks.push(link.sink);

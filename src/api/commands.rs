@@ -3,7 +3,9 @@
 use super::query::{ApiPath, ApiQuery};
 use super::{ApiError, AppState};
 use crate::auth::{Principal, Role};
-use crate::control::{Action, Command, ControlError, Selector, Source, Submission};
+use crate::control::{
+    Command, CommandBody, ControlError, RequestError, Selector, Source, Submission,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -13,6 +15,15 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Malformed(m) => ApiError::BadRequest(m),
+            RequestError::Invalid(m) => ApiError::Unprocessable(m),
+        }
+    }
+}
+
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         match e {
@@ -20,61 +31,6 @@ impl From<ControlError> for ApiError {
             ControlError::Forbidden(m) => ApiError::Forbidden(m),
             ControlError::Invalid(m) => ApiError::Unprocessable(m),
         }
-    }
-}
-
-/// The body of both command endpoints; `target` only on `/commands`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CommandBody {
-    pub target: Option<Selector>,
-    pub action: String,
-    pub level: Option<f64>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl CommandBody {
-    /// Parses a JSON body, naming the offending field on a type error.
-    pub fn parse(bytes: &[u8]) -> Result<CommandBody, ApiError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                ApiError::BadRequest(format!("malformed JSON: {inner}"))
-            } else {
-                ApiError::Unprocessable(format!("{path}: {inner}"))
-            }
-        })
-    }
-
-    pub fn action(&self) -> Result<Action, ApiError> {
-        let action = match (self.action.as_str(), self.level) {
-            ("on", None) => Action::On,
-            ("off", None) => Action::Off,
-            ("dim", Some(level)) => Action::Dim { level },
-            ("dim", None) => {
-                return Err(ApiError::Unprocessable("level: required for `dim`".into()))
-            }
-            ("on" | "off", Some(_)) => {
-                return Err(ApiError::Unprocessable(
-                    "level: only `dim` takes a level".into(),
-                ))
-            }
-            (other, _) => {
-                return Err(ApiError::Unprocessable(format!(
-                    "action: `{other}` is not `on`, `off` or `dim`"
-                )))
-            }
-        };
-        if let Some(at) = self.expires_at {
-            if at <= Utc::now() {
-                return Err(ApiError::Unprocessable(
-                    "expires_at: must be in the future".into(),
-                ));
-            }
-        }
-        Ok(action)
     }
 }
 
@@ -113,7 +69,7 @@ fn submit(
         selector,
         action: body.action()?,
         expires_at: body.expires_at,
-        idempotency_key: idempotency_key(headers),
+        idempotency_key: idempotency_key(headers).or_else(|| body.request_id.clone()),
     };
     Ok(s.control.submit(p, sub)?.snapshot())
 }

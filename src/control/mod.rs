@@ -3,9 +3,11 @@
 //! writes ahead of its polls and reads the value back), and recorded.
 
 mod command;
+mod request;
 mod resolve;
 
 pub use command::{Action, Command, FailCause, Source, Tally, Target, TargetState};
+pub use request::{CommandBody, RequestError};
 pub use resolve::Selector;
 
 use crate::auth::Principal;

@@ -16,6 +16,8 @@ struct Queue {
     /// instead (values are all there; only intermediate flaps are missed).
     rescan: bool,
     closed: bool,
+    /// Command acks to publish, in order.
+    messages: Vec<super::outbox::Message>,
 }
 
 pub struct Inbox {
@@ -30,6 +32,7 @@ pub struct Taken {
     pub batches: VecDeque<Arc<Applied>>,
     pub rescan: bool,
     pub closed: bool,
+    pub messages: Vec<super::outbox::Message>,
 }
 
 impl Inbox {
@@ -48,7 +51,15 @@ impl Inbox {
             batches: std::mem::take(&mut q.batches),
             rescan: std::mem::take(&mut q.rescan),
             closed: q.closed,
+            messages: std::mem::take(&mut q.messages),
         }
+    }
+
+    /// Queues a message (a command ack) for the MQTT task; it then goes
+    /// through the outbox like an event: in order, kept until acknowledged.
+    pub fn push_message(&self, message: super::outbox::Message) {
+        self.queue.lock().messages.push(message);
+        self.notify.notify_one();
     }
 }
 

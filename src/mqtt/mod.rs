@@ -7,6 +7,7 @@
 //! and hands publishes to rumqttc as the in-flight window allows.
 
 pub mod broker;
+pub mod commands;
 pub mod config;
 pub mod inbox;
 pub mod outbox;
@@ -90,6 +91,7 @@ pub fn start(
     settings: &Settings,
     live: Arc<LiveState>,
     topology: &Topology,
+    control: Option<Arc<crate::control::Control>>,
 ) -> Result<Option<MqttLink>, MqttError> {
     let m = &settings.mqtt;
     let (host, port, tls, embedded) = match m.broker().map_err(MqttError::Url)? {
@@ -126,8 +128,15 @@ pub fn start(
         status: status.clone(),
         tracker,
         outbox,
-        topics,
+        topics: topics.clone(),
+        control: control.clone(),
     };
+    if let Some(control) = &control {
+        control.observe(Arc::new(commands::AckObserver {
+            inbox: inbox.clone(),
+            topics,
+        }));
+    }
     let task = tokio::spawn(publisher.run());
     Ok(Some(MqttLink {
         sink: Arc::new(inbox::MqttSink { inbox }),

@@ -45,6 +45,10 @@ impl Topics {
         format!("{}/{district}/events", self.root)
     }
 
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
     pub fn presence(&self) -> String {
         format!("{}/gateway/{}/status", self.root, self.gateway_id)
     }

@@ -15,6 +15,7 @@ use super::outbox::{Message, Outbox};
 use super::payload::{self, Event, Topics};
 use super::status::LinkStatus;
 use super::track::{RawEvent, Tracker};
+use crate::control::Control;
 use crate::state::LiveState;
 use crate::topology::DeviceKey;
 use chrono::Utc;
@@ -47,6 +48,8 @@ pub struct Publisher {
     pub tracker: Tracker,
     pub outbox: Outbox,
     pub topics: Topics,
+    /// Carries out `.../set` commands; `None` subscribes to nothing.
+    pub control: Option<Arc<Control>>,
 }
 
 struct Link {
@@ -104,6 +107,9 @@ impl Publisher {
         let mut stop_by: Option<Instant> = None;
         loop {
             let taken = self.inbox.take();
+            for message in taken.messages {
+                self.outbox.push(message);
+            }
             for batch in &taken.batches {
                 let raw = self.tracker.apply(batch);
                 self.queue_events(raw, run_id, &mut seq);
@@ -182,7 +188,15 @@ impl Publisher {
                 self.status.connects.fetch_add(1, Ordering::Relaxed);
                 // A new session starts empty: every device's state goes again.
                 self.tracker.mark_all(&self.live.read());
+                if let (Some(_), Some(client)) = (&self.control, &link.client) {
+                    for filter in self.topics.command_filters() {
+                        if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                            tracing::error!(topic = %filter, error = %e, "cannot subscribe to commands");
+                        }
+                    }
+                }
             }
+            Ok(E::Incoming(Packet::Publish(p))) => self.on_command(p),
             Ok(E::Outgoing(Outgoing::Publish(pkid))) => {
                 if let Some(item) = link.handed.pop_front() {
                     link.in_flight.insert(pkid, item);
@@ -215,6 +229,28 @@ impl Publisher {
                 link.backoff = (link.backoff * 2).min(self.settings.reconnect_max);
             }
         }
+    }
+
+    fn on_command(&mut self, p: rumqttc::Publish) {
+        let Some(control) = &self.control else { return };
+        let Some(set) = self.topics.parse_set(&p.topic) else {
+            return;
+        };
+        // A retained command would run again on every reconnect.
+        let ack = if p.retain {
+            tracing::warn!(topic = %p.topic, "retained command ignored");
+            Message {
+                topic: self.topics.ack("rejected"),
+                payload: serde_json::json!({
+                    "status": "rejected",
+                    "error": {"code": "invalid", "message": format!("{}: retained commands are ignored", p.topic)},
+                })
+                .to_string(),
+            }
+        } else {
+            super::commands::handle(control, &self.live.inventory, &self.topics, set, &p.payload)
+        };
+        self.outbox.push(ack);
     }
 
     fn queue_events(&mut self, raw: Vec<RawEvent>, run: i64, seq: &mut u64) {

@@ -2,6 +2,7 @@
 //! test's own), against the real Mosquitto on 127.0.0.1:1883 and against the
 //! embedded broker. Each test uses a topic root of its own.
 
+mod commands;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
