@@ -321,11 +321,18 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         for mode in order {
             let requests_before = sim.request_count();
+            // This process is the simulator (plus a little bookkeeping): its
+            // CPU shows whether the farm, not the poller, was the bottleneck.
+            let sim_cpu_before = procfs::self_cpu_seconds().unwrap_or(0.0);
             let mut r = match mode {
                 Mode::Raw => run_raw(&config, args.cycles, lamps, limit)?,
                 _ => run_gateway(&binary, &config, &args, &store, &mqtt, lamps, limit)?,
             };
             r["simulator_requests"] = json!(sim.request_count() - requests_before);
+            r["simulator_cpu_seconds"] = json!(
+                ((procfs::self_cpu_seconds().unwrap_or(0.0) - sim_cpu_before) * 100.0).round()
+                    / 100.0
+            );
             r["run"] = json!(i + 1);
             eprintln!("lamp-bench: {}", serde_json::to_string(&r)?);
             runs.push(r);
