@@ -10,14 +10,14 @@
 # in time and stopped by PID.
 #
 # Env knobs (defaults): PEERS (scratch folder outside the repo, /tmp/lamp-bench-peers)
-#   ENDPOINTS=10 SLCS=100 PROFILE=slc-a-unit POLL_MS=250 WARMUP=30 WINDOW=60
+#   ENDPOINTS=10 SLCS=100 PROFILE=slc-a-unit POLL_MS=1000 WARMUP=30 WINDOW=60
 #   MQTT_PORT=18830 BASE_PORT=15120 CONTROL_PORT=15119 BIN=target/release
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PEERS=${PEERS:-/tmp/lamp-bench-peers}
 case "$(cd "$(dirname "$PEERS")" 2>/dev/null && pwd)/" in "$REPO"/*) echo "PEERS must be outside the repository" >&2; exit 2;; esac
 ENDPOINTS=${ENDPOINTS:-10}; SLCS=${SLCS:-100}; PROFILE=${PROFILE:-slc-a-unit}
-POLL_MS=${POLL_MS:-250}; WARMUP=${WARMUP:-30}; WINDOW=${WINDOW:-60}
+POLL_MS=${POLL_MS:-1000}; WARMUP=${WARMUP:-30}; WINDOW=${WINDOW:-60}
 MQTT_PORT=${MQTT_PORT:-18830}; BASE_PORT=${BASE_PORT:-15120}; CONTROL_PORT=${CONTROL_PORT:-15119}
 BIN=${BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release}
 TB_VERSION=3.8.5

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks.md: lamp-gateway vs the raw tokio-modbus client
 # (lamp-bench, same run) and vs ThingsBoard IoT Gateway (scripts/bench-peer.sh).
-# Env: ENDPOINTS=1000 SLCS=100 CYCLES=5 REPEAT=3 STORE=none MQTT=none PEER=1
+# Env: ENDPOINTS=1000 SLCS=100 CYCLES=8 REPEAT=3 STORE=none MQTT=none PEER=1
 #      PEERS=/tmp/lamp-bench-peers (scratch outside the repo), CARGO_TARGET_DIR.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd); cd "$REPO"
@@ -9,7 +9,7 @@ BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 cargo build --release --workspace --bins
 "$BIN/lamp-bench" --endpoints "${ENDPOINTS:-1000}" --slcs-per-endpoint "${SLCS:-100}" \
-  --cycles "${CYCLES:-5}" --repeat "${REPEAT:-3}" --store "${STORE:-none}" --mqtt "${MQTT:-none}" \
+  --cycles "${CYCLES:-8}" --repeat "${REPEAT:-3}" --store "${STORE:-none}" --mqtt "${MQTT:-none}" \
   > "$OUT/ours.json"
 if [ "${PEER:-1}" = 1 ]; then
   BIN=$BIN scripts/bench-peer.sh > "$OUT/peer.json"

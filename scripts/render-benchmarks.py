@@ -95,7 +95,7 @@ print("""## How to run
 ```sh
 scripts/bench.sh                       # everything above; ~5 min; regenerates this file
 cargo build --release --workspace
-target/release/lamp-bench --cycles 5 --repeat 3                      # ours and the limit, one JSON object
+target/release/lamp-bench --cycles 8 --repeat 3                      # ours and the limit, one JSON object
 target/release/lamp-bench --store sqlite --mqtt embedded              # with the sinks on (once they exist)
 target/release/lamp-bench --profile slc-b-block --endpoints 1000 --slcs-per-endpoint 100
 PEERS=/tmp/lamp-bench-peers scripts/bench-peer.sh                     # the peer alone, one JSON line
@@ -105,7 +105,8 @@ What `lamp-bench` does: starts the simulator in its own process (ephemeral ports
 the inventory, the profiles and a settings file (intervals 0 s, API on a free port),
 asks `lamp-gateway check-config` whether this gateway knows `[store]`/`[mqtt]`, starts
 `lamp-gateway run` (default: the binary next to `lamp-bench`; `--gateway PATH`), waits for
-`/readyz`, then reads `/metrics` every 10 ms: the window starts at the next increment of
+`/readyz`, then reads `/metrics` every 200 ms (`--scrape-ms`; each read costs the gateway
+several ms of CPU at 100,000 lamps, its supervision figures walk every lamp): the window starts at the next increment of
 `lampgw_full_poll_cycles` (the least number of cycles any endpoint completed) and ends
 `--cycles` increments later. CPU is utime+stime from `/proc/PID/stat` over the window,
 peak RSS is `VmHWM`. The raw client is `lamp-bench raw-client`, a child process: it loads

@@ -139,13 +139,16 @@ impl Gateway {
     /// Waits for the next full-cycle boundary, then records a mark at every
     /// boundary until `cycles` more full cycles are done. Also returns the
     /// last metrics seen.
+    /// `/metrics` is read every `scrape`: each read costs the gateway CPU
+    /// (its supervision figures walk every lamp), so not too often.
     pub fn measure(
         &self,
         cycles: u64,
+        scrape: Duration,
         limit: Duration,
     ) -> anyhow::Result<(Vec<Mark>, HashMap<String, f64>)> {
         let t0 = Instant::now();
-        let poll = Duration::from_millis(10);
+        let poll = scrape;
         let (first, _) = self.mark(t0)?;
         let mut marks: Vec<Mark> = Vec::new();
         let mut last_seen = first.cycles;
