@@ -129,6 +129,9 @@ impl Application {
             live: live.clone(),
             tokens,
             control: control.clone(),
+            now_cache: Arc::new(crate::metrics::NowCache::new(
+                std::time::Duration::from_secs(1),
+            )),
             store: store.as_ref().map(|s| s.store.clone()),
             mqtt: mqtt_status.clone(),
             time_zone: settings

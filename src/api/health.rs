@@ -142,8 +142,9 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         s.live.full_cycles() as f64,
     );
 
-    let (city, districts) = crate::metrics::summaries_now(&s.live);
-    let scopes: Vec<_> = std::iter::once(&city).chain(&districts).collect();
+    let now = s.now_cache.get(&s.live);
+    let (city, districts) = &*now;
+    let scopes: Vec<_> = std::iter::once(city).chain(districts).collect();
     let series = |f: &dyn Fn(&Summary) -> Option<f64>| {
         scopes
             .iter()

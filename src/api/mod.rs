@@ -25,6 +25,8 @@ pub struct AppState {
     pub live: Arc<LiveState>,
     pub tokens: Arc<Tokens>,
     pub control: Arc<Control>,
+    /// The figures now for `/metrics`, computed at most once a second.
+    pub now_cache: Arc<crate::metrics::NowCache>,
     /// `None` when `store.url` is `none`.
     pub store: Option<Arc<crate::store::Store>>,
     pub time_zone: chrono_tz::Tz,

@@ -136,3 +136,32 @@ pub fn summaries_now(live: &LiveState) -> (Summary, Vec<Summary>) {
         .collect();
     (Summary::new("city", "city", at, city), districts)
 }
+
+/// The figures now, reused for up to `ttl`: Prometheus scrapes are frequent
+/// and each computation walks every lamp under the state's read lock, which
+/// holds up the state task; the API's own answers stay fresh.
+pub struct NowCache {
+    ttl: std::time::Duration,
+    slot: parking_lot::Mutex<Option<(std::time::Instant, std::sync::Arc<(Summary, Vec<Summary>)>)>>,
+}
+
+impl NowCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            slot: parking_lot::Mutex::new(None),
+        }
+    }
+
+    pub fn get(&self, live: &LiveState) -> std::sync::Arc<(Summary, Vec<Summary>)> {
+        let mut slot = self.slot.lock();
+        match &*slot {
+            Some((at, v)) if at.elapsed() < self.ttl => v.clone(),
+            _ => {
+                let v = std::sync::Arc::new(summaries_now(live));
+                *slot = Some((std::time::Instant::now(), v.clone()));
+                v
+            }
+        }
+    }
+}

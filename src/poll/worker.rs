@@ -223,7 +223,11 @@ impl Endpoint {
                         let field = &dev.profile.fields[usize::from(part.field)];
                         let at = usize::from(part.offset);
                         let v = decode(field, &words[at..at + usize::from(field.width())]);
-                        values[part.device as usize].push((field.quantity, v));
+                        let slot = &mut values[part.device as usize];
+                        if slot.capacity() == 0 {
+                            slot.reserve_exact(dev.profile.fields.len());
+                        }
+                        slot.push((field.quantity, v));
                     }
                 }
                 Err(reason) => {

@@ -246,7 +246,6 @@ impl LiveState {
     /// Applies one poll outcome. The samples are copied into the returned
     /// batch only when `keep_samples` (some sink wants them).
     pub fn apply(&self, outcome: PollOutcome, keep_samples: bool) -> Applied {
-        let inv = &self.inventory;
         let mut transitions = Vec::new();
         let mut samples = Vec::new();
         let mut guard = self.inner.write();
@@ -263,41 +262,31 @@ impl LiveState {
                 *inner.failures_by_kind.entry(e.kind()).or_default() += 1;
             }
             let reason = result.as_ref().err().cloned();
-            let (changed, kind, id, district) = match (key, result) {
+            let changed = match (key, result) {
                 (DeviceKey::Lamp(i), r) => {
                     let r = r.and_then(|r| match r {
                         Reading::Slc(s) => Ok(s),
                         Reading::Rtu(_) => Err(mismatch()),
                     });
-                    let lamp = &inv.lamps[i as usize];
-                    let changed = inner.lamps[i as usize].apply(at, r, self.offline_after);
-                    let district = inv.cabinet(&lamp.cabinet).map(|c| c.district.clone());
-                    let slc_id = lamp.slc.as_ref().map(|s| s.id.clone());
-                    (changed, "slc", slc_id.unwrap_or_default(), district)
+                    inner.lamps[i as usize].apply(at, r, self.offline_after)
                 }
                 (DeviceKey::Rtu(i), r) => {
                     let r = r.and_then(|r| match r {
                         Reading::Rtu(s) => Ok(s),
                         Reading::Slc(_) => Err(mismatch()),
                     });
-                    let cabinet = &inv.cabinets[i as usize];
-                    let changed = inner.rtus[i as usize].apply(at, r, self.offline_after);
-                    let rtu_id = cabinet.rtu.as_ref().map(|r| r.id.clone());
-                    (
-                        changed,
-                        "rtu",
-                        rtu_id.unwrap_or_default(),
-                        Some(cabinet.district.clone()),
-                    )
+                    inner.rtus[i as usize].apply(at, r, self.offline_after)
                 }
             };
+            // Names are looked up only for the rare transition, not per sample.
             if let Some(online) = changed {
+                let (device_kind, device_id, district) = self.identify(key);
                 transitions.push(Transition {
                     at,
                     key,
-                    device_kind: kind,
-                    device_id: id,
-                    district: district.unwrap_or_default(),
+                    device_kind,
+                    device_id,
+                    district,
                     online,
                     reason: if online { None } else { reason },
                 });
@@ -330,6 +319,26 @@ impl LiveState {
 
     pub fn set_commanded(&self, lamp: usize, on: Option<bool>) {
         self.inner.write().commanded[lamp] = on;
+    }
+
+    /// Kind, id and district of a device, as transitions name them.
+    fn identify(&self, key: DeviceKey) -> (&'static str, String, String) {
+        let inv = &self.inventory;
+        match key {
+            DeviceKey::Lamp(i) => {
+                let lamp = &inv.lamps[i as usize];
+                let district = inv
+                    .cabinet_of_lamp(i as usize)
+                    .map(|c| inv.cabinets[c].district.clone());
+                let id = lamp.slc.as_ref().map(|s| s.id.clone());
+                ("slc", id.unwrap_or_default(), district.unwrap_or_default())
+            }
+            DeviceKey::Rtu(i) => {
+                let c = &inv.cabinets[i as usize];
+                let id = c.rtu.as_ref().map(|r| r.id.clone());
+                ("rtu", id.unwrap_or_default(), c.district.clone())
+            }
+        }
     }
 
     /// True once every endpoint has been polled at least once, so "now"
