@@ -6,6 +6,7 @@
 use crate::state::LiveState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// The counts behind the figures, for one scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -142,8 +143,11 @@ pub fn summaries_now(live: &LiveState) -> (Summary, Vec<Summary>) {
 /// holds up the state task; the API's own answers stay fresh.
 pub struct NowCache {
     ttl: std::time::Duration,
-    slot: parking_lot::Mutex<Option<(std::time::Instant, std::sync::Arc<(Summary, Vec<Summary>)>)>>,
+    slot: parking_lot::Mutex<Option<(std::time::Instant, Arc<CityNow>)>>,
 }
+
+/// The city's summary and every district's.
+pub type CityNow = (Summary, Vec<Summary>);
 
 impl NowCache {
     pub fn new(ttl: std::time::Duration) -> Self {
@@ -153,12 +157,12 @@ impl NowCache {
         }
     }
 
-    pub fn get(&self, live: &LiveState) -> std::sync::Arc<(Summary, Vec<Summary>)> {
+    pub fn get(&self, live: &LiveState) -> Arc<CityNow> {
         let mut slot = self.slot.lock();
         match &*slot {
             Some((at, v)) if at.elapsed() < self.ttl => v.clone(),
             _ => {
-                let v = std::sync::Arc::new(summaries_now(live));
+                let v = Arc::new(summaries_now(live));
                 *slot = Some((std::time::Instant::now(), v.clone()));
                 v
             }
