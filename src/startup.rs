@@ -100,6 +100,7 @@ impl Application {
             // A device counts as online for up to `offline_after` missed polls.
             sample_gap: slowest * settings.poll.offline_after.max(1),
             inventory: loaded.inventory.clone(),
+            lit_threshold_w: Arc::new(live.lit_thresholds().to_vec()),
             cancel: cancel.clone(),
         })?;
         if let Some(s) = &store {

@@ -239,6 +239,11 @@ impl LiveState {
         Lighting { expected, lit }
     }
 
+    /// Each lamp's lit threshold (W) by position (0 for lamps without an SLC).
+    pub fn lit_thresholds(&self) -> &[f64] {
+        &self.lit_threshold_w
+    }
+
     pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, Inner> {
         self.inner.read()
     }

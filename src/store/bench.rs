@@ -98,6 +98,7 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
         gateway_id: "bench".into(),
         sample_gap: Duration::from_secs(30),
         inventory: inv.clone(),
+        lit_threshold_w: Arc::new(vec![5.0; inv.lamps.len()]),
         cancel: cancel.clone(),
     })?
     .ok_or_else(|| anyhow::anyhow!("store disabled"))?;

@@ -57,10 +57,16 @@ impl Db {
         }
     }
 
-    pub async fn upsert_lamps(&self, inv: &Inventory) -> Result<(), sqlx::Error> {
+    /// Writes the inventory's lamps with each one's lit threshold (by lamp
+    /// position; 0 where missing), which the rollups read.
+    pub async fn upsert_lamps(
+        &self,
+        inv: &Inventory,
+        lit_threshold_w: &[f64],
+    ) -> Result<(), sqlx::Error> {
         match self {
-            Db::Sqlite(p) => sqlite::upsert_lamps(p, inv).await,
-            Db::Postgres(pg) => pg.upsert_lamps(inv).await,
+            Db::Sqlite(p) => sqlite::upsert_lamps(p, inv, lit_threshold_w).await,
+            Db::Postgres(pg) => pg.upsert_lamps(inv, lit_threshold_w).await,
         }
     }
 

@@ -254,6 +254,9 @@ pub struct StartArgs {
     /// not counted as online).
     pub sample_gap: std::time::Duration,
     pub inventory: Arc<Inventory>,
+    /// Each lamp's lit threshold (W) by position, from its SLC's profile;
+    /// the rollups' lighting columns compare against it.
+    pub lit_threshold_w: Arc<Vec<f64>>,
     pub cancel: CancellationToken,
 }
 
@@ -298,6 +301,7 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
         run_id: run_id.clone(),
         gateway_id: args.gateway_id.clone(),
         inventory: args.inventory.clone(),
+        lit_threshold_w: args.lit_threshold_w.clone(),
     }));
     let maintenance = tokio::spawn(maintenance::run(maintenance::MaintenanceArgs {
         db: db.clone(),

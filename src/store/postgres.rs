@@ -144,7 +144,11 @@ impl Postgres {
         tx.commit().await
     }
 
-    pub async fn upsert_lamps(&self, inv: &Inventory) -> Result<(), sqlx::Error> {
+    pub async fn upsert_lamps(
+        &self,
+        inv: &Inventory,
+        lit_threshold_w: &[f64],
+    ) -> Result<(), sqlx::Error> {
         let district: Vec<String> = inv
             .lamps
             .iter()
@@ -155,10 +159,12 @@ impl Postgres {
             })
             .collect();
         sqlx::query(
-            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int2[], $5::text[]) \
+            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id, lit_threshold_w) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int2[], $5::text[], \
+             $6::float8[]) \
              ON CONFLICT (lamp_id) DO UPDATE SET district = excluded.district, \
-             cabinet = excluded.cabinet, circuit = excluded.circuit, slc_id = excluded.slc_id",
+             cabinet = excluded.cabinet, circuit = excluded.circuit, slc_id = excluded.slc_id, \
+             lit_threshold_w = excluded.lit_threshold_w",
         )
         .bind(inv.lamps.iter().map(|l| l.id.as_str()).collect::<Vec<_>>())
         .bind(district)
@@ -180,6 +186,11 @@ impl Postgres {
                 .map(|l| l.slc.as_ref().map(|s| s.id.as_str()))
                 .collect::<Vec<_>>(),
         )
+        .bind(
+            (0..inv.lamps.len())
+                .map(|i| lit_threshold_w.get(i).copied().unwrap_or(0.0))
+                .collect::<Vec<_>>(),
+        )
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -196,13 +207,18 @@ impl Postgres {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO lamp_hourly (hour, lamp_id, district, cabinet, circuit, samples, \
-                                      on_seconds, online_seconds, energy_kwh, failures)
+                                      on_seconds, online_seconds, energy_kwh, failures, \
+                                      expected_seconds, lit_seconds)
              SELECT date_trunc('hour', s.time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', s.lamp_id,
                     MAX(s.district), COALESCE(MAX(l.cabinet), ''), COALESCE(MAX(l.circuit), 0),
                     COUNT(*)::int, SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt),
-                    SUM(s.de), SUM(s.fail_start)::int
+                    SUM(s.de), SUM(s.fail_start)::int,
+                    SUM(CASE WHEN s.expected THEN s.dt ELSE 0 END),
+                    SUM(CASE WHEN s.expected AND s.power_w > COALESCE(l.lit_threshold_w, 0)
+                              AND (s.fault_flags & 1) = 0 THEN s.dt ELSE 0 END)
              FROM (
-                 SELECT time, lamp_id, district, is_on,
+                 SELECT time, lamp_id, district, is_on, power_w, fault_flags,
+                        (is_on AND COALESCE(voltage_v, 0) >= $4) AS expected,
                         LEAST(COALESCE(EXTRACT(EPOCH FROM (LEAD(time) OVER w - time))::float8, 0),
                               $3) AS dt,
                         GREATEST(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0) AS de,
@@ -219,24 +235,29 @@ impl Postgres {
                  district = excluded.district, cabinet = excluded.cabinet,
                  circuit = excluded.circuit, samples = excluded.samples,
                  on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
-                 energy_kwh = excluded.energy_kwh, failures = excluded.failures",
+                 energy_kwh = excluded.energy_kwh, failures = excluded.failures,
+                 expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
         )
         .bind(from)
         .bind(to)
         .bind(gap_s)
+        .bind(super::sqlite::ENERGISED_MIN_V)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO circuit_hourly (hour, cabinet, circuit, district, lamps, on_seconds, \
-                                         online_seconds, energy_kwh, failures)
+                                         online_seconds, energy_kwh, failures, \
+                                         expected_seconds, lit_seconds)
              SELECT hour, cabinet, circuit, MAX(district), COUNT(*)::int, SUM(on_seconds),
-                    SUM(online_seconds), SUM(energy_kwh), SUM(failures)::int
+                    SUM(online_seconds), SUM(energy_kwh), SUM(failures)::int,
+                    SUM(expected_seconds), SUM(lit_seconds)
              FROM lamp_hourly WHERE hour >= $1 AND hour < $2
              GROUP BY hour, cabinet, circuit
              ON CONFLICT (cabinet, circuit, hour) DO UPDATE SET
                  district = excluded.district, lamps = excluded.lamps,
                  on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
-                 energy_kwh = excluded.energy_kwh, failures = excluded.failures",
+                 energy_kwh = excluded.energy_kwh, failures = excluded.failures,
+                 expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
         )
         .bind(from)
         .bind(to)

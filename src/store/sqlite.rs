@@ -11,6 +11,10 @@ use std::time::Duration;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Supply voltage at the lamp from which its circuit counts as energised, as
+/// the live state judges it when no RTU tells (DESIGN.md).
+pub const ENERGISED_MIN_V: f64 = 100.0;
+
 /// Rows per INSERT: SQLite takes at most 32,766 bound values per statement.
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -111,13 +115,18 @@ fn transitions(rows: &[TransitionRow]) -> QueryBuilder<'_, Sqlite> {
     q
 }
 
-pub async fn upsert_lamps(pool: &SqlitePool, inv: &Inventory) -> Result<(), sqlx::Error> {
+pub async fn upsert_lamps(
+    pool: &SqlitePool,
+    inv: &Inventory,
+    lit_threshold_w: &[f64],
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    for lamps in inv.lamps.chunks(ROWS_PER_INSERT) {
+    for (n, lamps) in inv.lamps.chunks(ROWS_PER_INSERT).enumerate() {
+        let first = n * ROWS_PER_INSERT;
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id) ",
+            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id, lit_threshold_w) ",
         );
-        q.push_values(lamps, |mut b, l| {
+        q.push_values(lamps.iter().enumerate(), |mut b, (i, l)| {
             let district = inv
                 .cabinet(&l.cabinet)
                 .map(|c| c.district.clone())
@@ -126,11 +135,13 @@ pub async fn upsert_lamps(pool: &SqlitePool, inv: &Inventory) -> Result<(), sqlx
                 .push_bind(district)
                 .push_bind(&l.cabinet)
                 .push_bind(i64::from(l.circuit))
-                .push_bind(l.slc.as_ref().map(|s| s.id.clone()));
+                .push_bind(l.slc.as_ref().map(|s| s.id.clone()))
+                .push_bind(lit_threshold_w.get(first + i).copied().unwrap_or(0.0));
         });
         q.push(
             " ON CONFLICT (lamp_id) DO UPDATE SET district = excluded.district, \
-             cabinet = excluded.cabinet, circuit = excluded.circuit, slc_id = excluded.slc_id",
+             cabinet = excluded.cabinet, circuit = excluded.circuit, slc_id = excluded.slc_id, \
+             lit_threshold_w = excluded.lit_threshold_w",
         );
         q.build().execute(&mut *tx).await?;
     }
@@ -139,19 +150,27 @@ pub async fn upsert_lamps(pool: &SqlitePool, inv: &Inventory) -> Result<(), sqlx
 
 /// Recomputes the hourly rollups of the hours in [from, to) (µs, whole hours).
 /// `gap_s` caps the time a sample stands for, so a gap in polling is not
-/// counted as online.
+/// counted as online. `expected_seconds` is the sample time in which the lamp
+/// should have been lit: relay on with supply at the lamp (energised, judged
+/// by the voltage the SLC measures; see `ENERGISED_MIN_V`); `lit_seconds` the
+/// part of it drawing more than the lamp's threshold with no failure flag.
 pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result<(), StoreError> {
     const HOUR: i64 = 3_600_000_000;
     let gap_us = (gap_s * 1e6) as i64;
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO lamp_hourly (hour, lamp_id, district, cabinet, circuit, samples, on_seconds, \
-                                  online_seconds, energy_kwh, failures)
+                                  online_seconds, energy_kwh, failures, expected_seconds, \
+                                  lit_seconds)
          SELECT (s.time / ?1) * ?1, s.lamp_id, MAX(s.district), COALESCE(MAX(l.cabinet), ''),
                 COALESCE(MAX(l.circuit), 0), COUNT(*),
-                SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt), SUM(s.de), SUM(s.fail_start)
+                SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt), SUM(s.de), SUM(s.fail_start),
+                SUM(CASE WHEN s.expected THEN s.dt ELSE 0 END),
+                SUM(CASE WHEN s.expected AND s.power_w > COALESCE(l.lit_threshold_w, 0)
+                          AND (s.fault_flags & 1) = 0 THEN s.dt ELSE 0 END)
          FROM (
-             SELECT time, lamp_id, district, is_on,
+             SELECT time, lamp_id, district, is_on, power_w, fault_flags,
+                    (is_on AND COALESCE(voltage_v, 0) >= ?5) AS expected,
                     MIN(COALESCE(LEAD(time) OVER w - time, 0), ?4) / 1e6 AS dt,
                     MAX(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0) AS de,
                     CASE WHEN (fault_flags & 1) = 1
@@ -167,25 +186,30 @@ pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result
              district = excluded.district, cabinet = excluded.cabinet,
              circuit = excluded.circuit, samples = excluded.samples,
              on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
-             energy_kwh = excluded.energy_kwh, failures = excluded.failures",
+             energy_kwh = excluded.energy_kwh, failures = excluded.failures,
+             expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
     )
     .bind(HOUR)
     .bind(from)
     .bind(to)
     .bind(gap_us)
+    .bind(ENERGISED_MIN_V)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
         "INSERT INTO circuit_hourly (hour, cabinet, circuit, district, lamps, on_seconds, \
-                                     online_seconds, energy_kwh, failures)
+                                     online_seconds, energy_kwh, failures, expected_seconds, \
+                                     lit_seconds)
          SELECT hour, cabinet, circuit, MAX(district), COUNT(*), SUM(on_seconds),
-                SUM(online_seconds), SUM(energy_kwh), SUM(failures)
+                SUM(online_seconds), SUM(energy_kwh), SUM(failures), SUM(expected_seconds),
+                SUM(lit_seconds)
          FROM lamp_hourly WHERE hour >= ?1 AND hour < ?2
          GROUP BY hour, cabinet, circuit
          ON CONFLICT (cabinet, circuit, hour) DO UPDATE SET
              district = excluded.district, lamps = excluded.lamps,
              on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
-             energy_kwh = excluded.energy_kwh, failures = excluded.failures",
+             energy_kwh = excluded.energy_kwh, failures = excluded.failures,
+             expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
     )
     .bind(from)
     .bind(to)

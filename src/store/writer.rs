@@ -32,6 +32,7 @@ pub(super) struct WriterArgs {
     pub run_id: String,
     pub gateway_id: String,
     pub inventory: Arc<Inventory>,
+    pub lit_threshold_w: Arc<Vec<f64>>,
 }
 
 /// Connects, migrates and records the run; then writes until the intake has
@@ -152,7 +153,7 @@ pub(super) async fn writer(a: WriterArgs) {
 
 async fn setup(a: &WriterArgs) -> Result<(), super::StoreError> {
     a.db.migrate().await?;
-    a.db.upsert_lamps(&a.inventory).await?;
+    a.db.upsert_lamps(&a.inventory, &a.lit_threshold_w).await?;
     let now = chrono::Utc::now();
     a.db.partitions_ahead(now, a.settings.partitions_ahead_days)
         .await?;
