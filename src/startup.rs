@@ -126,6 +126,20 @@ impl Application {
         if tokens.is_empty() {
             tracing::warn!("no API tokens configured: every /api/v1 request will be refused (lamp-gateway token new)");
         }
+        let time_zone: chrono_tz::Tz = settings
+            .gateway
+            .time_zone
+            .parse()
+            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let figures = Arc::new(crate::metrics::window::Context::new(
+            loaded.inventory.clone(),
+            &settings.gateway.id,
+            // A run that did not stop cleanly was observed until its last
+            // heartbeat and at most one more interval it may have missed.
+            chrono::Duration::from_std(settings.store.heartbeat_interval * 2)
+                .unwrap_or(chrono::Duration::minutes(1)),
+            time_zone,
+        ));
         let app = api::router(AppState {
             live: live.clone(),
             tokens,
@@ -135,11 +149,8 @@ impl Application {
             )),
             store: store.as_ref().map(|s| s.store.clone()),
             mqtt: mqtt_status.clone(),
-            time_zone: settings
-                .gateway
-                .time_zone
-                .parse()
-                .unwrap_or(chrono_tz::Asia::Shanghai),
+            time_zone,
+            figures,
         });
         let stop = cancel.clone();
         let server = tokio::spawn(async move {

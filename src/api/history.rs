@@ -25,7 +25,7 @@ struct Window {
     resolution: Resolution,
 }
 
-fn time(name: &str, v: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
+pub(super) fn time(name: &str, v: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
     let v = v.ok_or_else(|| ApiError::BadRequest(format!("`{name}` is required (RFC 3339)")))?;
     DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc))
@@ -59,7 +59,7 @@ fn from_history(e: HistoryError) -> ApiError {
     }
 }
 
-fn store(s: &AppState) -> Result<&Arc<Store>, ApiError> {
+pub(super) fn store(s: &AppState) -> Result<&Arc<Store>, ApiError> {
     s.store
         .as_ref()
         .ok_or_else(|| ApiError::NotReady("no store configured (store.url = none)".into()))

@@ -32,6 +32,8 @@ pub struct AppState {
     pub time_zone: chrono_tz::Tz,
     /// The MQTT broker link, when MQTT is configured.
     pub mqtt: Option<Arc<crate::mqtt::LinkStatus>>,
+    /// What the windowed figures need of the inventory and the gateway.
+    pub figures: Arc<crate::metrics::window::Context>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -49,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/rtus/{id}/history", get(history::rtu))
         .route("/metrics/summary", get(figures::summary))
         .route("/metrics/districts", get(figures::districts))
+        .route("/metrics/online-rates", get(figures::online_rates))
+        .route("/reports/monthly", get(figures::monthly))
         .route("/lamps/{id}/commands", post(commands::lamp_command))
         .route("/commands", post(commands::group_command))
         .route("/commands/{id}", get(commands::get_command))

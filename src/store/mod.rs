@@ -12,6 +12,7 @@ pub mod backlog;
 pub mod bench;
 pub mod config;
 pub mod db;
+pub mod figures;
 pub mod history;
 pub mod maintenance;
 pub mod postgres;

@@ -1,0 +1,272 @@
+//! The windowed figures as the API answers them: one object per scope (a
+//! district or the city) and bucket, and the monthly evaluation report (one
+//! row per district and the city, as JSON or CSV).
+
+use super::window::{local_midnight, BucketSums, Context, WindowError, WindowSums};
+use super::{ratio, Counts};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::Serialize;
+
+/// The figures of one scope over one bucket (or the whole window).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowFigures {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub window_seconds: f64,
+    /// Seconds of the bucket some gateway run observed.
+    pub observed_seconds: f64,
+    /// `observed_seconds / window_seconds`.
+    pub coverage: Option<f64>,
+    pub rtus_installed: u64,
+    pub rtu_online_seconds: f64,
+    /// `rtus_installed × window_seconds`.
+    pub rtu_monitored_seconds: f64,
+    pub rtu_online_rate: Option<f64>,
+    pub slcs_installed: u64,
+    pub slc_online_seconds: f64,
+    pub slc_monitored_seconds: f64,
+    pub slc_online_rate: Option<f64>,
+    /// Lamp-seconds in which lamps should have been lit (rolled-up hours).
+    pub lamp_expected_lit_seconds: f64,
+    pub lamp_lit_seconds: f64,
+    /// `lamp_lit_seconds / lamp_expected_lit_seconds`.
+    pub lighting_rate: Option<f64>,
+}
+
+fn fratio(num: f64, den: f64) -> Option<f64> {
+    (den > 0.0).then(|| num / den)
+}
+
+fn secs(us: i64) -> f64 {
+    us as f64 / 1e6
+}
+
+/// The figures of the districts at `scope` (positions) summed over a bucket.
+pub fn figures(ctx: &Context, b: &BucketSums, scope: &[usize]) -> WindowFigures {
+    let window_us = (b.to - b.from).num_microseconds().unwrap_or(i64::MAX);
+    let mut installed = [0u64; 2];
+    let mut online = [0i64; 2];
+    let mut lighting = [0f64; 2];
+    for &d in scope {
+        for k in 0..2 {
+            installed[k] += ctx.installed[d][k];
+            online[k] += b.online_us[d][k];
+            lighting[k] += b.lighting_s[d][k];
+        }
+    }
+    let monitored = installed.map(|n| n as i64 * window_us);
+    WindowFigures {
+        from: b.from,
+        to: b.to,
+        window_seconds: secs(window_us),
+        observed_seconds: secs(b.observed_us),
+        coverage: ratio(b.observed_us as u64, window_us as u64),
+        rtus_installed: installed[0],
+        rtu_online_seconds: secs(online[0]),
+        rtu_monitored_seconds: secs(monitored[0]),
+        rtu_online_rate: ratio(online[0] as u64, monitored[0] as u64),
+        slcs_installed: installed[1],
+        slc_online_seconds: secs(online[1]),
+        slc_monitored_seconds: secs(monitored[1]),
+        slc_online_rate: ratio(online[1] as u64, monitored[1] as u64),
+        lamp_expected_lit_seconds: lighting[0],
+        lamp_lit_seconds: lighting[1],
+        lighting_rate: fratio(lighting[1], lighting[0]),
+    }
+}
+
+/// The answer of `/metrics/online-rates`: the whole window and its buckets.
+#[derive(Debug, Serialize)]
+pub struct OnlineRates {
+    pub scope: String,
+    pub name: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub bucket: Option<super::window::Bucket>,
+    pub time_zone: String,
+    pub total: WindowFigures,
+    pub buckets: Vec<WindowFigures>,
+}
+
+/// Sums the buckets into one covering the whole window.
+pub fn total(sums: &WindowSums) -> BucketSums {
+    let n = sums.buckets.first().map_or(0, |b| b.online_us.len());
+    let mut t = BucketSums {
+        from: sums.from,
+        to: sums.to,
+        observed_us: 0,
+        online_us: vec![[0; 2]; n],
+        lighting_s: vec![[0.0; 2]; n],
+    };
+    for b in &sums.buckets {
+        t.observed_us += b.observed_us;
+        for d in 0..n {
+            for k in 0..2 {
+                t.online_us[d][k] += b.online_us[d][k];
+                t.lighting_s[d][k] += b.lighting_s[d][k];
+            }
+        }
+    }
+    t
+}
+
+/// One row of the monthly report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRow {
+    pub scope: String,
+    pub name: String,
+    pub cabinets_total: u64,
+    pub rtus_installed: u64,
+    pub rtu_installation_ratio: Option<f64>,
+    pub lamps_total: u64,
+    pub slcs_installed: u64,
+    pub slc_control_share: Option<f64>,
+    #[serde(flatten)]
+    pub window: WindowFigures,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MonthlyReport {
+    pub month: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub time_zone: String,
+    /// One row per district in inventory order, then the city (`scope` =
+    /// `city`) unless the report is of one district.
+    pub rows: Vec<ReportRow>,
+}
+
+/// The month `YYYY-MM` as a window from local midnight on its first day to
+/// local midnight on the next month's first.
+pub fn month_window(
+    month: &str,
+    tz: chrono_tz::Tz,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), WindowError> {
+    let bad = || WindowError::BadInput(format!("`month` must be YYYY-MM, got `{month}`"));
+    let (y, m) = month.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    let first = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)?;
+    let next = if first.month() == 12 {
+        NaiveDate::from_ymd_opt(y + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(y, m + 1, 1)
+    }
+    .ok_or_else(bad)?;
+    Ok((local_midnight(first, tz), local_midnight(next, tz)))
+}
+
+/// Report rows: installation ratio and control share from the inventory (now),
+/// the rest over the month. `districts` are positions; `with_city` adds the
+/// city row (all districts).
+pub fn rows(
+    ctx: &Context,
+    counts: &[Counts],
+    month: &BucketSums,
+    districts: &[usize],
+    with_city: bool,
+) -> Vec<ReportRow> {
+    let row = |scope: &str, name: &str, ds: &[usize]| {
+        let mut c = Counts::default();
+        for &d in ds {
+            c.add(&counts[d]);
+        }
+        ReportRow {
+            scope: scope.to_string(),
+            name: name.to_string(),
+            cabinets_total: c.cabinets_total,
+            rtus_installed: c.rtus_installed,
+            rtu_installation_ratio: ratio(c.rtus_installed, c.cabinets_total),
+            lamps_total: c.lamps_total,
+            slcs_installed: c.slcs_installed,
+            slc_control_share: ratio(c.slcs_installed, c.lamps_total),
+            window: figures(ctx, month, ds),
+        }
+    };
+    let mut out: Vec<ReportRow> = districts
+        .iter()
+        .map(|&d| {
+            let dist = &ctx.inventory.districts[d];
+            row(&dist.id, &dist.name, &[d])
+        })
+        .collect();
+    if with_city {
+        let all: Vec<usize> = (0..ctx.inventory.districts.len()).collect();
+        out.push(row("city", "city", &all));
+    }
+    out
+}
+
+/// The report as CSV: one header line, one line per row; ratios as percent
+/// with two decimals (empty where the denominator is 0), as evaluation
+/// forms ask; seconds as whole numbers.
+pub fn csv(report: &MonthlyReport) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "month",
+        "scope",
+        "name",
+        "cabinets_total",
+        "rtus_installed",
+        "rtu_installation_ratio_pct",
+        "rtu_online_rate_pct",
+        "lamps_total",
+        "slcs_installed",
+        "slc_control_share_pct",
+        "slc_online_rate_pct",
+        "lighting_rate_pct",
+        "coverage_pct",
+        "rtu_online_seconds",
+        "rtu_monitored_seconds",
+        "slc_online_seconds",
+        "slc_monitored_seconds",
+        "lamp_lit_seconds",
+        "lamp_expected_lit_seconds",
+    ])?;
+    let pct = |r: Option<f64>| r.map_or(String::new(), |r| format!("{:.2}", r * 100.0));
+    let whole = |s: f64| format!("{:.0}", s);
+    for r in &report.rows {
+        let f = &r.window;
+        w.write_record([
+            report.month.clone(),
+            r.scope.clone(),
+            r.name.clone(),
+            r.cabinets_total.to_string(),
+            r.rtus_installed.to_string(),
+            pct(r.rtu_installation_ratio),
+            pct(f.rtu_online_rate),
+            r.lamps_total.to_string(),
+            r.slcs_installed.to_string(),
+            pct(r.slc_control_share),
+            pct(f.slc_online_rate),
+            pct(f.lighting_rate),
+            pct(f.coverage),
+            whole(f.rtu_online_seconds),
+            whole(f.rtu_monitored_seconds),
+            whole(f.slc_online_seconds),
+            whole(f.slc_monitored_seconds),
+            whole(f.lamp_lit_seconds),
+            whole(f.lamp_expected_lit_seconds),
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_start_at_local_midnight() {
+        let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        let (from, to) = month_window("2025-12", tz).unwrap();
+        assert_eq!(from.to_rfc3339(), "2025-11-30T16:00:00+00:00");
+        assert_eq!(to.to_rfc3339(), "2025-12-31T16:00:00+00:00");
+        for bad in ["2025-13", "2025-1", "25-01", "2025/01", "", "2025-00"] {
+            assert!(month_window(bad, tz).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The supervision figures over a time window [from, to): time-weighted RTU
+//! and SLC online rates from the stored transitions, the share of the window
+//! the gateway observed (`coverage`, from its run records), and the lighting
+//! rate from the hourly rollups; per district and bucket.
+//!
+//! Rules (DESIGN.md, made exact here):
+//! - Online seconds count only while the gateway observed: a run is observed
+//!   from `started_at` to `stopped_at`, or, for a run that did not stop
+//!   cleanly (crashed, or still running), to `heartbeat_at` + `grace`, never
+//!   past now. Overlapping runs merge.
+//! - Monitored seconds are every installed device times the whole bucket, so
+//!   unobserved time counts as not online: rate = online / monitored.
+//! - A device's state at a time is its last transition before it, except
+//!   that every observed span's end resets every device to offline: a new
+//!   process starts with every device offline and records a transition only
+//!   when one comes online, so a state from before a gap must not carry over
+//!   it. A transition inside a gap (written before its run's start was) does
+//!   carry into the next span. Hence the state at `from` is the last
+//!   transition before `from` and after the end of the last span that ended
+//!   at or before `from`; only those transitions are read.
+//! - Installed devices are the current inventory's (the inventory at the
+//!   time is not recorded); transitions of devices no longer in it are
+//!   ignored.
+//! - Lighting: Σ lit seconds / Σ expected-lit seconds of the hourly rollups
+//!   whose hour starts in the bucket (see `store::sqlite::rollup`).
+
+use crate::inventory::Inventory;
+use crate::store::figures::{LightingHour, RunSpan, TransitionEvent};
+use crate::store::Db;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// The longest window served: the transitions it reads grow with it.
+pub const MAX_WINDOW: Duration = Duration::days(93);
+/// Hourly buckets: at most 744 of them per answer.
+pub const MAX_HOUR_BUCKETS_WINDOW: Duration = Duration::days(31);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("store query failed: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    Hour,
+    Day,
+    Month,
+}
+
+impl std::str::FromStr for Bucket {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hour" => Ok(Bucket::Hour),
+            "day" => Ok(Bucket::Day),
+            "month" => Ok(Bucket::Month),
+            other => Err(format!("bucket `{other}` is not hour, day or month")),
+        }
+    }
+}
+
+/// What the windowed figures need to know of the inventory and the gateway,
+/// built once at start: the id lookups cost ~20 ms for 100,000 lamps.
+pub struct Context {
+    pub inventory: std::sync::Arc<Inventory>,
+    /// District position of each SLC, by SLC id.
+    slcs: HashMap<String, u32>,
+    /// District position of each RTU, by RTU id.
+    rtus: HashMap<String, u32>,
+    /// Installed RTUs and SLCs per district position.
+    pub installed: Vec<[u64; 2]>,
+    pub gateway_id: String,
+    /// How long after its last heartbeat a run that did not stop cleanly is
+    /// still counted as observed.
+    pub grace: Duration,
+    pub time_zone: Tz,
+}
+
+impl Context {
+    pub fn new(
+        inventory: std::sync::Arc<Inventory>,
+        gateway_id: &str,
+        grace: Duration,
+        time_zone: Tz,
+    ) -> Self {
+        let mut installed = vec![[0u64; 2]; inventory.districts.len()];
+        let mut rtus = HashMap::new();
+        for (ci, c) in inventory.cabinets.iter().enumerate() {
+            if let (Some(rtu), Some(d)) = (&c.rtu, inventory.district_of_cabinet(ci)) {
+                rtus.insert(rtu.id.clone(), d as u32);
+                installed[d][0] += 1;
+            }
+        }
+        let mut slcs = HashMap::with_capacity(inventory.lamps.len());
+        for (li, l) in inventory.lamps.iter().enumerate() {
+            let d = inventory
+                .cabinet_of_lamp(li)
+                .and_then(|c| inventory.district_of_cabinet(c));
+            if let (Some(slc), Some(d)) = (&l.slc, d) {
+                slcs.insert(slc.id.clone(), d as u32);
+                installed[d][1] += 1;
+            }
+        }
+        Self {
+            inventory,
+            slcs,
+            rtus,
+            installed,
+            gateway_id: gateway_id.to_string(),
+            grace,
+            time_zone,
+        }
+    }
+
+    fn district_of(&self, e: &TransitionEvent) -> Option<u32> {
+        if e.rtu {
+            self.rtus.get(&e.device_id).copied()
+        } else {
+            self.slcs.get(&e.device_id).copied()
+        }
+    }
+}
+
+/// The sums of one bucket, per district position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketSums {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub observed_us: i64,
+    /// [rtu, slc] online microseconds per district position.
+    pub online_us: Vec<[i64; 2]>,
+    /// [expected, lit] lamp seconds per district position.
+    pub lighting_s: Vec<[f64; 2]>,
+}
+
+/// Sums for every bucket of a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowSums {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub buckets: Vec<BucketSums>,
+}
+
+/// Checks a window and its bucket against the limits.
+pub fn check(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Option<Bucket>,
+) -> Result<(), WindowError> {
+    if to <= from {
+        return Err(WindowError::BadInput(format!(
+            "`from` ({from}) must be before `to` ({to})"
+        )));
+    }
+    let span = to - from;
+    let days = |d: Duration| d.num_seconds() as f64 / 86_400.0;
+    if span > MAX_WINDOW {
+        return Err(WindowError::BadInput(format!(
+            "a window may span at most {} days, this one spans {:.1}",
+            MAX_WINDOW.num_days(),
+            days(span)
+        )));
+    }
+    if bucket == Some(Bucket::Hour) && span > MAX_HOUR_BUCKETS_WINDOW {
+        return Err(WindowError::BadInput(format!(
+            "hourly buckets need a window of at most {} days, this one spans {:.1}",
+            MAX_HOUR_BUCKETS_WINDOW.num_days(),
+            days(span)
+        )));
+    }
+    Ok(())
+}
+
+/// Midnight at the start of `date` in `tz` (the earliest, should a zone
+/// repeat it).
+pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let naive = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+    tz.from_local_datetime(&naive)
+        .earliest()
+        // A zone that skips midnight starts the day an hour later.
+        .or_else(|| tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+        .map_or_else(|| Utc.from_utc_datetime(&naive), |t| t.with_timezone(&Utc))
+}
+
+/// The first bucket boundary after `t`: the next local hour, midnight or
+/// first of the month in the city's zone.
+fn next_boundary(t: DateTime<Utc>, bucket: Bucket, tz: Tz) -> DateTime<Utc> {
+    let local = t.with_timezone(&tz);
+    match bucket {
+        Bucket::Hour => {
+            let into = Duration::minutes(i64::from(local.minute()))
+                + Duration::seconds(i64::from(local.second()))
+                + Duration::nanoseconds(i64::from(local.nanosecond()));
+            t - into + Duration::hours(1)
+        }
+        Bucket::Day => local_midnight(local.date_naive() + chrono::Days::new(1), tz),
+        Bucket::Month => {
+            let d = local.date_naive();
+            let (y, m) = if d.month() == 12 {
+                (d.year() + 1, 1)
+            } else {
+                (d.year(), d.month() + 1)
+            };
+            local_midnight(NaiveDate::from_ymd_opt(y, m, 1).expect("first of month"), tz)
+        }
+    }
+}
+
+/// The buckets of [from, to): the whole window without a bucket, else cut at
+/// local boundaries, the first and last clipped to the window.
+pub fn bucket_bounds(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Option<Bucket>,
+    tz: Tz,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let Some(bucket) = bucket else {
+        return vec![(from, to)];
+    };
+    let mut out = Vec::new();
+    let mut at = from;
+    while at < to {
+        let end = next_boundary(at, bucket, tz).min(to);
+        out.push((at, end));
+        at = end;
+    }
+    out
+}
+
+/// Observed spans, merged, in time order (µs).
+pub fn observed(runs: &[RunSpan], grace_us: i64, now_us: i64) -> Vec<(i64, i64)> {
+    let mut spans: Vec<(i64, i64)> = runs
+        .iter()
+        .map(|r| {
+            let end = if r.stopped {
+                r.last_us
+            } else {
+                (r.last_us + grace_us).min(now_us)
+            };
+            (r.started_us, end)
+        })
+        .filter(|(s, e)| s < e)
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
+/// Where reading transitions must start for the state at `from`: the end of
+/// the last observed span that ended at or before `from` (every device is
+/// offline there), or the beginning of time.
+pub fn reset_point(spans: &[(i64, i64)], from_us: i64) -> i64 {
+    spans
+        .iter()
+        .map(|s| s.1)
+        .filter(|&e| e <= from_us)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Folds transitions and lighting hours into per-bucket sums. `events` must
+/// be in time order and start at the reset point.
+pub fn fold(
+    ctx: &Context,
+    bounds: &[(DateTime<Utc>, DateTime<Utc>)],
+    spans: &[(i64, i64)],
+    events: &[TransitionEvent],
+    lighting: &[LightingHour],
+) -> Vec<BucketSums> {
+    let n = ctx.inventory.districts.len();
+    let b_us: Vec<(i64, i64)> = bounds
+        .iter()
+        .map(|(a, b)| (a.timestamp_micros(), b.timestamp_micros()))
+        .collect();
+    let mut out: Vec<BucketSums> = bounds
+        .iter()
+        .map(|&(from, to)| BucketSums {
+            from,
+            to,
+            observed_us: 0,
+            online_us: vec![[0; 2]; n],
+            lighting_s: vec![[0.0; 2]; n],
+        })
+        .collect();
+    let (Some(&(w_from, _)), Some(&(_, w_to))) = (b_us.first(), b_us.last()) else {
+        return out;
+    };
+    // Splits [a, b) ∩ window across the buckets it touches.
+    let spread = |a: i64, b: i64, add: &mut dyn FnMut(usize, i64)| {
+        let (a, b) = (a.max(w_from), b.min(w_to));
+        if a >= b {
+            return;
+        }
+        let mut i = b_us.partition_point(|bk| bk.1 <= a);
+        while i < b_us.len() && b_us[i].0 < b {
+            let len = b.min(b_us[i].1) - a.max(b_us[i].0);
+            if len > 0 {
+                add(i, len);
+            }
+            i += 1;
+        }
+    };
+    for &(s, e) in spans {
+        spread(s, e, &mut |i, len| out[i].observed_us += len);
+    }
+    // Online time of a device from `a` to `b`, counted where observed.
+    let mut online = |d: u32, kind: usize, a: i64, b: i64| {
+        let first = spans.partition_point(|sp| sp.1 <= a);
+        for &(s, e) in spans[first..].iter().take_while(|sp| sp.0 < b) {
+            spread(a.max(s), b.min(e), &mut |i, len| {
+                out[i].online_us[d as usize][kind] += len;
+            });
+        }
+    };
+    // Online since (µs) by device; a device is keyed by its id and kind.
+    let mut since: HashMap<(bool, &str), (u32, i64)> = HashMap::new();
+    let mut resets = spans.iter().map(|s| s.1).filter(|&e| e < w_to).peekable();
+    for ev in events {
+        while let Some(&reset) = resets.peek().filter(|&&r| r <= ev.time_us) {
+            for ((rtu, _), (d, at)) in since.drain() {
+                online(d, usize::from(!rtu), at, reset);
+            }
+            resets.next();
+        }
+        let Some(d) = ctx.district_of(ev) else {
+            continue;
+        };
+        let key = (ev.rtu, ev.device_id.as_str());
+        match (ev.online, since.get(&key)) {
+            (true, None) => {
+                since.insert(key, (d, ev.time_us));
+            }
+            (false, Some(&(d, at))) => {
+                since.remove(&key);
+                online(d, usize::from(!ev.rtu), at, ev.time_us);
+            }
+            // A repeated state (a replay, a restart) changes nothing.
+            _ => {}
+        }
+    }
+    // Devices still online: until the next reset, or the window's end.
+    let end = resets.next().unwrap_or(w_to).min(w_to);
+    for ((rtu, _), (d, at)) in since.drain() {
+        online(d, usize::from(!rtu), at, end);
+    }
+    let districts: HashMap<&str, usize> = ctx
+        .inventory
+        .districts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.id.as_str(), i))
+        .collect();
+    for h in lighting {
+        let Some(&d) = districts.get(h.district.as_str()) else {
+            continue;
+        };
+        if h.hour_us < w_from || h.hour_us >= w_to {
+            continue;
+        }
+        let i = b_us.partition_point(|bk| bk.1 <= h.hour_us);
+        if let Some(b) = out.get_mut(i) {
+            b.lighting_s[d][0] += h.expected_seconds;
+            b.lighting_s[d][1] += h.lit_seconds;
+        }
+    }
+    out
+}
+
+/// Reads what a window needs from the store and sums it per bucket and
+/// district (of one district only when `district` is given).
+pub async fn sums(
+    db: &Db,
+    ctx: &Context,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Option<Bucket>,
+    district: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<WindowSums, WindowError> {
+    check(from, to, bucket)?;
+    let bounds = bucket_bounds(from, to, bucket, ctx.time_zone);
+    let runs = db.runs(&ctx.gateway_id, to).await?;
+    let grace_us = ctx.grace.num_microseconds().unwrap_or(i64::MAX / 4);
+    let spans = observed(&runs, grace_us, now.timestamp_micros());
+    let reset = reset_point(&spans, from.timestamp_micros());
+    let reset = DateTime::from_timestamp_micros(reset).unwrap_or_default();
+    let events = db.transitions_between(reset, to, district).await?;
+    let lighting = db.lighting_hours(from, to, district).await?;
+    Ok(WindowSums {
+        from,
+        to,
+        buckets: fold(ctx, &bounds, &spans, &events, &lighting),
+    })
+}
