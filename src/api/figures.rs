@@ -189,7 +189,13 @@ pub async fn monthly(
     .map_err(from_window)?;
     let (_, per) = metrics::counts_now(&s.live);
     let (ds, _, _) = positions(&s, district.as_deref());
-    let rows = report::rows(&s.figures, &per, &report::total(&sums), &ds, district.is_none());
+    let rows = report::rows(
+        &s.figures,
+        &per,
+        &report::total(&sums),
+        &ds,
+        district.is_none(),
+    );
     let report = MonthlyReport {
         month,
         from,

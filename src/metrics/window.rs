@@ -184,7 +184,10 @@ pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     tz.from_local_datetime(&naive)
         .earliest()
         // A zone that skips midnight starts the day an hour later.
-        .or_else(|| tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(naive + Duration::hours(1)))
+                .earliest()
+        })
         .map_or_else(|| Utc.from_utc_datetime(&naive), |t| t.with_timezone(&Utc))
 }
 
@@ -207,7 +210,10 @@ fn next_boundary(t: DateTime<Utc>, bucket: Bucket, tz: Tz) -> DateTime<Utc> {
             } else {
                 (d.year(), d.month() + 1)
             };
-            local_midnight(NaiveDate::from_ymd_opt(y, m, 1).expect("first of month"), tz)
+            local_midnight(
+                NaiveDate::from_ymd_opt(y, m, 1).expect("first of month"),
+                tz,
+            )
         }
     }
 }
