@@ -2,7 +2,7 @@
 //! and `/metrics/districts` with every lamp live (the in-process simulator,
 //! 1,000 endpoints × 100 SLCs), and 30-day `/metrics/online-rates` and a
 //! monthly report over a month of history GENERATED straight into the store
-//! (runs, transitions, circuit rollups), for SQLite and PostgreSQL.
+//! (runs, transitions, district lighting rollups), for SQLite and PostgreSQL.
 //!
 //! Baselines in the same run: `/healthz` (the HTTP round trip alone) for the
 //! "now" figures; for the windowed ones, reading the window's transitions
@@ -61,7 +61,7 @@ fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// A month of history: three gateway runs (a clean stop, a crash, the last
 /// one up to the end), an online transition per device at each run start, and
-/// ~2 offline episodes per device of 5 min–6 h; circuit rollups for every
+/// ~2 offline episodes per device of 5 min–6 h; district rollups for every
 /// hour, lamps expected lit at night (18:00–06:00 local), 98 % of it lit.
 async fn generate(
     db: &Db,
@@ -135,13 +135,10 @@ async fn generate(
     transitions += batch.transitions.len();
     db.write(&batch).await?;
 
-    let mut circuits: BTreeMap<(&str, u8), (usize, &str)> = BTreeMap::new();
+    let mut districts: BTreeMap<&str, usize> = BTreeMap::new();
     for l in &inv.lamps {
-        if let Some(c) = inv.cabinet(&l.cabinet) {
-            circuits
-                .entry((&c.id, l.circuit))
-                .or_insert((0, &c.district))
-                .0 += 1;
+        if let (Some(c), Some(_)) = (inv.cabinet(&l.cabinet), &l.slc) {
+            *districts.entry(&c.district).or_default() += 1;
         }
     }
     let tz: chrono_tz::Tz = "Asia/Shanghai".parse()?;
@@ -150,73 +147,49 @@ async fn generate(
     while hour < end {
         let local = hour.with_timezone(&tz).hour();
         let night = !(6..18).contains(&local);
-        for ((cab, circuit), (n, d)) in &circuits {
+        for (d, n) in &districts {
             let expected = if night { *n as f64 * 3600.0 } else { 0.0 };
-            rows.push((
-                hour,
-                cab.to_string(),
-                i16::from(*circuit),
-                d.to_string(),
-                *n as i32,
-                expected,
-                expected * 0.98,
-            ));
-        }
-        if rows.len() >= 50_000 {
-            insert_circuit_hours(db, &rows).await?;
-            rows.clear();
+            rows.push((hour, d.to_string(), *n as i32, expected, expected * 0.98));
         }
         hour += Span::hours(1);
     }
-    insert_circuit_hours(db, &rows).await?;
-    Ok((transitions, circuits.len() * span.num_hours() as usize))
+    insert_district_hours(db, &rows).await?;
+    Ok((transitions, districts.len() * span.num_hours() as usize))
 }
 
-type CircuitHour = (DateTime<Utc>, String, i16, String, i32, f64, f64);
+type DistrictHour = (DateTime<Utc>, String, i32, f64, f64);
 
-async fn insert_circuit_hours(db: &Db, rows: &[CircuitHour]) -> anyhow::Result<()> {
+async fn insert_district_hours(db: &Db, rows: &[DistrictHour]) -> anyhow::Result<()> {
+    let sql = "INSERT INTO district_hourly (hour, district, lamps, expected_seconds, lit_seconds) \
+               VALUES ($1, $2, $3, $4, $5)";
     match db {
         Db::Sqlite(p) => {
             let mut tx = p.begin().await?;
-            for chunk in rows.chunks(4000) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO circuit_hourly (hour, cabinet, circuit, district, lamps, on_seconds, \
-                     online_seconds, energy_kwh, failures, expected_seconds, lit_seconds) ",
-                );
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(micros(r.0))
-                        .push_bind(&r.1)
-                        .push_bind(r.2)
-                        .push_bind(&r.3)
-                        .push_bind(r.4)
-                        .push_bind(r.5)
-                        .push_bind(f64::from(r.4) * 3600.0)
-                        .push_bind(0.0)
-                        .push_bind(0)
-                        .push_bind(r.5)
-                        .push_bind(r.6);
-                });
-                q.build().execute(&mut *tx).await?;
+            for r in rows {
+                sqlx::query(sql)
+                    .bind(micros(r.0))
+                    .bind(&r.1)
+                    .bind(r.2)
+                    .bind(r.3)
+                    .bind(r.4)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         }
         Db::Postgres(pg) => {
-            sqlx::query(
-                "INSERT INTO circuit_hourly (hour, cabinet, circuit, district, lamps, on_seconds, \
-                 online_seconds, energy_kwh, failures, expected_seconds, lit_seconds) \
-                 SELECT h, c, n, d, l, e, l * 3600.0, 0, 0, e, lit FROM UNNEST($1::timestamptz[], \
-                 $2::text[], $3::int2[], $4::text[], $5::int4[], $6::float8[], $7::float8[]) \
-                 AS t(h, c, n, d, l, e, lit)",
-            )
-            .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.3.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.4).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.5).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.6).collect::<Vec<_>>())
-            .execute(&pg.pool)
-            .await?;
+            let mut tx = pg.pool.begin().await?;
+            for r in rows {
+                sqlx::query(sql)
+                    .bind(r.0)
+                    .bind(&r.1)
+                    .bind(r.2)
+                    .bind(r.3)
+                    .bind(r.4)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
         }
     }
     Ok(())
@@ -286,9 +259,9 @@ async fn bench_backend(
     let end = floor_hour(Utc::now());
     let start = end - Span::days(o.days);
     let t = Instant::now();
-    let (transitions, circuit_hours) = generate(&db, &inv, &s.gateway.id, start, end).await?;
+    let (transitions, district_hours) = generate(&db, &inv, &s.gateway.id, start, end).await?;
     println!(
-        "{name}: generated {transitions} transitions and {circuit_hours} circuit-hours over {} days in {:.1} s",
+        "{name}: generated {transitions} transitions and {district_hours} district-hours over {} days in {:.1} s",
         o.days,
         t.elapsed().as_secs_f64()
     );

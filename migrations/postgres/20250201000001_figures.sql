@@ -12,8 +12,17 @@ ALTER TABLE circuit_hourly ADD COLUMN lit_seconds double precision NOT NULL DEFA
 -- The profile's lit threshold per lamp, written with the inventory at start.
 ALTER TABLE lamps ADD COLUMN lit_threshold_w double precision NOT NULL DEFAULT 0;
 
--- City-wide windows read circuit hours by time alone.
-CREATE INDEX circuit_hourly_hour ON circuit_hourly (hour) INCLUDE (district, expected_seconds, lit_seconds);
+-- The lighting columns per district and hour (sums of circuit_hourly), so a
+-- month for the city reads districts × 720 rows, not circuits × 720.
+CREATE TABLE district_hourly (
+    hour             timestamptz NOT NULL,
+    district         text NOT NULL,
+    lamps            integer NOT NULL,
+    expected_seconds double precision NOT NULL,
+    lit_seconds      double precision NOT NULL,
+    PRIMARY KEY (district, hour)
+);
+CREATE INDEX district_hourly_hour ON district_hourly (hour);
 -- City-wide online rates read every transition of a window in time order.
 CREATE INDEX transitions_time ON transitions (time) INCLUDE (device_kind, device_id, online);
 CREATE INDEX gateway_runs_gateway_started ON gateway_runs (gateway_id, started_at);

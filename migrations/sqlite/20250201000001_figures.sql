@@ -12,9 +12,17 @@ ALTER TABLE circuit_hourly ADD COLUMN lit_seconds REAL NOT NULL DEFAULT 0;
 -- The profile's lit threshold per lamp, written with the inventory at start.
 ALTER TABLE lamps ADD COLUMN lit_threshold_w REAL NOT NULL DEFAULT 0;
 
--- City-wide windows read circuit hours by time alone: covering, so the
--- table itself is not touched.
-CREATE INDEX circuit_hourly_hour ON circuit_hourly (hour, district, expected_seconds, lit_seconds);
+-- The lighting columns per district and hour (sums of circuit_hourly), so a
+-- month for the city reads districts × 720 rows, not circuits × 720.
+CREATE TABLE district_hourly (
+    hour             INTEGER NOT NULL,
+    district         TEXT NOT NULL,
+    lamps            INTEGER NOT NULL,
+    expected_seconds REAL NOT NULL,
+    lit_seconds      REAL NOT NULL,
+    PRIMARY KEY (district, hour)
+) WITHOUT ROWID;
+CREATE INDEX district_hourly_hour ON district_hourly (hour);
 -- City-wide online rates read every transition of a window in time order.
 CREATE INDEX transitions_time ON transitions (time, device_kind, device_id, online);
 CREATE INDEX gateway_runs_gateway_started ON gateway_runs (gateway_id, started_at);

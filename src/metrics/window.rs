@@ -410,3 +410,80 @@ pub async fn sums(
         buckets: fold(ctx, &bounds, &spans, &events, &lighting),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn buckets_cut_at_local_boundaries() {
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        // 2025-01-31 12:00 to 2025-03-01 12:00 Shanghai time, by month.
+        let b = bucket_bounds(
+            t("2025-01-31T04:00:00Z"),
+            t("2025-03-01T04:00:00Z"),
+            Some(Bucket::Month),
+            sh,
+        );
+        let want = [
+            ("2025-01-31T04:00:00Z", "2025-01-31T16:00:00Z"),
+            ("2025-01-31T16:00:00Z", "2025-02-28T16:00:00Z"),
+            ("2025-02-28T16:00:00Z", "2025-03-01T04:00:00Z"),
+        ];
+        assert_eq!(b, want.map(|(a, z)| (t(a), t(z))));
+        // India is UTC+5:30: local hours start at :30 UTC.
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        let b = bucket_bounds(
+            t("2025-01-01T00:00:00Z"),
+            t("2025-01-01T02:00:00Z"),
+            Some(Bucket::Hour),
+            kolkata,
+        );
+        let want = [
+            ("2025-01-01T00:00:00Z", "2025-01-01T00:30:00Z"),
+            ("2025-01-01T00:30:00Z", "2025-01-01T01:30:00Z"),
+            ("2025-01-01T01:30:00Z", "2025-01-01T02:00:00Z"),
+        ];
+        assert_eq!(b, want.map(|(a, z)| (t(a), t(z))));
+        // Berlin's day of the spring change has 23 hours.
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let b = bucket_bounds(
+            t("2025-03-29T23:00:00Z"),
+            t("2025-03-31T22:00:00Z"),
+            Some(Bucket::Day),
+            berlin,
+        );
+        assert_eq!(b[0].1, t("2025-03-30T22:00:00Z"));
+        assert_eq!((b[0].1 - b[0].0).num_hours(), 23);
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn observed_spans_merge_and_stop_at_grace_or_now() {
+        let run = |s: i64, l: i64, stopped: bool| RunSpan {
+            started_us: s,
+            last_us: l,
+            stopped,
+        };
+        // A crash at 100 (grace 10) overlapping the next start at 105 merges;
+        // a running one ends at now (300), not at heartbeat + grace.
+        let spans = observed(
+            &[
+                run(0, 100, false),
+                run(105, 200, true),
+                run(250, 295, false),
+            ],
+            10,
+            300,
+        );
+        assert_eq!(spans, vec![(0, 200), (250, 300)]);
+        assert_eq!(reset_point(&spans, 220), 200);
+        assert_eq!(reset_point(&spans, 260), 200);
+        assert_eq!(reset_point(&spans, 150), 0);
+        assert_eq!(reset_point(&spans, 300), 300);
+    }
+}

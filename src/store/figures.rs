@@ -26,7 +26,7 @@ pub struct TransitionEvent {
     pub online: bool,
 }
 
-/// The lighting columns of one district and UTC hour, summed over circuits.
+/// The lighting columns of one district and UTC hour.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LightingHour {
     pub district: String,
@@ -134,8 +134,8 @@ impl Db {
     }
 
     /// Expected-lit and lit seconds per district and hour for the hours that
-    /// start in [from, to), from `circuit_hourly` (a circuit's lamps summed:
-    /// a few thousand rows per hour for 100,000 lamps rather than 100,000).
+    /// start in [from, to), from the `district_hourly` rollup: a month for
+    /// the city is districts × 720 rows whatever the number of lamps.
     pub async fn lighting_hours(
         &self,
         from: DateTime<Utc>,
@@ -144,13 +144,12 @@ impl Db {
     ) -> Result<Vec<LightingHour>, sqlx::Error> {
         let sql = match district {
             None => {
-                "SELECT district, hour, SUM(expected_seconds), SUM(lit_seconds) \
-                 FROM circuit_hourly WHERE hour >= $1 AND hour < $2 GROUP BY district, hour"
+                "SELECT district, hour, expected_seconds, lit_seconds \
+                 FROM district_hourly WHERE hour >= $1 AND hour < $2"
             }
             Some(_) => {
-                "SELECT district, hour, SUM(expected_seconds), SUM(lit_seconds) \
-                 FROM circuit_hourly WHERE district = $3 AND hour >= $1 AND hour < $2 \
-                 GROUP BY district, hour"
+                "SELECT district, hour, expected_seconds, lit_seconds \
+                 FROM district_hourly WHERE district = $3 AND hour >= $1 AND hour < $2"
             }
         };
         macro_rules! hour {

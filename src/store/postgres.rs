@@ -263,6 +263,18 @@ impl Postgres {
         .bind(to)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "INSERT INTO district_hourly (hour, district, lamps, expected_seconds, lit_seconds)
+             SELECT hour, district, SUM(lamps)::int, SUM(expected_seconds), SUM(lit_seconds)
+             FROM circuit_hourly WHERE hour >= $1 AND hour < $2
+             GROUP BY hour, district
+             ON CONFLICT (district, hour) DO UPDATE SET lamps = excluded.lamps,
+                 expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
+        )
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

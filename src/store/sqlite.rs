@@ -215,6 +215,18 @@ pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result
     .bind(to)
     .execute(&mut *tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO district_hourly (hour, district, lamps, expected_seconds, lit_seconds)
+         SELECT hour, district, SUM(lamps), SUM(expected_seconds), SUM(lit_seconds)
+         FROM circuit_hourly WHERE hour >= ?1 AND hour < ?2
+         GROUP BY hour, district
+         ON CONFLICT (district, hour) DO UPDATE SET lamps = excluded.lamps,
+             expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
