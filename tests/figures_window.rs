@@ -170,8 +170,8 @@ async fn write_history(db: &Db) {
     }
     db.write(&Batch {
         lamps,
-        rtus: Vec::new(),
         transitions: t,
+        ..Batch::default()
     })
     .await
     .unwrap();
