@@ -239,6 +239,8 @@ async fn bench_backend(
     s.store.url = url.to_string();
     s.store.spool_dir = dir.join(format!("spool-{name}"));
     s.store.retention_days = 3650;
+    // The figures are measured, not MQTT (its own bench is tests/mqtt_bench.rs).
+    s.mqtt.url = "none".into();
     s.auth.tokens.push(TokenConfig {
         name: "bench".into(),
         hash: hash_token(TOKEN),
@@ -280,7 +282,7 @@ async fn bench_backend(
     let http = reqwest::Client::new();
     let q = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let window = format!("from={}&to={}", q(start), q(end));
-    let month = start
+    let month = end
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .format("%Y-%m")
         .to_string();
