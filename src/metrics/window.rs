@@ -69,10 +69,12 @@ impl std::str::FromStr for Bucket {
 /// built once at start: the id lookups cost ~20 ms for 100,000 lamps.
 pub struct Context {
     pub inventory: std::sync::Arc<Inventory>,
-    /// District position of each SLC, by SLC id.
+    /// Device number of each SLC, by SLC id.
     slcs: HashMap<String, u32>,
-    /// District position of each RTU, by RTU id.
+    /// Device number of each RTU, by RTU id.
     rtus: HashMap<String, u32>,
+    /// District position and kind (0 RTU, 1 SLC) by device number.
+    devices: Vec<(u32, u8)>,
     /// Installed RTUs and SLCs per district position.
     pub installed: Vec<[u64; 2]>,
     pub gateway_id: String,
@@ -90,10 +92,12 @@ impl Context {
         time_zone: Tz,
     ) -> Self {
         let mut installed = vec![[0u64; 2]; inventory.districts.len()];
+        let mut devices = Vec::new();
         let mut rtus = HashMap::new();
         for (ci, c) in inventory.cabinets.iter().enumerate() {
             if let (Some(rtu), Some(d)) = (&c.rtu, inventory.district_of_cabinet(ci)) {
-                rtus.insert(rtu.id.clone(), d as u32);
+                rtus.insert(rtu.id.clone(), devices.len() as u32);
+                devices.push((d as u32, 0));
                 installed[d][0] += 1;
             }
         }
@@ -103,7 +107,8 @@ impl Context {
                 .cabinet_of_lamp(li)
                 .and_then(|c| inventory.district_of_cabinet(c));
             if let (Some(slc), Some(d)) = (&l.slc, d) {
-                slcs.insert(slc.id.clone(), d as u32);
+                slcs.insert(slc.id.clone(), devices.len() as u32);
+                devices.push((d as u32, 1));
                 installed[d][1] += 1;
             }
         }
@@ -111,6 +116,7 @@ impl Context {
             inventory,
             slcs,
             rtus,
+            devices,
             installed,
             gateway_id: gateway_id.to_string(),
             grace,
@@ -118,11 +124,12 @@ impl Context {
         }
     }
 
-    fn district_of(&self, e: &TransitionEvent) -> Option<u32> {
-        if e.rtu {
-            self.rtus.get(&e.device_id).copied()
+    /// The device number of an RTU or SLC of the inventory.
+    pub fn device(&self, rtu: bool, id: &str) -> Option<u32> {
+        if rtu {
+            self.rtus.get(id).copied()
         } else {
-            self.slcs.get(&e.device_id).copied()
+            self.slcs.get(id).copied()
         }
     }
 }
@@ -330,27 +337,41 @@ pub fn fold(
             });
         }
     };
-    // Online since (µs) by device; a device is keyed by its id and kind.
-    let mut since: HashMap<(bool, &str), (u32, i64)> = HashMap::new();
+    // Online since (µs) by device number; `OFF` while offline. `up` lists
+    // the devices online, so that a reset visits only those.
+    const OFF: i64 = i64::MIN;
+    let mut since = vec![OFF; ctx.devices.len()];
+    let mut up: Vec<u32> = Vec::new();
     let mut resets = spans.iter().map(|s| s.1).filter(|&e| e < w_to).peekable();
+    // Every device online goes offline at `at_end`.
+    macro_rules! close_all {
+        ($at_end:expr) => {
+            for dev in up.drain(..) {
+                let at = std::mem::replace(&mut since[dev as usize], OFF);
+                if at != OFF {
+                    let (d, kind) = ctx.devices[dev as usize];
+                    online(d, usize::from(kind), at, $at_end);
+                }
+            }
+        };
+    }
     for ev in events {
         while let Some(&reset) = resets.peek().filter(|&&r| r <= ev.time_us) {
-            for ((rtu, _), (d, at)) in since.drain() {
-                online(d, usize::from(!rtu), at, reset);
-            }
+            close_all!(reset);
             resets.next();
         }
-        let Some(d) = ctx.district_of(ev) else {
+        let Some(at) = since.get_mut(ev.device as usize) else {
             continue;
         };
-        let key = (ev.rtu, ev.device_id.as_str());
-        match (ev.online, since.get(&key)) {
-            (true, None) => {
-                since.insert(key, (d, ev.time_us));
+        match (ev.online, *at == OFF) {
+            (true, true) => {
+                *at = ev.time_us;
+                up.push(ev.device);
             }
-            (false, Some(&(d, at))) => {
-                since.remove(&key);
-                online(d, usize::from(!ev.rtu), at, ev.time_us);
+            (false, false) => {
+                let (d, kind) = ctx.devices[ev.device as usize];
+                // `up` keeps the device; `close_all!` skips it while OFF.
+                online(d, usize::from(kind), std::mem::replace(at, OFF), ev.time_us);
             }
             // A repeated state (a replay, a restart) changes nothing.
             _ => {}
@@ -358,9 +379,7 @@ pub fn fold(
     }
     // Devices still online: until the next reset, or the window's end.
     let end = resets.next().unwrap_or(w_to).min(w_to);
-    for ((rtu, _), (d, at)) in since.drain() {
-        online(d, usize::from(!rtu), at, end);
-    }
+    close_all!(end);
     let districts: HashMap<&str, usize> = ctx
         .inventory
         .districts
@@ -402,7 +421,9 @@ pub async fn sums(
     let spans = observed(&runs, grace_us, now.timestamp_micros());
     let reset = reset_point(&spans, from.timestamp_micros());
     let reset = DateTime::from_timestamp_micros(reset).unwrap_or_default();
-    let events = db.transitions_between(reset, to, district).await?;
+    let events = db
+        .transitions_between(reset, to, district, |rtu, id| ctx.device(rtu, id))
+        .await?;
     let lighting = db.lighting_hours(from, to, district).await?;
     Ok(WindowSums {
         from,
