@@ -1,5 +1,6 @@
 //! Commands, groups and the audit trail over HTTP.
 
+use super::inventory::visible_lamp;
 use super::query::{ApiPath, ApiQuery};
 use super::{ApiError, AppState};
 use crate::auth::{Principal, Role};
@@ -82,14 +83,7 @@ pub async fn lamp_command(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let inv = &s.live.inventory;
-    let visible = inv
-        .lamp_position(&id)
-        .and_then(|i| inv.cabinet(&inv.lamps[i].cabinet))
-        .is_some_and(|c| p.sees(&c.district));
-    if !visible {
-        return Err(ApiError::NotFound(format!("no lamp `{id}`")));
-    }
+    visible_lamp(&s, &p, &id)?;
     let body = CommandBody::parse(&bytes)?;
     if body.target.is_some() {
         return Err(ApiError::Unprocessable(

@@ -1,5 +1,6 @@
 //! `GET /api/v1/lamps/{id}/history` and `/rtus/{id}/history` from the store.
 
+use super::inventory::{visible_lamp, visible_rtu};
 use super::query::{ApiPath, ApiQuery};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
@@ -73,14 +74,7 @@ pub async fn lamp(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<history::History>, ApiError> {
-    let inv = &s.live.inventory;
-    let visible = inv
-        .lamp_position(&id)
-        .and_then(|i| inv.cabinet_of_lamp(i))
-        .is_some_and(|c| p.sees(&inv.cabinets[c].district));
-    if !visible {
-        return Err(ApiError::NotFound(format!("no lamp `{id}`")));
-    }
+    visible_lamp(&s, &p, &id)?;
     let w = window(&q, false)?;
     let store = store(&s)?;
     history::lamp(&store.db, &id, w.from, w.to, w.resolution, s.time_zone)
@@ -95,13 +89,7 @@ pub async fn rtu(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<history::History>, ApiError> {
-    let inv = &s.live.inventory;
-    let visible = inv
-        .rtu_position(&id)
-        .is_some_and(|c| p.sees(&inv.cabinets[c].district));
-    if !visible {
-        return Err(ApiError::NotFound(format!("no RTU `{id}`")));
-    }
+    visible_rtu(&s, &p, &id)?;
     let w = window(&q, true)?;
     let store = store(&s)?;
     history::rtu(&store.db, &id, w.from, w.to, w.resolution, s.time_zone)

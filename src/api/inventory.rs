@@ -34,6 +34,26 @@ fn page<T>(all: impl Iterator<Item = T>, limit: usize, offset: usize) -> Page<T>
     }
 }
 
+/// The position of a lamp the caller may see; another district's lamp is
+/// 404 to a district token, as if it did not exist.
+pub fn visible_lamp(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiError> {
+    let inv = &s.live.inventory;
+    inv.lamp_position(id)
+        .filter(|&i| {
+            inv.cabinet_of_lamp(i)
+                .is_some_and(|c| p.sees(&inv.cabinets[c].district))
+        })
+        .ok_or_else(|| ApiError::NotFound(format!("no lamp `{id}`")))
+}
+
+/// The position of the cabinet whose RTU the caller may see.
+pub fn visible_rtu(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiError> {
+    let inv = &s.live.inventory;
+    inv.rtu_position(id)
+        .filter(|&c| p.sees(&inv.cabinets[c].district))
+        .ok_or_else(|| ApiError::NotFound(format!("no RTU `{id}`")))
+}
+
 /// The district a listing is confined to: the one asked for (400 if unknown,
 /// 404 if outside the caller's scope), else the caller's own, if any.
 pub fn scope(
@@ -193,10 +213,8 @@ pub async fn rtu(
 ) -> Result<Json<Value>, ApiError> {
     let inv = &s.live.inventory;
     let live = s.live.read();
-    let view = inv
-        .rtu_position(&id)
-        .filter(|&i| p.sees(&inv.cabinets[i].district))
-        .and_then(|i| RtuView::new(&inv.cabinets[i], &live, i))
+    let i = visible_rtu(&s, &p, &id)?;
+    let view = RtuView::new(&inv.cabinets[i], &live, i)
         .ok_or_else(|| ApiError::NotFound(format!("no RTU `{id}`")))?;
     Ok(Json(serde_json::to_value(view).expect("serialisable")))
 }
@@ -253,12 +271,11 @@ pub async fn lamp(
 ) -> Result<Json<Value>, ApiError> {
     let inv = &s.live.inventory;
     let live = s.live.read();
-    let (l, c) = inv
-        .lamp_position(&id)
-        .and_then(|i| Some((&inv.lamps[i], inv.cabinet(&inv.lamps[i].cabinet)?)))
-        .filter(|(_, c)| p.sees(&c.district))
-        .ok_or_else(|| ApiError::NotFound(format!("no lamp `{id}`")))?;
-    let i = inv.lamp_position(&id).expect("found above");
+    let i = visible_lamp(&s, &p, &id)?;
+    let l = &inv.lamps[i];
+    let c = &inv.cabinets[inv
+        .cabinet_of_lamp(i)
+        .expect("visible lamps have a cabinet")];
     Ok(Json(
         serde_json::to_value(LampView::new(l, c, &live, i)).expect("serialisable"),
     ))
