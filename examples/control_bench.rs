@@ -45,6 +45,11 @@ async fn main() -> anyhow::Result<()> {
     s.poll.slc_interval = Duration::from_secs(1);
     s.poll.rtu_interval = Duration::from_secs(1);
     s.log.level = "warn".into();
+    // The store on (SQLite in the temp folder), as in a deployment; MQTT off
+    // so the bench does not contend for the embedded broker's port.
+    s.store.url = format!("sqlite://{}", dir.path().join("store.db").display());
+    s.store.spool_dir = dir.path().join("spool");
+    s.mqtt.url = "none".into();
     s.auth.tokens.push(TokenConfig {
         name: "bench".into(),
         hash: hash_token(TOKEN),
@@ -114,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
             "group": {"lamps": group.targets.len(), "confirmed": tally.confirmed, "failed": tally.failed,
                 "seconds": group_secs},
             "polling": "1 s interval on every endpoint throughout",
+            "store": "sqlite", "mqtt": "none",
         })
     );
     app.shutdown().await?;
