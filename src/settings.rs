@@ -168,7 +168,10 @@ impl Settings {
             config::Environment::with_prefix("LAMPGW")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                // Values stay strings until their field's type asks for a
+                // number: parsing up front would turn a password `007` into
+                // `7` (numbers and durations still deserialize from strings).
+                .try_parsing(false),
         );
         let shown = path.map_or("(environment)".to_string(), |p| p.display().to_string());
         let mut settings: Settings =
@@ -187,6 +190,17 @@ impl Settings {
         settings.paths.profiles = base.join(&settings.paths.profiles);
         settings.store.rebase(&base);
         settings.mqtt.spill_dir = base.join(&settings.mqtt.spill_dir);
+        // TLS files too, like every other path in the file.
+        for file in [
+            &mut settings.mqtt.ca_file,
+            &mut settings.mqtt.client_cert,
+            &mut settings.mqtt.client_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *file = base.join(&*file);
+        }
         Ok(settings)
     }
 

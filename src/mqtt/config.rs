@@ -227,7 +227,9 @@ impl MqttSettings {
         Ok(o)
     }
 
-    fn tls_config(&self) -> Result<rustls::ClientConfig, MqttError> {
+    /// The rustls client configuration (ring provider) for `mqtts://`:
+    /// `ca_file` or the system roots, and the client certificate if set.
+    pub fn tls_config(&self) -> Result<rustls::ClientConfig, MqttError> {
         let mut roots = rustls::RootCertStore::empty();
         match &self.ca_file {
             Some(path) => {

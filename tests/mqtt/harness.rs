@@ -4,7 +4,7 @@
 
 use lamp_sim::{InventoryOptions, SimConfig, Simulator};
 use parking_lot::Mutex;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,13 +49,31 @@ pub struct Subscriber {
     stop: CancellationToken,
 }
 
+/// How a [`Subscriber`] logs in: anonymous over plain TCP by default.
+#[derive(Default, Clone)]
+pub struct Login {
+    pub credentials: Option<(String, String)>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
 impl Subscriber {
     /// Connects, subscribes at QoS 1 and returns once the SUBACK is in.
     pub async fn start(host: &str, port: u16, filter: &str) -> Subscriber {
+        Self::start_with(host, port, filter, Login::default()).await
+    }
+
+    /// [`Subscriber::start`] with credentials and/or TLS.
+    pub async fn start_with(host: &str, port: u16, filter: &str, login: Login) -> Subscriber {
         let id = format!("sub-{}", unique_root("s"));
         let mut o = MqttOptions::new(id, host, port);
         o.set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(1 << 20, 1 << 20);
+        if let Some((user, pass)) = login.credentials {
+            o.set_credentials(user, pass);
+        }
+        if let Some(tls) = login.tls {
+            o.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
+        }
         let (client, mut el) = AsyncClient::new(o, 100);
         client
             .subscribe(filter, QoS::AtLeastOnce)
@@ -253,6 +271,16 @@ impl Drop for GatewayProcess {
 }
 
 pub async fn spawn_gateway_process(root: &str) -> GatewayProcess {
+    spawn_gateway_process_with(root, &format!("mqtt://{MOSQUITTO}"), &[]).await
+}
+
+/// [`spawn_gateway_process`] on broker `url`, with `LAMPGW__…` variables
+/// in its environment.
+pub async fn spawn_gateway_process_with(
+    root: &str,
+    url: &str,
+    env: &[(&str, &str)],
+) -> GatewayProcess {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let inv = dir.path().join("inventory");
@@ -276,7 +304,7 @@ listen = "127.0.0.1:0"
 slc_interval = "200ms"
 rtu_interval = "200ms"
 [mqtt]
-url = "mqtt://{MOSQUITTO}"
+url = "{url}"
 topic_root = "{root}"
 keep_alive = "2s"
 spill_dir = "spill"
@@ -289,6 +317,7 @@ spill_dir = "spill"
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_lamp-gateway"))
         .args(["run", "--config"])
         .arg(&config)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

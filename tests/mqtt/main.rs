@@ -6,6 +6,8 @@ mod commands;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
+mod mosquitto;
+mod secure;
 
 use common::{eventually, lamp_id, rtu_id, spawn_app_with, TestApp};
 use harness::{unique_root, Proxy, Subscriber, MOSQUITTO};
