@@ -17,4 +17,6 @@ else
   echo '{}' > "$OUT/peer.json"
 fi
 python3 scripts/render-benchmarks.py "$OUT/ours.json" "$OUT/peer.json" > docs/benchmarks.md
+# The hand-written notes live apart so regenerating keeps them.
+{ echo; cat docs/benchmark-notes.md; } >> docs/benchmarks.md
 echo "wrote docs/benchmarks.md"
