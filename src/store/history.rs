@@ -161,6 +161,13 @@ fn local_day(t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         .map_or(t, |d| d.with_timezone(&Utc))
 }
 
+/// Raw rows are read one past the limit, so a full answer can say it was cut.
+fn capped<T>(mut rows: Vec<T>) -> (Vec<T>, bool) {
+    let truncated = rows.len() as i64 > MAX_RAW_ROWS;
+    rows.truncate(MAX_RAW_ROWS as usize);
+    (rows, truncated)
+}
+
 fn hour(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(3600), 0).unwrap_or(t)
 }
@@ -175,9 +182,7 @@ pub async fn lamp(
 ) -> Result<History, HistoryError> {
     let (items, truncated) = match resolution {
         Resolution::Raw => {
-            let mut rows = db.lamp_raw(id, from, to, MAX_RAW_ROWS + 1).await?;
-            let truncated = rows.len() as i64 > MAX_RAW_ROWS;
-            rows.truncate(MAX_RAW_ROWS as usize);
+            let (rows, truncated) = capped(db.lamp_raw(id, from, to, MAX_RAW_ROWS + 1).await?);
             (Items::LampRaw(rows), truncated)
         }
         Resolution::Hour => (Items::LampHours(db.lamp_hourly(id, from, to).await?), false),
@@ -223,9 +228,7 @@ pub async fn rtu(
 ) -> Result<History, HistoryError> {
     let (items, truncated) = match resolution {
         Resolution::Raw => {
-            let mut rows = db.rtu_raw(id, from, to, MAX_RAW_ROWS + 1).await?;
-            let truncated = rows.len() as i64 > MAX_RAW_ROWS;
-            rows.truncate(MAX_RAW_ROWS as usize);
+            let (rows, truncated) = capped(db.rtu_raw(id, from, to, MAX_RAW_ROWS + 1).await?);
             (Items::RtuRaw(rows), truncated)
         }
         Resolution::Hour | Resolution::Day => {
