@@ -7,6 +7,7 @@ pub mod cli;
 pub mod control;
 pub mod demo;
 pub mod inventory;
+pub mod lighting;
 pub mod metrics;
 pub mod mqtt;
 pub mod poll;

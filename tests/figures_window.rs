@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use common::db::PgTestDb;
 use common::{test_settings, ADMIN_TOKEN};
 use lamp_gateway::auth::{hash_token, Role, TokenConfig};
+use lamp_gateway::lighting::LampFacts;
 use lamp_gateway::startup::Application;
 use lamp_gateway::store::rows::{micros, Batch, LampRow, TransitionRow};
 use lamp_gateway::store::Db;
@@ -77,6 +78,20 @@ fn transition(t: DateTime<Utc>, kind: &str, id: &str, d: &str, online: bool) -> 
 }
 
 fn sample(t: DateTime<Utc>, lamp: &str, d: &str, on: bool, v: f64, p: f64, flags: i32) -> LampRow {
+    // The verdict the live state stores with such a sample: its SLC answered,
+    // no RTU reading in this history (so the supply voltage tells energised),
+    // no command, slc-a-unit's 5 W threshold.
+    let verdict = LampFacts {
+        online: true,
+        relay_on: on,
+        power_w: Some(p),
+        voltage_v: Some(v),
+        lamp_failure: flags & 1 != 0,
+        commanded: None,
+        contactor_closed: None,
+        lit_threshold_w: 5.0,
+    }
+    .judge();
     LampRow {
         time_us: micros(t),
         lamp_id: lamp.into(),
@@ -90,6 +105,9 @@ fn sample(t: DateTime<Utc>, lamp: &str, d: &str, on: bool, v: f64, p: f64, flags
         energy_kwh: Some(1.0),
         burning_hours: Some(1.0),
         fault_flags: flags,
+        commanded: None,
+        should_be_lit: verdict.expected,
+        lit: verdict.lit,
     }
 }
 

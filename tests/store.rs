@@ -398,6 +398,10 @@ async fn retention_case(db: &Db) {
                 energy_kwh: Some(10.0 + 0.01 * k as f64),
                 burning_hours: Some(100.0),
                 fault_flags: i32::from(k >= 3),
+                // This case is about energy, failures and retention.
+                commanded: None,
+                should_be_lit: false,
+                lit: false,
             });
         }
     }

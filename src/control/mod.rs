@@ -72,6 +72,9 @@ pub struct WriteJob {
     /// Index into the endpoint's `devices`.
     pub device: u32,
     pub writes: Vec<(Quantity, f64)>,
+    /// For a lamp target: the switch state the lighting rule takes once the
+    /// write is confirmed (the poller reports it to the live state).
+    pub commanded_on: Option<bool>,
 }
 
 /// Notified when a command completes (audit store, MQTT acks).
@@ -161,9 +164,9 @@ impl CommandCell {
             };
             (confirmed, completed)
         };
-        if confirmed {
-            if let (Some(on), Some(control)) = (self.commanded_on, self.control.upgrade()) {
-                control.note_confirmed(self.keys[target], on, self.action);
+        if confirmed && self.commanded_on.is_some() {
+            if let Some(control) = self.control.upgrade() {
+                control.note_confirmed(self.keys[target], self.action);
             }
         }
         if let Some(done) = completed {
@@ -299,9 +302,11 @@ impl Control {
             .collect()
     }
 
-    fn note_confirmed(&self, key: DeviceKey, on: bool, action: Action) {
-        if let DeviceKey::Lamp(i) = key {
-            self.live.set_commanded(i as usize, Some(on));
+    /// Remembers a lamp's last confirmed action, which an expiring override
+    /// restores. (The live state learns of it from the poller that confirmed
+    /// the write.)
+    fn note_confirmed(&self, key: DeviceKey, action: Action) {
+        if let DeviceKey::Lamp(_) = key {
             self.confirmed.lock().insert(key, action);
         }
     }
@@ -451,6 +456,7 @@ impl Control {
                         target: i,
                         device,
                         writes: t.writes,
+                        commanded_on,
                     },
                 )),
                 // A target that is offline fails fast with that reason.

@@ -173,8 +173,8 @@ impl Tracker {
                 }
             }
         }
-        for (key, reading) in &batch.samples {
-            self.sample(batch.at, *key, reading, &mut events);
+        for sample in &batch.samples {
+            self.sample(batch.at, sample.key, &sample.reading, &mut events);
         }
         for t in &batch.transitions {
             self.mark(t.key);

@@ -8,20 +8,20 @@ mod write;
 pub use worker::PollerConfig;
 
 use crate::control::WriteJob;
-use crate::state::PollOutcome;
+use crate::state::Report;
 use crate::topology::Topology;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Starts one poller per endpoint. They stop when `cancel` fires; the outcome
+/// Starts one poller per endpoint. They stop when `cancel` fires; the report
 /// channel closes when the last one has stopped.
 /// `writes` holds each endpoint's command queue, in endpoint order.
 pub fn spawn_all(
     topology: &Topology,
     cfg: PollerConfig,
-    outcomes: mpsc::Sender<PollOutcome>,
+    reports: mpsc::Sender<Report>,
     writes: Vec<mpsc::Receiver<WriteJob>>,
     cancel: CancellationToken,
 ) -> JoinSet<()> {
@@ -32,7 +32,7 @@ pub fn spawn_all(
             i as u32,
             ep,
             cfg.clone(),
-            outcomes.clone(),
+            reports.clone(),
             writes,
             cancel.clone(),
         ));

@@ -3,7 +3,7 @@
 use super::connection::{classify, connect};
 use crate::control::{ControlSettings, FailCause, WriteJob};
 use crate::settings::PollSettings;
-use crate::state::{FailReason, PollOutcome, Reading};
+use crate::state::{FailReason, PollOutcome, Reading, Report};
 use crate::topology::{EndpointSpec, PollClass, Read};
 use chrono::Utc;
 use lamp_profile::{decode, DeviceKind, Quantity, Table};
@@ -67,13 +67,15 @@ pub(super) struct Endpoint {
     pub(super) cfg: PollerConfig,
     pub(super) conn: Option<Context>,
     pub(super) writes: mpsc::Receiver<WriteJob>,
+    /// To the live state: poll outcomes, and command writes confirmed.
+    pub(super) reports: mpsc::Sender<Report>,
 }
 
 pub async fn run(
     index: u32,
     spec: Arc<EndpointSpec>,
     cfg: PollerConfig,
-    outcomes: mpsc::Sender<PollOutcome>,
+    reports: mpsc::Sender<Report>,
     writes: mpsc::Receiver<WriteJob>,
     cancel: CancellationToken,
 ) {
@@ -95,6 +97,7 @@ pub async fn run(
         cfg,
         conn: None,
         writes,
+        reports,
     };
     let mut due: Vec<Instant> = vec![Instant::now(); classes.len()];
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
@@ -133,7 +136,7 @@ pub async fn run(
         }
         // The live state is in memory and always drains this channel; waiting
         // here is backpressure, not loss.
-        if outcomes.send(outcome).await.is_err() {
+        if ep.reports.send(Report::Poll(outcome)).await.is_err() {
             break;
         }
     }

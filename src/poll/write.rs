@@ -4,7 +4,7 @@
 use super::connection::classify;
 use super::worker::Endpoint;
 use crate::control::{FailCause, WriteJob};
-use crate::state::FailReason;
+use crate::state::{ConfirmedWrite, FailReason, Report};
 use crate::topology::{DeviceSlot, Read};
 use lamp_profile::{decode, encode, Field, Quantity, Table, ValueType};
 use tokio_modbus::client::Writer;
@@ -62,6 +62,9 @@ impl Endpoint {
             };
             match result {
                 Ok(readback) => {
+                    if let Some(on) = job.commanded_on {
+                        self.report_confirmed(dev.key, on).await;
+                    }
                     job.cell.finish(job.target, Ok(readback));
                     return;
                 }
@@ -73,6 +76,22 @@ impl Endpoint {
             }
         }
         job.cell.finish(job.target, Err(last));
+    }
+
+    /// Hands the confirmed switch state to the live state and waits until it
+    /// is applied, so that a command reported confirmed is already what the
+    /// figures judge by. The state always drains its channel; if it has
+    /// stopped (shutdown) there is nobody left to tell.
+    async fn report_confirmed(&mut self, key: crate::topology::DeviceKey, on: bool) {
+        let (applied, done) = tokio::sync::oneshot::channel();
+        let write = ConfirmedWrite {
+            key,
+            commanded_on: on,
+            applied,
+        };
+        if self.reports.send(Report::Write(write)).await.is_ok() {
+            let _ = done.await;
+        }
     }
 
     async fn write_all(

@@ -8,6 +8,7 @@ pub use reading::{FailReason, Reading, RtuReading, SlcReading, LAMP_FAILURE_BIT}
 pub use view::{LampView, RtuView};
 
 use crate::inventory::Inventory;
+use crate::lighting::{LampFacts, Lighting};
 use crate::topology::{DeviceKey, PollClass, Topology};
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How many transitions the state keeps in memory for the API.
 const RECENT_TRANSITIONS: usize = 10_000;
@@ -33,6 +34,43 @@ pub struct PollOutcome {
     pub results: Vec<(DeviceKey, Result<Reading, FailReason>)>,
 }
 
+/// A command write that an endpoint's poller carried out and read back: a
+/// fact about the lamp, like a sample, that the state applies (it is the only
+/// writer of the live state). The poller waits for `applied` before it
+/// reports the target confirmed, so a confirmed command is already what the
+/// lighting rate sees.
+#[derive(Debug)]
+pub struct ConfirmedWrite {
+    pub key: DeviceKey,
+    /// The switch state the lighting rule now takes for the lamp.
+    pub commanded_on: bool,
+    pub applied: oneshot::Sender<()>,
+}
+
+/// What the pollers send the state, in the order they happened.
+#[derive(Debug)]
+pub enum Report {
+    Poll(PollOutcome),
+    Write(ConfirmedWrite),
+}
+
+/// One reading the state took. Lamp samples carry the lighting rule's
+/// verdict at that moment and the commanded state it used, so the store keeps
+/// the same facts the figures now judge by.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub key: DeviceKey,
+    pub reading: Reading,
+    /// `Some` for lamp samples.
+    pub lamp: Option<LampVerdict>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LampVerdict {
+    pub commanded: Option<bool>,
+    pub lighting: Lighting,
+}
+
 /// What one applied poll outcome brought: the samples taken and the
 /// transitions they caused. Every sink (store, MQTT) gets each batch once.
 #[derive(Debug, Clone)]
@@ -40,7 +78,7 @@ pub struct Applied {
     pub endpoint: u32,
     pub class: PollClass,
     pub at: DateTime<Utc>,
-    pub samples: Vec<(DeviceKey, Reading)>,
+    pub samples: Vec<Sample>,
     pub transitions: Vec<Transition>,
 }
 
@@ -163,17 +201,6 @@ pub struct LiveState {
     inner: RwLock<Inner>,
 }
 
-/// Whether a lamp should be lit now and whether it is (亮灯).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Lighting {
-    pub expected: bool,
-    pub lit: bool,
-}
-
-/// Below this supply voltage a circuit counts as not energised when no RTU
-/// tells us its contactor state.
-const ENERGISED_MIN_VOLTS: f64 = 100.0;
-
 impl LiveState {
     pub fn new(inventory: Arc<Inventory>, topology: &Topology, offline_after: u32) -> Self {
         let inner = Inner {
@@ -207,36 +234,42 @@ impl LiveState {
         }
     }
 
-    /// The lighting-rate view of one lamp: it should be lit when its SLC is
-    /// online, its circuit is energised and it is commanded on (by the last
-    /// confirmed command, else its own relay state); it is lit when
-    /// it then draws more than its profile's threshold and reports no lamp
-    /// failure. The circuit is energised per its RTU's contactor when the RTU
-    /// is online, else per the supply voltage the SLC measures.
+    /// The lighting rule's verdict for one lamp now (see `crate::lighting`):
+    /// its SLC's last reading, the last confirmed command, and its circuit's
+    /// contactor when the cabinet's RTU is online.
     pub fn lighting(&self, inner: &Inner, lamp: usize) -> Lighting {
+        self.facts(inner, lamp)
+            .map_or_else(Lighting::default, |f| f.judge())
+    }
+
+    /// What the lighting rule looks at for one lamp; `None` before its SLC's
+    /// first successful poll.
+    fn facts(&self, inner: &Inner, lamp: usize) -> Option<LampFacts> {
         let d = &inner.lamps[lamp];
-        let Some(r) = d.reading.as_ref().filter(|_| d.online) else {
-            return Lighting::default();
-        };
+        let r = d.reading.as_ref()?;
         let inv = &self.inventory;
         let circuit = usize::from(inv.lamps[lamp].circuit);
-        let rtu = inv
+        let contactor_closed = inv
             .cabinet_of_lamp(lamp)
             .map(|c| &inner.rtus[c])
-            .filter(|rtu| rtu.online);
-        let energised = match rtu.and_then(|rtu| rtu.reading.as_ref()) {
-            Some(rtu) => rtu
-                .contactors
-                .get(circuit.wrapping_sub(1))
-                .copied()
-                .unwrap_or(false),
-            None => r.voltage.is_some_and(|v| v >= ENERGISED_MIN_VOLTS),
-        };
-        let expected = energised && inner.commanded[lamp].unwrap_or(r.on);
-        let lit = expected
-            && r.power.is_some_and(|p| p > self.lit_threshold_w[lamp])
-            && !r.lamp_failure();
-        Lighting { expected, lit }
+            .filter(|rtu| rtu.online)
+            .and_then(|rtu| rtu.reading.as_ref())
+            .map(|rtu| {
+                rtu.contactors
+                    .get(circuit.wrapping_sub(1))
+                    .copied()
+                    .unwrap_or(false)
+            });
+        Some(LampFacts {
+            online: d.online,
+            relay_on: r.on,
+            power_w: r.power,
+            voltage_v: r.voltage,
+            lamp_failure: r.lamp_failure(),
+            commanded: inner.commanded[lamp],
+            contactor_closed,
+            lit_threshold_w: self.lit_threshold_w[lamp],
+        })
     }
 
     /// Each lamp's lit threshold (W) by position (0 for lamps without an SLC).
@@ -260,7 +293,11 @@ impl LiveState {
             if let Ok(r) = &result {
                 inner.samples_total += 1;
                 if keep_samples {
-                    samples.push((key, r.clone()));
+                    samples.push(Sample {
+                        key,
+                        reading: r.clone(),
+                        lamp: None,
+                    });
                 }
             }
             if let Err(e) = &result {
@@ -306,6 +343,17 @@ impl LiveState {
             ep.reads_failed += u64::from(outcome.reads_failed);
             ep.polled = true;
         }
+        // The verdicts are taken once the whole outcome is applied, as the
+        // figures now would see it.
+        for sample in &mut samples {
+            if let DeviceKey::Lamp(i) = sample.key {
+                let i = i as usize;
+                sample.lamp = Some(LampVerdict {
+                    commanded: inner.commanded[i],
+                    lighting: self.lighting(inner, i),
+                });
+            }
+        }
         inner.transitions_total += transitions.len() as u64;
         for t in &transitions {
             if inner.recent_transitions.len() == RECENT_TRANSITIONS {
@@ -322,8 +370,12 @@ impl LiveState {
         }
     }
 
-    pub fn set_commanded(&self, lamp: usize, on: Option<bool>) {
-        self.inner.write().commanded[lamp] = on;
+    /// Applies a confirmed command write: the lighting rule takes the lamp's
+    /// switch state from it from now on.
+    fn apply_write(&self, write: &ConfirmedWrite) {
+        if let DeviceKey::Lamp(i) = write.key {
+            self.inner.write().commanded[i as usize] = Some(write.commanded_on);
+        }
     }
 
     /// Kind, id and district of a device, as transitions name them.
@@ -383,10 +435,19 @@ fn mismatch() -> FailReason {
 /// nothing a poller produced before shutdown is lost.
 pub async fn run(
     state: Arc<LiveState>,
-    mut outcomes: mpsc::Receiver<PollOutcome>,
+    mut reports: mpsc::Receiver<Report>,
     sinks: Vec<Arc<dyn Sink>>,
 ) {
-    while let Some(outcome) = outcomes.recv().await {
+    while let Some(report) = reports.recv().await {
+        let outcome = match report {
+            Report::Poll(outcome) => outcome,
+            Report::Write(write) => {
+                state.apply_write(&write);
+                // The poller may have stopped waiting (shutdown): nothing to tell.
+                let _ = write.applied.send(());
+                continue;
+            }
+        };
         let applied = state.apply(outcome, !sinks.is_empty());
         for t in applied.transitions.iter().filter(|t| !t.online) {
             tracing::info!(

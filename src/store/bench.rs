@@ -120,7 +120,11 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
         let at = t0 + Span::seconds(cycle as i64 * 10);
         for e in 0..o.endpoints {
             let samples = (e * o.lamps_per_endpoint..(e + 1) * o.lamps_per_endpoint)
-                .map(|i| (DeviceKey::Lamp(i as u32), Reading::Slc(reading(i, cycle))))
+                .map(|i| crate::state::Sample {
+                    key: DeviceKey::Lamp(i as u32),
+                    reading: Reading::Slc(reading(i, cycle)),
+                    lamp: None,
+                })
                 .collect();
             let applied = Arc::new(Applied {
                 endpoint: e as u32,
@@ -166,6 +170,9 @@ fn rows_for_baseline(n: usize, lamps: usize) -> Vec<LampRow> {
                 energy_kwh: r.energy_kwh,
                 burning_hours: r.burning_hours,
                 fault_flags: 0,
+                commanded: None,
+                should_be_lit: false,
+                lit: false,
             }
         })
         .collect()

@@ -74,10 +74,12 @@ impl Postgres {
             let r = &batch.lamps;
             sqlx::query(
                 "INSERT INTO lamp_samples (time, lamp_id, district, is_on, dim_level, voltage_v, \
-                 current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags) \
+                 current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags, \
+                 commanded, should_be_lit, lit) \
                  SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::bool[], \
                  $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], \
-                 $10::float8[], $11::float8[], $12::int4[]) ON CONFLICT DO NOTHING",
+                 $10::float8[], $11::float8[], $12::int4[], $13::bool[], $14::bool[], \
+                 $15::bool[]) ON CONFLICT DO NOTHING",
             )
             .bind(r.iter().map(|r| from_micros(r.time_us)).collect::<Vec<_>>())
             .bind(r.iter().map(|r| r.lamp_id.as_str()).collect::<Vec<_>>())
@@ -91,6 +93,9 @@ impl Postgres {
             .bind(r.iter().map(|r| r.energy_kwh).collect::<Vec<_>>())
             .bind(r.iter().map(|r| r.burning_hours).collect::<Vec<_>>())
             .bind(r.iter().map(|r| r.fault_flags).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.commanded).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.should_be_lit).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.lit).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }
@@ -213,12 +218,10 @@ impl Postgres {
                     MAX(s.district), COALESCE(MAX(l.cabinet), ''), COALESCE(MAX(l.circuit), 0),
                     COUNT(*)::int, SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt),
                     SUM(s.de), SUM(s.fail_start)::int,
-                    SUM(CASE WHEN s.expected THEN s.dt ELSE 0 END),
-                    SUM(CASE WHEN s.expected AND s.power_w > COALESCE(l.lit_threshold_w, 0)
-                              AND (s.fault_flags & 1) = 0 THEN s.dt ELSE 0 END)
+                    SUM(CASE WHEN s.should_be_lit THEN s.dt ELSE 0 END),
+                    SUM(CASE WHEN s.lit THEN s.dt ELSE 0 END)
              FROM (
-                 SELECT time, lamp_id, district, is_on, power_w, fault_flags,
-                        (is_on AND COALESCE(voltage_v, 0) >= $4) AS expected,
+                 SELECT time, lamp_id, district, is_on, fault_flags, should_be_lit, lit,
                         LEAST(COALESCE(EXTRACT(EPOCH FROM (LEAD(time) OVER w - time))::float8, 0),
                               $3) AS dt,
                         GREATEST(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0) AS de,
@@ -241,7 +244,6 @@ impl Postgres {
         .bind(from)
         .bind(to)
         .bind(gap_s)
-        .bind(super::sqlite::ENERGISED_MIN_V)
         .execute(&mut *tx)
         .await?;
         sqlx::query(

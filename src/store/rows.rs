@@ -24,6 +24,14 @@ pub struct LampRow {
     pub energy_kwh: Option<f64>,
     pub burning_hours: Option<f64>,
     pub fault_flags: i32,
+    /// The switch state of the last confirmed command, `None` before one.
+    #[serde(default)]
+    pub commanded: Option<bool>,
+    /// The lighting rule's verdict at this sample (`crate::lighting`).
+    #[serde(default)]
+    pub should_be_lit: bool,
+    #[serde(default)]
+    pub lit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,8 +155,8 @@ impl Naming {
     pub fn batch(&self, applied: &Arc<Applied>) -> Batch {
         let time_us = micros(applied.at);
         let mut batch = Batch::default();
-        for (key, reading) in &applied.samples {
-            match (key, reading) {
+        for sample in &applied.samples {
+            match (&sample.key, &sample.reading) {
                 (DeviceKey::Lamp(i), Reading::Slc(s)) => batch.lamps.push(LampRow {
                     time_us,
                     lamp_id: self.lamp_ids[*i as usize].clone(),
@@ -162,6 +170,9 @@ impl Naming {
                     energy_kwh: s.energy_kwh,
                     burning_hours: s.burning_hours,
                     fault_flags: i32::from(s.fault_flags),
+                    commanded: sample.lamp.and_then(|v| v.commanded),
+                    should_be_lit: sample.lamp.is_some_and(|v| v.lighting.expected),
+                    lit: sample.lamp.is_some_and(|v| v.lighting.lit),
                 }),
                 (DeviceKey::Rtu(i), Reading::Rtu(r)) => batch.rtus.push(RtuRow {
                     time_us,

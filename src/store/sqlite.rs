@@ -11,10 +11,6 @@ use std::time::Duration;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Supply voltage at the lamp from which its circuit counts as energised, as
-/// the live state judges it when no RTU tells (DESIGN.md).
-pub const ENERGISED_MIN_V: f64 = 100.0;
-
 /// Rows per INSERT: SQLite takes at most 32,766 bound values per statement.
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -51,7 +47,8 @@ pub async fn write(pool: &SqlitePool, batch: &Batch) -> Result<(), sqlx::Error> 
 fn lamps(rows: &[LampRow]) -> QueryBuilder<'_, Sqlite> {
     let mut q = QueryBuilder::new(
         "INSERT INTO lamp_samples (time, lamp_id, district, is_on, dim_level, voltage_v, \
-         current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags) ",
+         current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags, commanded, \
+         should_be_lit, lit) ",
     );
     q.push_values(rows, |mut b, r| {
         b.push_bind(r.time_us)
@@ -65,7 +62,10 @@ fn lamps(rows: &[LampRow]) -> QueryBuilder<'_, Sqlite> {
             .push_bind(r.power_factor)
             .push_bind(r.energy_kwh)
             .push_bind(r.burning_hours)
-            .push_bind(r.fault_flags);
+            .push_bind(r.fault_flags)
+            .push_bind(r.commanded)
+            .push_bind(r.should_be_lit)
+            .push_bind(r.lit);
     });
     q.push(" ON CONFLICT DO NOTHING");
     q
@@ -150,10 +150,9 @@ pub async fn upsert_lamps(
 
 /// Recomputes the hourly rollups of the hours in [from, to) (µs, whole hours).
 /// `gap_s` caps the time a sample stands for, so a gap in polling is not
-/// counted as online. `expected_seconds` is the sample time in which the lamp
-/// should have been lit: relay on with supply at the lamp (energised, judged
-/// by the voltage the SLC measures; see `ENERGISED_MIN_V`); `lit_seconds` the
-/// part of it drawing more than the lamp's threshold with no failure flag.
+/// counted as online. `expected_seconds` and `lit_seconds` add up the sample
+/// time whose stored verdict (`should_be_lit`, `lit`: the lighting rule of
+/// `crate::lighting`, taken by the live state) says so; no rule lives here.
 pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result<(), StoreError> {
     const HOUR: i64 = 3_600_000_000;
     let gap_us = (gap_s * 1e6) as i64;
@@ -165,12 +164,10 @@ pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result
          SELECT (s.time / ?1) * ?1, s.lamp_id, MAX(s.district), COALESCE(MAX(l.cabinet), ''),
                 COALESCE(MAX(l.circuit), 0), COUNT(*),
                 SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt), SUM(s.de), SUM(s.fail_start),
-                SUM(CASE WHEN s.expected THEN s.dt ELSE 0 END),
-                SUM(CASE WHEN s.expected AND s.power_w > COALESCE(l.lit_threshold_w, 0)
-                          AND (s.fault_flags & 1) = 0 THEN s.dt ELSE 0 END)
+                SUM(CASE WHEN s.should_be_lit THEN s.dt ELSE 0 END),
+                SUM(CASE WHEN s.lit THEN s.dt ELSE 0 END)
          FROM (
-             SELECT time, lamp_id, district, is_on, power_w, fault_flags,
-                    (is_on AND COALESCE(voltage_v, 0) >= ?5) AS expected,
+             SELECT time, lamp_id, district, is_on, fault_flags, should_be_lit, lit,
                     MIN(COALESCE(LEAD(time) OVER w - time, 0), ?4) / 1e6 AS dt,
                     MAX(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0) AS de,
                     CASE WHEN (fault_flags & 1) = 1
@@ -193,7 +190,6 @@ pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result
     .bind(from)
     .bind(to)
     .bind(gap_us)
-    .bind(ENERGISED_MIN_V)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
