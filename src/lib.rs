@@ -3,12 +3,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod calendar;
 pub mod cli;
 pub mod control;
 pub mod demo;
+pub mod figures;
 pub mod inventory;
 pub mod lighting;
-pub mod metrics;
 pub mod mqtt;
 pub mod poll;
 pub mod settings;

@@ -131,7 +131,7 @@ impl Application {
             .time_zone
             .parse()
             .unwrap_or(chrono_tz::Asia::Shanghai);
-        let figures = Arc::new(crate::metrics::window::Context::new(
+        let figures = Arc::new(crate::figures::window::Context::new(
             loaded.inventory.clone(),
             &settings.gateway.id,
             // A run that did not stop cleanly was observed until its last
@@ -144,7 +144,7 @@ impl Application {
             live: live.clone(),
             tokens,
             control: control.clone(),
-            now_cache: Arc::new(crate::metrics::NowCache::new(
+            now_cache: Arc::new(crate::figures::NowCache::new(
                 std::time::Duration::from_secs(1),
             )),
             store: store.as_ref().map(|s| s.store.clone()),

@@ -5,9 +5,9 @@ use super::inventory::scope;
 use super::query::ApiQuery;
 use super::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::metrics::report::{self, MonthlyReport, OnlineRates};
-use crate::metrics::window::{self, Bucket, WindowError};
-use crate::metrics::{self, Summary};
+use crate::figures::report::{self, MonthlyReport, OnlineRates};
+use crate::figures::window::{self, Bucket, WindowError};
+use crate::figures::{self, Summary};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +30,7 @@ pub async fn summary(
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> Result<Json<Summary>, ApiError> {
     let district = scope(&s, &p, q.district)?;
-    let (city, districts) = metrics::summaries_now(&s.live);
+    let (city, districts) = figures::summaries_now(&s.live);
     match district {
         None => Ok(Json(city)),
         Some(id) => districts
@@ -44,7 +44,7 @@ pub async fn summary(
 /// `GET /api/v1/metrics/districts` — every district's figures and the city's.
 /// A district-scoped caller sees its own district and no city total.
 pub async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
-    let (city, districts) = metrics::summaries_now(&s.live);
+    let (city, districts) = figures::summaries_now(&s.live);
     let at = city.at;
     let city = p.district.is_none().then_some(city);
     let districts: Vec<_> = districts.into_iter().filter(|d| p.sees(&d.scope)).collect();
@@ -89,7 +89,7 @@ fn positions(s: &AppState, district: Option<&str>) -> (Vec<usize>, String, Strin
 
 /// `GET /api/v1/metrics/online-rates?from=&to=[&district=][&bucket=hour|day|month]`
 /// — online rates, coverage and lighting rate over a window (see
-/// `metrics::window` for the rules). A district-scoped caller gets its own
+/// `figures::window` for the rules). A district-scoped caller gets its own
 /// district by default.
 pub async fn online_rates(
     State(s): State<AppState>,
@@ -187,7 +187,7 @@ pub async fn monthly(
     )
     .await
     .map_err(from_window)?;
-    let (_, per) = metrics::counts_now(&s.live);
+    let (_, per) = figures::counts_now(&s.live);
     let (ds, _, _) = positions(&s, district.as_deref());
     let rows = report::rows(
         &s.figures,

@@ -1,7 +1,7 @@
 //! Liveness, readiness and Prometheus metrics.
 
 use super::{ApiError, AppState};
-use crate::metrics::{Counts, Summary};
+use crate::figures::{Counts, Summary};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;

@@ -26,14 +26,14 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub control: Arc<Control>,
     /// The figures now for `/metrics`, computed at most once a second.
-    pub now_cache: Arc<crate::metrics::NowCache>,
+    pub now_cache: Arc<crate::figures::NowCache>,
     /// `None` when `store.url` is `none`.
     pub store: Option<Arc<crate::store::Store>>,
     pub time_zone: chrono_tz::Tz,
     /// The MQTT broker link, when MQTT is configured.
     pub mqtt: Option<Arc<crate::mqtt::LinkStatus>>,
     /// What the windowed figures need of the inventory and the gateway.
-    pub figures: Arc<crate::metrics::window::Context>,
+    pub figures: Arc<crate::figures::window::Context>,
 }
 
 pub fn router(state: AppState) -> Router {

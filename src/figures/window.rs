@@ -24,12 +24,13 @@
 //! - Lighting: Σ lit seconds / Σ expected-lit seconds of the hourly rollups
 //!   whose hour starts in the bucket (see `store::sqlite::rollup`).
 
+use crate::calendar::bucket_bounds;
+pub use crate::calendar::Bucket;
 use crate::inventory::Inventory;
 use crate::store::figures::{LightingHour, RunSpan, TransitionEvent};
 use crate::store::Db;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
 use std::collections::HashMap;
 
 /// The longest window served: the transitions it reads grow with it.
@@ -43,26 +44,6 @@ pub enum WindowError {
     BadInput(String),
     #[error("store query failed: {0}")]
     Db(#[from] sqlx::Error),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Bucket {
-    Hour,
-    Day,
-    Month,
-}
-
-impl std::str::FromStr for Bucket {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "hour" => Ok(Bucket::Hour),
-            "day" => Ok(Bucket::Day),
-            "month" => Ok(Bucket::Month),
-            other => Err(format!("bucket `{other}` is not hour, day or month")),
-        }
-    }
 }
 
 /// What the windowed figures need to know of the inventory and the gateway,
@@ -182,68 +163,6 @@ pub fn check(
         )));
     }
     Ok(())
-}
-
-/// Midnight at the start of `date` in `tz` (the earliest, should a zone
-/// repeat it).
-pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let naive = date.and_hms_opt(0, 0, 0).expect("midnight exists");
-    tz.from_local_datetime(&naive)
-        .earliest()
-        // A zone that skips midnight starts the day an hour later.
-        .or_else(|| {
-            tz.from_local_datetime(&(naive + Duration::hours(1)))
-                .earliest()
-        })
-        .map_or_else(|| Utc.from_utc_datetime(&naive), |t| t.with_timezone(&Utc))
-}
-
-/// The first bucket boundary after `t`: the next local hour, midnight or
-/// first of the month in the city's zone.
-fn next_boundary(t: DateTime<Utc>, bucket: Bucket, tz: Tz) -> DateTime<Utc> {
-    let local = t.with_timezone(&tz);
-    match bucket {
-        Bucket::Hour => {
-            let into = Duration::minutes(i64::from(local.minute()))
-                + Duration::seconds(i64::from(local.second()))
-                + Duration::nanoseconds(i64::from(local.nanosecond()));
-            t - into + Duration::hours(1)
-        }
-        Bucket::Day => local_midnight(local.date_naive() + chrono::Days::new(1), tz),
-        Bucket::Month => {
-            let d = local.date_naive();
-            let (y, m) = if d.month() == 12 {
-                (d.year() + 1, 1)
-            } else {
-                (d.year(), d.month() + 1)
-            };
-            local_midnight(
-                NaiveDate::from_ymd_opt(y, m, 1).expect("first of month"),
-                tz,
-            )
-        }
-    }
-}
-
-/// The buckets of [from, to): the whole window without a bucket, else cut at
-/// local boundaries, the first and last clipped to the window.
-pub fn bucket_bounds(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    bucket: Option<Bucket>,
-    tz: Tz,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let Some(bucket) = bucket else {
-        return vec![(from, to)];
-    };
-    let mut out = Vec::new();
-    let mut at = from;
-    while at < to {
-        let end = next_boundary(at, bucket, tz).min(to);
-        out.push((at, end));
-        at = end;
-    }
-    out
 }
 
 /// Observed spans, merged, in time order (µs).
@@ -435,53 +354,6 @@ pub async fn sums(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn buckets_cut_at_local_boundaries() {
-        let sh: Tz = "Asia/Shanghai".parse().unwrap();
-        // 2025-01-31 12:00 to 2025-03-01 12:00 Shanghai time, by month.
-        let b = bucket_bounds(
-            t("2025-01-31T04:00:00Z"),
-            t("2025-03-01T04:00:00Z"),
-            Some(Bucket::Month),
-            sh,
-        );
-        let want = [
-            ("2025-01-31T04:00:00Z", "2025-01-31T16:00:00Z"),
-            ("2025-01-31T16:00:00Z", "2025-02-28T16:00:00Z"),
-            ("2025-02-28T16:00:00Z", "2025-03-01T04:00:00Z"),
-        ];
-        assert_eq!(b, want.map(|(a, z)| (t(a), t(z))));
-        // India is UTC+5:30: local hours start at :30 UTC.
-        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
-        let b = bucket_bounds(
-            t("2025-01-01T00:00:00Z"),
-            t("2025-01-01T02:00:00Z"),
-            Some(Bucket::Hour),
-            kolkata,
-        );
-        let want = [
-            ("2025-01-01T00:00:00Z", "2025-01-01T00:30:00Z"),
-            ("2025-01-01T00:30:00Z", "2025-01-01T01:30:00Z"),
-            ("2025-01-01T01:30:00Z", "2025-01-01T02:00:00Z"),
-        ];
-        assert_eq!(b, want.map(|(a, z)| (t(a), t(z))));
-        // Berlin's day of the spring change has 23 hours.
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let b = bucket_bounds(
-            t("2025-03-29T23:00:00Z"),
-            t("2025-03-31T22:00:00Z"),
-            Some(Bucket::Day),
-            berlin,
-        );
-        assert_eq!(b[0].1, t("2025-03-30T22:00:00Z"));
-        assert_eq!((b[0].1 - b[0].0).num_hours(), 23);
-        assert_eq!(b.len(), 2);
-    }
 
     #[test]
     fn observed_spans_merge_and_stop_at_grace_or_now() {

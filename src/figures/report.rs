@@ -2,9 +2,9 @@
 //! district or the city) and bucket, and the monthly evaluation report (one
 //! row per district and the city, as JSON or CSV).
 
-use super::window::{local_midnight, BucketSums, Context, WindowError, WindowSums};
+use super::window::{BucketSums, Context, WindowError, WindowSums};
 use super::{ratio, Counts};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// The figures of one scope over one bucket (or the whole window).
@@ -142,20 +142,8 @@ pub fn month_window(
     month: &str,
     tz: chrono_tz::Tz,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), WindowError> {
-    let bad = || WindowError::BadInput(format!("`month` must be YYYY-MM, got `{month}`"));
-    let (y, m) = month.split_once('-').ok_or_else(bad)?;
-    if y.len() != 4 || m.len() != 2 {
-        return Err(bad());
-    }
-    let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    let first = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)?;
-    let next = if first.month() == 12 {
-        NaiveDate::from_ymd_opt(y + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(y, m + 1, 1)
-    }
-    .ok_or_else(bad)?;
-    Ok((local_midnight(first, tz), local_midnight(next, tz)))
+    crate::calendar::month_window(month, tz)
+        .ok_or_else(|| WindowError::BadInput(format!("`month` must be YYYY-MM, got `{month}`")))
 }
 
 /// Report rows: installation ratio and control share from the inventory (now),
