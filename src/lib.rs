@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod cli;
 pub mod control;
 pub mod demo;
+pub mod exposition;
 pub mod figures;
 pub mod inventory;
 pub mod lighting;

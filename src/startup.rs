@@ -140,13 +140,29 @@ impl Application {
                 .unwrap_or(chrono::Duration::minutes(1)),
             time_zone,
         ));
+        let now_cache = Arc::new(crate::figures::NowCache::new(
+            std::time::Duration::from_secs(1),
+        ));
+        let mut metrics = prometheus_client::registry::Registry::default();
+        metrics.register_collector(Box::new(state::metrics::PollMetrics(live.clone())));
+        metrics.register_collector(Box::new(crate::figures::metrics::FigureMetrics {
+            live: live.clone(),
+            cache: now_cache.clone(),
+        }));
+        if let Some(s) = &store {
+            metrics.register_collector(Box::new(store::metrics::StoreMetrics(
+                s.store.status.clone(),
+            )));
+        }
+        if let Some(m) = &mqtt_status {
+            metrics.register_collector(Box::new(mqtt::metrics::MqttMetrics(m.clone())));
+        }
         let app = api::router(AppState {
             live: live.clone(),
             tokens,
             control: control.clone(),
-            now_cache: Arc::new(crate::figures::NowCache::new(
-                std::time::Duration::from_secs(1),
-            )),
+            now_cache,
+            metrics: Arc::new(metrics),
             store: store.as_ref().map(|s| s.store.clone()),
             mqtt: mqtt_status.clone(),
             time_zone,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub time_zone: chrono_tz::Tz,
     /// The MQTT broker link, when MQTT is configured.
     pub mqtt: Option<Arc<crate::mqtt::LinkStatus>>,
+    /// Every subsystem's Prometheus collector, for `/metrics`.
+    pub metrics: Arc<prometheus_client::registry::Registry>,
     /// What the windowed figures need of the inventory and the gateway.
     pub figures: Arc<crate::figures::window::Context>,
 }

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod commands;
 pub mod config;
 pub mod inbox;
+pub mod metrics;
 pub mod outbox;
 pub mod payload;
 pub mod publisher;

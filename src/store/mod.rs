@@ -15,6 +15,7 @@ pub mod db;
 pub mod figures;
 pub mod history;
 pub mod maintenance;
+pub mod metrics;
 pub mod postgres;
 pub mod rows;
 pub mod spool;

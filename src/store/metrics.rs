@@ -1,0 +1,67 @@
+//! Prometheus families of the store: degraded, queued and spooled rows, rows
+//! written by table, write failures, intake overflows.
+
+use super::StoreStatus;
+use crate::exposition::{counter, counters, gauge, label};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct StoreMetrics(pub Arc<StoreStatus>);
+
+impl Collector for StoreMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let v = &self.0;
+        gauge(
+            &mut enc,
+            "lampgw_store_degraded",
+            "1 while the store cannot write or is replaying its spool",
+            u64::from(v.degraded()),
+        )?;
+        gauge(
+            &mut enc,
+            "lampgw_store_queued_rows",
+            "Rows waiting in memory for the database",
+            v.queued_rows.load(Relaxed),
+        )?;
+        gauge(
+            &mut enc,
+            "lampgw_store_spooled_rows",
+            "Rows waiting in the spool file",
+            v.spooled_rows.load(Relaxed),
+        )?;
+        gauge(
+            &mut enc,
+            "lampgw_store_spooled_bytes",
+            "Bytes waiting in the spool file",
+            v.spooled_bytes.load(Relaxed),
+        )?;
+        counters(
+            &mut enc,
+            "lampgw_store_rows_written",
+            "Rows written to the database by table",
+            [
+                (label("table", "lamp_samples"), v.lamp_rows.load(Relaxed)),
+                (label("table", "rtu_samples"), v.rtu_rows.load(Relaxed)),
+                (
+                    label("table", "transitions"),
+                    v.transition_rows.load(Relaxed),
+                ),
+            ],
+        )?;
+        counter(
+            &mut enc,
+            "lampgw_store_write_failures",
+            "Failed database writes and connection attempts",
+            v.write_failures.load(Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "lampgw_store_intake_overflows",
+            "Batches queued on the state task because the store's intake channel was full",
+            v.intake_overflows.load(Relaxed),
+        )
+    }
+}
