@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod control;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod inventory;
 pub mod metrics;
