@@ -47,9 +47,9 @@ async fn main() -> anyhow::Result<()> {
     s.log.level = "warn".into();
     // The store on (SQLite in the temp folder), as in a deployment; MQTT off
     // so the bench does not contend for the embedded broker's port.
-    s.store.url = format!("sqlite://{}", dir.path().join("store.db").display());
+    s.store.url = lamp_gateway::store::Backend::Sqlite(dir.path().join("store.db"));
     s.store.spool_dir = dir.path().join("spool");
-    s.mqtt.url = "none".into();
+    s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::None;
     s.auth.tokens.push(TokenConfig {
         name: "bench".into(),
         hash: hash_token(TOKEN),

@@ -17,7 +17,7 @@ use lamp_gateway::inventory::Inventory;
 use lamp_gateway::settings::Settings;
 use lamp_gateway::startup::Application;
 use lamp_gateway::store::rows::{micros, Batch, TransitionRow};
-use lamp_gateway::store::{Db, StoreSettings};
+use lamp_gateway::store::Db;
 use lamp_sim::{InventoryOptions, SimConfig, Simulator};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -236,11 +236,11 @@ async fn bench_backend(
     s.paths.inventory = dir.join("inventory");
     s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
     s.log.level = "warn".into();
-    s.store.url = url.to_string();
+    s.store.url = url.parse().map_err(anyhow::Error::msg)?;
     s.store.spool_dir = dir.join(format!("spool-{name}"));
     s.store.retention_days = 3650;
     // The figures are measured, not MQTT (its own bench is tests/mqtt_bench.rs).
-    s.mqtt.url = "none".into();
+    s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::None;
     s.auth.tokens.push(TokenConfig {
         name: "bench".into(),
         hash: hash_token(TOKEN),
@@ -250,13 +250,7 @@ async fn bench_backend(
     let inv = lamp_gateway::validate::load(&s)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
         .inventory;
-    let backend = StoreSettings {
-        url: url.to_string(),
-        ..Default::default()
-    }
-    .backend()
-    .map_err(anyhow::Error::msg)?;
-    let db = Db::connect_lazy(&backend, 4)?.ok_or_else(|| anyhow::anyhow!("store disabled"))?;
+    let db = Db::connect_lazy(&s.store.url, 4)?.ok_or_else(|| anyhow::anyhow!("store disabled"))?;
     db.migrate().await?;
     let end = floor_hour(Utc::now());
     let start = end - Span::days(o.days);

@@ -26,6 +26,7 @@ pub enum Command {
     /// Check settings, inventory and profiles; report every problem.
     CheckConfig(ConfigArgs),
     /// Run the gateway on a simulated district, all in one process.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// API tokens.
     #[command(subcommand)]
@@ -103,6 +104,7 @@ pub struct RunArgs {
     pub listen: Option<SocketAddr>,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Args)]
 pub struct DemoArgs {
     /// API listen address.
@@ -187,13 +189,13 @@ pub fn token_new(args: TokenArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let s = Settings::load(Some(&args.config))?;
-    let backend = s.store.backend().map_err(anyhow::Error::msg)?;
-    let Some(db) = crate::store::Db::connect_lazy(&backend, 1)? else {
+    let backend = &s.store.url;
+    let Some(db) = crate::store::Db::connect_lazy(backend, 1)? else {
         println!("store.url is `none`: nothing to migrate");
         return Ok(ExitCode::SUCCESS);
     };
     db.migrate().await?;
-    println!("store migrated ({}): {}", db.kind(), describe(&backend));
+    println!("store migrated ({}): {}", db.kind(), describe(backend));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -201,6 +203,8 @@ fn describe(b: &crate::store::Backend) -> String {
     match b {
         crate::store::Backend::Sqlite(p) => p.display().to_string(),
         crate::store::Backend::Postgres(u) => {
+            // Where, not who: the part after the credentials.
+            let u = secrecy::ExposeSecret::expose_secret(u);
             u.split('@').next_back().unwrap_or_default().to_string()
         }
         crate::store::Backend::Disabled => "none".into(),

@@ -75,7 +75,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tokens.push(token);
     }
     let db = dir.path().join("store.db");
-    settings.store.url = format!("sqlite://{}", db.display());
+    settings.store.url = crate::store::Backend::Sqlite(db.clone());
     settings.store.spool_dir = dir.path().join("spool");
     settings.mqtt.spill_dir = dir.path().join("mqtt-spill");
     settings.mqtt.refresh_interval = Duration::from_secs(60);

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod control;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod exposition;
 pub mod figures;

@@ -8,6 +8,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => lamp_gateway::cli::run(args).await,
         Command::CheckConfig(args) => lamp_gateway::cli::check_config(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => lamp_gateway::demo::run(args).await,
         Command::Token(TokenCommand::New(args)) => lamp_gateway::cli::token_new(args),
         Command::Migrate(args) => lamp_gateway::cli::migrate(args).await,

@@ -1,10 +1,23 @@
 //! Typed settings: `config/default.toml`, then `LAMPGW__SECTION__KEY` environment
 //! variables, then command-line flags.
+//!
+//! Each subsystem owns its section's type (`poll::PollSettings`,
+//! `store::StoreSettings`, ...); this module only composes them with the
+//! gateway's own keys and loads the whole. Values are parsed as they load, so
+//! a time zone, URL, format or duration that does not parse stops the load
+//! with its key named; what parses but makes no sense is listed by
+//! [`Settings::problems`].
 
-use serde::Deserialize;
-use std::net::SocketAddr;
+use crate::api::ApiSettings;
+use crate::auth::AuthSettings;
+use crate::control::ControlSettings;
+use crate::mqtt::MqttSettings;
+use crate::poll::PollSettings;
+use crate::store::StoreSettings;
+use crate::telemetry::LogSettings;
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,20 +33,13 @@ pub struct Settings {
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
-    pub mqtt: crate::mqtt::MqttSettings,
+    pub mqtt: MqttSettings,
     #[serde(default)]
     pub auth: AuthSettings,
     #[serde(default)]
-    pub control: crate::control::ControlSettings,
+    pub control: ControlSettings,
     #[serde(default)]
-    pub store: crate::store::StoreSettings,
-}
-
-/// API tokens (`lamp-gateway token new` prints one with its hash).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthSettings {
-    pub tokens: Vec<crate::auth::TokenConfig>,
+    pub store: StoreSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,17 +47,24 @@ pub struct AuthSettings {
 pub struct GatewaySettings {
     /// Stable name of this gateway instance (MQTT presence, run records).
     pub id: String,
-    /// The city's time zone for days and months in reports.
-    pub time_zone: String,
+    /// The city's time zone for days and months in reports (an IANA name).
+    #[serde(deserialize_with = "time_zone")]
+    pub time_zone: Tz,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             id: "lamp-gateway".into(),
-            time_zone: "Asia/Shanghai".into(),
+            time_zone: chrono_tz::Asia::Shanghai,
         }
     }
+}
+
+fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse()
+        .map_err(|_| serde::de::Error::custom(format!("unknown time zone `{name}`")))
 }
 
 /// Folders of the inventory CSV files and profile TOML files. Relative paths
@@ -73,83 +86,10 @@ impl Default for PathSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApiSettings {
-    pub listen: SocketAddr,
-}
-
-impl Default for ApiSettings {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".parse().expect("valid literal"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PollSettings {
-    /// How often every single-lamp controller is read.
-    #[serde(with = "humantime_serde")]
-    pub slc_interval: Duration,
-    /// How often every cabinet RTU is read.
-    #[serde(with = "humantime_serde")]
-    pub rtu_interval: Duration,
-    /// Limit on one Modbus request; tokio-modbus has none of its own.
-    #[serde(with = "humantime_serde")]
-    pub request_timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Consecutive failed polls after which a device counts as offline.
-    pub offline_after: u32,
-    #[serde(with = "humantime_serde")]
-    pub reconnect_min: Duration,
-    #[serde(with = "humantime_serde")]
-    pub reconnect_max: Duration,
-    /// Unmapped registers a read may span to join two fields into one request.
-    pub max_gap: u16,
-    /// Capacity of the channel from the pollers to the live state.
-    pub outcome_channel: usize,
-}
-
-impl Default for PollSettings {
-    fn default() -> Self {
-        Self {
-            slc_interval: Duration::from_secs(10),
-            rtu_interval: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(2),
-            offline_after: 3,
-            reconnect_min: Duration::from_millis(500),
-            reconnect_max: Duration::from_secs(30),
-            max_gap: 0,
-            outcome_channel: 4096,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogSettings {
-    /// `text` or `json`.
-    pub format: String,
-    /// A tracing filter, overridden by RUST_LOG.
-    pub level: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            format: "text".into(),
-            level: "info,rumqttd=off".into(),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("settings {path}: {source}")]
+    // The cause follows in the error chain (`{:#}`), which names the key.
+    #[error("settings {path}")]
     Load {
         path: String,
         #[source]
@@ -204,47 +144,80 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Checks values that parse but make no sense, naming each key.
+    /// Values that parse but make no sense, naming each key. (Token problems
+    /// need the inventory's districts and are checked with it.)
     pub fn problems(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let p = &self.poll;
-        let mut need = |ok: bool, key: &str, msg: &str| {
-            if !ok {
-                out.push((format!("poll.{key}"), msg.to_string()));
-            }
-        };
-        need(p.offline_after >= 1, "offline_after", "must be at least 1");
-        need(
-            !p.request_timeout.is_zero(),
-            "request_timeout",
-            "must be above zero",
-        );
-        need(
-            !p.connect_timeout.is_zero(),
-            "connect_timeout",
-            "must be above zero",
-        );
-        need(
-            p.reconnect_min <= p.reconnect_max,
-            "reconnect_min",
-            "must not exceed reconnect_max",
-        );
-        need(
-            p.outcome_channel >= 1,
-            "outcome_channel",
-            "must be at least 1",
-        );
-        if self.gateway.time_zone.parse::<chrono_tz::Tz>().is_err() {
-            out.push((
-                "gateway.time_zone".into(),
-                format!("unknown time zone `{}`", self.gateway.time_zone),
-            ));
-        }
+        let mut out = self.poll.problems();
         out.extend(self.store.problems());
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            out.push(("log.format".into(), "must be `text` or `json`".into()));
-        }
         out.extend(self.mqtt.problems());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file: &str) -> Result<Settings, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(&path, file).unwrap();
+        Settings::load(Some(&path)).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
+    }
+
+    #[test]
+    fn values_are_parsed_at_load() {
+        let s = load(
+            "[gateway]\ntime_zone = \"Europe/Berlin\"\n[log]\nformat = \"json\"\n\
+             [store]\nurl = \"none\"\n[mqtt]\nurl = \"mqtts://broker.city\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.gateway.time_zone, chrono_tz::Europe::Berlin);
+        assert_eq!(s.log.format, crate::telemetry::LogFormat::Json);
+        assert!(matches!(s.store.url, crate::store::Backend::Disabled));
+        assert_eq!(
+            s.mqtt.url,
+            crate::mqtt::BrokerChoice::External {
+                host: "broker.city".into(),
+                port: 8883,
+                tls: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_value_fails_the_load_naming_its_key() {
+        for (file, key) in [
+            (
+                "[gateway]\ntime_zone = \"Mars/Olympus\"\n",
+                "gateway.time_zone",
+            ),
+            ("[log]\nformat = \"xml\"\n", "log.format"),
+            ("[store]\nurl = \"mysql://x\"\n", "store.url"),
+            ("[mqtt]\nurl = \"http://x\"\n", "mqtt.url"),
+            (
+                "[poll]\nslc_interval = \"ten seconds\"\n",
+                "poll.slc_interval",
+            ),
+        ] {
+            let err = load(file).expect_err(file);
+            assert!(err.contains(key), "{key} not named in: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_password() {
+        let s = load(
+            "[store]\nurl = \"postgres://lamps:pg-s3cret@db.city/lamps\"\n\
+             [mqtt]\nusername = \"gw\"\npassword = \"mq-s3cret\"\n",
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("pg-s3cret"), "{shown}");
+        assert!(!shown.contains("mq-s3cret"), "{shown}");
+        assert_eq!(
+            s.store.url.to_string(),
+            "postgres://lamps:***@db.city/lamps"
+        );
     }
 }

@@ -4,12 +4,13 @@
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
 use crate::control::Control;
+use crate::inventory::ConfigIssue;
 use crate::mqtt::{self, LinkStatus};
 use crate::poll::{self, PollerConfig};
 use crate::settings::Settings;
 use crate::state::{self, LiveState};
 use crate::store;
-use crate::validate::{self, ConfigIssue};
+use crate::validate;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -106,10 +107,11 @@ impl Application {
         if let Some(s) = &store {
             sinks.push(s.sink.clone());
             control.observe(s.audit());
-            tracing::info!(backend = s.store.db.kind(), url = %redact(&settings.store.url), "store on");
+            tracing::info!(backend = s.store.db.kind(), url = %settings.store.url, "store on");
         }
         let mqtt = mqtt::start(
-            &settings,
+            &settings.mqtt,
+            &settings.gateway.id,
             live.clone(),
             &loaded.topology,
             Some(control.clone()),
@@ -126,11 +128,7 @@ impl Application {
         if tokens.is_empty() {
             tracing::warn!("no API tokens configured: every /api/v1 request will be refused (lamp-gateway token new)");
         }
-        let time_zone: chrono_tz::Tz = settings
-            .gateway
-            .time_zone
-            .parse()
-            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let time_zone = settings.gateway.time_zone;
         let figures = Arc::new(crate::figures::window::Context::new(
             loaded.inventory.clone(),
             &settings.gateway.id,
@@ -257,19 +255,5 @@ impl Application {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.cancel.cancel();
         self.run_until_stopped().await
-    }
-}
-
-/// The URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }

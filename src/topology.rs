@@ -1,8 +1,10 @@
 //! Endpoints, the devices behind them, and the poll plan: the fewest Modbus
 //! reads (≤125 registers each) that cover every field of every device.
+//! [`Topology::build`] assembles them from the inventory and the profiles.
 
-use crate::inventory::Framing;
+use crate::inventory::{ConfigIssue, Framing, Inventory};
 use lamp_profile::{DeviceKind, Layout, Profile, Table};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A device in the live state: an RTU by its cabinet's index, an SLC by its
@@ -174,6 +176,106 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Puts every RTU and SLC of the inventory behind its cabinet's endpoint
+    /// (endpoints in order of first mention) and plans the reads. A device
+    /// that cannot be polled — unknown profile, no endpoint, a block index
+    /// that does not fit its profile — is left out with an issue saying why.
+    /// Checks that do not decide what is polled (ids, units, circuits) are
+    /// the validator's.
+    pub fn build(
+        inv: &Inventory,
+        profiles: &BTreeMap<String, Arc<Profile>>,
+        max_gap: u16,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Topology {
+        let mut endpoints = Endpoints::default();
+        for (ci, c) in inv.cabinets.iter().enumerate() {
+            let Some(rtu) = &c.rtu else { continue };
+            let profile = profile_of(profiles, &rtu.profile, DeviceKind::Rtu, &c.at, issues);
+            let Some(ep) = &c.endpoint else {
+                issues.push(ConfigIssue::new(
+                    &c.at,
+                    format!("RTU `{}` has no endpoint to poll", rtu.id),
+                ));
+                continue;
+            };
+            if let Some(profile) = profile {
+                let e = endpoints.index(ep, c.framing, &c.at, issues);
+                endpoints.list[e].devices.push(DeviceSlot {
+                    key: DeviceKey::Rtu(ci as u32),
+                    unit: rtu.unit,
+                    block_index: 0,
+                    profile,
+                });
+            }
+        }
+        for (li, l) in inv.lamps.iter().enumerate() {
+            let (Some(c), Some(slc)) = (inv.cabinet(&l.cabinet), &l.slc) else {
+                continue;
+            };
+            let Some(profile) = profile_of(profiles, &slc.profile, DeviceKind::Slc, &l.at, issues)
+            else {
+                continue;
+            };
+            let block_index = match (profile.layout, slc.index) {
+                (Layout::Unit, None) => 0,
+                (Layout::Unit, Some(_)) => {
+                    issues.push(ConfigIssue::new(
+                        &l.at,
+                        format!(
+                            "SLC `{}`: slc_index is for block-layout profiles only",
+                            slc.id
+                        ),
+                    ));
+                    0
+                }
+                (Layout::Block { .. }, None) => {
+                    issues.push(ConfigIssue::new(
+                        &l.at,
+                        format!(
+                            "SLC `{}`: profile `{}` needs slc_index",
+                            slc.id, profile.name
+                        ),
+                    ));
+                    continue;
+                }
+                (Layout::Block { .. }, Some(i)) => {
+                    let max = profile.max_block_index().unwrap_or(0);
+                    if i > max {
+                        issues.push(ConfigIssue::new(
+                            &l.at,
+                            format!(
+                                "SLC `{}`: slc_index {i} is beyond the last block {max}",
+                                slc.id
+                            ),
+                        ));
+                        continue;
+                    }
+                    i
+                }
+            };
+            let Some(ep) = &c.endpoint else {
+                issues.push(ConfigIssue::new(
+                    &l.at,
+                    format!("SLC `{}`: cabinet `{}` has no endpoint", slc.id, c.id),
+                ));
+                continue;
+            };
+            let e = endpoints.index(ep, c.framing, &l.at, issues);
+            endpoints.list[e].devices.push(DeviceSlot {
+                key: DeviceKey::Lamp(li as u32),
+                unit: slc.unit,
+                block_index,
+                profile,
+            });
+        }
+        let mut topology = Topology {
+            endpoints: endpoints.list,
+        };
+        topology.plan(max_gap);
+        topology
+    }
+
     pub fn plan(&mut self, max_gap: u16) {
         for ep in &mut self.endpoints {
             ep.plan(max_gap);
@@ -189,10 +291,68 @@ impl Topology {
     }
 }
 
+/// The profile a device names, if it exists and is of the device's kind.
+fn profile_of(
+    profiles: &BTreeMap<String, Arc<Profile>>,
+    name: &str,
+    kind: DeviceKind,
+    at: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Arc<Profile>> {
+    match profiles.get(name) {
+        Some(p) if p.kind == kind => Some(p.clone()),
+        Some(_) => {
+            issues.push(ConfigIssue::new(
+                at,
+                format!("profile `{name}` is not a {kind:?} profile"),
+            ));
+            None
+        }
+        None => {
+            issues.push(ConfigIssue::new(at, format!("unknown profile `{name}`")));
+            None
+        }
+    }
+}
+
+/// Endpoints in order of first mention, found by address.
+#[derive(Default)]
+struct Endpoints {
+    list: Vec<EndpointSpec>,
+    by_address: HashMap<String, usize>,
+}
+
+impl Endpoints {
+    fn index(
+        &mut self,
+        addr: &str,
+        framing: Framing,
+        at: &str,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> usize {
+        let list = &mut self.list;
+        let i = *self.by_address.entry(addr.to_string()).or_insert_with(|| {
+            list.push(EndpointSpec {
+                address: addr.to_string(),
+                framing,
+                devices: Vec::new(),
+                reads: Vec::new(),
+            });
+            list.len() - 1
+        });
+        if list[i].framing != framing {
+            issues.push(ConfigIssue::new(
+                at,
+                format!("endpoint {addr} is used with two framings (tcp and rtu-over-tcp)"),
+            ));
+        }
+        i
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     fn profiles() -> BTreeMap<String, Profile> {

@@ -438,7 +438,7 @@ async fn audit_rows_are_kept_in_postgres_across_restarts() {
         slcs_per_endpoint: 2,
         ..SimConfig::default()
     };
-    let with_pg = |s: &mut lamp_gateway::settings::Settings| s.store.url = url.clone();
+    let with_pg = |s: &mut lamp_gateway::settings::Settings| s.store.url = url.parse().unwrap();
     let from = chrono::Utc::now();
     let t = spawn_app_with(sim_cfg(), InventoryOptions::default(), with_pg).await;
     t.all_online().await;

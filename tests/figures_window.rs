@@ -307,7 +307,7 @@ async fn scenario(url: Option<String>) {
     write_city(&dir.path().join("inventory"));
     let mut s = test_settings(dir.path());
     if let Some(u) = url {
-        s.store.url = u;
+        s.store.url = u.parse().unwrap();
     }
     s.poll.slc_interval = std::time::Duration::from_secs(10);
     s.poll.rtu_interval = std::time::Duration::from_secs(10);

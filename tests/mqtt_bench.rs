@@ -137,7 +137,7 @@ async fn poll_only() {
     s.paths.profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
     s.poll.slc_interval = Duration::from_secs(3600);
     s.poll.rtu_interval = Duration::from_secs(3600);
-    s.mqtt.url = "none".into();
+    s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::None;
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let app = Application::build(s).await.unwrap();
@@ -178,9 +178,9 @@ async fn gateway_run(port: Option<u16>, root: &str) -> u16 {
     s.mqtt.topic_root = root.into();
     s.mqtt.spill_dir = dir.path().join("spill");
     match port {
-        Some(p) => s.mqtt.url = format!("mqtt://127.0.0.1:{p}"),
+        Some(p) => s.mqtt.url = format!("mqtt://127.0.0.1:{p}").parse().unwrap(),
         None => {
-            s.mqtt.url = "embedded".into();
+            s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::Embedded;
             s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
         }
     }

@@ -121,7 +121,7 @@ async fn run_exact(url: Option<String>) -> (TestApp, Settings) {
     let t = spawn_app_with(sim(3, 5), InventoryOptions::default(), |s| {
         fast_store(s);
         if let Some(u) = url {
-            s.store.url = u;
+            s.store.url = u.parse().unwrap();
         }
         seen = Some(s.clone());
     })
@@ -203,7 +203,7 @@ async fn sqlite_holds_exactly_what_was_polled() {
 
     let app = t.app.take().unwrap();
     app.shutdown().await.unwrap();
-    let store::Backend::Sqlite(path) = settings.store.backend().unwrap() else {
+    let store::Backend::Sqlite(path) = settings.store.url.clone() else {
         panic!("sqlite expected")
     };
     let db = Db::connect_lazy(&store::Backend::Sqlite(path.clone()), 1)
@@ -234,7 +234,7 @@ async fn postgres_holds_exactly_what_was_polled() {
     let (mut t, _) = run_exact(Some(pg.url())).await;
     let app = t.app.take().unwrap();
     app.shutdown().await.unwrap();
-    let db = Db::connect_lazy(&store::Backend::Postgres(pg.url()), 1)
+    let db = Db::connect_lazy(&store::Backend::Postgres(pg.url().into()), 1)
         .unwrap()
         .unwrap();
     let check = Check::Pg(pg.pool().await);
@@ -259,7 +259,7 @@ async fn postgres_outage_mid_run_loses_nothing_and_keeps_polling() {
     let url = pg.url_via(proxy.addr);
     let mut t = spawn_app_with(sim(3, 5), InventoryOptions::default(), |s| {
         fast_store(s);
-        s.store.url = url;
+        s.store.url = url.parse().unwrap();
         // Small, so the outage spills to the spool file.
         s.store.queue_rows = 20;
     })
@@ -299,7 +299,7 @@ async fn postgres_outage_mid_run_loses_nothing_and_keeps_polling() {
     let app = t.app.take().unwrap();
     app.shutdown().await.unwrap();
 
-    let db = Db::connect_lazy(&store::Backend::Postgres(pg.url()), 1)
+    let db = Db::connect_lazy(&store::Backend::Postgres(pg.url().into()), 1)
         .unwrap()
         .unwrap();
     let check = Check::Pg(pg.pool().await);
@@ -332,7 +332,7 @@ async fn postgres_outage_mid_run_loses_nothing_and_keeps_polling() {
 #[tokio::test]
 async fn retention_drops_old_raw_data_and_keeps_rollups_postgres() {
     let pg = PgTestDb::new().await;
-    let db = Db::connect_lazy(&store::Backend::Postgres(pg.url()), 2)
+    let db = Db::connect_lazy(&store::Backend::Postgres(pg.url().into()), 2)
         .unwrap()
         .unwrap();
     retention_case(&db).await;

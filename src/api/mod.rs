@@ -1,7 +1,9 @@
 //! The HTTP API (axum). `router(state)` is separate from serving, so tests can
 //! drive it over a real socket on a port of their own.
 
+mod auth;
 mod commands;
+mod config;
 mod error;
 mod figures;
 mod health;
@@ -9,11 +11,13 @@ mod history;
 mod inventory;
 mod query;
 
+pub use config::ApiSettings;
 pub use error::ApiError;
 
-use crate::auth::{require_token, Tokens};
+use crate::auth::Tokens;
 use crate::control::Control;
 use crate::state::LiveState;
+use auth::require_token;
 use axum::middleware;
 use axum::routing::{get, post, put};
 use axum::Router;

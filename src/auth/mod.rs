@@ -2,9 +2,9 @@
 //! (`viewer` reads, `operator` also controls, `admin` also manages groups) and
 //! optionally a district scope. Tokens are stored only as SHA-256 hashes.
 
-mod middleware;
+mod config;
 
-pub use middleware::require_token;
+pub use config::{AuthSettings, TokenConfig};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,20 +28,6 @@ impl std::str::FromStr for Role {
             o => Err(format!("role `{o}` is not viewer, operator or admin")),
         }
     }
-}
-
-/// One configured token (`[[auth.tokens]]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// Who holds it; recorded as the actor of every command.
-    pub name: String,
-    /// `sha256:` followed by the hex digest of the token.
-    pub hash: String,
-    pub role: Role,
-    /// Confines the holder to one district.
-    #[serde(default)]
-    pub district: Option<String>,
 }
 
 /// The authenticated caller of a request.

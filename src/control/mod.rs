@@ -3,10 +3,12 @@
 //! writes ahead of its polls and reads the value back), and recorded.
 
 mod command;
+mod config;
 mod request;
 mod resolve;
 
 pub use command::{Action, Command, FailCause, Source, Tally, Target, TargetState};
+pub use config::{ControlSettings, GroupConfig};
 pub use request::{CommandBody, RequestError};
 pub use resolve::Selector;
 
@@ -16,7 +18,6 @@ use crate::topology::{DeviceKey, Topology};
 use chrono::{DateTime, Utc};
 use lamp_profile::Quantity;
 use parking_lot::{Mutex, RwLock};
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
@@ -24,35 +25,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Commands kept in memory for `GET /commands/{id}`.
 const KEPT_COMMANDS: usize = 10_000;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ControlSettings {
-    /// Tries per target when the connection fails or times out (an
-    /// exception or a wrong read-back is not retried: the device answered).
-    pub max_attempts: u32,
-    /// Capacity of each endpoint's write queue.
-    pub write_queue: usize,
-    /// Named groups of lamps; more can be defined through the API.
-    pub groups: Vec<GroupConfig>,
-}
-
-impl Default for ControlSettings {
-    fn default() -> Self {
-        Self {
-            max_attempts: 2,
-            write_queue: 4096,
-            groups: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupConfig {
-    pub name: String,
-    pub lamps: Vec<String>,
-}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ControlError {

@@ -1,8 +1,7 @@
 //! Reading `districts.csv`, `cabinets.csv` and `lamps.csv`, reporting every
 //! malformed row with its file and line rather than stopping at the first.
 
-use super::{Cabinet, District, Framing, Inventory, Lamp, RtuSpec, SlcSpec};
-use crate::validate::ConfigIssue;
+use super::{Cabinet, ConfigIssue, District, Framing, Inventory, Lamp, RtuSpec, SlcSpec};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -92,7 +91,7 @@ fn non_empty(s: Option<String>) -> Option<String> {
 
 /// Loads the three inventory files of a folder, with the problems of the rows
 /// that could not be read. Cross-checks between rows (unknown cabinet,
-/// duplicate ids, …) are left to [`crate::validate`].
+/// duplicate ids, …) are left to the whole-configuration check.
 pub fn load_dir(dir: &Path) -> (Inventory, Vec<ConfigIssue>) {
     let mut issues = Vec::new();
     let districts = read_rows::<DistrictRow>(&dir.join("districts.csv"), &mut issues)

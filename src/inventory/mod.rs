@@ -1,8 +1,10 @@
 //! The city's inventory: districts, cabinets (with or without an RTU) and lamps
 //! (with or without an SLC), kept by the city as spreadsheets and loaded from CSV.
 
+mod issue;
 mod load;
 
+pub use issue::ConfigIssue;
 pub use load::load_dir;
 
 use serde::Serialize;

@@ -20,7 +20,6 @@ pub mod track;
 pub use config::{BrokerChoice, MqttSettings};
 pub use status::{LinkSnapshot, LinkStatus};
 
-use crate::settings::Settings;
 use crate::state::{LiveState, Sink};
 use crate::topology::Topology;
 use std::net::SocketAddr;
@@ -39,8 +38,6 @@ pub enum MqttError {
     Tls { path: String, detail: String },
     #[error(transparent)]
     Spill(#[from] outbox::SpillError),
-    #[error("mqtt.url: {0}")]
-    Url(String),
     #[error("{what} `{id}` cannot be part of an MQTT topic (empty, or has `/`, `+` or `#`)")]
     TopicId { what: &'static str, id: String },
 }
@@ -87,15 +84,16 @@ fn check_topic_ids(live: &LiveState) -> Result<(), MqttError> {
 }
 
 /// Starts the embedded broker if asked for and the publisher task; `None`
-/// when `mqtt.url = "none"`.
+/// when `mqtt.url = "none"`. `gateway_id` names the presence topic and is the
+/// default client id.
 pub fn start(
-    settings: &Settings,
+    m: &MqttSettings,
+    gateway_id: &str,
     live: Arc<LiveState>,
     topology: &Topology,
     control: Option<Arc<crate::control::Control>>,
 ) -> Result<Option<MqttLink>, MqttError> {
-    let m = &settings.mqtt;
-    let (host, port, tls, embedded) = match m.broker().map_err(MqttError::Url)? {
+    let (host, port, tls, embedded) = match m.url.clone() {
         BrokerChoice::None => return Ok(None),
         BrokerChoice::Embedded => {
             let addr = broker::start(m.embedded_listen, usize::from(m.max_inflight))?;
@@ -104,8 +102,8 @@ pub fn start(
         BrokerChoice::External { host, port, tls } => (host, port, tls, None),
     };
     check_topic_ids(&live)?;
-    let topics = payload::Topics::new(&m.topic_root, &settings.gateway.id);
-    let options = m.options(&settings.gateway.id, &host, port, tls, &topics)?;
+    let topics = payload::Topics::new(&m.topic_root, gateway_id);
+    let options = m.options(gateway_id, &host, port, tls, &topics)?;
     let scheme = if tls { "mqtts" } else { "mqtt" };
     let status = Arc::new(LinkStatus::new(format!("{scheme}://{host}:{port}")));
     let inbox = inbox::Inbox::new(m.batch_queue, status.clone());
@@ -122,7 +120,7 @@ pub fn start(
     );
     let publisher = publisher::Publisher {
         settings: m.clone(),
-        gateway_id: settings.gateway.id.clone(),
+        gateway_id: gateway_id.to_string(),
         options,
         live,
         inbox: inbox.clone(),

@@ -1,11 +1,12 @@
 //! Polling: one task per endpoint, owning its Modbus connection and running
 //! the endpoint's poll plan at the configured per-class intervals.
 
+mod config;
 mod connection;
 mod worker;
 mod write;
 
-pub use worker::PollerConfig;
+pub use config::{PollSettings, PollerConfig};
 
 use crate::control::WriteJob;
 use crate::state::Report;

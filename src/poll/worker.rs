@@ -1,8 +1,8 @@
 //! The poller of one endpoint.
 
+use super::config::PollerConfig;
 use super::connection::{classify, connect};
-use crate::control::{ControlSettings, FailCause, WriteJob};
-use crate::settings::PollSettings;
+use crate::control::{FailCause, WriteJob};
 use crate::state::{FailReason, PollOutcome, Reading, Report};
 use crate::topology::{EndpointSpec, PollClass, Read};
 use chrono::Utc;
@@ -15,32 +15,6 @@ use tokio_modbus::client::{Client, Context, Reader};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone)]
-pub struct PollerConfig {
-    pub slc_interval: Duration,
-    pub rtu_interval: Duration,
-    pub request_timeout: Duration,
-    pub connect_timeout: Duration,
-    pub reconnect_min: Duration,
-    pub reconnect_max: Duration,
-    /// Tries per command target on transport failures.
-    pub max_attempts: u32,
-}
-
-impl PollerConfig {
-    pub fn new(s: &PollSettings, control: &ControlSettings) -> Self {
-        Self {
-            max_attempts: control.max_attempts.max(1),
-            slc_interval: s.slc_interval,
-            rtu_interval: s.rtu_interval,
-            request_timeout: s.request_timeout,
-            connect_timeout: s.connect_timeout,
-            reconnect_min: s.reconnect_min,
-            reconnect_max: s.reconnect_max,
-        }
-    }
-}
 
 /// Capped exponential backoff with jitter, so a district's endpoints that
 /// dropped together do not all reconnect in the same instant.

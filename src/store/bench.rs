@@ -85,7 +85,7 @@ fn reading(i: usize, cycle: usize) -> SlcReading {
 async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyhow::Result<f64> {
     let spool = tempfile::tempdir()?;
     let settings = StoreSettings {
-        url: url.to_string(),
+        url: url.parse().map_err(anyhow::Error::msg)?,
         spool_dir: spool.path().to_path_buf(),
         batch_size: o.batch_size,
         // Only the database's own speed should bound this run.
@@ -246,12 +246,7 @@ async fn bench_backend(
     inv: Arc<Inventory>,
 ) -> anyhow::Result<()> {
     let store = through_store(url, o, inv.clone()).await?;
-    let backend = super::StoreSettings {
-        url: url.to_string(),
-        ..Default::default()
-    }
-    .backend()
-    .map_err(anyhow::Error::msg)?;
+    let backend: super::Backend = url.parse().map_err(anyhow::Error::msg)?;
     let db = super::Db::connect_lazy(&backend, 2)?.ok_or_else(|| anyhow::anyhow!("disabled"))?;
     let rows = rows_for_baseline(o.baseline_rows, inv.lamps.len());
     let base = baseline(&db, &rows, o.batch_size).await?;

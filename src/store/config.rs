@@ -1,6 +1,7 @@
 //! The `[store]` settings: where samples go and how they are batched, spooled
 //! and kept.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 pub struct StoreSettings {
     /// `sqlite://PATH` (relative to the settings file's folder), `postgres://...`,
     /// or `none` to keep no history.
-    pub url: String,
+    pub url: Backend,
     /// Rows per write statement group; a flush happens when this many rows wait.
     pub batch_size: usize,
     /// Longest time a row waits in memory before it is written.
@@ -48,7 +49,7 @@ pub struct StoreSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
-            url: "sqlite://lampgw.db".into(),
+            url: Backend::Sqlite("lampgw.db".into()),
             batch_size: 5000,
             flush_interval: Duration::from_secs(1),
             queue_rows: 200_000,
@@ -66,17 +67,21 @@ impl Default for StoreSettings {
     }
 }
 
-/// Which database the URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which database `store.url` names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
 pub enum Backend {
     Sqlite(PathBuf),
-    Postgres(String),
+    /// The whole URL is kept secret, as it may carry the password; its
+    /// `Display` shows it with the password masked.
+    Postgres(SecretString),
     Disabled,
 }
 
-impl StoreSettings {
-    pub fn backend(&self) -> Result<Backend, String> {
-        let url = self.url.trim();
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        let url = url.trim();
         if url == "none" {
             Ok(Backend::Disabled)
         } else if let Some(path) = url.strip_prefix("sqlite://") {
@@ -85,20 +90,53 @@ impl StoreSettings {
             }
             Ok(Backend::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Backend::Postgres(url.to_string()))
+            Ok(Backend::Postgres(url.into()))
         } else {
-            Err(format!(
-                "`{url}` is not `sqlite://PATH`, `postgres://...` or `none`"
-            ))
+            // Not echoed: a mistyped scheme may still carry a password.
+            Err("the URL is not `sqlite://PATH`, `postgres://...` or `none`".into())
         }
     }
+}
 
+impl TryFrom<String> for Backend {
+    type Error = String;
+    fn try_from(url: String) -> Result<Self, Self::Error> {
+        url.parse()
+    }
+}
+
+/// The URL as it may be logged: a PostgreSQL password shows as `***`.
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Backend::Postgres(url) => f.write_str(&masked(url.expose_secret())),
+            Backend::Disabled => f.write_str("none"),
+        }
+    }
+}
+
+/// `scheme://user:password@rest` with the password replaced by `***`.
+fn masked(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl StoreSettings {
     /// Makes the SQLite path and the spool folder relative to `base`, the
     /// settings file's folder, as `paths.*` are.
     pub fn rebase(&mut self, base: &Path) {
-        if let Ok(Backend::Sqlite(path)) = self.backend() {
+        if let Backend::Sqlite(path) = &mut self.url {
             if path.is_relative() {
-                self.url = format!("sqlite://{}", base.join(path).display());
+                *path = base.join(&*path);
             }
         }
         if self.spool_dir.is_relative() {
@@ -146,9 +184,29 @@ impl StoreSettings {
             "max_connections",
             "must be at least 1",
         );
-        if let Err(e) = self.backend() {
-            out.push(("store.url".into(), e));
-        }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_backend_and_never_show_the_password() {
+        let pg: Backend = "postgres://lamps:s3cret@db.city:5432/lamps"
+            .parse()
+            .unwrap();
+        assert!(matches!(pg, Backend::Postgres(_)));
+        assert_eq!(pg.to_string(), "postgres://lamps:***@db.city:5432/lamps");
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        assert!(matches!(
+            "sqlite://a/b.db".parse(),
+            Ok(Backend::Sqlite(p)) if p == Path::new("a/b.db")
+        ));
+        assert!(matches!("none".parse(), Ok(Backend::Disabled)));
+        assert!("sqlite://".parse::<Backend>().is_err());
+        let err = "mysql://u:s3cret@x".parse::<Backend>().unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

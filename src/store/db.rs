@@ -31,7 +31,10 @@ impl Db {
                 }
                 Some(Db::Sqlite(sqlite::pool(path, max_connections)))
             }
-            Backend::Postgres(url) => Some(Db::Postgres(Postgres::new(url, max_connections)?)),
+            Backend::Postgres(url) => Some(Db::Postgres(Postgres::new(
+                secrecy::ExposeSecret::expose_secret(url),
+                max_connections,
+            )?)),
         })
     }
 

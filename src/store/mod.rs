@@ -266,8 +266,7 @@ pub struct StartArgs {
 /// `none`. The database is connected by the writer, so a database that is
 /// away at start delays writes, not polling.
 pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
-    let backend = args.settings.backend().map_err(StoreError::Url)?;
-    let Some(db) = Db::connect_lazy(&backend, args.settings.max_connections)? else {
+    let Some(db) = Db::connect_lazy(&args.settings.url, args.settings.max_connections)? else {
         return Ok(None);
     };
     let db = Arc::new(db);

@@ -46,11 +46,11 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.poll.connect_timeout = Duration::from_millis(500);
     s.poll.reconnect_min = Duration::from_millis(50);
     s.poll.reconnect_max = Duration::from_millis(200);
-    s.store.url = format!("sqlite://{}", dir.join("store.db").display());
+    s.store.url = lamp_gateway::store::Backend::Sqlite(dir.join("store.db"));
     s.store.spool_dir = dir.join("spool");
     s.store.flush_interval = Duration::from_millis(100);
     // MQTT tests opt in with a broker of their own; the others need none.
-    s.mqtt.url = "none".into();
+    s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::None;
     s.mqtt.spill_dir = dir.join("mqtt-spill");
     s
 }

@@ -28,7 +28,7 @@ fn sim(endpoints: usize, slcs: usize) -> SimConfig {
 }
 
 fn mqtt_settings(s: &mut Settings, url: &str, root: &str) {
-    s.mqtt.url = url.into();
+    s.mqtt.url = url.parse().unwrap();
     s.mqtt.topic_root = root.into();
     s.gateway.id = format!("gw-{root}");
     s.mqtt.keep_alive = Duration::from_secs(2);

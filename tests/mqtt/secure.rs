@@ -105,7 +105,7 @@ async fn password_protected_mosquitto() {
     let root = unique_root("passwd");
     let t = gateway(&url, &root, |s| {
         s.mqtt.username = Some(user.clone());
-        s.mqtt.password = Some(pass.clone());
+        s.mqtt.password = Some(pass.clone().into());
     })
     .await;
     t.all_online().await;

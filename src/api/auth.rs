@@ -1,7 +1,7 @@
 //! The axum layer that turns `Authorization: Bearer …` into a [`Principal`].
 
-use super::{Principal, Tokens};
-use crate::api::ApiError;
+use super::ApiError;
+use crate::auth::{Principal, Tokens};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;

@@ -1,0 +1,64 @@
+//! Each cabinet: its district, circuits, endpoint address and RTU.
+
+use super::valid_unit;
+use crate::inventory::{ConfigIssue, Inventory};
+use lamp_profile::{DeviceKind, Profile};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub(super) fn check(
+    inv: &Inventory,
+    profiles: &BTreeMap<String, Arc<Profile>>,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    for c in &inv.cabinets {
+        if inv.district(&c.district).is_none() {
+            issues.push(ConfigIssue::new(
+                &c.at,
+                format!("cabinet `{}` is in unknown district `{}`", c.id, c.district),
+            ));
+        }
+        if c.circuits == 0 {
+            issues.push(ConfigIssue::new(
+                &c.at,
+                "a cabinet feeds at least one circuit",
+            ));
+        }
+        if let Some(ep) = &c.endpoint {
+            if !valid_endpoint(ep) {
+                issues.push(ConfigIssue::new(
+                    &c.at,
+                    format!("endpoint `{ep}` is not host:port"),
+                ));
+            }
+        }
+        let Some(rtu) = &c.rtu else { continue };
+        if !valid_unit(rtu.unit) {
+            issues.push(ConfigIssue::new(
+                &c.at,
+                format!("RTU `{}`: unit id {} is outside 1..=247", rtu.id, rtu.unit),
+            ));
+        }
+        // An unknown profile, or one of the wrong kind, is reported where the
+        // topology is built.
+        let profile = profiles
+            .get(&rtu.profile)
+            .filter(|p| p.kind == DeviceKind::Rtu);
+        if let Some(p) = profile {
+            if c.circuits > p.circuits {
+                issues.push(ConfigIssue::new(
+                    &c.at,
+                    format!(
+                        "cabinet has {} circuits but profile `{}` switches {}",
+                        c.circuits, p.name, p.circuits
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn valid_endpoint(s: &str) -> bool {
+    s.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
