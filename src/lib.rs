@@ -11,6 +11,7 @@ pub mod lighting;
 pub mod metrics;
 pub mod mqtt;
 pub mod poll;
+pub mod queue;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -1,12 +1,21 @@
-//! The append-only spool: batches the database could not take yet, one JSON
-//! line each, replayed from a committed read offset. A restart continues from
-//! that offset; rows written but not yet committed when the process died are
-//! written again, which the tables' keys turn into no-ops.
+//! The append-only spool: records one JSON line each, replayed from a
+//! committed read offset. The invariants are listed in the module above and
+//! tested below.
 
-use super::rows::Batch;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+
+/// What a spool can hold. The weight is what the owner counts the spool in
+/// (rows of a store batch); one per record unless the type says otherwise.
+pub trait Record: Serialize + DeserializeOwned {
+    fn weight(&self) -> usize {
+        1
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -16,7 +25,7 @@ pub enum SpoolError {
         #[source]
         source: std::io::Error,
     },
-    #[error("spool {path}: line at byte {offset} is not a batch: {source}")]
+    #[error("spool {path}: line at byte {offset} is not a valid record: {source}")]
     Corrupt {
         path: PathBuf,
         offset: u64,
@@ -25,25 +34,64 @@ pub enum SpoolError {
     },
 }
 
-pub struct Spool {
+/// Records and their weight, counted from the start of a generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    records: u64,
+    weight: u64,
+}
+
+impl Tally {
+    fn add(&mut self, weight: usize) {
+        self.records += 1;
+        self.weight += weight as u64;
+    }
+
+    fn minus(self, other: Tally) -> Tally {
+        Tally {
+            records: self.records - other.records,
+            weight: self.weight - other.weight,
+        }
+    }
+}
+
+/// Where a read record ends: committing it consumes it and every record
+/// before it. A mark from before the spool was emptied or rewritten (another
+/// generation) commits nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    generation: u64,
+    end: u64,
+    tally: Tally,
+}
+
+/// Records read from the front of the spool, and the mark that consumes them.
+#[derive(Debug)]
+pub struct Front<T> {
+    pub records: Vec<T>,
+    pub weight: usize,
+    pub mark: Mark,
+}
+
+#[derive(Debug)]
+pub struct Spool<T> {
     path: PathBuf,
     offset_path: PathBuf,
     file: File,
-    /// Bytes up to here are written to the database.
+    /// Bytes up to here are consumed.
     offset: u64,
+    /// End of the last whole line.
     len: u64,
-    rows: usize,
+    generation: u64,
+    /// Since the generation began: everything in the file, and what is consumed.
+    appended: Tally,
+    committed: Tally,
+    records: PhantomData<fn() -> T>,
 }
 
-/// Batches read from the front of the spool and where they end.
-pub struct Front {
-    pub batches: Vec<Batch>,
-    pub end: u64,
-    pub rows: usize,
-}
-
-impl Spool {
-    pub fn open(dir: &Path) -> Result<Spool, SpoolError> {
+impl<T: Record> Spool<T> {
+    /// Opens (or creates) the spool in `dir`, cutting a torn last line.
+    pub fn open(dir: &Path) -> Result<Spool<T>, SpoolError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| SpoolError::Io { path, source }
@@ -51,12 +99,9 @@ impl Spool {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join("spool.jsonl");
         let offset_path = dir.join("spool.offset");
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
+        // A rewrite that did not reach its rename; the old file is still whole.
+        let _ = fs::remove_file(rewrite_path(&path));
+        let file = open_append(&path).map_err(io(&path))?;
         let offset = match fs::read_to_string(&offset_path) {
             Ok(s) => s.trim().parse().unwrap_or(0),
             Err(_) => 0,
@@ -67,7 +112,10 @@ impl Spool {
             file,
             offset,
             len: 0,
-            rows: 0,
+            generation: 0,
+            appended: Tally::default(),
+            committed: Tally::default(),
+            records: PhantomData,
         };
         spool.recover()?;
         Ok(spool)
@@ -80,39 +128,19 @@ impl Spool {
         if self.offset > len {
             self.offset = 0;
         }
-        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
-        reader
-            .seek(SeekFrom::Start(self.offset))
-            .map_err(|e| self.io(e))?;
-        let mut at = self.offset;
-        let mut good_end = self.offset;
-        let mut rows = 0;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = reader.read_line(&mut line).map_err(|e| self.io(e))?;
-            if n == 0 {
-                break;
-            }
-            if !line.ends_with('\n') {
-                break;
-            }
-            let batch: Batch =
-                serde_json::from_str(&line).map_err(|source| SpoolError::Corrupt {
-                    path: self.path.clone(),
-                    offset: at,
-                    source,
-                })?;
-            rows += batch.rows();
-            at += n as u64;
-            good_end = at;
+        // Read as if the generation began at the committed offset.
+        self.len = len;
+        let read = self.read(self.offset, Tally::default(), |_| true)?;
+        let (end, tally) = read
+            .last()
+            .map_or((self.offset, Tally::default()), |(_, m)| (m.end, m.tally));
+        if end < len {
+            tracing::warn!(path = %self.path.display(), bytes = len - end, "cutting a torn spool line");
+            self.file.set_len(end).map_err(|e| self.io(e))?;
         }
-        if good_end < len {
-            tracing::warn!(path = %self.path.display(), bytes = len - good_end, "cutting a torn spool line");
-            self.file.set_len(good_end).map_err(|e| self.io(e))?;
-        }
-        self.len = good_end;
-        self.rows = rows;
+        self.len = end;
+        self.appended = tally;
+        self.committed = Tally::default();
         if self.offset == self.len {
             self.reset()?;
         }
@@ -130,86 +158,237 @@ impl Spool {
         self.offset == self.len
     }
 
-    /// Rows waiting in the spool.
-    pub fn rows(&self) -> usize {
-        self.rows
+    /// Records waiting.
+    pub fn len(&self) -> usize {
+        self.appended.minus(self.committed).records as usize
+    }
+
+    /// Weight waiting (rows, for the store).
+    pub fn weight(&self) -> usize {
+        self.appended.minus(self.committed).weight as usize
     }
 
     pub fn bytes(&self) -> u64 {
         self.len - self.offset
     }
 
+    /// Appends the records behind every earlier one, in one write, and
+    /// returns the mark of the last (`None` when there were none).
     pub fn append<'a>(
         &mut self,
-        batches: impl IntoIterator<Item = &'a Batch>,
-    ) -> Result<(), SpoolError> {
+        records: impl IntoIterator<Item = &'a T>,
+    ) -> Result<Option<Mark>, SpoolError>
+    where
+        T: 'a,
+    {
         let mut buf = Vec::new();
-        let mut rows = 0;
-        for b in batches {
-            serde_json::to_writer(&mut buf, b).expect("rows serialise");
+        let mut tally = self.appended;
+        for r in records {
+            serde_json::to_writer(&mut buf, r).expect("records serialise");
             buf.push(b'\n');
-            rows += b.rows();
+            tally.add(r.weight());
         }
         if buf.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         // One write per call, so a kill leaves at most one torn line.
         self.file.write_all(&buf).map_err(|e| self.io(e))?;
         self.len += buf.len() as u64;
-        self.rows += rows;
-        Ok(())
+        self.appended = tally;
+        Ok(Some(self.mark_here()))
     }
 
+    fn mark_here(&self) -> Mark {
+        Mark {
+            generation: self.generation,
+            end: self.len,
+            tally: self.appended,
+        }
+    }
+
+    /// Asks the kernel to put what was appended on the device.
     pub fn sync(&self) -> Result<(), SpoolError> {
         self.file.sync_data().map_err(|e| self.io(e))
     }
 
-    /// Reads batches from the committed offset until `max_rows` rows.
-    pub fn front(&self, max_rows: usize) -> Result<Front, SpoolError> {
-        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
-        reader
-            .seek(SeekFrom::Start(self.offset))
-            .map_err(|e| self.io(e))?;
-        let mut front = Front {
-            batches: Vec::new(),
-            end: self.offset,
-            rows: 0,
-        };
-        let mut line = String::new();
-        while front.rows < max_rows && front.end < self.len {
-            line.clear();
-            let n = reader.read_line(&mut line).map_err(|e| self.io(e))?;
-            if n == 0 {
-                break;
+    /// Reads from the committed offset while the weight read is under
+    /// `max_weight` (so the last record may go past it).
+    pub fn front(&self, max_weight: usize) -> Result<Front<T>, SpoolError> {
+        let mut weight = 0;
+        let read = self.read(self.offset, self.committed, |r| {
+            let more = weight < max_weight;
+            if more {
+                weight += r.weight();
             }
-            let batch: Batch =
-                serde_json::from_str(&line).map_err(|source| SpoolError::Corrupt {
-                    path: self.path.clone(),
-                    offset: front.end,
-                    source,
-                })?;
-            front.rows += batch.rows();
-            front.end += n as u64;
-            front.batches.push(batch);
-        }
-        Ok(front)
+            more
+        })?;
+        let mark = read.last().map_or(
+            Mark {
+                generation: self.generation,
+                end: self.offset,
+                tally: self.committed,
+            },
+            |(_, m)| *m,
+        );
+        Ok(Front {
+            records: read.into_iter().map(|(r, _)| r).collect(),
+            weight,
+            mark,
+        })
     }
 
-    /// Records that everything up to `end` is in the database.
-    pub fn commit(&mut self, end: u64, rows: usize) -> Result<(), SpoolError> {
-        self.offset = end.min(self.len);
-        self.rows = self.rows.saturating_sub(rows);
+    /// Reads up to `max` records after `after` (from the committed offset
+    /// when `None` or from another generation), each with its own mark, so
+    /// an owner can hold a window of the spool and commit record by record.
+    pub fn read_after(
+        &self,
+        after: Option<Mark>,
+        max: usize,
+    ) -> Result<Vec<(T, Mark)>, SpoolError> {
+        let (from, tally) = match after {
+            Some(m) if self.current(m) && m.end > self.offset => (m.end, m.tally),
+            _ => (self.offset, self.committed),
+        };
+        let mut n = 0;
+        self.read(from, tally, |_| {
+            n += 1;
+            n <= max
+        })
+    }
+
+    fn current(&self, m: Mark) -> bool {
+        m.generation == self.generation && m.end <= self.len
+    }
+
+    /// Reads whole lines from `from` while `take` says so (it sees each
+    /// record before it is kept). Stops at a line without its newline.
+    fn read(
+        &self,
+        from: u64,
+        mut tally: Tally,
+        mut take: impl FnMut(&T) -> bool,
+    ) -> Result<Vec<(T, Mark)>, SpoolError> {
+        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
+        reader.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
+        let mut out = Vec::new();
+        let mut at = from;
+        let mut line = String::new();
+        while at < self.len {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(|e| self.io(e))?;
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            let record: T = serde_json::from_str(&line).map_err(|source| SpoolError::Corrupt {
+                path: self.path.clone(),
+                offset: at,
+                source,
+            })?;
+            if !take(&record) {
+                break;
+            }
+            at += n as u64;
+            tally.add(record.weight());
+            out.push((
+                record,
+                Mark {
+                    generation: self.generation,
+                    end: at,
+                    tally,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Consumes everything up to `mark`. A mark at or before the committed
+    /// offset, or from another generation, changes nothing.
+    pub fn commit(&mut self, mark: Mark) -> Result<(), SpoolError> {
+        if !self.current(mark) || mark.end <= self.offset {
+            return Ok(());
+        }
+        self.offset = mark.end;
+        self.committed = mark.tally;
         if self.offset == self.len {
             return self.reset();
         }
         self.write_offset()
     }
 
+    /// Makes the waiting records `head` followed by those past `after` (all
+    /// waiting ones when `after` is `None` or from another generation). For an
+    /// owner that holds records in memory which must go out before the spool.
+    pub fn rewrite_front<'a>(
+        &mut self,
+        head: impl IntoIterator<Item = &'a T>,
+        after: Option<Mark>,
+    ) -> Result<(), SpoolError>
+    where
+        T: 'a,
+    {
+        let (from, rest) = match after {
+            Some(m) if self.current(m) && m.end >= self.offset => {
+                (m.end, self.appended.minus(m.tally))
+            }
+            _ => (self.offset, self.appended.minus(self.committed)),
+        };
+        let mut buf = Vec::new();
+        let mut tally = Tally::default();
+        for r in head {
+            serde_json::to_writer(&mut buf, r).expect("records serialise");
+            buf.push(b'\n');
+            tally.add(r.weight());
+        }
+        let tmp = rewrite_path(&self.path);
+        let tmp_io = |source| SpoolError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let mut new = File::create(&tmp).map_err(tmp_io)?;
+        new.write_all(&buf).map_err(tmp_io)?;
+        let mut old = File::open(&self.path).map_err(|e| self.io(e))?;
+        old.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
+        let copied = std::io::copy(&mut old.take(self.len - from), &mut new).map_err(tmp_io)?;
+        // Renamed over the only copy of the waiting records: on the device first.
+        new.sync_all().map_err(tmp_io)?;
+        drop(new);
+        // Offset first: a crash before the rename replays the old file from
+        // its start (twice, not lost); the other order could point the old
+        // offset into the middle of a line of the new file.
+        let old_offset = self.offset;
+        self.offset = 0;
+        let renamed = self
+            .write_offset()
+            .and_then(|()| fs::rename(&tmp, &self.path).map_err(tmp_io));
+        if let Err(e) = renamed {
+            // The old file is still the spool; so is its offset.
+            self.offset = old_offset;
+            let _ = self.write_offset();
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        self.file = open_append(&self.path).map_err(|e| self.io(e))?;
+        self.generation += 1;
+        self.len = buf.len() as u64 + copied;
+        self.committed = Tally::default();
+        self.appended = Tally {
+            records: tally.records + rest.records,
+            weight: tally.weight + rest.weight,
+        };
+        if self.len == 0 {
+            self.reset()?;
+        }
+        Ok(())
+    }
+
+    /// Everything is consumed: the file starts again from nothing.
     fn reset(&mut self) -> Result<(), SpoolError> {
         self.file.set_len(0).map_err(|e| self.io(e))?;
+        self.generation += 1;
         self.offset = 0;
         self.len = 0;
-        self.rows = 0;
+        self.appended = Tally::default();
+        self.committed = Tally::default();
         self.write_offset()
     }
 
@@ -220,50 +399,180 @@ impl Spool {
     }
 }
 
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+}
+
+fn rewrite_path(path: &Path) -> PathBuf {
+    path.with_extension("jsonl.new")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::rows::TransitionRow;
+    use serde::Deserialize;
 
-    fn batch(t: i64) -> Batch {
-        Batch {
-            transitions: vec![TransitionRow {
-                time_us: t,
-                device_kind: "slc".into(),
-                device_id: format!("S{t}"),
-                district: "D01".into(),
-                online: true,
-                reason: None,
-                detail: None,
-            }],
-            ..Default::default()
+    /// A record that weighs its number of parts, like a store batch its rows.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    struct Rec {
+        id: u32,
+        parts: usize,
+    }
+
+    impl Record for Rec {
+        fn weight(&self) -> usize {
+            self.parts
         }
+    }
+
+    fn rec(id: u32) -> Rec {
+        Rec { id, parts: 2 }
+    }
+
+    fn ids(records: &[Rec]) -> Vec<u32> {
+        records.iter().map(|r| r.id).collect()
+    }
+
+    fn tear(dir: &Path, bytes: &[u8]) {
+        let mut raw = OpenOptions::new()
+            .append(true)
+            .open(dir.join("spool.jsonl"))
+            .unwrap();
+        raw.write_all(bytes).unwrap();
+    }
+
+    fn file_len(dir: &Path) -> u64 {
+        fs::metadata(dir.join("spool.jsonl")).unwrap().len()
     }
 
     #[test]
     fn replays_in_order_across_reopen_and_cuts_torn_line() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Spool::open(dir.path()).unwrap();
-        s.append(&[batch(1), batch(2), batch(3)]).unwrap();
-        let f = s.front(2).unwrap();
-        assert_eq!(f.batches, vec![batch(1), batch(2)]);
-        s.commit(f.end, f.rows).unwrap();
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        s.append(&[rec(1), rec(2), rec(3)]).unwrap();
+        assert_eq!((s.len(), s.weight()), (3, 6));
+        let f = s.front(4).unwrap();
+        assert_eq!(ids(&f.records), [1, 2]);
+        assert_eq!(f.weight, 4);
+        s.commit(f.mark).unwrap();
         drop(s);
         // A kill in the middle of a write leaves half a line.
-        let mut raw = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("spool.jsonl"))
-            .unwrap();
-        raw.write_all(b"{\"transitions\":[{\"ti").unwrap();
-        let mut s = Spool::open(dir.path()).unwrap();
-        assert_eq!(s.rows(), 1);
+        tear(dir.path(), b"{\"id\":4,\"pa");
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        assert_eq!((s.len(), s.weight()), (1, 2));
         let f = s.front(10).unwrap();
-        assert_eq!(f.batches, vec![batch(3)]);
-        s.commit(f.end, f.rows).unwrap();
+        assert_eq!(ids(&f.records), [3]);
+        s.commit(f.mark).unwrap();
         assert!(s.is_empty());
-        assert_eq!(
-            fs::metadata(dir.path().join("spool.jsonl")).unwrap().len(),
-            0
-        );
+        assert_eq!(file_len(dir.path()), 0, "compacted once consumed");
+    }
+
+    #[test]
+    fn a_torn_tail_loses_only_the_record_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        for i in 0..5 {
+            s.append([&rec(i)]).unwrap();
+        }
+        let whole = file_len(dir.path());
+        drop(s);
+        tear(dir.path(), b"{\"id\":5");
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        assert_eq!(file_len(dir.path()), whole, "torn line cut");
+        assert_eq!(ids(&s.front(100).unwrap().records), [0, 1, 2, 3, 4]);
+        // Appends after the cut start on a line of their own.
+        s.append([&rec(6)]).unwrap();
+        drop(s);
+        let s = Spool::<Rec>::open(dir.path()).unwrap();
+        assert_eq!(ids(&s.front(100).unwrap().records), [0, 1, 2, 3, 4, 6]);
+    }
+
+    #[test]
+    fn a_restart_mid_consumption_replays_from_the_last_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        s.append(&(0..6).map(rec).collect::<Vec<_>>()).unwrap();
+        let window = s.read_after(None, 4).unwrap();
+        assert_eq!(window.len(), 4);
+        // Commit record by record; 2 and 3 are read but not consumed.
+        s.commit(window[0].1).unwrap();
+        s.commit(window[1].1).unwrap();
+        assert_eq!(s.len(), 4);
+        // Reading on from the window goes past it.
+        let more = s.read_after(Some(window[3].1), 10).unwrap();
+        assert_eq!(more.iter().map(|(r, _)| r.id).collect::<Vec<_>>(), [4, 5]);
+        drop(s);
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        assert_eq!((s.len(), s.weight()), (4, 8));
+        let f = s.front(100).unwrap();
+        assert_eq!(ids(&f.records), [2, 3, 4, 5]);
+        s.commit(f.mark).unwrap();
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn stale_and_repeated_marks_commit_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        s.append(&[rec(1), rec(2)]).unwrap();
+        let f = s.front(100).unwrap();
+        let first = s.read_after(None, 1).unwrap()[0].1;
+        s.commit(f.mark).unwrap();
+        assert!(s.is_empty());
+        // Emptied: a new generation; the old marks cannot consume new records.
+        s.append(&[rec(3), rec(4)]).unwrap();
+        s.commit(first).unwrap();
+        s.commit(f.mark).unwrap();
+        assert_eq!(ids(&s.front(100).unwrap().records), [3, 4]);
+        let one = s.read_after(None, 1).unwrap()[0].1;
+        s.commit(one).unwrap();
+        s.commit(one).unwrap();
+        assert_eq!((s.len(), s.weight()), (1, 2));
+    }
+
+    #[test]
+    fn rewrite_front_puts_a_head_before_what_is_past_the_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        s.append(&(0..5).map(rec).collect::<Vec<_>>()).unwrap();
+        let window = s.read_after(None, 3).unwrap();
+        s.commit(window[0].1).unwrap();
+        // The owner holds 1 and 2 in memory (2 is done), plus 10 and 11 that
+        // never reached the disk; 3 and 4 are past its window.
+        s.rewrite_front(&[rec(1), rec(10), rec(11)], Some(window[2].1))
+            .unwrap();
+        assert_eq!((s.len(), s.weight()), (5, 10));
+        assert_eq!(ids(&s.front(100).unwrap().records), [1, 10, 11, 3, 4]);
+        assert!(!dir.path().join("spool.jsonl.new").exists());
+        drop(s);
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        let f = s.front(100).unwrap();
+        assert_eq!(ids(&f.records), [1, 10, 11, 3, 4]);
+        // Marks from before the rewrite are of another generation.
+        s.commit(window[2].1).unwrap();
+        assert_eq!(s.len(), 5);
+        s.commit(f.mark).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(file_len(dir.path()), 0);
+    }
+
+    #[test]
+    fn an_unfinished_rewrite_leaves_the_old_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+        s.append(&[rec(1), rec(2)]).unwrap();
+        drop(s);
+        fs::write(
+            dir.path().join("spool.jsonl.new"),
+            b"{\"id\":9,\"parts\":1}\n",
+        )
+        .unwrap();
+        let s = Spool::<Rec>::open(dir.path()).unwrap();
+        assert_eq!(ids(&s.front(100).unwrap().records), [1, 2]);
+        assert!(!dir.path().join("spool.jsonl.new").exists());
     }
 }

@@ -17,7 +17,6 @@ pub mod history;
 pub mod maintenance;
 pub mod postgres;
 pub mod rows;
-pub mod spool;
 pub mod sqlite;
 mod writer;
 
@@ -25,12 +24,12 @@ pub use config::{Backend, StoreSettings};
 pub use db::Db;
 
 use crate::inventory::Inventory;
+use crate::queue::{Spool, SpoolError};
 use crate::state::{Applied, Sink};
 use backlog::Backlog;
 use parking_lot::Mutex;
 use rows::Naming;
 use serde::Serialize;
-use spool::{Spool, SpoolError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
