@@ -37,7 +37,7 @@ pub enum MqttError {
     #[error("MQTT TLS file {path}: {detail}")]
     Tls { path: String, detail: String },
     #[error(transparent)]
-    Spill(#[from] outbox::SpillError),
+    Spill(#[from] crate::queue::SpoolError),
     #[error("mqtt.url: {0}")]
     Url(String),
     #[error("{what} `{id}` cannot be part of an MQTT topic (empty, or has `/`, `+` or `#`)")]
