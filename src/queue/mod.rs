@@ -7,7 +7,7 @@
 //! the offset have been consumed (written to the database, acknowledged by the
 //! broker); the ones after it wait, oldest first.
 //!
-//! Invariants (each has a test in `spool.rs`):
+//! Invariants (each has a test in `tests.rs`):
 //!
 //! 1. One append is one `write` call. A process killed at any moment leaves
 //!    every earlier append whole, and at most a torn last line.
@@ -29,5 +29,7 @@
 //! kernel has not written yet unless the owner calls [`Spool::sync`].
 
 mod spool;
+#[cfg(test)]
+mod tests;
 
 pub use spool::{Front, Mark, Record, Spool, SpoolError};
