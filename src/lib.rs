@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod lighting;
 pub mod mqtt;
 pub mod poll;
+pub mod queue;
 pub mod settings;
 pub mod startup;
 pub mod state;

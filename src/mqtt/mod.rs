@@ -37,7 +37,7 @@ pub enum MqttError {
     #[error("MQTT TLS file {path}: {detail}")]
     Tls { path: String, detail: String },
     #[error(transparent)]
-    Spill(#[from] outbox::SpillError),
+    Spill(#[from] crate::queue::SpoolError),
     #[error("{what} `{id}` cannot be part of an MQTT topic (empty, or has `/`, `+` or `#`)")]
     TopicId { what: &'static str, id: String },
 }

@@ -1,20 +1,31 @@
 //! The event outbox: events wait here, in order, until the broker has
 //! acknowledged them (PUBACK). rumqttc drops unacknowledged publishes when a
 //! clean session reconnects, so the outbox, not the client, is what carries
-//! events across an outage. Past `cap` events in memory, newer ones are
-//! spilled to segment files and read back in order when memory frees up.
+//! events across an outage.
+//!
+//! The outbox is the delivery state machine only; keeping events is the
+//! durable spool's job ([`crate::queue::Spool`], in `spill_dir`):
+//!
+//! - Up to `cap` events wait in memory. Past it, each new event is appended to
+//!   the spool at once (one write per event), and every later one too while
+//!   the spool holds anything, so the spool is always the newest part of the
+//!   queue and a kill loses none of what reached it.
+//! - Spooled events are read back into memory (a window) as memory frees up;
+//!   they leave the spool only when the broker has acknowledged them, so a
+//!   kill replays them.
+//! - At a clean stop, what is still unacknowledged in memory is written ahead
+//!   of the spool, so the next run delivers it first, in order.
+//! - At start the spool is replayed first, in order. A torn last line (a kill
+//!   in the middle of a write) loses that one event.
+//!
+//! Still lost by a kill: events that were in memory only (under `cap`).
 
+use crate::queue::{Mark, Record, Spool, SpoolError};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-
-/// Events per spill file.
-const SEGMENT_EVENTS: usize = 1000;
-/// First segment id of a fresh spill folder; ids below it are left for
-/// events written back at shutdown, which are older than any spilled one.
-const FIRST_SEGMENT: u64 = 1 << 40;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -22,12 +33,25 @@ pub struct Message {
     pub payload: String,
 }
 
+impl Record for Message {}
+
+/// Waiting → InFlight → Acked (or Dropped); InFlight goes back to Waiting on
+/// a disconnect or when the client would not take it this time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Delivery {
     Waiting,
     /// Handed to the client; counts until its PUBACK or a disconnect.
     InFlight,
     Acked,
+    /// Given up on (the client refuses it for good): it leaves the queue in
+    /// its turn like an acknowledged one, so it cannot block what follows.
+    Dropped,
+}
+
+impl Delivery {
+    fn settled(self) -> bool {
+        matches!(self, Delivery::Acked | Delivery::Dropped)
+    }
 }
 
 #[derive(Debug)]
@@ -35,67 +59,39 @@ struct Entry {
     id: u64,
     msg: Message,
     delivery: Delivery,
+    /// Where it ends in the spool, when it is read from there; `None` for an
+    /// event held in memory only.
+    spooled: Option<Mark>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("spill folder {path}: {source}")]
-pub struct SpillError {
-    path: String,
-    #[source]
-    source: std::io::Error,
-}
-
+#[derive(Debug)]
 pub struct Outbox {
+    /// Oldest first: events held in memory only, then the window of spooled
+    /// ones, in spool order.
     memory: VecDeque<Entry>,
     cap: usize,
-    dir: PathBuf,
-    /// Spilled segments on disk, oldest first, with their event counts; every
-    /// one is newer than everything in `memory`.
-    segments: VecDeque<(u64, usize)>,
-    writer: Option<BufWriter<File>>,
-    next_segment: u64,
+    spool: Spool<Message>,
+    /// Mark of the newest spooled event in the window; spooled events past it
+    /// are on disk only.
+    read_to: Option<Mark>,
+    /// Spooled events not in the window.
+    unread: usize,
     next_id: u64,
     pub spilled_total: u64,
     pub spill_errors: u64,
 }
 
-fn segment_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("{id:020}.jsonl"))
-}
-
 impl Outbox {
-    /// Opens the spill folder, picking up segments a previous run left
-    /// (those events are older than this run's and go out first).
-    pub fn open(dir: &Path, cap: usize) -> Result<Outbox, SpillError> {
-        let err = |source| SpillError {
-            path: dir.display().to_string(),
-            source,
-        };
-        fs::create_dir_all(dir).map_err(err)?;
-        let mut found: Vec<(u64, usize)> = Vec::new();
-        for entry in fs::read_dir(dir).map_err(err)? {
-            let path = entry.map_err(err)?.path();
-            let id = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".jsonl"))
-                .and_then(|n| n.parse::<u64>().ok());
-            if let Some(id) = id {
-                let lines = BufReader::new(File::open(&path).map_err(err)?)
-                    .lines()
-                    .count();
-                found.push((id, lines));
-            }
-        }
-        found.sort_unstable();
-        let next_segment = found.last().map_or(FIRST_SEGMENT, |(id, _)| id + 1);
+    /// Opens the spool in `dir` (events a previous run left go out first).
+    pub fn open(dir: &Path, cap: usize) -> Result<Outbox, SpoolError> {
+        let mut spool = open_spool(dir)?;
+        import_segments(dir, &mut spool)?;
         let mut outbox = Outbox {
             memory: VecDeque::new(),
             cap: cap.max(1),
-            dir: dir.to_path_buf(),
-            segments: found.into(),
-            writer: None,
-            next_segment,
+            unread: spool.len(),
+            spool,
+            read_to: None,
             next_id: 0,
             spilled_total: 0,
             spill_errors: 0,
@@ -106,10 +102,21 @@ impl Outbox {
 
     /// Queues an event behind every earlier one.
     pub fn push(&mut self, msg: Message) {
-        let spilling = !self.segments.is_empty() || self.memory.len() >= self.cap;
+        let spilling = !self.spool.is_empty() || self.memory.len() >= self.cap;
         if spilling {
-            match self.spill(&msg) {
-                Ok(()) => return,
+            match self.spool.append([&msg]) {
+                Ok(mark) => {
+                    self.spilled_total += 1;
+                    if self.unread == 0 && self.memory.len() < self.cap {
+                        // The window reaches the end of the spool: it goes
+                        // straight into it, no need to read it back.
+                        self.read_to = mark;
+                        self.remember(msg, mark);
+                    } else {
+                        self.unread += 1;
+                    }
+                    return;
+                }
                 Err(e) => {
                     // Keeping it in memory past the bound beats losing it;
                     // order holds only if nothing is on disk yet, so log loudly.
@@ -118,89 +125,41 @@ impl Outbox {
                 }
             }
         }
-        self.remember(msg);
+        self.remember(msg, None);
     }
 
-    fn remember(&mut self, msg: Message) {
+    fn remember(&mut self, msg: Message, spooled: Option<Mark>) {
         let id = self.next_id;
         self.next_id += 1;
         self.memory.push_back(Entry {
             id,
             msg,
             delivery: Delivery::Waiting,
+            spooled,
         });
     }
 
-    fn spill(&mut self, msg: &Message) -> Result<(), SpillError> {
-        let dir = self.dir.clone();
-        let err = |source| SpillError {
-            path: dir.display().to_string(),
-            source,
-        };
-        let full = self
-            .segments
-            .back()
-            .is_none_or(|(_, n)| *n >= SEGMENT_EVENTS);
-        if full || self.writer.is_none() {
-            if let Some(mut w) = self.writer.take() {
-                w.flush().map_err(err)?;
-            }
-            if full {
-                self.segments.push_back((self.next_segment, 0));
-                self.next_segment += 1;
-            }
-            let id = self.segments.back().expect("just ensured").0;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(segment_path(&self.dir, id))
-                .map_err(err)?;
-            self.writer = Some(BufWriter::new(file));
-        }
-        let w = self.writer.as_mut().expect("just opened");
-        serde_json::to_writer(&mut *w, msg).map_err(|e| err(e.into()))?;
-        w.write_all(b"\n").map_err(err)?;
-        self.segments.back_mut().expect("open segment").1 += 1;
-        self.spilled_total += 1;
-        Ok(())
-    }
-
-    /// Moves the oldest spilled segments back into memory while it has room.
+    /// Reads the oldest spooled events past the window into memory while it
+    /// is under half full.
     fn refill(&mut self) {
-        while self.memory.len() < self.cap.div_ceil(2) {
-            let Some(&(id, _)) = self.segments.front() else {
-                return;
-            };
-            if self.segments.len() == 1 {
-                if let Some(mut w) = self.writer.take() {
-                    let _ = w.flush();
+        while self.unread > 0 && self.memory.len() < self.cap.div_ceil(2) {
+            let room = self.cap - self.memory.len();
+            match self.spool.read_after(self.read_to, room) {
+                Ok(read) if read.is_empty() => {
+                    // Nothing past the window after all; trust the file.
+                    self.unread = 0;
                 }
-            }
-            let path = segment_path(&self.dir, id);
-            let read = File::open(&path).and_then(|f| {
-                BufReader::new(f)
-                    .lines()
-                    .map(|l| {
-                        l.and_then(|l| {
-                            serde_json::from_str::<Message>(&l).map_err(std::io::Error::other)
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            });
-            match read {
-                Ok(messages) => {
-                    for m in messages {
-                        self.remember(m);
+                Ok(read) => {
+                    self.unread = self.unread.saturating_sub(read.len());
+                    for (msg, mark) in read {
+                        self.read_to = Some(mark);
+                        self.remember(msg, Some(mark));
                     }
-                    // Only now are they safe in memory; a crash before this
-                    // line would replay the segment, which QoS 1 allows.
-                    let _ = fs::remove_file(&path);
-                    self.segments.pop_front();
                 }
                 Err(e) => {
                     self.spill_errors += 1;
-                    tracing::error!(path = %path.display(), error = %e, "cannot read spilled events; leaving the file for an operator");
-                    self.segments.pop_front();
+                    tracing::error!(error = %e, "cannot read spilled events; they stay on disk");
+                    return;
                 }
             }
         }
@@ -221,23 +180,41 @@ impl Outbox {
         self.memory.iter().any(|e| e.delivery == Delivery::Waiting)
     }
 
-    /// The broker has the event: drop it (and every acknowledged one before
-    /// the first unacknowledged).
+    /// The broker has the event: drop it (and every settled one before the
+    /// first unsettled), and consume it from the spool if it came from there.
     pub fn acked(&mut self, id: u64) {
+        self.settle(id, Delivery::Acked);
+    }
+
+    /// Gives up on an event the client refuses for good: it leaves the queue
+    /// in its turn, as if acknowledged, so it never blocks the events behind
+    /// it nor comes back in the next run. The caller logs and counts it.
+    pub fn dropped(&mut self, id: u64) {
+        self.settle(id, Delivery::Dropped);
+    }
+
+    fn settle(&mut self, id: u64, how: Delivery) {
         if let Some(e) = self.memory.iter_mut().find(|e| e.id == id) {
-            e.delivery = Delivery::Acked;
+            e.delivery = how;
         }
-        while self
-            .memory
-            .front()
-            .is_some_and(|e| e.delivery == Delivery::Acked)
-        {
-            self.memory.pop_front();
+        let mut consumed = None;
+        while self.memory.front().is_some_and(|e| e.delivery.settled()) {
+            let e = self.memory.pop_front().expect("front exists");
+            consumed = e.spooled.or(consumed);
+        }
+        if let Some(mark) = consumed {
+            if let Err(e) = self.spool.commit(mark) {
+                // The events stay on disk and go again after a restart.
+                self.spill_errors += 1;
+                tracing::error!(error = %e, "cannot advance the MQTT spool");
+            }
         }
         self.refill();
     }
 
-    /// The client would not take it: it waits again, in its place.
+    /// The client would not take it this time (its queue is full): it waits
+    /// again, in its place. A message the client refuses for good must go to
+    /// [`Outbox::dropped`] instead, or it comes back here forever.
     pub fn unsend(&mut self, id: u64) {
         if let Some(e) = self.memory.iter_mut().find(|e| e.id == id) {
             e.delivery = Delivery::Waiting;
@@ -253,129 +230,123 @@ impl Outbox {
         }
     }
 
-    /// Events held in memory. Acknowledged ones leave from the front, so
-    /// this counts at most a few acknowledged behind an unacknowledged one.
+    /// Events held in memory (spooled ones in the window included). Settled
+    /// ones leave from the front, so this counts at most a few settled behind
+    /// an unsettled one.
     pub fn in_memory(&self) -> usize {
         self.memory.len()
     }
 
-    /// Events on disk.
+    /// Events on disk only, past the window.
     pub fn spilled(&self) -> usize {
-        self.segments.iter().map(|(_, n)| n).sum()
+        self.unread
     }
 
     pub fn is_empty(&self) -> bool {
-        self.memory.is_empty() && self.segments.is_empty()
+        self.memory.is_empty() && self.spool.is_empty()
     }
 
-    /// Writes what is still unacknowledged in memory to a segment ahead of
-    /// the spilled ones, so the next run delivers it first. Called at stop.
-    pub fn persist(&mut self) -> Result<usize, SpillError> {
-        let dir = self.dir.clone();
-        let err = |source| SpillError {
-            path: dir.display().to_string(),
-            source,
-        };
-        if let Some(mut w) = self.writer.take() {
-            w.flush().map_err(err)?;
-        }
-        let left: Vec<&Entry> = self
+    /// Writes what is still unsettled in memory ahead of the spooled events
+    /// past the window, so the next run delivers it first; returns how many.
+    /// Called at stop, after [`Outbox::requeue_in_flight`].
+    pub fn persist(&mut self) -> Result<usize, SpoolError> {
+        let left: Vec<&Message> = self
             .memory
             .iter()
-            .filter(|e| e.delivery != Delivery::Acked)
+            .filter(|e| !e.delivery.settled())
+            .map(|e| &e.msg)
             .collect();
-        if left.is_empty() {
-            return Ok(0);
-        }
-        let id = self
-            .segments
-            .front()
-            .map_or(self.next_segment, |(id, _)| id - 1);
-        let mut w = BufWriter::new(File::create(segment_path(&self.dir, id)).map_err(err)?);
-        for e in &left {
-            serde_json::to_writer(&mut w, &e.msg).map_err(|e| err(e.into()))?;
-            w.write_all(b"\n").map_err(err)?;
-        }
-        w.flush().map_err(err)?;
         let n = left.len();
+        // When memory is exactly the front of the spool, the spool already
+        // says what the next run must send.
+        let spool_is_exact = self
+            .memory
+            .iter()
+            .all(|e| e.spooled.is_some() && !e.delivery.settled());
+        if !spool_is_exact {
+            self.spool.rewrite_front(left, self.read_to)?;
+        }
         self.memory.clear();
-        self.segments.push_front((id, n));
+        self.read_to = None;
+        self.unread = self.spool.len();
         Ok(n)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(i: usize) -> Message {
-        Message {
-            topic: "t".into(),
-            payload: i.to_string(),
+/// Opens the spool; one with a line that is not an event (damaged on disk,
+/// not torn by a kill, which opening repairs) is set aside for an operator
+/// and a fresh one started, so a bad file never stops the gateway.
+fn open_spool(dir: &Path) -> Result<Spool<Message>, SpoolError> {
+    match Spool::open(dir) {
+        Err(SpoolError::Corrupt {
+            path,
+            offset,
+            source,
+        }) => {
+            let aside =
+                path.with_extension(format!("jsonl.bad-{}", chrono::Utc::now().timestamp()));
+            tracing::error!(
+                path = %path.display(),
+                offset,
+                error = %source,
+                kept_as = %aside.display(),
+                "MQTT spool has a line that is not an event; setting it aside, its events are not sent"
+            );
+            fs::rename(&path, &aside).map_err(|source| SpoolError::Io { path, source })?;
+            let _ = fs::remove_file(dir.join("spool.offset"));
+            Spool::open(dir)
         }
-    }
-
-    /// Sends everything the outbox holds, acknowledging each; returns payloads.
-    fn drain(o: &mut Outbox) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Some((id, m)) = o.next_to_send() {
-            out.push(m.payload.clone());
-            o.acked(id);
-        }
-        out
-    }
-
-    #[test]
-    fn spills_past_the_bound_and_keeps_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = Outbox::open(dir.path(), 10).unwrap();
-        for i in 0..2_500 {
-            o.push(msg(i));
-        }
-        assert_eq!(o.in_memory(), 10);
-        assert_eq!(o.spilled(), 2_490);
-        assert_eq!(o.spilled_total, 2_490);
-        let got = drain(&mut o);
-        let want: Vec<String> = (0..2_500).map(|i| i.to_string()).collect();
-        assert_eq!(got, want);
-        assert!(o.is_empty());
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            0,
-            "segments removed"
-        );
-    }
-
-    #[test]
-    fn in_flight_events_go_again_after_a_disconnect() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = Outbox::open(dir.path(), 100).unwrap();
-        for i in 0..5 {
-            o.push(msg(i));
-        }
-        let a = o.next_to_send().unwrap().0;
-        let _b = o.next_to_send().unwrap().0;
-        let c = o.next_to_send().unwrap().0;
-        o.acked(a);
-        o.acked(c);
-        o.requeue_in_flight();
-        assert_eq!(drain(&mut o), ["1", "3", "4"]);
-    }
-
-    #[test]
-    fn a_stopped_outbox_resumes_in_order_in_the_next_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = Outbox::open(dir.path(), 3).unwrap();
-        for i in 0..8 {
-            o.push(msg(i));
-        }
-        let first = o.next_to_send().unwrap().0;
-        o.acked(first);
-        assert_eq!(o.persist().unwrap(), 2);
-        drop(o);
-        let mut o = Outbox::open(dir.path(), 3).unwrap();
-        o.push(msg(8));
-        let want: Vec<String> = (1..9).map(|i| i.to_string()).collect();
-        assert_eq!(drain(&mut o), want);
+        r => r,
     }
 }
+
+/// Moves spill segments of earlier versions (`<number>.jsonl`, oldest
+/// first) to the front of the spool, so an upgrade loses no event. A line
+/// that does not read (a torn end) is skipped with a warning.
+fn import_segments(dir: &Path, spool: &mut Spool<Message>) -> Result<(), SpoolError> {
+    let io = |source| SpoolError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut segments: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let id = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(id) = id {
+            segments.push((id, path));
+        }
+    }
+    if segments.is_empty() {
+        return Ok(());
+    }
+    segments.sort_unstable();
+    let mut messages = Vec::new();
+    for (_, path) in &segments {
+        let file = File::open(path).map_err(io)?;
+        for line in BufReader::new(file).lines() {
+            match line
+                .map_err(io)
+                .map(|l| serde_json::from_str::<Message>(&l))
+            {
+                Ok(Ok(m)) => messages.push(m),
+                Ok(Err(e)) => {
+                    tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable spilled event");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    spool.rewrite_front(&messages, None)?;
+    for (_, path) in &segments {
+        fs::remove_file(path).map_err(io)?;
+    }
+    tracing::info!(events = messages.len(), dir = %dir.display(), "moved spilled events of an earlier version into the spool");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,14 +4,21 @@
 //! first and a kill loses nothing the store had taken.
 
 use super::rows::Batch;
-use super::spool::{Spool, SpoolError};
+use crate::queue::{Mark, Record, Spool, SpoolError};
 use std::collections::VecDeque;
+
+/// The spool counts a batch in rows, as the backlog and `/readyz` do.
+impl Record for Batch {
+    fn weight(&self) -> usize {
+        self.rows()
+    }
+}
 
 pub struct Backlog {
     mem: VecDeque<Batch>,
     mem_rows: usize,
     cap_rows: usize,
-    spool: Spool,
+    spool: Spool<Batch>,
     /// The last write failed: keep new batches on disk until the spool drains.
     spooling: bool,
 }
@@ -24,17 +31,17 @@ pub struct Chunk {
 
 enum Source {
     Memory,
-    Spool { end: u64, rows: usize },
+    Spool(Mark),
 }
 
 impl Chunk {
     pub fn from_spool(&self) -> bool {
-        matches!(self.source, Source::Spool { .. })
+        matches!(self.source, Source::Spool(_))
     }
 }
 
 impl Backlog {
-    pub fn new(spool: Spool, cap_rows: usize) -> Self {
+    pub fn new(spool: Spool<Batch>, cap_rows: usize) -> Self {
         Self {
             mem: VecDeque::new(),
             mem_rows: 0,
@@ -49,7 +56,7 @@ impl Backlog {
     }
 
     pub fn spooled_rows(&self) -> usize {
-        self.spool.rows()
+        self.spool.weight()
     }
 
     pub fn spooled_bytes(&self) -> u64 {
@@ -117,22 +124,19 @@ impl Backlog {
         }
         let front = self.spool.front(max_rows)?;
         let mut batch = Batch::default();
-        for b in &front.batches {
+        for b in &front.records {
             batch.append(b);
         }
         Ok(Some(Chunk {
             batch,
-            source: Source::Spool {
-                end: front.end,
-                rows: front.rows,
-            },
+            source: Source::Spool(front.mark),
         }))
     }
 
     /// The chunk is in the database.
     pub fn written(&mut self, chunk: Chunk) -> Result<(), SpoolError> {
-        if let Source::Spool { end, rows } = chunk.source {
-            self.spool.commit(end, rows)?;
+        if let Source::Spool(mark) = chunk.source {
+            self.spool.commit(mark)?;
             if self.spool.is_empty() && self.mem.is_empty() {
                 self.spooling = false;
             }
@@ -145,7 +149,7 @@ impl Backlog {
     /// database ends up the same whatever the order of writes.
     pub fn failed(&mut self, chunk: Chunk) -> Result<(), SpoolError> {
         match chunk.source {
-            Source::Spool { .. } => self.spill(),
+            Source::Spool(_) => self.spill(),
             Source::Memory => {
                 self.mem_rows += chunk.batch.rows();
                 self.mem.push_front(chunk.batch);

@@ -18,7 +18,6 @@ pub mod maintenance;
 pub mod metrics;
 pub mod postgres;
 pub mod rows;
-pub mod spool;
 pub mod sqlite;
 mod writer;
 
@@ -26,12 +25,12 @@ pub use config::{Backend, StoreSettings};
 pub use db::Db;
 
 use crate::inventory::Inventory;
+use crate::queue::{Spool, SpoolError};
 use crate::state::{Applied, Sink};
 use backlog::Backlog;
 use parking_lot::Mutex;
 use rows::Naming;
 use serde::Serialize;
-use spool::{Spool, SpoolError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,0 +1,35 @@
+//! The durable queue both sinks put on disk what they cannot hand on yet: the
+//! store its batches while the database is slow or away, the MQTT outbox its
+//! events while the broker is. It sits low in the house and knows neither.
+//!
+//! A [`Spool`] is a folder with two files: `spool.jsonl`, one JSON record per
+//! line, and `spool.offset`, the committed read offset in bytes. Records before
+//! the offset have been consumed (written to the database, acknowledged by the
+//! broker); the ones after it wait, oldest first.
+//!
+//! Invariants (each has a test in `tests.rs`):
+//!
+//! 1. One append is one `write` call. A process killed at any moment leaves
+//!    every earlier append whole, and at most a torn last line.
+//! 2. Opening cuts a torn last line (one without its newline), so a kill loses
+//!    at most the record it was writing, never one before it.
+//! 3. Records come out in the order they went in, across restarts.
+//! 4. A record is consumed only by [`Spool::commit`], with the [`Mark`] a read
+//!    returned; a restart replays from the last committed offset, so whatever
+//!    was read but not committed comes again (at least once, never lost).
+//! 5. When everything is consumed the file is cut to zero (compaction), and
+//!    marks from before can no longer commit anything.
+//! 6. [`Spool::rewrite_front`] replaces the waiting records with a given head
+//!    and the records past a mark, in a new file renamed over the old one. The
+//!    offset is reset before the rename, so a crash in between leaves the old
+//!    file replayed from its start: records may come twice, none that was on
+//!    disk is lost.
+//!
+//! The page cache survives a process kill; a power cut can lose what the
+//! kernel has not written yet unless the owner calls [`Spool::sync`].
+
+mod spool;
+#[cfg(test)]
+mod tests;
+
+pub use spool::{Front, Mark, Record, Spool, SpoolError};

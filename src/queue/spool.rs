@@ -1,0 +1,437 @@
+//! The append-only spool: records one JSON line each, replayed from a
+//! committed read offset. The invariants are listed in the module above and
+//! tested in `tests.rs`.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+/// What a spool can hold. The weight is what the owner counts the spool in
+/// (rows of a store batch); one per record unless the type says otherwise.
+pub trait Record: Serialize + DeserializeOwned {
+    fn weight(&self) -> usize {
+        1
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("spool {path}: line at byte {offset} is not a valid record: {source}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Records and their weight, counted from the start of a generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    records: u64,
+    weight: u64,
+}
+
+impl Tally {
+    fn add(&mut self, weight: usize) {
+        self.records += 1;
+        self.weight += weight as u64;
+    }
+
+    fn minus(self, other: Tally) -> Tally {
+        Tally {
+            records: self.records - other.records,
+            weight: self.weight - other.weight,
+        }
+    }
+}
+
+/// Where a read record ends: committing it consumes it and every record
+/// before it. A mark from before the spool was emptied or rewritten (another
+/// generation) commits nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    generation: u64,
+    end: u64,
+    tally: Tally,
+}
+
+/// Records read from the front of the spool, and the mark that consumes them.
+#[derive(Debug)]
+pub struct Front<T> {
+    pub records: Vec<T>,
+    pub weight: usize,
+    pub mark: Mark,
+}
+
+#[derive(Debug)]
+pub struct Spool<T> {
+    path: PathBuf,
+    offset_path: PathBuf,
+    /// `spool.offset`: the committed offset as a fixed-width number, written
+    /// in place (one small write per commit; the MQTT outbox commits per
+    /// acknowledged event, where a file renamed per commit costs a
+    /// millisecond).
+    offset_file: File,
+    file: File,
+    /// Bytes up to here are consumed.
+    offset: u64,
+    /// End of the last whole line.
+    len: u64,
+    generation: u64,
+    /// Since the generation began: everything in the file, and what is consumed.
+    appended: Tally,
+    committed: Tally,
+    records: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Spool<T> {
+    /// Opens (or creates) the spool in `dir`, cutting a torn last line.
+    pub fn open(dir: &Path) -> Result<Spool<T>, SpoolError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SpoolError::Io { path, source }
+        };
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join("spool.jsonl");
+        let offset_path = dir.join("spool.offset");
+        // A rewrite that did not reach its rename; the old file is still whole.
+        let _ = fs::remove_file(rewrite_path(&path));
+        let file = open_append(&path).map_err(io(&path))?;
+        // An offset that does not read replays the whole file: twice, not lost.
+        let offset = match fs::read_to_string(&offset_path) {
+            Ok(s) => s.trim().parse().unwrap_or(0),
+            Err(_) => 0,
+        };
+        let offset_file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&offset_path)
+            .map_err(io(&offset_path))?;
+        let mut spool = Spool {
+            path,
+            offset_path,
+            offset_file,
+            file,
+            offset,
+            len: 0,
+            generation: 0,
+            appended: Tally::default(),
+            committed: Tally::default(),
+            records: PhantomData,
+        };
+        spool.recover()?;
+        Ok(spool)
+    }
+
+    /// Counts what is left to replay and cuts a torn last line (a write the
+    /// process did not finish when it was killed).
+    fn recover(&mut self) -> Result<(), SpoolError> {
+        let len = self.file.metadata().map_err(|e| self.io(e))?.len();
+        if self.offset > len {
+            self.offset = 0;
+        }
+        // Read as if the generation began at the committed offset.
+        self.len = len;
+        let read = self.read(self.offset, Tally::default(), |_| true)?;
+        let (end, tally) = read
+            .last()
+            .map_or((self.offset, Tally::default()), |(_, m)| (m.end, m.tally));
+        if end < len {
+            tracing::warn!(path = %self.path.display(), bytes = len - end, "cutting a torn spool line");
+            self.file.set_len(end).map_err(|e| self.io(e))?;
+        }
+        self.len = end;
+        self.appended = tally;
+        self.committed = Tally::default();
+        if self.offset == self.len {
+            self.reset()?;
+        }
+        Ok(())
+    }
+
+    fn io(&self, source: std::io::Error) -> SpoolError {
+        SpoolError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.offset == self.len
+    }
+
+    /// Records waiting.
+    pub fn len(&self) -> usize {
+        self.appended.minus(self.committed).records as usize
+    }
+
+    /// Weight waiting (rows, for the store).
+    pub fn weight(&self) -> usize {
+        self.appended.minus(self.committed).weight as usize
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.len - self.offset
+    }
+
+    /// Appends the records behind every earlier one, in one write, and
+    /// returns the mark of the last (`None` when there were none).
+    pub fn append<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a T>,
+    ) -> Result<Option<Mark>, SpoolError>
+    where
+        T: 'a,
+    {
+        let mut buf = Vec::new();
+        let mut tally = self.appended;
+        for r in records {
+            serde_json::to_writer(&mut buf, r).expect("records serialise");
+            buf.push(b'\n');
+            tally.add(r.weight());
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        // One write per call, so a kill leaves at most one torn line.
+        self.file.write_all(&buf).map_err(|e| self.io(e))?;
+        self.len += buf.len() as u64;
+        self.appended = tally;
+        Ok(Some(self.mark_here()))
+    }
+
+    fn mark_here(&self) -> Mark {
+        Mark {
+            generation: self.generation,
+            end: self.len,
+            tally: self.appended,
+        }
+    }
+
+    /// Asks the kernel to put what was appended on the device.
+    pub fn sync(&self) -> Result<(), SpoolError> {
+        self.file.sync_data().map_err(|e| self.io(e))
+    }
+
+    /// Reads from the committed offset while the weight read is under
+    /// `max_weight` (so the last record may go past it).
+    pub fn front(&self, max_weight: usize) -> Result<Front<T>, SpoolError> {
+        let mut weight = 0;
+        let read = self.read(self.offset, self.committed, |r| {
+            let more = weight < max_weight;
+            if more {
+                weight += r.weight();
+            }
+            more
+        })?;
+        let mark = read.last().map_or(
+            Mark {
+                generation: self.generation,
+                end: self.offset,
+                tally: self.committed,
+            },
+            |(_, m)| *m,
+        );
+        Ok(Front {
+            records: read.into_iter().map(|(r, _)| r).collect(),
+            weight,
+            mark,
+        })
+    }
+
+    /// Reads up to `max` records after `after` (from the committed offset
+    /// when `None` or from another generation), each with its own mark, so
+    /// an owner can hold a window of the spool and commit record by record.
+    pub fn read_after(
+        &self,
+        after: Option<Mark>,
+        max: usize,
+    ) -> Result<Vec<(T, Mark)>, SpoolError> {
+        let (from, tally) = match after {
+            Some(m) if self.current(m) && m.end > self.offset => (m.end, m.tally),
+            _ => (self.offset, self.committed),
+        };
+        let mut n = 0;
+        self.read(from, tally, |_| {
+            n += 1;
+            n <= max
+        })
+    }
+
+    fn current(&self, m: Mark) -> bool {
+        m.generation == self.generation && m.end <= self.len
+    }
+
+    /// Reads whole lines from `from` while `take` says so (it sees each
+    /// record before it is kept). Stops at a line without its newline.
+    fn read(
+        &self,
+        from: u64,
+        mut tally: Tally,
+        mut take: impl FnMut(&T) -> bool,
+    ) -> Result<Vec<(T, Mark)>, SpoolError> {
+        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
+        reader.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
+        let mut out = Vec::new();
+        let mut at = from;
+        let mut line = String::new();
+        while at < self.len {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(|e| self.io(e))?;
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            let record: T = serde_json::from_str(&line).map_err(|source| SpoolError::Corrupt {
+                path: self.path.clone(),
+                offset: at,
+                source,
+            })?;
+            if !take(&record) {
+                break;
+            }
+            at += n as u64;
+            tally.add(record.weight());
+            out.push((
+                record,
+                Mark {
+                    generation: self.generation,
+                    end: at,
+                    tally,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Consumes everything up to `mark`. A mark at or before the committed
+    /// offset, or from another generation, changes nothing.
+    pub fn commit(&mut self, mark: Mark) -> Result<(), SpoolError> {
+        if !self.current(mark) || mark.end <= self.offset {
+            return Ok(());
+        }
+        self.offset = mark.end;
+        self.committed = mark.tally;
+        if self.offset == self.len {
+            return self.reset();
+        }
+        self.write_offset()
+    }
+
+    /// Makes the waiting records `head` followed by those past `after` (all
+    /// waiting ones when `after` is `None` or from another generation). For an
+    /// owner that holds records in memory which must go out before the spool.
+    pub fn rewrite_front<'a>(
+        &mut self,
+        head: impl IntoIterator<Item = &'a T>,
+        after: Option<Mark>,
+    ) -> Result<(), SpoolError>
+    where
+        T: 'a,
+    {
+        let (from, rest) = match after {
+            Some(m) if self.current(m) && m.end >= self.offset => {
+                (m.end, self.appended.minus(m.tally))
+            }
+            _ => (self.offset, self.appended.minus(self.committed)),
+        };
+        let mut buf = Vec::new();
+        let mut tally = Tally::default();
+        for r in head {
+            serde_json::to_writer(&mut buf, r).expect("records serialise");
+            buf.push(b'\n');
+            tally.add(r.weight());
+        }
+        let tmp = rewrite_path(&self.path);
+        let tmp_io = |source| SpoolError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let mut new = File::create(&tmp).map_err(tmp_io)?;
+        new.write_all(&buf).map_err(tmp_io)?;
+        let mut old = File::open(&self.path).map_err(|e| self.io(e))?;
+        old.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
+        let copied = std::io::copy(&mut old.take(self.len - from), &mut new).map_err(tmp_io)?;
+        // Renamed over the only copy of the waiting records: on the device first.
+        new.sync_all().map_err(tmp_io)?;
+        drop(new);
+        // Offset first: a crash before the rename replays the old file from
+        // its start (twice, not lost); the other order could point the old
+        // offset into the middle of a line of the new file.
+        let old_offset = self.offset;
+        self.offset = 0;
+        let renamed = self
+            .write_offset()
+            .and_then(|()| fs::rename(&tmp, &self.path).map_err(tmp_io));
+        if let Err(e) = renamed {
+            // The old file is still the spool; so is its offset.
+            self.offset = old_offset;
+            let _ = self.write_offset();
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        self.file = open_append(&self.path).map_err(|e| self.io(e))?;
+        self.generation += 1;
+        self.len = buf.len() as u64 + copied;
+        self.committed = Tally::default();
+        self.appended = Tally {
+            records: tally.records + rest.records,
+            weight: tally.weight + rest.weight,
+        };
+        if self.len == 0 {
+            self.reset()?;
+        }
+        Ok(())
+    }
+
+    /// Everything is consumed: the file starts again from nothing.
+    fn reset(&mut self) -> Result<(), SpoolError> {
+        self.file.set_len(0).map_err(|e| self.io(e))?;
+        self.generation += 1;
+        self.offset = 0;
+        self.len = 0;
+        self.appended = Tally::default();
+        self.committed = Tally::default();
+        self.write_offset()
+    }
+
+    /// Always the same 20 digits at the start of the file: one write of a
+    /// few bytes inside one block, which a kill cannot tear.
+    fn write_offset(&mut self) -> Result<(), SpoolError> {
+        let io = |source| SpoolError::Io {
+            path: self.offset_path.clone(),
+            source,
+        };
+        let text = format!("{:020}", self.offset);
+        let f = &mut self.offset_file;
+        f.seek(SeekFrom::Start(0)).map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        // An offset file of an earlier version may be shorter or longer.
+        if f.metadata().map_err(io)?.len() != text.len() as u64 {
+            f.set_len(text.len() as u64).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+}
+
+fn rewrite_path(path: &Path) -> PathBuf {
+    path.with_extension("jsonl.new")
+}

@@ -1,0 +1,167 @@
+//! The spool's invariants (listed in the module comment), one test each or more.
+
+use super::*;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+/// A record that weighs its number of parts, like a store batch its rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Rec {
+    id: u32,
+    parts: usize,
+}
+
+impl Record for Rec {
+    fn weight(&self) -> usize {
+        self.parts
+    }
+}
+
+fn rec(id: u32) -> Rec {
+    Rec { id, parts: 2 }
+}
+
+fn ids(records: &[Rec]) -> Vec<u32> {
+    records.iter().map(|r| r.id).collect()
+}
+
+fn tear(dir: &Path, bytes: &[u8]) {
+    let mut raw = OpenOptions::new()
+        .append(true)
+        .open(dir.join("spool.jsonl"))
+        .unwrap();
+    raw.write_all(bytes).unwrap();
+}
+
+fn file_len(dir: &Path) -> u64 {
+    fs::metadata(dir.join("spool.jsonl")).unwrap().len()
+}
+
+#[test]
+fn replays_in_order_across_reopen_and_cuts_torn_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&[rec(1), rec(2), rec(3)]).unwrap();
+    assert_eq!((s.len(), s.weight()), (3, 6));
+    let f = s.front(4).unwrap();
+    assert_eq!(ids(&f.records), [1, 2]);
+    assert_eq!(f.weight, 4);
+    s.commit(f.mark).unwrap();
+    drop(s);
+    // A kill in the middle of a write leaves half a line.
+    tear(dir.path(), b"{\"id\":4,\"pa");
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    assert_eq!((s.len(), s.weight()), (1, 2));
+    let f = s.front(10).unwrap();
+    assert_eq!(ids(&f.records), [3]);
+    s.commit(f.mark).unwrap();
+    assert!(s.is_empty());
+    assert_eq!(file_len(dir.path()), 0, "compacted once consumed");
+}
+
+#[test]
+fn a_torn_tail_loses_only_the_record_being_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    for i in 0..5 {
+        s.append([&rec(i)]).unwrap();
+    }
+    let whole = file_len(dir.path());
+    drop(s);
+    tear(dir.path(), b"{\"id\":5");
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    assert_eq!(file_len(dir.path()), whole, "torn line cut");
+    assert_eq!(ids(&s.front(100).unwrap().records), [0, 1, 2, 3, 4]);
+    // Appends after the cut start on a line of their own.
+    s.append([&rec(6)]).unwrap();
+    drop(s);
+    let s = Spool::<Rec>::open(dir.path()).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [0, 1, 2, 3, 4, 6]);
+}
+
+#[test]
+fn a_restart_mid_consumption_replays_from_the_last_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&(0..6).map(rec).collect::<Vec<_>>()).unwrap();
+    let window = s.read_after(None, 4).unwrap();
+    assert_eq!(window.len(), 4);
+    // Commit record by record; 2 and 3 are read but not consumed.
+    s.commit(window[0].1).unwrap();
+    s.commit(window[1].1).unwrap();
+    assert_eq!(s.len(), 4);
+    // Reading on from the window goes past it.
+    let more = s.read_after(Some(window[3].1), 10).unwrap();
+    assert_eq!(more.iter().map(|(r, _)| r.id).collect::<Vec<_>>(), [4, 5]);
+    drop(s);
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    assert_eq!((s.len(), s.weight()), (4, 8));
+    let f = s.front(100).unwrap();
+    assert_eq!(ids(&f.records), [2, 3, 4, 5]);
+    s.commit(f.mark).unwrap();
+    assert!(s.is_empty());
+}
+
+#[test]
+fn stale_and_repeated_marks_commit_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&[rec(1), rec(2)]).unwrap();
+    let f = s.front(100).unwrap();
+    let first = s.read_after(None, 1).unwrap()[0].1;
+    s.commit(f.mark).unwrap();
+    assert!(s.is_empty());
+    // Emptied: a new generation; the old marks cannot consume new records.
+    s.append(&[rec(3), rec(4)]).unwrap();
+    s.commit(first).unwrap();
+    s.commit(f.mark).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [3, 4]);
+    let one = s.read_after(None, 1).unwrap()[0].1;
+    s.commit(one).unwrap();
+    s.commit(one).unwrap();
+    assert_eq!((s.len(), s.weight()), (1, 2));
+}
+
+#[test]
+fn rewrite_front_puts_a_head_before_what_is_past_the_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&(0..5).map(rec).collect::<Vec<_>>()).unwrap();
+    let window = s.read_after(None, 3).unwrap();
+    s.commit(window[0].1).unwrap();
+    // The owner holds 1 and 2 in memory (2 is done), plus 10 and 11 that
+    // never reached the disk; 3 and 4 are past its window.
+    s.rewrite_front(&[rec(1), rec(10), rec(11)], Some(window[2].1))
+        .unwrap();
+    assert_eq!((s.len(), s.weight()), (5, 10));
+    assert_eq!(ids(&s.front(100).unwrap().records), [1, 10, 11, 3, 4]);
+    assert!(!dir.path().join("spool.jsonl.new").exists());
+    drop(s);
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    let f = s.front(100).unwrap();
+    assert_eq!(ids(&f.records), [1, 10, 11, 3, 4]);
+    // Marks from before the rewrite are of another generation.
+    s.commit(window[2].1).unwrap();
+    assert_eq!(s.len(), 5);
+    s.commit(f.mark).unwrap();
+    assert!(s.is_empty());
+    assert_eq!(file_len(dir.path()), 0);
+}
+
+#[test]
+fn an_unfinished_rewrite_leaves_the_old_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&[rec(1), rec(2)]).unwrap();
+    drop(s);
+    fs::write(
+        dir.path().join("spool.jsonl.new"),
+        b"{\"id\":9,\"parts\":1}\n",
+    )
+    .unwrap();
+    let s = Spool::<Rec>::open(dir.path()).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [1, 2]);
+    assert!(!dir.path().join("spool.jsonl.new").exists());
+}
