@@ -13,7 +13,7 @@
 //! baseline: a bare rumqttc client publishing 101,000 retained QoS 1 messages
 //! of the same size to the same broker.
 
-#[path = "mqtt/harness.rs"]
+#[path = "it/mqtt/harness.rs"]
 #[allow(dead_code)]
 mod harness;
 
