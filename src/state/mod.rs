@@ -2,6 +2,8 @@
 //! the online/offline transitions, fed by the pollers through one channel.
 
 mod reading;
+#[cfg(test)]
+mod spec;
 mod view;
 
 pub use reading::{FailReason, Reading, RtuReading, SlcReading, LAMP_FAILURE_BIT};
