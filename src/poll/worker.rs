@@ -1,5 +1,6 @@
 //! The poller of one endpoint.
 
+use super::cadence::{next_due, Backoff};
 use super::connection::{classify, connect};
 use crate::control::{ControlSettings, FailCause, WriteJob};
 use crate::settings::PollSettings;
@@ -42,25 +43,6 @@ impl PollerConfig {
     }
 }
 
-/// Capped exponential backoff with jitter, so a district's endpoints that
-/// dropped together do not all reconnect in the same instant.
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let exp = self.min.saturating_mul(1u32 << self.failures.min(16));
-        self.failures += 1;
-        exp.min(self.max).mul_f64(0.5 + fastrand::f64() * 0.5)
-    }
-    fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
 pub(super) struct Endpoint {
     pub(super) index: u32,
     pub(super) spec: Arc<EndpointSpec>,
@@ -84,11 +66,7 @@ pub async fn run(
     .into_iter()
     .filter(|(c, _)| spec.reads.iter().any(|r| r.class == *c))
     .collect();
-    let mut backoff = Backoff {
-        min: cfg.reconnect_min,
-        max: cfg.reconnect_max,
-        failures: 0,
-    };
+    let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
     let mut ep = Endpoint {
         index,
         spec,
@@ -124,8 +102,7 @@ pub async fn run(
             () = cancel.cancelled() => break,
         };
         let now = Instant::now();
-        // Keep the cadence, but never try to catch up on missed cycles.
-        due[slot] = (when + interval).max(now);
+        due[slot] = next_due(when, interval, now);
         if outcome.connected {
             backoff.reset();
         } else {
