@@ -5,6 +5,8 @@
 mod command;
 mod request;
 mod resolve;
+#[cfg(test)]
+mod spec;
 
 pub use command::{Action, Command, FailCause, Source, Tally, Target, TargetState};
 pub use request::{CommandBody, RequestError};
