@@ -239,7 +239,7 @@ async fn bench_backend(
     s.store.url = url.parse().map_err(anyhow::Error::msg)?;
     s.store.spool_dir = dir.join(format!("spool-{name}"));
     s.store.retention_days = 3650;
-    // The figures are measured, not MQTT (its own bench is tests/mqtt_bench.rs).
+    // The figures are measured, not MQTT (its own bench is `lamp-bench mqtt`).
     s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::None;
     s.auth.tokens.push(TokenConfig {
         name: "bench".into(),

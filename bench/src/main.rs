@@ -2,6 +2,7 @@
 //! See docs/benchmarks.md.
 
 mod gateway;
+mod mqtt;
 mod procfs;
 mod raw;
 mod sinks;
@@ -56,6 +57,10 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The MQTT mirror: the gateway in process publishing every lamp's state
+    /// to a private Mosquitto and to the embedded broker, against a bare
+    /// rumqttc publisher in the same run
+    Mqtt(mqtt::MqttArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +156,7 @@ fn main() -> anyhow::Result<()> {
             eprintln!("lamp-bench: wrote {} ({devices} devices)", out.display());
             Ok(())
         }
+        Some(Cmd::Mqtt(args)) => mqtt::run(args),
         None => run(cli.run),
     }
 }

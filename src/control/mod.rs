@@ -6,6 +6,8 @@ mod command;
 mod config;
 mod request;
 mod resolve;
+#[cfg(test)]
+mod spec;
 
 pub use command::{Action, Command, FailCause, Source, Tally, Target, TargetState};
 pub use config::{ControlSettings, GroupConfig};

@@ -1,8 +1,11 @@
 //! Polling: one task per endpoint, owning its Modbus connection and running
 //! the endpoint's poll plan at the configured per-class intervals.
 
+mod cadence;
 mod config;
 mod connection;
+#[cfg(test)]
+mod spec;
 mod worker;
 mod write;
 

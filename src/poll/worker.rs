@@ -1,5 +1,6 @@
 //! The poller of one endpoint.
 
+use super::cadence::{next_due, Backoff};
 use super::config::PollerConfig;
 use super::connection::{classify, connect};
 use crate::control::{FailCause, WriteJob};
@@ -15,25 +16,6 @@ use tokio_modbus::client::{Client, Context, Reader};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 use tokio_util::sync::CancellationToken;
-
-/// Capped exponential backoff with jitter, so a district's endpoints that
-/// dropped together do not all reconnect in the same instant.
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let exp = self.min.saturating_mul(1u32 << self.failures.min(16));
-        self.failures += 1;
-        exp.min(self.max).mul_f64(0.5 + fastrand::f64() * 0.5)
-    }
-    fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
 
 pub(super) struct Endpoint {
     pub(super) index: u32,
@@ -60,11 +42,7 @@ pub async fn run(
     .into_iter()
     .filter(|(c, _)| spec.reads.iter().any(|r| r.class == *c))
     .collect();
-    let mut backoff = Backoff {
-        min: cfg.reconnect_min,
-        max: cfg.reconnect_max,
-        failures: 0,
-    };
+    let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
     let mut ep = Endpoint {
         index,
         spec,
@@ -101,8 +79,7 @@ pub async fn run(
             () = cancel.cancelled() => break,
         };
         let now = Instant::now();
-        // Keep the cadence, but never try to catch up on missed cycles.
-        due[slot] = (when + interval).max(now);
+        due[slot] = next_due(when, interval, now);
         if outcome.connected {
             backoff.reset();
         } else {

@@ -3,6 +3,8 @@
 
 pub mod metrics;
 mod reading;
+#[cfg(test)]
+mod spec;
 mod view;
 
 pub use reading::{FailReason, Reading, RtuReading, SlcReading, LAMP_FAILURE_BIT};

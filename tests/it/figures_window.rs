@@ -3,11 +3,9 @@
 //! database, so every span is exact. Every figure below is worked out by hand
 //! in the comments, not by the code under test; both backends.
 
-mod common;
-
+use crate::common::db::PgTestDb;
+use crate::common::{test_settings, ADMIN_TOKEN};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use common::db::PgTestDb;
-use common::{test_settings, ADMIN_TOKEN};
 use lamp_gateway::auth::{hash_token, Role, TokenConfig};
 use lamp_gateway::lighting::LampFacts;
 use lamp_gateway::startup::Application;
@@ -323,7 +321,7 @@ async fn scenario(url: Option<String>) {
         base: format!("http://{}", app.local_addr()),
         http: reqwest::Client::new(),
     };
-    common::eventually("store ready", || async {
+    crate::common::eventually("store ready", || async {
         api.get("/readyz").await.1["store"]["state"] == "ok"
     })
     .await;

@@ -1,9 +1,9 @@
 //! Commands over MQTT against the real Mosquitto: `.../set` in, acks out at
 //! `{root}/commands/{id}`, the topic's district as the caller's scope.
 
-use super::common::{eventually, lamp_id, spawn_app_with, TestApp};
 use super::harness::{unique_root, MOSQUITTO};
 use super::{mqtt_settings, sim};
+use crate::common::{eventually, lamp_id, spawn_app_with, TestApp};
 use lamp_sim::InventoryOptions;
 use parking_lot::Mutex;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};

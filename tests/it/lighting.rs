@@ -3,9 +3,7 @@
 //! every lamp sample the store keeps carries the verdict the live state gave
 //! on the same facts.
 
-mod common;
-
-use common::{eventually, lamp_id, spawn_app_with, TestApp};
+use crate::common::{eventually, lamp_id, spawn_app_with, TestApp};
 use lamp_sim::{InventoryOptions, SimConfig};
 use serde_json::json;
 use sqlx::Row;

@@ -3,13 +3,11 @@
 //! embedded broker. Each test uses a topic root of its own.
 
 mod commands;
-#[path = "../common/mod.rs"]
-mod common;
 mod harness;
 mod mosquitto;
 mod secure;
 
-use common::{eventually, lamp_id, rtu_id, spawn_app_with, TestApp};
+use crate::common::{eventually, lamp_id, rtu_id, spawn_app_with, TestApp};
 use harness::{unique_root, Proxy, Subscriber, MOSQUITTO};
 use lamp_gateway::settings::Settings;
 use lamp_sim::{EndpointFault, InventoryOptions, SimConfig, SlcFault};

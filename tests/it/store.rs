@@ -2,11 +2,9 @@
 //! the poller produced lands once, with the same values, through a database
 //! outage and a kill; retention drops old raw data and keeps rollups.
 
-mod common;
-
+use crate::common::db::{metric, PgTestDb, Proxy};
+use crate::common::{eventually, lamp_id, rtu_id, spawn_app_with, TestApp};
 use chrono::{DateTime, Duration as Span, Utc};
-use common::db::{metric, PgTestDb, Proxy};
-use common::{eventually, lamp_id, rtu_id, spawn_app_with, TestApp};
 use lamp_gateway::settings::Settings;
 use lamp_gateway::store::{self, Db};
 use lamp_sim::{EndpointFault, InventoryOptions, SimConfig};
@@ -255,7 +253,7 @@ async fn postgres_holds_exactly_what_was_polled() {
 #[tokio::test]
 async fn postgres_outage_mid_run_loses_nothing_and_keeps_polling() {
     let pg = PgTestDb::new().await;
-    let proxy = Proxy::start(common::db::PG_SERVER).await;
+    let proxy = Proxy::start(crate::common::db::PG_SERVER).await;
     let url = pg.url_via(proxy.addr);
     let mut t = spawn_app_with(sim(3, 5), InventoryOptions::default(), |s| {
         fast_store(s);

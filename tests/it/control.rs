@@ -2,9 +2,7 @@
 //! confirmed by reading back, fail with the right reason, respect roles and
 //! districts, are idempotent, expire, and are audited.
 
-mod common;
-
-use common::{eventually, lamp_id, spawn_app_with, TestApp, ADMIN_TOKEN};
+use crate::common::{eventually, lamp_id, spawn_app_with, TestApp, ADMIN_TOKEN};
 use lamp_gateway::auth::{hash_token, Role, TokenConfig};
 use lamp_sim::{EndpointFault, InventoryOptions, SimConfig, SlcFault};
 use serde_json::{json, Value};
@@ -431,7 +429,7 @@ fn urlencode(s: &str) -> String {
 /// gateway, and a new gateway on the same PostgreSQL database serves it.
 #[tokio::test]
 async fn audit_rows_are_kept_in_postgres_across_restarts() {
-    let db = common::db::PgTestDb::new().await;
+    let db = crate::common::db::PgTestDb::new().await;
     let url = db.url();
     let sim_cfg = || SimConfig {
         endpoints: 2,

@@ -1,13 +1,13 @@
 //! The gateway against brokers that want something of it: a password, TLS
 //! with a private CA, a client certificate. Each test starts its own
-//! Mosquitto ([`crate::mosquitto`]); a subscriber of the test's own logs in
+//! Mosquitto ([`super::mosquitto`]); a subscriber of the test's own logs in
 //! the same way and must see the retained states, and a gateway lacking the
 //! credential must stay disconnected, say so on `/readyz`, and keep polling.
 
+use super::harness::{self, unique_root, Login, Subscriber};
+use super::mosquitto::{BrokerConfig, Leaf, Mosquitto, ServerTls, TestCa};
+use super::{lamp_topic, mqtt_settings, rtu_topic, sim};
 use crate::common::{eventually, spawn_app_with, TestApp};
-use crate::harness::{self, unique_root, Login, Subscriber};
-use crate::mosquitto::{BrokerConfig, Leaf, Mosquitto, ServerTls, TestCa};
-use crate::{lamp_topic, mqtt_settings, rtu_topic, sim};
 use lamp_gateway::mqtt::MqttSettings;
 use lamp_gateway::settings::Settings;
 use lamp_sim::InventoryOptions;

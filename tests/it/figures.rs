@@ -1,9 +1,7 @@
 //! The supervision figures "now" on a hand-built city, each worked out by hand
 //! below from the inventory and the faults, not from the code under test.
 
-mod common;
-
-use common::{eventually, test_settings};
+use crate::common::{eventually, test_settings};
 use lamp_gateway::startup::Application;
 use lamp_sim::{EndpointFault, SimConfig, Simulator, SlcFault};
 use serde_json::{json, Value};
@@ -104,7 +102,7 @@ async fn figures_now_for_city_and_districts() {
     let get = |path: &str| {
         let req = http
             .get(format!("{base}{path}"))
-            .bearer_auth(common::ADMIN_TOKEN);
+            .bearer_auth(crate::common::ADMIN_TOKEN);
         async move {
             let r = req.send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())

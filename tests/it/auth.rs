@@ -1,9 +1,7 @@
 //! Every /api/v1 path needs a token; a district-scoped token sees only its
 //! own district: other districts' things are 404 to it.
 
-mod common;
-
-use common::{lamp_id, rtu_id, spawn_app_with, ADMIN_TOKEN};
+use crate::common::{lamp_id, rtu_id, spawn_app_with, ADMIN_TOKEN};
 use lamp_gateway::auth::{hash_token, Role, TokenConfig};
 use lamp_sim::{InventoryOptions, SimConfig};
 

@@ -2,9 +2,7 @@
 //! `offline_after` polls, the other endpoints keep their cadence, and it comes
 //! back when the fault clears.
 
-mod common;
-
-use common::{eventually, lamp_id, rtu_id, spawn_app, TestApp};
+use crate::common::{eventually, lamp_id, rtu_id, spawn_app, TestApp};
 use lamp_sim::{EndpointFault, SimConfig, SlcFault};
 use serde_json::Value;
 

@@ -2,11 +2,9 @@
 //! and its rows are in the spool; restart it: the spool is replayed and every
 //! row of the first run is in the database once.
 
-mod common;
-
+use crate::common::db::{metric, PgTestDb, Proxy, PG_SERVER};
+use crate::common::eventually;
 use chrono::Utc;
-use common::db::{metric, PgTestDb, Proxy, PG_SERVER};
-use common::eventually;
 use lamp_sim::{EndpointFault, InventoryOptions, SimConfig, Simulator};
 use std::path::Path;
 use std::process::Stdio;

@@ -1,9 +1,7 @@
 //! Values read by the gateway over Modbus equal the simulator's, for every
 //! field of every shipped profile, in both framings.
 
-mod common;
-
-use common::{lamp_id, rtu_id, spawn_app};
+use crate::common::{lamp_id, rtu_id, spawn_app};
 use lamp_profile::Quantity;
 use lamp_sim::{Framing, SimConfig};
 use serde_json::Value;
@@ -42,7 +40,7 @@ async fn check_profile(slc_profile: &str, framing: Framing) {
     // Frozen values are constant, so one more full cycle after freezing
     // guarantees the gateway's copy is of the frozen state.
     let start = t.live.full_cycles();
-    common::eventually("two more poll cycles", || async {
+    crate::common::eventually("two more poll cycles", || async {
         t.live.full_cycles() >= start + 2
     })
     .await;
@@ -174,7 +172,7 @@ async fn alarms_and_failed_lamps_are_reported() {
             ..Default::default()
         },
     );
-    common::eventually("door alarm and lamp failure seen", || async {
+    crate::common::eventually("door alarm and lamp failure seen", || async {
         let rtu = t.rtu(&rtu_id(0)).await;
         let lamp = t.lamp(&lamp_id(0, 2)).await;
         rtu["values"]["door_alarm"] == true && lamp["slc"]["lamp_failure"] == true

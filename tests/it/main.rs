@@ -1,0 +1,22 @@
+//! The gateway's integration tests, one binary: a simulator and a gateway on
+//! free local ports, talking over real sockets, with PostgreSQL at
+//! 127.0.0.1:5432 and Mosquitto at 127.0.0.1:1883. One module per subject;
+//! `cargo test --test it store::` runs one of them.
+//!
+//! Nothing here may depend on having the process to itself: tests run in
+//! parallel threads of this one process, each with its own ports, folders,
+//! database and topic root, and a test that needs a process of its own (a
+//! kill, an environment variable) spawns the `lamp-gateway` binary.
+
+mod auth;
+mod check_config;
+mod common;
+mod control;
+mod faults;
+mod figures;
+mod figures_window;
+mod lighting;
+mod mqtt;
+mod store;
+mod store_kill;
+mod values;
