@@ -136,7 +136,8 @@ pub fn start(
             topics,
         }));
     }
-    let task = tokio::spawn(publisher.run());
+    let span = tracing::info_span!("mqtt", broker = %status.broker);
+    let task = tokio::spawn(tracing::Instrument::instrument(publisher.run(), span));
     Ok(Some(MqttLink {
         sink: Arc::new(inbox::MqttSink { inbox }),
         status,

@@ -27,6 +27,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 type LoopEvent = (u64, Result<rumqttc::Event, ConnectionError>);
 
@@ -158,12 +159,17 @@ impl Publisher {
         let cap = usize::from(self.settings.max_inflight) + 16;
         let (client, event_loop) = AsyncClient::new(self.options.clone(), cap);
         link.client = Some(client);
-        tokio::spawn(drive(
-            link.generation,
-            event_loop,
-            link.tx.clone(),
-            link.stop_loop.clone(),
-        ));
+        // One span per connection attempt: its logs say which one they are.
+        let span = tracing::info_span!("mqtt_connection", generation = link.generation);
+        tokio::spawn(
+            drive(
+                link.generation,
+                event_loop,
+                link.tx.clone(),
+                link.stop_loop.clone(),
+            )
+            .instrument(span),
+        );
     }
 
     fn disconnected(&mut self, link: &mut Link) {

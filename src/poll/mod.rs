@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Starts one poller per endpoint. They stop when `cancel` fires; the report
 /// channel closes when the last one has stopped.
@@ -32,14 +33,19 @@ pub fn spawn_all(
     let mut set = JoinSet::new();
     for (i, (ep, writes)) in topology.endpoints.iter().zip(writes).enumerate() {
         let ep = Arc::new(ep.clone());
-        set.spawn(worker::run(
-            i as u32,
-            ep,
-            cfg.clone(),
-            reports.clone(),
-            writes,
-            cancel.clone(),
-        ));
+        // Everything a poller logs names its endpoint.
+        let span = tracing::info_span!("poller", endpoint = %ep.address);
+        set.spawn(
+            worker::run(
+                i as u32,
+                ep,
+                cfg.clone(),
+                reports.clone(),
+                writes,
+                cancel.clone(),
+            )
+            .instrument(span),
+        );
     }
     set
 }

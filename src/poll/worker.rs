@@ -16,6 +16,7 @@ use tokio_modbus::client::{Client, Context, Reader};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub(super) struct Endpoint {
     pub(super) index: u32,
@@ -75,7 +76,7 @@ pub async fn run(
             continue;
         };
         let outcome = tokio::select! {
-            o = ep.poll(class) => o,
+            o = ep.poll(class).instrument(tracing::debug_span!("poll_cycle", class = ?class)) => o,
             () = cancel.cancelled() => break,
         };
         let now = Instant::now();
