@@ -301,7 +301,11 @@ pub async fn transitions(
         .iter()
         .rev()
         .filter(|t| p.sees(&t.district))
-        .filter(|t| q.device.as_ref().is_none_or(|d| &t.device_id == d))
+        .filter(|t| {
+            q.device
+                .as_ref()
+                .is_none_or(|d| &t.device_id == d || t.slc_id.as_ref() == Some(d))
+        })
         .take(limit)
         .collect();
     items.reverse();

@@ -185,11 +185,11 @@ pub struct Event<'a> {
     pub gateway: &'a str,
     pub at: DateTime<Utc>,
     pub kind: EventKind,
-    /// `lamp` or `rtu`.
-    pub device_kind: &'static str,
-    /// The lamp id for lamps (as in the state topic), the RTU id for RTUs.
-    pub device_id: &'a str,
-    pub district: &'a str,
+    /// `device_kind` (`lamp` or `rtu`), `device_id` (the lamp id, as in the
+    /// state topic, or the RTU id), `slc_id` of a lamp, `district`: the same
+    /// identity `/api/v1/transitions` gives.
+    #[serde(flatten)]
+    pub device: crate::state::DeviceName<'a>,
     /// `lamp_failure`, `over_voltage`, `under_voltage`, `relay_fault`,
     /// `door`, `leakage` for alarm events.
     #[serde(skip_serializing_if = "Option::is_none")]

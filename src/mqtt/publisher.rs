@@ -262,18 +262,7 @@ impl Publisher {
     fn queue_events(&mut self, raw: Vec<RawEvent>, run: i64, seq: &mut u64) {
         let inv = &self.live.inventory;
         for e in raw {
-            let (kind, id, district) = match e.key {
-                DeviceKey::Lamp(i) => {
-                    let lamp = &inv.lamps[i as usize];
-                    let district = inv.cabinet(&lamp.cabinet).map_or("", |c| &c.district);
-                    ("lamp", lamp.id.as_str(), district)
-                }
-                DeviceKey::Rtu(i) => {
-                    let c = &inv.cabinets[i as usize];
-                    let id = c.rtu.as_ref().map_or("", |r| r.id.as_str());
-                    ("rtu", id, c.district.as_str())
-                }
-            };
+            let name = crate::state::device_name(inv, e.key);
             *seq += 1;
             let event = Event {
                 seq: *seq,
@@ -281,15 +270,13 @@ impl Publisher {
                 gateway: &self.gateway_id,
                 at: e.at,
                 kind: e.kind,
-                device_kind: kind,
-                device_id: id,
-                district,
+                device: name,
                 alarm: e.alarm,
                 reason: e.reason.as_ref(),
             };
             let payload = serde_json::to_string(&event).expect("plain struct serialises");
             self.outbox.push(Message {
-                topic: self.topics.events(district),
+                topic: self.topics.events(name.district),
                 payload,
             });
             self.status.events_raised.fetch_add(1, Ordering::Relaxed);

@@ -2,11 +2,13 @@
 //! the online/offline transitions, fed by the pollers through one channel.
 
 pub mod metrics;
+mod name;
 mod reading;
 #[cfg(test)]
 mod spec;
 mod view;
 
+pub use name::{device_name, DeviceName};
 pub use reading::{FailReason, Reading, RtuReading, SlcReading, LAMP_FAILURE_BIT};
 pub use view::{LampView, RtuView};
 
@@ -92,18 +94,37 @@ pub trait Sink: Send + Sync {
     fn offer(&self, batch: Arc<Applied>);
 }
 
-/// A device came online or went offline (上线/离线).
+/// A device came online or went offline (上线/离线), named as MQTT events
+/// name it (`name::device_name`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Transition {
     pub at: DateTime<Utc>,
     #[serde(skip)]
     pub key: DeviceKey,
+    /// `lamp` or `rtu`.
     pub device_kind: &'static str,
+    /// The lamp id for lamps, the RTU id for RTUs.
     pub device_id: String,
+    /// The SLC of a lamp: the device that answers or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slc_id: Option<String>,
     pub district: String,
     pub online: bool,
     /// The failure that took it offline.
     pub reason: Option<FailReason>,
+}
+
+impl Transition {
+    /// The key of the store's `transitions` table: the controller that
+    /// answers, `slc` by SLC id or `rtu` by RTU id (the online rates over
+    /// windows count controllers).
+    pub fn controller(&self) -> (&'static str, &str) {
+        match (self.key, &self.slc_id) {
+            (DeviceKey::Lamp(_), Some(slc)) => ("slc", slc),
+            (DeviceKey::Lamp(_), None) => ("slc", ""),
+            (DeviceKey::Rtu(_), _) => ("rtu", &self.device_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -325,13 +346,14 @@ impl LiveState {
             };
             // Names are looked up only for the rare transition, not per sample.
             if let Some(online) = changed {
-                let (device_kind, device_id, district) = self.identify(key);
+                let name = device_name(&self.inventory, key);
                 transitions.push(Transition {
                     at,
                     key,
-                    device_kind,
-                    device_id,
-                    district,
+                    device_kind: name.device_kind,
+                    device_id: name.device_id.to_string(),
+                    slc_id: name.slc_id.map(str::to_string),
+                    district: name.district.to_string(),
                     online,
                     reason: if online { None } else { reason },
                 });
@@ -378,26 +400,6 @@ impl LiveState {
     fn apply_write(&self, write: &ConfirmedWrite) {
         if let DeviceKey::Lamp(i) = write.key {
             self.inner.write().commanded[i as usize] = Some(write.commanded_on);
-        }
-    }
-
-    /// Kind, id and district of a device, as transitions name them.
-    fn identify(&self, key: DeviceKey) -> (&'static str, String, String) {
-        let inv = &self.inventory;
-        match key {
-            DeviceKey::Lamp(i) => {
-                let lamp = &inv.lamps[i as usize];
-                let district = inv
-                    .cabinet_of_lamp(i as usize)
-                    .map(|c| inv.cabinets[c].district.clone());
-                let id = lamp.slc.as_ref().map(|s| s.id.clone());
-                ("slc", id.unwrap_or_default(), district.unwrap_or_default())
-            }
-            DeviceKey::Rtu(i) => {
-                let c = &inv.cabinets[i as usize];
-                let id = c.rtu.as_ref().map(|r| r.id.clone());
-                ("rtu", id.unwrap_or_default(), c.district.clone())
-            }
         }
     }
 
@@ -456,6 +458,7 @@ pub async fn run(
             tracing::info!(
                 device_kind = t.device_kind,
                 device_id = %t.device_id,
+                slc_id = ?t.slc_id,
                 district = %t.district,
                 online = t.online,
                 reason = ?t.reason,

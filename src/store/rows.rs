@@ -196,10 +196,11 @@ impl Naming {
             }
         }
         for t in &applied.transitions {
+            let (device_kind, device_id) = t.controller();
             batch.transitions.push(TransitionRow {
                 time_us: micros(t.at),
-                device_kind: t.device_kind.to_string(),
-                device_id: t.device_id.clone(),
+                device_kind: device_kind.to_string(),
+                device_id: device_id.to_string(),
                 district: t.district.clone(),
                 online: t.online,
                 reason: t.reason.as_ref().map(|r| r.kind().to_string()),

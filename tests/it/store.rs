@@ -309,10 +309,11 @@ async fn postgres_outage_mid_run_loses_nothing_and_keeps_polling() {
             .recent_transitions
             .iter()
             .map(|x| {
+                let (kind, id) = x.controller();
                 (
                     x.at.timestamp_micros(),
-                    x.device_kind.to_string(),
-                    x.device_id.clone(),
+                    kind.to_string(),
+                    id.to_string(),
                     x.online,
                 )
             })
