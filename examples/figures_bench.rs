@@ -369,7 +369,7 @@ async fn main() -> anyhow::Result<()> {
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin_pool)
             .await?;
-        let url = lamp_gateway::store::bench::with_database(admin, &name);
+        let url = lamp_gateway::store::db::postgres::with_database(admin, &name);
         let r = bench_backend("postgres", &url, &o, dir.path()).await;
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&admin_pool)

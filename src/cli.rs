@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `check-config`, `migrate`, `demo`, `bench-store`.
+//! Command-line interface: `run`, `check-config`, `migrate`, `demo`, `token`.
 
 use crate::settings::Settings;
 use crate::startup::Application;
@@ -32,8 +32,6 @@ pub enum Command {
     Token(TokenCommand),
     /// Create or update the store's tables (`store.url`) and exit.
     Migrate(MigrateArgs),
-    /// Measure sustained samples/s through the store into SQLite and PostgreSQL.
-    BenchStore(BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -60,28 +58,6 @@ pub struct MigrateArgs {
     /// Settings file (default: config/default.toml).
     #[arg(long, default_value = "config/default.toml")]
     pub config: PathBuf,
-}
-
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Simulated endpoints (cabinets) per poll cycle.
-    #[arg(long, default_value_t = 1000)]
-    pub endpoints: usize,
-    /// Lamps behind each endpoint.
-    #[arg(long, default_value_t = 100)]
-    pub lamps_per_endpoint: usize,
-    /// Poll cycles of every lamp pushed through the store.
-    #[arg(long, default_value_t = 5)]
-    pub cycles: usize,
-    /// Rows for the one-row-INSERT baseline.
-    #[arg(long, default_value_t = 100_000)]
-    pub baseline_rows: usize,
-    /// `store.batch_size` for the run.
-    #[arg(long, default_value_t = 5000)]
-    pub batch_size: usize,
-    /// PostgreSQL server to create a scratch database on; `none` to skip.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    pub postgres: String,
 }
 
 #[derive(Args)]
@@ -205,19 +181,6 @@ fn describe(b: &crate::store::Backend) -> String {
         }
         crate::store::Backend::Disabled => "none".into(),
     }
-}
-
-pub async fn bench_store(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    crate::store::bench::run(crate::store::bench::BenchOptions {
-        lamps_per_endpoint: args.lamps_per_endpoint,
-        endpoints: args.endpoints,
-        cycles: args.cycles,
-        baseline_rows: args.baseline_rows,
-        postgres: (args.postgres != "none").then_some(args.postgres),
-        batch_size: args.batch_size,
-    })
-    .await?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves on SIGINT or SIGTERM.

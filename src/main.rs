@@ -11,7 +11,6 @@ async fn main() -> ExitCode {
         Command::Demo(args) => lamp_gateway::demo::run(args).await,
         Command::Token(TokenCommand::New(args)) => lamp_gateway::cli::token_new(args),
         Command::Migrate(args) => lamp_gateway::cli::migrate(args).await,
-        Command::BenchStore(args) => lamp_gateway::cli::bench_store(args).await,
     };
     match result {
         Ok(code) => code,

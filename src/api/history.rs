@@ -4,7 +4,7 @@ use super::inventory::{visible_lamp, visible_rtu};
 use super::query::{ApiPath, ApiQuery};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::store::history::{self, HistoryError, Resolution};
+use crate::store::read::history::{self, HistoryError, Resolution};
 use crate::store::Store;
 use axum::extract::State;
 use axum::Json;

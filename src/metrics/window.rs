@@ -22,10 +22,10 @@
 //!   time is not recorded); transitions of devices no longer in it are
 //!   ignored.
 //! - Lighting: Σ lit seconds / Σ expected-lit seconds of the hourly rollups
-//!   whose hour starts in the bucket (see `store::sqlite::rollup`).
+//!   whose hour starts in the bucket (see `store::db::sqlite::rollup`).
 
 use crate::inventory::Inventory;
-use crate::store::figures::{LightingHour, RunSpan, TransitionEvent};
+use crate::store::read::figures::{LightingHour, RunSpan, TransitionEvent};
 use crate::store::Db;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;

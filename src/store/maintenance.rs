@@ -1,8 +1,7 @@
 //! Periodic upkeep: the gateway run's heartbeat, partitions ahead, hourly
 //! rollups (again for hours that late rows touched) and retention.
 
-use super::db::Db;
-use super::rows::{from_micros, micros};
+use super::db::{Db, StoreTime};
 use super::{StoreError, StoreSettings, StoreStatus};
 use chrono::{DateTime, Duration as Span, Utc};
 use std::sync::atomic::Ordering;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub(super) const ROLLED_TO: &str = "rollup_to_us";
+pub(crate) const ROLLED_TO: &str = "rollup_to_us";
 /// Hours rolled up per transaction.
 const ROLLUP_STEP_HOURS: i64 = 24;
 
@@ -62,6 +61,14 @@ pub async fn run(a: MaintenanceArgs) {
             }
         }
     }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> DateTime<Utc> {
+    StoreTime::from_micros(us).0
 }
 
 fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {

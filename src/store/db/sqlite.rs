@@ -1,11 +1,14 @@
 //! SQLite: the embedded default. One file in WAL mode; batches are written as
-//! multi-row inserts inside one transaction.
+//! multi-row inserts inside one transaction. What is only SQLite's: the pool,
+//! the bulk sample writes, the rollups and retention by row.
 
-use super::rows::{Batch, LampRow, RtuRow, TransitionRow};
-use super::StoreError;
+use super::StoreTime;
 use crate::inventory::Inventory;
+use crate::store::ingest::rows::{Batch, LampRow, RtuRow, TransitionRow};
+use crate::store::StoreError;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,19 +32,21 @@ pub fn pool(path: &Path, max_connections: u32) -> SqlitePool {
         .connect_lazy_with(opts)
 }
 
-pub async fn write(pool: &SqlitePool, batch: &Batch) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+/// The batch's samples and transitions, as multi-row inserts in `tx`.
+pub(super) async fn write(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &Batch,
+) -> Result<(), sqlx::Error> {
     for rows in batch.lamps.chunks(ROWS_PER_INSERT) {
-        lamps(rows).build().execute(&mut *tx).await?;
+        lamps(rows).build().execute(&mut **tx).await?;
     }
     for rows in batch.rtus.chunks(ROWS_PER_INSERT) {
-        rtus(rows).build().execute(&mut *tx).await?;
+        rtus(rows).build().execute(&mut **tx).await?;
     }
     for rows in batch.transitions.chunks(ROWS_PER_INSERT) {
-        transitions(rows).build().execute(&mut *tx).await?;
+        transitions(rows).build().execute(&mut **tx).await?;
     }
-    super::audit::write_sqlite(&mut tx, &batch.commands).await?;
-    tx.commit().await
+    Ok(())
 }
 
 fn lamps(rows: &[LampRow]) -> QueryBuilder<'_, Sqlite> {
@@ -51,7 +56,7 @@ fn lamps(rows: &[LampRow]) -> QueryBuilder<'_, Sqlite> {
          should_be_lit, lit) ",
     );
     q.push_values(rows, |mut b, r| {
-        b.push_bind(r.time_us)
+        b.push_bind(StoreTime::from_micros(r.time_us))
             .push_bind(&r.lamp_id)
             .push_bind(&r.district)
             .push_bind(r.on)
@@ -78,7 +83,7 @@ fn rtus(rows: &[RtuRow]) -> QueryBuilder<'_, Sqlite> {
          energy_kwh, door_alarm, leakage_alarm) ",
     );
     q.push_values(rows, |mut b, r| {
-        b.push_bind(r.time_us)
+        b.push_bind(StoreTime::from_micros(r.time_us))
             .push_bind(&r.rtu_id)
             .push_bind(&r.district)
             .push_bind(r.circuits)
@@ -103,7 +108,7 @@ fn transitions(rows: &[TransitionRow]) -> QueryBuilder<'_, Sqlite> {
         "INSERT INTO transitions (time, device_kind, device_id, district, online, reason, detail) ",
     );
     q.push_values(rows, |mut b, r| {
-        b.push_bind(r.time_us)
+        b.push_bind(StoreTime::from_micros(r.time_us))
             .push_bind(&r.device_kind)
             .push_bind(&r.device_id)
             .push_bind(&r.district)
@@ -148,12 +153,19 @@ pub async fn upsert_lamps(
     tx.commit().await
 }
 
-/// Recomputes the hourly rollups of the hours in [from, to) (µs, whole hours).
+/// Recomputes the hourly rollups of the hours in [from, to) (whole hours).
 /// `gap_s` caps the time a sample stands for, so a gap in polling is not
 /// counted as online. `expected_seconds` and `lit_seconds` add up the sample
 /// time whose stored verdict (`should_be_lit`, `lit`: the lighting rule of
 /// `crate::lighting`, taken by the live state) says so; no rule lives here.
-pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result<(), StoreError> {
+pub async fn rollup(
+    pool: &SqlitePool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    gap_s: f64,
+) -> Result<(), StoreError> {
+    // The hour arithmetic below works on the stored microseconds.
+    let (from, to) = (StoreTime(from), StoreTime(to));
     const HOUR: i64 = 3_600_000_000;
     let gap_us = (gap_s * 1e6) as i64;
     let mut tx = pool.begin().await?;
@@ -227,8 +239,9 @@ pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result
     Ok(())
 }
 
-/// Deletes raw samples before `cutoff` (µs); returns the rows deleted.
-pub async fn retention(pool: &SqlitePool, cutoff: i64) -> Result<u64, StoreError> {
+/// Deletes raw samples before `cutoff`; returns the rows deleted.
+pub async fn retention(pool: &SqlitePool, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    let cutoff = StoreTime(cutoff);
     let mut n = 0;
     for table in ["lamp_samples", "rtu_samples"] {
         n += sqlx::query(&format!("DELETE FROM {table} WHERE time < ?1"))

@@ -4,7 +4,7 @@
 //! first and a kill loses nothing the store had taken.
 
 use super::rows::Batch;
-use super::spool::{Spool, SpoolError};
+use crate::store::spool::{Spool, SpoolError};
 use std::collections::VecDeque;
 
 pub struct Backlog {
@@ -162,7 +162,7 @@ impl Backlog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::rows::TransitionRow;
+    use crate::store::ingest::rows::TransitionRow;
 
     fn batch(t: i64, n: usize) -> Batch {
         Batch {

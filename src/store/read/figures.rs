@@ -1,18 +1,19 @@
 //! What the windowed supervision figures read from the store: the gateway's
 //! runs (observed time), the online/offline transitions of a window, and the
-//! hourly lighting columns of the circuit rollups. Times come back as
+//! hourly lighting columns of the district rollups. Times come back as
 //! microseconds since the epoch on both backends.
 
-use super::db::Db;
-use super::rows::micros;
+use crate::store::db::{with_pool, Db, StoreTime};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 /// One gateway process as `gateway_runs` recorded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct RunSpan {
+    #[sqlx(try_from = "StoreTime")]
     pub started_us: i64,
     /// `stopped_at` for a clean stop, else the last heartbeat.
+    #[sqlx(try_from = "StoreTime")]
     pub last_us: i64,
     pub stopped: bool,
 }
@@ -26,9 +27,10 @@ pub struct TransitionEvent {
 }
 
 /// The lighting columns of one district and UTC hour.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LightingHour {
     pub district: String,
+    #[sqlx(try_from = "StoreTime")]
     pub hour_us: i64,
     pub expected_seconds: f64,
     pub lit_seconds: f64,
@@ -42,38 +44,17 @@ impl Db {
         gateway_id: &str,
         before: DateTime<Utc>,
     ) -> Result<Vec<RunSpan>, sqlx::Error> {
-        let sql = "SELECT started_at, COALESCE(stopped_at, heartbeat_at), stopped_at IS NOT NULL \
+        let sql =
+            "SELECT started_at AS started_us, COALESCE(stopped_at, heartbeat_at) AS last_us, \
+                   stopped_at IS NOT NULL AS stopped \
                    FROM gateway_runs WHERE gateway_id = $1 AND started_at < $2 \
                    ORDER BY started_at";
-        Ok(match self {
-            Db::Sqlite(p) => sqlx::query(sql)
+        with_pool!(self, pool => {
+            sqlx::query_as(sql)
                 .bind(gateway_id)
-                .bind(micros(before))
-                .fetch_all(p)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(RunSpan {
-                        started_us: r.try_get(0)?,
-                        last_us: r.try_get(1)?,
-                        stopped: r.try_get(2)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?,
-            Db::Postgres(pg) => sqlx::query(sql)
-                .bind(gateway_id)
-                .bind(before)
-                .fetch_all(&pg.pool)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(RunSpan {
-                        started_us: micros(r.try_get(0)?),
-                        last_us: micros(r.try_get(1)?),
-                        stopped: r.try_get(2)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?,
+                .bind(StoreTime(before))
+                .fetch_all(pool)
+                .await
         })
     }
 
@@ -100,42 +81,24 @@ impl Db {
                  WHERE district = $3 AND time >= $1 AND time < $2 ORDER BY time"
             }
         };
-        macro_rules! event {
-            ($r:expr, $time:expr) => {
-                match device($r.try_get::<&str, _>(1)? == "rtu", $r.try_get(2)?) {
-                    Some(device) => Some(TransitionEvent {
-                        time_us: $time,
+        with_pool!(self, pool => {
+            let mut q = sqlx::query(sql).bind(StoreTime(from)).bind(StoreTime(to));
+            if let Some(d) = district {
+                q = q.bind(d);
+            }
+            let mut events = Vec::new();
+            for r in q.fetch_all(pool).await? {
+                let kind: &str = r.try_get(1)?;
+                if let Some(device) = device(kind == "rtu", r.try_get(2)?) {
+                    events.push(TransitionEvent {
+                        time_us: r.try_get::<StoreTime, _>(0)?.micros(),
                         device,
-                        online: $r.try_get(3)?,
-                    }),
-                    None => None,
+                        online: r.try_get(3)?,
+                    });
                 }
-            };
-        }
-        match self {
-            Db::Sqlite(p) => {
-                let mut q = sqlx::query(sql).bind(micros(from)).bind(micros(to));
-                if let Some(d) = district {
-                    q = q.bind(d);
-                }
-                q.fetch_all(p)
-                    .await?
-                    .iter()
-                    .filter_map(|r| (|| Ok(event!(r, r.try_get(0)?)))().transpose())
-                    .collect()
             }
-            Db::Postgres(pg) => {
-                let mut q = sqlx::query(sql).bind(from).bind(to);
-                if let Some(d) = district {
-                    q = q.bind(d);
-                }
-                q.fetch_all(&pg.pool)
-                    .await?
-                    .iter()
-                    .filter_map(|r| (|| Ok(event!(r, micros(r.try_get(0)?))))().transpose())
-                    .collect()
-            }
-        }
+            Ok(events)
+        })
     }
 
     /// Expected-lit and lit seconds per district and hour for the hours that
@@ -149,47 +112,20 @@ impl Db {
     ) -> Result<Vec<LightingHour>, sqlx::Error> {
         let sql = match district {
             None => {
-                "SELECT district, hour, expected_seconds, lit_seconds \
+                "SELECT district, hour AS hour_us, expected_seconds, lit_seconds \
                  FROM district_hourly WHERE hour >= $1 AND hour < $2"
             }
             Some(_) => {
-                "SELECT district, hour, expected_seconds, lit_seconds \
+                "SELECT district, hour AS hour_us, expected_seconds, lit_seconds \
                  FROM district_hourly WHERE district = $3 AND hour >= $1 AND hour < $2"
             }
         };
-        macro_rules! hour {
-            ($r:expr, $time:expr) => {
-                LightingHour {
-                    district: $r.try_get(0)?,
-                    hour_us: $time,
-                    expected_seconds: $r.try_get(2)?,
-                    lit_seconds: $r.try_get(3)?,
-                }
-            };
-        }
-        match self {
-            Db::Sqlite(p) => {
-                let mut q = sqlx::query(sql).bind(micros(from)).bind(micros(to));
-                if let Some(d) = district {
-                    q = q.bind(d);
-                }
-                q.fetch_all(p)
-                    .await?
-                    .iter()
-                    .map(|r| Ok(hour!(r, r.try_get(1)?)))
-                    .collect()
+        with_pool!(self, pool => {
+            let mut q = sqlx::query_as(sql).bind(StoreTime(from)).bind(StoreTime(to));
+            if let Some(d) = district {
+                q = q.bind(d);
             }
-            Db::Postgres(pg) => {
-                let mut q = sqlx::query(sql).bind(from).bind(to);
-                if let Some(d) = district {
-                    q = q.bind(d);
-                }
-                q.fetch_all(&pg.pool)
-                    .await?
-                    .iter()
-                    .map(|r| Ok(hour!(r, micros(r.try_get(1)?))))
-                    .collect()
-            }
-        }
+            q.fetch_all(pool).await
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! hourly rollups (or hourly aggregates of raw RTU samples) for longer ones,
 //! days in the city's time zone for the longest.
 
-use super::db::Db;
+use crate::store::db::{with_pool, Db, StoreTime};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -44,9 +44,11 @@ pub enum HistoryError {
     Db(#[from] sqlx::Error),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct LampPoint {
+    #[sqlx(try_from = "StoreTime")]
     pub time: DateTime<Utc>,
+    #[sqlx(rename = "is_on")]
     pub on: bool,
     pub dim_level: f64,
     pub voltage_v: Option<f64>,
@@ -59,13 +61,16 @@ pub struct LampPoint {
 }
 
 /// One hour (or day) of a lamp: from the hourly rollups.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct HourPoint {
+    #[sqlx(rename = "hour", try_from = "StoreTime")]
     pub time: DateTime<Utc>,
+    #[sqlx(try_from = "i32")]
     pub samples: i64,
     pub on_seconds: f64,
     pub online_seconds: f64,
     pub energy_kwh: f64,
+    #[sqlx(try_from = "i32")]
     pub failures: i64,
 }
 
@@ -79,6 +84,106 @@ pub struct RtuPoint {
     pub energy_kwh: Option<f64>,
     pub door_alarm: bool,
     pub leakage_alarm: bool,
+}
+
+/// `rtu_samples` as stored: the phases in columns, the contactors as a bit
+/// mask, shaped into an `RtuPoint` for the API.
+#[derive(sqlx::FromRow)]
+struct RtuSample {
+    time: StoreTime,
+    circuits: i16,
+    contactors: i32,
+    voltage_a_v: Option<f64>,
+    voltage_b_v: Option<f64>,
+    voltage_c_v: Option<f64>,
+    current_a_a: Option<f64>,
+    current_b_a: Option<f64>,
+    current_c_a: Option<f64>,
+    active_power_w: Option<f64>,
+    energy_kwh: Option<f64>,
+    door_alarm: bool,
+    leakage_alarm: bool,
+}
+
+impl From<RtuSample> for RtuPoint {
+    fn from(r: RtuSample) -> Self {
+        RtuPoint {
+            time: r.time.0,
+            contactors: (0..r.circuits)
+                .map(|n| r.contactors & (1 << n) != 0)
+                .collect(),
+            voltage_v: [r.voltage_a_v, r.voltage_b_v, r.voltage_c_v],
+            current_a: [r.current_a_a, r.current_b_a, r.current_c_a],
+            active_power_w: r.active_power_w,
+            energy_kwh: r.energy_kwh,
+            door_alarm: r.door_alarm,
+            leakage_alarm: r.leakage_alarm,
+        }
+    }
+}
+
+impl Db {
+    pub async fn lamp_raw(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<LampPoint>, sqlx::Error> {
+        let sql = "SELECT time, is_on, dim_level, voltage_v, current_a, power_w, power_factor, \
+                   energy_kwh, burning_hours, fault_flags FROM lamp_samples \
+                   WHERE lamp_id = $1 AND time >= $2 AND time < $3 ORDER BY time LIMIT $4";
+        with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(id)
+                .bind(StoreTime(from))
+                .bind(StoreTime(to))
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+        })
+    }
+
+    pub async fn lamp_hourly(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HourPoint>, sqlx::Error> {
+        let sql = "SELECT hour, samples, on_seconds, online_seconds, energy_kwh, failures \
+                   FROM lamp_hourly WHERE lamp_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour";
+        with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(id)
+                .bind(StoreTime(from))
+                .bind(StoreTime(to))
+                .fetch_all(pool)
+                .await
+        })
+    }
+
+    pub async fn rtu_raw(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RtuPoint>, sqlx::Error> {
+        let sql = "SELECT time, circuits, contactors, voltage_a_v, voltage_b_v, voltage_c_v, \
+                   current_a_a, current_b_a, current_c_a, active_power_w, energy_kwh, door_alarm, \
+                   leakage_alarm FROM rtu_samples \
+                   WHERE rtu_id = $1 AND time >= $2 AND time < $3 ORDER BY time LIMIT $4";
+        let rows: Vec<RtuSample> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(id)
+                .bind(StoreTime(from))
+                .bind(StoreTime(to))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(RtuPoint::from).collect())
+    }
 }
 
 /// One hour (or day) of an RTU, aggregated from its raw samples.
