@@ -5,6 +5,7 @@
 //! dialect, in `sqlite.rs` and `postgres.rs`. The read models' queries live
 //! with their point types in `read/`.
 
+mod columns;
 pub mod postgres;
 pub mod sqlite;
 mod time;

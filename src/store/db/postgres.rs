@@ -4,6 +4,7 @@
 //! PostgreSQL's: the pool, the daily partitions and their retention, the bulk
 //! sample writes and the rollups.
 
+use super::columns::{lamp_sample_columns, rtu_sample_columns, transition_columns};
 use super::StoreTime;
 use crate::inventory::Inventory;
 use crate::store::ingest::rows::Batch;
@@ -245,99 +246,42 @@ impl Postgres {
     }
 }
 
+/// Inserts `$rows` in `$tx` as one UNNEST of one array per column: a fixed
+/// number of binds whatever the row count. Expanded by the column lists of
+/// `columns.rs`. A replayed row hits the table's key and is skipped.
+macro_rules! unnest_insert {
+    (($tx:expr, $rows:expr) $table:literal, $row:ty,
+     $($col:ident $pg:literal |$r:ident| $e:expr),+ $(,)?) => {{
+        let rows: &[$row] = $rows;
+        if !rows.is_empty() {
+            let columns = [$(stringify!($col)),+].join(", ");
+            let arrays: Vec<String> = [$($pg),+]
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| format!("${}::{ty}[]", i + 1))
+                .collect();
+            let sql = format!(
+                "INSERT INTO {} ({columns}) SELECT * FROM UNNEST({}) ON CONFLICT DO NOTHING",
+                $table,
+                arrays.join(", ")
+            );
+            sqlx::query(&sql)
+                $(.bind(rows.iter().map(|$r| $e).collect::<Vec<_>>()))+
+                .execute(&mut **$tx)
+                .await?;
+        }
+    }};
+}
+
 /// The batch's samples and transitions, one UNNEST insert per table, in `tx`
 /// (after `Postgres::ensure_days_of`).
 pub(super) async fn write(
     tx: &mut Transaction<'_, sqlx::Postgres>,
     batch: &Batch,
 ) -> Result<(), sqlx::Error> {
-    if !batch.lamps.is_empty() {
-        let r = &batch.lamps;
-        sqlx::query(
-            "INSERT INTO lamp_samples (time, lamp_id, district, is_on, dim_level, voltage_v, \
-             current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags, \
-             commanded, should_be_lit, lit) \
-             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::bool[], \
-             $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], \
-             $10::float8[], $11::float8[], $12::int4[], $13::bool[], $14::bool[], \
-             $15::bool[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(
-            r.iter()
-                .map(|r| StoreTime::from_micros(r.time_us))
-                .collect::<Vec<_>>(),
-        )
-        .bind(r.iter().map(|r| r.lamp_id.as_str()).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.on).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.dim_level).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.voltage_v).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.current_a).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.power_w).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.power_factor).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.energy_kwh).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.burning_hours).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.fault_flags).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.commanded).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.should_be_lit).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.lit).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !batch.rtus.is_empty() {
-        let r = &batch.rtus;
-        sqlx::query(
-            "INSERT INTO rtu_samples (time, rtu_id, district, circuits, contactors, \
-             voltage_a_v, voltage_b_v, voltage_c_v, current_a_a, current_b_a, current_c_a, \
-             active_power_w, energy_kwh, door_alarm, leakage_alarm) \
-             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::int2[], \
-             $5::int4[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], \
-             $10::float8[], $11::float8[], $12::float8[], $13::float8[], $14::bool[], \
-             $15::bool[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(
-            r.iter()
-                .map(|r| StoreTime::from_micros(r.time_us))
-                .collect::<Vec<_>>(),
-        )
-        .bind(r.iter().map(|r| r.rtu_id.as_str()).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.circuits).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.contactors).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.voltage_v[0]).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.voltage_v[1]).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.voltage_v[2]).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.current_a[0]).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.current_a[1]).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.current_a[2]).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.active_power_w).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.energy_kwh).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.door_alarm).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.leakage_alarm).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !batch.transitions.is_empty() {
-        let r = &batch.transitions;
-        sqlx::query(
-            "INSERT INTO transitions (time, device_kind, device_id, district, online, \
-             reason, detail) SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], \
-             $4::text[], $5::bool[], $6::text[], $7::text[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(
-            r.iter()
-                .map(|r| StoreTime::from_micros(r.time_us))
-                .collect::<Vec<_>>(),
-        )
-        .bind(r.iter().map(|r| r.device_kind.as_str()).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.online).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.reason.as_deref()).collect::<Vec<_>>())
-        .bind(r.iter().map(|r| r.detail.as_deref()).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
+    lamp_sample_columns!(unnest_insert!(tx, &batch.lamps));
+    rtu_sample_columns!(unnest_insert!(tx, &batch.rtus));
+    transition_columns!(unnest_insert!(tx, &batch.transitions));
     Ok(())
 }
 

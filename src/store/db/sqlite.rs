@@ -2,9 +2,10 @@
 //! multi-row inserts inside one transaction. What is only SQLite's: the pool,
 //! the bulk sample writes, the rollups and retention by row.
 
+use super::columns::{lamp_sample_columns, rtu_sample_columns, transition_columns};
 use super::StoreTime;
 use crate::inventory::Inventory;
-use crate::store::ingest::rows::{Batch, LampRow, RtuRow, TransitionRow};
+use crate::store::ingest::rows::Batch;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -32,92 +33,37 @@ pub fn pool(path: &Path, max_connections: u32) -> SqlitePool {
         .connect_lazy_with(opts)
 }
 
+/// Inserts `$rows` in `$tx` as multi-row VALUES, `ROWS_PER_INSERT` rows per
+/// statement; expanded by the column lists of `columns.rs`. A replayed row
+/// hits the table's key and is skipped.
+macro_rules! multi_row_insert {
+    (($tx:expr, $rows:expr) $table:literal, $row:ty,
+     $($col:ident $pg:literal |$r:ident| $e:expr),+ $(,)?) => {{
+        let rows: &[$row] = $rows;
+        let columns = [$(stringify!($col)),+].join(", ");
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO {} ({columns}) ", $table));
+            q.push_values(chunk, |mut b, row| {
+                $(
+                    let $r = row;
+                    b.push_bind($e);
+                )+
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut **$tx).await?;
+        }
+    }};
+}
+
 /// The batch's samples and transitions, as multi-row inserts in `tx`.
 pub(super) async fn write(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &Batch,
 ) -> Result<(), sqlx::Error> {
-    for rows in batch.lamps.chunks(ROWS_PER_INSERT) {
-        lamps(rows).build().execute(&mut **tx).await?;
-    }
-    for rows in batch.rtus.chunks(ROWS_PER_INSERT) {
-        rtus(rows).build().execute(&mut **tx).await?;
-    }
-    for rows in batch.transitions.chunks(ROWS_PER_INSERT) {
-        transitions(rows).build().execute(&mut **tx).await?;
-    }
+    lamp_sample_columns!(multi_row_insert!(tx, &batch.lamps));
+    rtu_sample_columns!(multi_row_insert!(tx, &batch.rtus));
+    transition_columns!(multi_row_insert!(tx, &batch.transitions));
     Ok(())
-}
-
-fn lamps(rows: &[LampRow]) -> QueryBuilder<'_, Sqlite> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO lamp_samples (time, lamp_id, district, is_on, dim_level, voltage_v, \
-         current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags, commanded, \
-         should_be_lit, lit) ",
-    );
-    q.push_values(rows, |mut b, r| {
-        b.push_bind(StoreTime::from_micros(r.time_us))
-            .push_bind(&r.lamp_id)
-            .push_bind(&r.district)
-            .push_bind(r.on)
-            .push_bind(r.dim_level)
-            .push_bind(r.voltage_v)
-            .push_bind(r.current_a)
-            .push_bind(r.power_w)
-            .push_bind(r.power_factor)
-            .push_bind(r.energy_kwh)
-            .push_bind(r.burning_hours)
-            .push_bind(r.fault_flags)
-            .push_bind(r.commanded)
-            .push_bind(r.should_be_lit)
-            .push_bind(r.lit);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q
-}
-
-fn rtus(rows: &[RtuRow]) -> QueryBuilder<'_, Sqlite> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO rtu_samples (time, rtu_id, district, circuits, contactors, voltage_a_v, \
-         voltage_b_v, voltage_c_v, current_a_a, current_b_a, current_c_a, active_power_w, \
-         energy_kwh, door_alarm, leakage_alarm) ",
-    );
-    q.push_values(rows, |mut b, r| {
-        b.push_bind(StoreTime::from_micros(r.time_us))
-            .push_bind(&r.rtu_id)
-            .push_bind(&r.district)
-            .push_bind(r.circuits)
-            .push_bind(r.contactors)
-            .push_bind(r.voltage_v[0])
-            .push_bind(r.voltage_v[1])
-            .push_bind(r.voltage_v[2])
-            .push_bind(r.current_a[0])
-            .push_bind(r.current_a[1])
-            .push_bind(r.current_a[2])
-            .push_bind(r.active_power_w)
-            .push_bind(r.energy_kwh)
-            .push_bind(r.door_alarm)
-            .push_bind(r.leakage_alarm);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q
-}
-
-fn transitions(rows: &[TransitionRow]) -> QueryBuilder<'_, Sqlite> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO transitions (time, device_kind, device_id, district, online, reason, detail) ",
-    );
-    q.push_values(rows, |mut b, r| {
-        b.push_bind(StoreTime::from_micros(r.time_us))
-            .push_bind(&r.device_kind)
-            .push_bind(&r.device_id)
-            .push_bind(&r.district)
-            .push_bind(r.online)
-            .push_bind(&r.reason)
-            .push_bind(&r.detail);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q
 }
 
 pub async fn upsert_lamps(
