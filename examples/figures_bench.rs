@@ -16,8 +16,9 @@ use lamp_gateway::auth::{hash_token, Role, TokenConfig};
 use lamp_gateway::inventory::Inventory;
 use lamp_gateway::settings::Settings;
 use lamp_gateway::startup::Application;
-use lamp_gateway::store::rows::{micros, Batch, TransitionRow};
+use lamp_gateway::store::ingest::rows::micros;
 use lamp_gateway::store::Db;
+use lamp_gateway::store::{Batch, TransitionRow};
 use lamp_sim::{InventoryOptions, SimConfig, Simulator};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -363,7 +364,7 @@ async fn main() -> anyhow::Result<()> {
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin_pool)
             .await?;
-        let url = lamp_gateway::store::bench::with_database(admin, &name);
+        let url = lamp_gateway::store::db::postgres::with_database(admin, &name);
         let r = bench_backend("postgres", &url, &o, dir.path()).await;
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&admin_pool)

@@ -1,9 +1,9 @@
-//! Command-line interface: `run`, `check-config`, `migrate`, `demo`, `bench-store`.
+//! Command-line interface: `run`, `check-config`, `migrate`, `demo`, `token`.
 
-use crate::settings::Settings;
-use crate::startup::Application;
-use crate::validate;
 use clap::{Args, Parser, Subcommand};
+use lamp_gateway::settings::Settings;
+use lamp_gateway::startup::Application;
+use lamp_gateway::validate;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,12 +14,13 @@ use std::process::ExitCode;
     version,
     about = "Street-lighting single-lamp control gateway"
 )]
+#[derive(Debug)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Poll the configured city and serve its state until SIGINT/SIGTERM.
     Run(RunArgs),
@@ -33,21 +34,19 @@ pub enum Command {
     Token(TokenCommand),
     /// Create or update the store's tables (`store.url`) and exit.
     Migrate(MigrateArgs),
-    /// Measure sustained samples/s through the store into SQLite and PostgreSQL.
-    BenchStore(BenchArgs),
 }
 
-#[derive(Subcommand)]
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Print a new token and the settings entry that admits it.
     New(TokenArgs),
 }
 
-#[derive(Args)]
+#[derive(Debug, Args)]
 pub struct TokenArgs {
     /// viewer, operator or admin.
     #[arg(long)]
-    pub role: crate::auth::Role,
+    pub role: lamp_gateway::auth::Role,
     /// Confine the token to one district.
     #[arg(long)]
     pub district: Option<String>,
@@ -56,36 +55,14 @@ pub struct TokenArgs {
     pub name: Option<String>,
 }
 
-#[derive(Args)]
+#[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// Settings file (default: config/default.toml).
     #[arg(long, default_value = "config/default.toml")]
     pub config: PathBuf,
 }
 
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Simulated endpoints (cabinets) per poll cycle.
-    #[arg(long, default_value_t = 1000)]
-    pub endpoints: usize,
-    /// Lamps behind each endpoint.
-    #[arg(long, default_value_t = 100)]
-    pub lamps_per_endpoint: usize,
-    /// Poll cycles of every lamp pushed through the store.
-    #[arg(long, default_value_t = 5)]
-    pub cycles: usize,
-    /// Rows for the one-row-INSERT baseline.
-    #[arg(long, default_value_t = 100_000)]
-    pub baseline_rows: usize,
-    /// `store.batch_size` for the run.
-    #[arg(long, default_value_t = 5000)]
-    pub batch_size: usize,
-    /// PostgreSQL server to create a scratch database on; `none` to skip.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    pub postgres: String,
-}
-
-#[derive(Args)]
+#[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// Settings file (default: config/default.toml).
     #[arg(long, default_value = "config/default.toml")]
@@ -95,7 +72,7 @@ pub struct ConfigArgs {
     pub inventory: Option<PathBuf>,
 }
 
-#[derive(Args)]
+#[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -105,7 +82,7 @@ pub struct RunArgs {
 }
 
 #[cfg(feature = "demo")]
-#[derive(Args)]
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// API listen address.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -150,7 +127,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         s.api.listen = listen;
     }
-    crate::telemetry::init(&s.log);
+    lamp_gateway::telemetry::init(&s.log);
     let app = Application::build(s).await?;
     println!("lamp-gateway listening on http://{}", app.local_addr());
     let stop = app.stopper();
@@ -165,7 +142,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Prints a token once (it is not stored anywhere) and its settings entry.
 pub fn token_new(args: TokenArgs) -> anyhow::Result<ExitCode> {
-    let token = crate::auth::new_token().map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    let token =
+        lamp_gateway::auth::new_token().map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     let name = args.name.unwrap_or_else(|| {
         format!(
             "{:?}-{}",
@@ -178,7 +156,7 @@ pub fn token_new(args: TokenArgs) -> anyhow::Result<ExitCode> {
     println!("\n# add to the settings file:");
     println!(
         "[[auth.tokens]]\nname = \"{name}\"\nhash = \"{}\"",
-        crate::auth::hash_token(&token)
+        lamp_gateway::auth::hash_token(&token)
     );
     println!("role = \"{}\"", format!("{:?}", args.role).to_lowercase());
     if let Some(d) = args.district {
@@ -190,7 +168,7 @@ pub fn token_new(args: TokenArgs) -> anyhow::Result<ExitCode> {
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let s = Settings::load(Some(&args.config))?;
     let backend = &s.store.url;
-    let Some(db) = crate::store::Db::connect_lazy(backend, 1)? else {
+    let Some(db) = lamp_gateway::store::Db::connect_lazy(backend, 1)? else {
         println!("store.url is `none`: nothing to migrate");
         return Ok(ExitCode::SUCCESS);
     };
@@ -199,29 +177,16 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe(b: &crate::store::Backend) -> String {
+fn describe(b: &lamp_gateway::store::Backend) -> String {
     match b {
-        crate::store::Backend::Sqlite(p) => p.display().to_string(),
-        crate::store::Backend::Postgres(u) => {
+        lamp_gateway::store::Backend::Sqlite(p) => p.display().to_string(),
+        lamp_gateway::store::Backend::Postgres(u) => {
             // Where, not who: the part after the credentials.
             let u = secrecy::ExposeSecret::expose_secret(u);
             u.split('@').next_back().unwrap_or_default().to_string()
         }
-        crate::store::Backend::Disabled => "none".into(),
+        lamp_gateway::store::Backend::Disabled => "none".into(),
     }
-}
-
-pub async fn bench_store(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    crate::store::bench::run(crate::store::bench::BenchOptions {
-        lamps_per_endpoint: args.lamps_per_endpoint,
-        endpoints: args.endpoints,
-        cycles: args.cycles,
-        baseline_rows: args.baseline_rows,
-        postgres: (args.postgres != "none").then_some(args.postgres),
-        batch_size: args.batch_size,
-    })
-    .await?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves on SIGINT or SIGTERM.

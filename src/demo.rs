@@ -1,10 +1,10 @@
 //! `lamp-gateway demo`: the simulator and the gateway in one process, on a
 //! generated city of two districts with a few faults to look at.
 
-use crate::auth::{hash_token, new_token, Role, TokenConfig};
 use crate::cli::DemoArgs;
-use crate::settings::Settings;
-use crate::startup::Application;
+use lamp_gateway::auth::{hash_token, new_token, Role, TokenConfig};
+use lamp_gateway::settings::Settings;
+use lamp_gateway::startup::Application;
 use lamp_sim::{EndpointFault, InventoryOptions, SimConfig, Simulator, SlcFault};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,7 +16,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     settings.poll.rtu_interval = Duration::from_secs(2);
     settings.poll.request_timeout = Duration::from_millis(500);
     settings.poll.reconnect_max = Duration::from_secs(5);
-    crate::telemetry::init(&settings.log);
+    lamp_gateway::telemetry::init(&settings.log);
 
     let sim = Simulator::start(SimConfig {
         endpoints: 8,
@@ -75,7 +75,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tokens.push(token);
     }
     let db = dir.path().join("store.db");
-    settings.store.url = crate::store::Backend::Sqlite(db.clone());
+    settings.store.url = lamp_gateway::store::Backend::Sqlite(db.clone());
     settings.store.spool_dir = dir.path().join("spool");
     settings.mqtt.spill_dir = dir.path().join("mqtt-spill");
     settings.mqtt.refresh_interval = Duration::from_secs(60);

@@ -1,13 +1,17 @@
 //! lamp-gateway: polls a city's cabinet RTUs and single-lamp controllers over
 //! Modbus, keeps the live state of every lamp and serves it over HTTP.
 
+#![warn(
+    unreachable_pub,
+    missing_debug_implementations,
+    unused_qualifications,
+    rust_2018_idioms
+)]
+
 pub mod api;
 pub mod auth;
 pub mod calendar;
-pub mod cli;
 pub mod control;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod exposition;
 pub mod figures;
 pub mod inventory;

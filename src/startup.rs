@@ -23,9 +23,9 @@ pub enum StartupError {
     #[error("configuration has {} problem(s):\n{}", .0.len(), list(.0))]
     Config(Vec<ConfigIssue>),
     #[error("store: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] store::StoreError),
     #[error(transparent)]
-    Mqtt(#[from] crate::mqtt::MqttError),
+    Mqtt(#[from] mqtt::MqttError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -42,6 +42,7 @@ fn list(issues: &[ConfigIssue]) -> String {
         .join("\n")
 }
 
+#[derive(Debug)]
 pub struct Application {
     local_addr: SocketAddr,
     live: Arc<LiveState>,

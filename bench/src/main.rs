@@ -7,6 +7,7 @@ mod procfs;
 mod raw;
 mod sinks;
 mod stats;
+mod store;
 mod tb;
 
 use anyhow::{bail, Context as _};
@@ -34,6 +35,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Sustained samples/s through the gateway's store into SQLite and
+    /// PostgreSQL, next to a plain one-row-INSERT loop in the same run
+    Store(store::StoreArgs),
     /// (internal) the raw client, run as a child so its CPU and memory are its own
     RawClient {
         #[arg(long)]
@@ -120,6 +124,7 @@ struct RunArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Some(Cmd::Store(args)) => store::main(args),
         Some(Cmd::RawClient { config, cycles }) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::Arc;
 
-pub async fn require_token(
+pub(super) async fn require_token(
     State(tokens): State<Arc<Tokens>>,
     mut req: Request,
     next: Next,

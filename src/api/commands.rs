@@ -76,7 +76,7 @@ fn submit(
 }
 
 /// `POST /api/v1/lamps/{id}/commands`
-pub async fn lamp_command(
+pub(super) async fn lamp_command(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
@@ -100,7 +100,7 @@ pub async fn lamp_command(
 }
 
 /// `POST /api/v1/commands` — a group selector.
-pub async fn group_command(
+pub(super) async fn group_command(
     State(s): State<AppState>,
     p: Principal,
     headers: HeaderMap,
@@ -119,7 +119,7 @@ fn visible(p: &Principal, c: &Command) -> bool {
 }
 
 /// `GET /api/v1/commands/{id}` — per-target status.
-pub async fn get_command(
+pub(super) async fn get_command(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
@@ -138,7 +138,7 @@ pub async fn get_command(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuditQuery {
+pub(super) struct AuditQuery {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     actor: Option<String>,
@@ -146,7 +146,7 @@ pub struct AuditQuery {
 
 /// `GET /api/v1/audit?from=&to=[&actor=]` — completed commands, from the
 /// store when there is one (it outlives restarts), else from memory.
-pub async fn audit(
+pub(super) async fn audit(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<AuditQuery>,
@@ -195,18 +195,18 @@ pub async fn audit(
 const AUDIT_LIMIT: i64 = 10_000;
 
 /// `GET /api/v1/groups`
-pub async fn groups(State(s): State<AppState>) -> Json<Value> {
+pub(super) async fn groups(State(s): State<AppState>) -> Json<Value> {
     Json(json!(s.control.groups()))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GroupBody {
+pub(super) struct GroupBody {
     lamps: Vec<String>,
 }
 
 /// `PUT /api/v1/groups/{name}` — admins only.
-pub async fn put_group(
+pub(super) async fn put_group(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(name): ApiPath<String>,

@@ -18,13 +18,13 @@ use serde_json::{json, Value};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SummaryQuery {
+pub(super) struct SummaryQuery {
     district: Option<String>,
 }
 
 /// `GET /api/v1/metrics/summary[?district=ID]` — the figures now.
 /// A district-scoped caller gets its own district's figures by default.
-pub async fn summary(
+pub(super) async fn summary(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<SummaryQuery>,
@@ -43,7 +43,7 @@ pub async fn summary(
 
 /// `GET /api/v1/metrics/districts` — every district's figures and the city's.
 /// A district-scoped caller sees its own district and no city total.
-pub async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
+pub(super) async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
     let (city, districts) = figures::summaries_now(&s.live);
     let at = city.at;
     let city = p.district.is_none().then_some(city);
@@ -53,7 +53,7 @@ pub async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RatesQuery {
+pub(super) struct RatesQuery {
     from: Option<String>,
     to: Option<String>,
     district: Option<String>,
@@ -91,7 +91,7 @@ fn positions(s: &AppState, district: Option<&str>) -> (Vec<usize>, String, Strin
 /// — online rates, coverage and lighting rate over a window (see
 /// `figures::window` for the rules). A district-scoped caller gets its own
 /// district by default.
-pub async fn online_rates(
+pub(super) async fn online_rates(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<RatesQuery>,
@@ -142,7 +142,7 @@ pub async fn online_rates(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MonthlyQuery {
+pub(super) struct MonthlyQuery {
     month: Option<String>,
     district: Option<String>,
     format: Option<String>,
@@ -151,7 +151,7 @@ pub struct MonthlyQuery {
 /// `GET /api/v1/reports/monthly?month=YYYY-MM[&district=][&format=json|csv]`
 /// — every figure per district and for the city over a month in the city's
 /// zone; CSV with `format=csv` or `Accept: text/csv`.
-pub async fn monthly(
+pub(super) async fn monthly(
     State(s): State<AppState>,
     p: Principal,
     headers: HeaderMap,

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-pub async fn healthz() -> Json<Value> {
+pub(super) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
@@ -15,7 +15,7 @@ pub async fn healthz() -> Json<Value> {
 /// "now" figures would describe the gateway's start, not the city. A degraded
 /// store does not make the gateway unready: it still polls and serves "now",
 /// and keeps what it cannot write in its spool; the body says `degraded`.
-pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let live = s.live.read();
     let waiting = live.endpoints.iter().filter(|e| !e.polled).count();
     if waiting > 0 {
@@ -44,7 +44,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> 
 /// Prometheus text format (0.0.4). Every subsystem renders its own
 /// families (`state::metrics`, `figures::metrics`, `store::metrics`,
 /// `mqtt::metrics`); the registry holds their collectors.
-pub async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub(super) async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let mut out = String::with_capacity(8192);
     prometheus_client::encoding::prometheus_text::encode(&mut out, &s.metrics)
         .map_err(|e| ApiError::Internal(format!("cannot render metrics: {e}")))?;

@@ -4,7 +4,7 @@ use super::inventory::{visible_lamp, visible_rtu};
 use super::query::{ApiPath, ApiQuery};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::store::history::{self, HistoryError, Resolution};
+use crate::store::read::history::{self, HistoryError, Resolution};
 use crate::store::Store;
 use axum::extract::State;
 use axum::Json;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HistoryQuery {
+pub(super) struct HistoryQuery {
     from: Option<String>,
     to: Option<String>,
     resolution: Option<String>,
@@ -68,7 +68,7 @@ pub(super) fn store(s: &AppState) -> Result<&Arc<Store>, ApiError> {
 
 /// Another district's lamps and RTUs are 404 to a district-scoped token,
 /// their history as much as their state.
-pub async fn lamp(
+pub(super) async fn lamp(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
@@ -83,7 +83,7 @@ pub async fn lamp(
         .map_err(from_history)
 }
 
-pub async fn rtu(
+pub(super) async fn rtu(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,

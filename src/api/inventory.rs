@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 #[derive(Serialize)]
-pub struct Page<T> {
+pub(super) struct Page<T> {
     pub total: usize,
     pub limit: usize,
     pub offset: usize,
@@ -36,7 +36,7 @@ fn page<T>(all: impl Iterator<Item = T>, limit: usize, offset: usize) -> Page<T>
 
 /// The position of a lamp the caller may see; another district's lamp is
 /// 404 to a district token, as if it did not exist.
-pub fn visible_lamp(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiError> {
+pub(super) fn visible_lamp(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiError> {
     let inv = &s.live.inventory;
     inv.lamp_position(id)
         .filter(|&i| {
@@ -47,7 +47,7 @@ pub fn visible_lamp(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiE
 }
 
 /// The position of the cabinet whose RTU the caller may see.
-pub fn visible_rtu(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiError> {
+pub(super) fn visible_rtu(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiError> {
     let inv = &s.live.inventory;
     inv.rtu_position(id)
         .filter(|&c| p.sees(&inv.cabinets[c].district))
@@ -56,7 +56,7 @@ pub fn visible_rtu(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiEr
 
 /// The district a listing is confined to: the one asked for (400 if unknown,
 /// 404 if outside the caller's scope), else the caller's own, if any.
-pub fn scope(
+pub(super) fn scope(
     s: &AppState,
     p: &Principal,
     asked: Option<String>,
@@ -93,7 +93,7 @@ fn district_json(s: &AppState, id: &str) -> Option<Value> {
     }))
 }
 
-pub async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
+pub(super) async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
     let items: Vec<Value> = s
         .live
         .inventory
@@ -105,7 +105,7 @@ pub async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
     Json(json!({ "total": items.len(), "items": items }))
 }
 
-pub async fn district(
+pub(super) async fn district(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
@@ -119,7 +119,7 @@ pub async fn district(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CabinetQuery {
+pub(super) struct CabinetQuery {
     district: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
@@ -139,7 +139,7 @@ fn cabinet_json(s: &AppState, index: usize) -> Value {
     })
 }
 
-pub async fn cabinets(
+pub(super) async fn cabinets(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<CabinetQuery>,
@@ -163,7 +163,7 @@ pub async fn cabinets(
     }))
 }
 
-pub async fn cabinet(
+pub(super) async fn cabinet(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
@@ -178,14 +178,14 @@ pub async fn cabinet(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RtuQuery {
+pub(super) struct RtuQuery {
     district: Option<String>,
     online: Option<bool>,
     limit: Option<usize>,
     offset: Option<usize>,
 }
 
-pub async fn rtus(
+pub(super) async fn rtus(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<RtuQuery>,
@@ -206,7 +206,7 @@ pub async fn rtus(
     ))
 }
 
-pub async fn rtu(
+pub(super) async fn rtu(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
@@ -221,7 +221,7 @@ pub async fn rtu(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LampQuery {
+pub(super) struct LampQuery {
     district: Option<String>,
     cabinet: Option<String>,
     /// SLC online status; lamps without an SLC match neither true nor false.
@@ -232,7 +232,7 @@ pub struct LampQuery {
     offset: Option<usize>,
 }
 
-pub async fn lamps(
+pub(super) async fn lamps(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<LampQuery>,
@@ -264,7 +264,7 @@ pub async fn lamps(
     ))
 }
 
-pub async fn lamp(
+pub(super) async fn lamp(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
@@ -283,13 +283,13 @@ pub async fn lamp(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TransitionQuery {
+pub(super) struct TransitionQuery {
     device: Option<String>,
     limit: Option<usize>,
 }
 
 /// The most recent online/offline transitions kept in memory, newest last.
-pub async fn transitions(
+pub(super) async fn transitions(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<TransitionQuery>,

@@ -24,7 +24,7 @@ use axum::Router;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AppState {
     pub live: Arc<LiveState>,
     pub tokens: Arc<Tokens>,

@@ -40,6 +40,7 @@ pub enum ControlError {
 }
 
 /// One device write handed to an endpoint's poller.
+#[derive(Debug)]
 pub struct WriteJob {
     pub cell: Arc<CommandCell>,
     pub target: usize,
@@ -52,11 +53,12 @@ pub struct WriteJob {
 }
 
 /// Notified when a command completes (audit store, MQTT acks).
-pub trait CommandObserver: Send + Sync {
+pub trait CommandObserver: Send + Sync + std::fmt::Debug {
     fn completed(&self, command: &Command);
 }
 
 /// A command being carried out.
+#[derive(Debug)]
 pub struct CommandCell {
     command: Mutex<Command>,
     done: Notify,
@@ -153,6 +155,7 @@ impl CommandCell {
 }
 
 /// A request to act on a selection of lamps or a circuit.
+#[derive(Debug)]
 pub struct Submission {
     pub actor: String,
     pub source: Source,
@@ -165,6 +168,7 @@ pub struct Submission {
 /// Commands by id, and their ids oldest first for eviction.
 type Recent = (HashMap<String, Arc<CommandCell>>, VecDeque<String>);
 
+#[derive(Debug)]
 pub struct Control {
     live: Arc<LiveState>,
     /// Device → (endpoint, index in its devices).

@@ -22,14 +22,14 @@ pub enum Selector {
     Group(String),
 }
 
-pub struct ResolvedTarget {
+pub(super) struct ResolvedTarget {
     pub key: DeviceKey,
     pub id: String,
     pub district: String,
     pub writes: Vec<(Quantity, f64)>,
 }
 
-pub struct Resolved {
+pub(super) struct Resolved {
     pub kind: &'static str,
     pub targets: Vec<ResolvedTarget>,
     /// For lamp overrides: what each lamp did before, to restore on expiry.
@@ -48,7 +48,7 @@ fn lamp_writes(action: Action) -> Vec<(Quantity, f64)> {
     }
 }
 
-pub fn resolve(
+pub(super) fn resolve(
     control: &Control,
     p: &Principal,
     selector: &Selector,

@@ -91,7 +91,7 @@ fn topology() -> Topology {
 }
 
 /// Commands as they complete.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Completed(Mutex<Vec<Command>>);
 
 impl CommandObserver for Completed {

@@ -145,6 +145,7 @@ pub fn summaries_now(live: &LiveState) -> (Summary, Vec<Summary>) {
 /// The figures now, reused for up to `ttl`: Prometheus scrapes are frequent
 /// and each computation walks every lamp under the state's read lock, which
 /// holds up the state task; the API's own answers stay fresh.
+#[derive(Debug)]
 pub struct NowCache {
     ttl: std::time::Duration,
     slot: parking_lot::Mutex<Option<(std::time::Instant, Arc<CityNow>)>>,

@@ -22,12 +22,12 @@
 //!   time is not recorded); transitions of devices no longer in it are
 //!   ignored.
 //! - Lighting: Σ lit seconds / Σ expected-lit seconds of the hourly rollups
-//!   whose hour starts in the bucket (see `store::sqlite::rollup`).
+//!   whose hour starts in the bucket (see `store::db::sqlite::rollup`).
 
 use crate::calendar::bucket_bounds;
 pub use crate::calendar::Bucket;
 use crate::inventory::Inventory;
-use crate::store::figures::{LightingHour, RunSpan, TransitionEvent};
+use crate::store::read::figures::{LightingHour, RunSpan, TransitionEvent};
 use crate::store::Db;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -48,6 +48,7 @@ pub enum WindowError {
 
 /// What the windowed figures need to know of the inventory and the gateway,
 /// built once at start: the id lookups cost ~20 ms for 100,000 lamps.
+#[derive(Debug)]
 pub struct Context {
     pub inventory: std::sync::Arc<Inventory>,
     /// Device number of each SLC, by SLC id.

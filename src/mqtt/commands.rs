@@ -164,6 +164,7 @@ pub fn done(topics: &Topics, c: &Command) -> Message {
 }
 
 /// Hands completed commands to the MQTT task for their final ack.
+#[derive(Debug)]
 pub struct AckObserver {
     pub inbox: Arc<super::inbox::Inbox>,
     pub topics: Topics,

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Queue {
     batches: VecDeque<Arc<Applied>>,
     /// Samples were left out: the MQTT task compares the whole live state
@@ -20,6 +20,7 @@ struct Queue {
     messages: Vec<super::outbox::Message>,
 }
 
+#[derive(Debug)]
 pub struct Inbox {
     queue: Mutex<Queue>,
     pub notify: Notify,
@@ -28,6 +29,7 @@ pub struct Inbox {
 }
 
 /// What the MQTT task takes in one go.
+#[derive(Debug)]
 pub struct Taken {
     pub batches: VecDeque<Arc<Applied>>,
     pub rescan: bool,
@@ -65,6 +67,7 @@ impl Inbox {
 
 /// Handed to the state task; dropping it (when the state task ends) tells
 /// the MQTT task to drain and stop.
+#[derive(Debug)]
 pub struct MqttSink {
     pub inbox: Arc<Inbox>,
 }

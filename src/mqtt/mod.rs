@@ -44,6 +44,7 @@ pub enum MqttError {
 
 /// The running mirror: the sink to hand to the state task (dropping it stops
 /// the publisher), the link status for the API, the task to await.
+#[derive(Debug)]
 pub struct MqttLink {
     pub sink: Arc<dyn Sink>,
     pub status: Arc<LinkStatus>,

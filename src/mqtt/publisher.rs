@@ -39,6 +39,7 @@ enum Item {
     Presence,
 }
 
+#[derive(Debug)]
 pub struct Publisher {
     pub settings: MqttSettings,
     pub gateway_id: String,

@@ -46,6 +46,7 @@ struct RtuSnap {
     leakage: bool,
 }
 
+#[derive(Debug)]
 struct Memo<S> {
     /// Values of the last state handed to the broker.
     published: Option<S>,
@@ -68,6 +69,7 @@ impl<S> Default for Memo<S> {
     }
 }
 
+#[derive(Debug)]
 pub struct Tracker {
     bands: Deadbands,
     lamps: Vec<Memo<SlcSnap>>,

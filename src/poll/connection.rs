@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use tokio_modbus::client::Context;
 use tokio_modbus::Slave;
 
-pub async fn connect(
+pub(super) async fn connect(
     address: &str,
     framing: Framing,
     limit: Duration,
@@ -36,7 +36,7 @@ pub async fn connect(
 
 /// A transport-level failure: the connection cannot be trusted any more (a
 /// late or garbled answer would be read as the answer to the next request).
-pub fn classify(e: tokio_modbus::Error) -> FailReason {
+pub(super) fn classify(e: tokio_modbus::Error) -> FailReason {
     match e {
         tokio_modbus::Error::Protocol(p) => FailReason::Protocol {
             detail: p.to_string(),

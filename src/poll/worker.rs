@@ -28,7 +28,7 @@ pub(super) struct Endpoint {
     pub(super) reports: mpsc::Sender<Report>,
 }
 
-pub async fn run(
+pub(super) async fn run(
     index: u32,
     spec: Arc<EndpointSpec>,
     cfg: PollerConfig,

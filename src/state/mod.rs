@@ -90,7 +90,7 @@ pub struct Applied {
 /// A consumer of applied batches. `offer` must not block the state task: a
 /// sink that cannot take a batch now keeps it (queue, spool) and delivers it
 /// later; it never drops it silently.
-pub trait Sink: Send + Sync {
+pub trait Sink: Send + Sync + std::fmt::Debug {
     fn offer(&self, batch: Arc<Applied>);
 }
 
@@ -203,6 +203,7 @@ pub struct EndpointLive {
     pub polled: bool,
 }
 
+#[derive(Debug)]
 pub struct Inner {
     pub lamps: Vec<DeviceLive<SlcReading>>,
     /// The switch state the last confirmed command gave each lamp; `None`
@@ -216,6 +217,7 @@ pub struct Inner {
     pub failures_by_kind: std::collections::BTreeMap<&'static str, u64>,
 }
 
+#[derive(Debug)]
 pub struct LiveState {
     pub inventory: Arc<Inventory>,
     offline_after: u32,

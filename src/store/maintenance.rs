@@ -1,9 +1,9 @@
 //! Periodic upkeep: the gateway run's heartbeat, partitions ahead, hourly
 //! rollups (again for hours that late rows touched) and retention.
 
-use super::db::Db;
-use super::rows::{from_micros, micros};
+use super::db::{Db, StoreTime};
 use super::{StoreError, StoreSettings, StoreStatus};
+use crate::calendar::floor_hour;
 use chrono::{DateTime, Duration as Span, Utc};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,10 +11,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub(super) const ROLLED_TO: &str = "rollup_to_us";
+pub(crate) const ROLLED_TO: &str = "rollup_to_us";
 /// Hours rolled up per transaction.
 const ROLLUP_STEP_HOURS: i64 = 24;
 
+#[derive(Debug)]
 pub struct MaintenanceArgs {
     pub db: Arc<Db>,
     pub status: Arc<StoreStatus>,
@@ -64,8 +65,12 @@ pub async fn run(a: MaintenanceArgs) {
     }
 }
 
-fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    from_micros(micros(t) - micros(t).rem_euclid(3_600_000_000))
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> DateTime<Utc> {
+    StoreTime::from_micros(us).0
 }
 
 /// One pass at `now`: partitions ahead, rollups of every completed hour not yet

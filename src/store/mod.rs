@@ -3,38 +3,38 @@
 //! spool file while the database is slow or away, rolled up hourly and
 //! trimmed by retention.
 //!
-//! Tasks: `intake` turns applied batches into rows and queues them (never
-//! waiting on the database); `writer` writes the queue in batches; `maintenance`
-//! keeps the run's heartbeat, rollups, retention and partitions.
+//! Rooms, lowest first: `db/` (the backend, the store's column types, the
+//! queries both backends share, and per dialect only partitions, rollups and
+//! bulk writes), `ingest/` (rows, backlog, the intake and writer tasks, the
+//! sinks), `read/` (history, what the windowed figures read, the audit
+//! trail), `maintenance` (the run's heartbeat, rollups, retention and
+//! partitions), `metrics` (its Prometheus families) and `config`. The
+//! backlog's spool is the generic durable queue (`crate::queue`).
 
-pub mod audit;
-pub mod backlog;
-pub mod bench;
 pub mod config;
 pub mod db;
-pub mod figures;
-pub mod history;
+pub mod ingest;
 pub mod maintenance;
 pub mod metrics;
-pub mod postgres;
-pub mod rows;
-pub mod sqlite;
-mod writer;
+pub mod read;
 
 pub use config::{Backend, StoreSettings};
-pub use db::Db;
+pub use db::{Db, StoreTime};
+pub use ingest::rows::{Batch, CommandRow, LampRow, RtuRow, TransitionRow};
+pub use ingest::sink::{StoreAudit, StoreSink};
 
 use crate::inventory::Inventory;
 use crate::queue::{Spool, SpoolError};
-use crate::state::{Applied, Sink};
-use backlog::Backlog;
+use ingest::backlog::Backlog;
+use ingest::rows::Naming;
+use ingest::sink::Shared;
+use ingest::writer;
 use parking_lot::Mutex;
-use rows::Naming;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -129,7 +129,7 @@ impl StoreStatus {
             || self.spooled_rows.load(Ordering::Relaxed) > 0
     }
 
-    fn record_backlog(&self, b: &Backlog) {
+    pub(crate) fn record_backlog(&self, b: &Backlog) {
         self.queued_rows
             .store(b.queued_rows() as u64, Ordering::Relaxed);
         self.spooled_rows
@@ -138,7 +138,7 @@ impl StoreStatus {
             .store(b.spooled_bytes(), Ordering::Relaxed);
     }
 
-    fn fail(&self, error: String) {
+    pub(crate) fn fail(&self, error: String) {
         self.failing.store(true, Ordering::Relaxed);
         self.write_failures.fetch_add(1, Ordering::Relaxed);
         *self.last_error.lock() = Some(error);
@@ -146,6 +146,7 @@ impl StoreStatus {
 }
 
 /// The store as the API sees it: the database for history, the status.
+#[derive(Debug)]
 pub struct Store {
     pub db: Arc<Db>,
     pub status: Arc<StoreStatus>,
@@ -167,59 +168,9 @@ impl Store {
     }
 }
 
-/// Shared between the sink (on the state task), the intake and the writer.
-struct Shared {
-    backlog: Mutex<Backlog>,
-    status: Arc<StoreStatus>,
-    naming: Naming,
-    /// Wakes the writer: rows arrived, or the intake closed.
-    wake: Notify,
-    intake_closed: AtomicBool,
-}
-
-impl Shared {
-    fn push(&self, batch: rows::Batch) {
-        let mut b = self.backlog.lock();
-        if let Err(e) = b.push(batch) {
-            tracing::error!(error = %e, "cannot spool; keeping the rows in memory");
-            *self.status.last_error.lock() = Some(e.to_string());
-        }
-        self.status.record_backlog(&b);
-        drop(b);
-        self.wake.notify_one();
-    }
-}
-
-/// The state's handle on the store: hands batches to the intake without
-/// waiting. When the channel is full it queues the batch itself rather than
-/// wait or drop it.
-pub struct StoreSink {
-    tx: mpsc::Sender<Arc<Applied>>,
-    shared: Arc<Shared>,
-}
-
-impl Sink for StoreSink {
-    fn offer(&self, batch: Arc<Applied>) {
-        match self.tx.try_send(batch) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                self.shared
-                    .status
-                    .intake_overflows
-                    .fetch_add(1, Ordering::Relaxed);
-                self.shared.push(self.shared.naming.batch(&batch));
-            }
-            Err(mpsc::error::TrySendError::Closed(batch)) => {
-                // The intake ended early (it only does when its channel
-                // closes, so this is a bug); still keep the rows.
-                self.shared.push(self.shared.naming.batch(&batch));
-            }
-        }
-    }
-}
-
 /// A running store: the sink for the state task, the store for the API, and
 /// the tasks to await on shutdown.
+#[derive(Debug)]
 pub struct Running {
     pub sink: Arc<StoreSink>,
     pub store: Arc<Store>,
@@ -230,8 +181,8 @@ pub struct Running {
 
 impl Running {
     /// The observer that records completed commands in the store.
-    pub fn audit(&self) -> Arc<audit::StoreAudit> {
-        Arc::new(audit::StoreAudit {
+    pub fn audit(&self) -> Arc<StoreAudit> {
+        Arc::new(StoreAudit {
             shared: self.sink.shared.clone(),
         })
     }
@@ -248,6 +199,7 @@ impl Running {
 }
 
 /// Everything the store's tasks need to know besides the settings.
+#[derive(Debug)]
 pub struct StartArgs {
     pub settings: StoreSettings,
     pub gateway_id: String,
@@ -280,13 +232,11 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
             "replaying the spool first"
         );
     }
-    let shared = Arc::new(Shared {
-        backlog: Mutex::new(backlog),
-        status: status.clone(),
-        naming: Naming::new(&args.inventory),
-        wake: Notify::new(),
-        intake_closed: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared::new(
+        backlog,
+        status.clone(),
+        Naming::new(&args.inventory),
+    ));
     let (tx, rx) = mpsc::channel(args.settings.channel);
     let run_id = format!(
         "{}-{}",

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Everything the gateway runs on, checked.
+#[derive(Debug)]
 pub struct Loaded {
     pub inventory: Arc<Inventory>,
     pub profiles: BTreeMap<String, Arc<Profile>>,

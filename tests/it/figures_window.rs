@@ -9,8 +9,9 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use lamp_gateway::auth::{hash_token, Role, TokenConfig};
 use lamp_gateway::lighting::LampFacts;
 use lamp_gateway::startup::Application;
-use lamp_gateway::store::rows::{micros, Batch, LampRow, TransitionRow};
+use lamp_gateway::store::ingest::rows::micros;
 use lamp_gateway::store::Db;
+use lamp_gateway::store::{Batch, LampRow, TransitionRow};
 use serde_json::Value;
 
 const D02_TOKEN: &str = "lgw_test_d02_viewer";

@@ -372,7 +372,7 @@ async fn retention_drops_old_raw_data_and_keeps_rollups_sqlite() {
 /// Samples 40 days and 1 day old; one maintenance pass with 35 days'
 /// retention: the old raw rows go, their hourly rollup stays.
 async fn retention_case(db: &Db) {
-    use lamp_gateway::store::rows::{Batch, LampRow};
+    use lamp_gateway::store::{Batch, LampRow};
     db.migrate().await.unwrap();
     let hour_start = |t: DateTime<Utc>| {
         DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(3600), 0).unwrap()

@@ -2,8 +2,9 @@
 //! hourly rollups (or hourly aggregates of raw RTU samples) for longer ones,
 //! days in the city's time zone for the longest.
 
-use super::db::Db;
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use crate::calendar::{floor_hour, local_day_start};
+use crate::store::db::{with_pool, Db, StoreTime};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -44,13 +45,20 @@ pub enum HistoryError {
     Db(#[from] sqlx::Error),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct LampPoint {
+    #[sqlx(try_from = "StoreTime")]
     pub time: DateTime<Utc>,
+    #[sqlx(rename = "is_on")]
     pub on: bool,
     pub dim_level: f64,
+    // The API, MQTT and history spell a quantity the same way (the columns
+    // carry their unit): `voltage`, `current`, `power`.
+    #[serde(rename = "voltage")]
     pub voltage_v: Option<f64>,
+    #[serde(rename = "current")]
     pub current_a: Option<f64>,
+    #[serde(rename = "power")]
     pub power_w: Option<f64>,
     pub power_factor: Option<f64>,
     pub energy_kwh: Option<f64>,
@@ -59,13 +67,16 @@ pub struct LampPoint {
 }
 
 /// One hour (or day) of a lamp: from the hourly rollups.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct HourPoint {
+    #[sqlx(rename = "hour", try_from = "StoreTime")]
     pub time: DateTime<Utc>,
+    #[sqlx(try_from = "i32")]
     pub samples: i64,
     pub on_seconds: f64,
     pub online_seconds: f64,
     pub energy_kwh: f64,
+    #[sqlx(try_from = "i32")]
     pub failures: i64,
 }
 
@@ -73,12 +84,115 @@ pub struct HourPoint {
 pub struct RtuPoint {
     pub time: DateTime<Utc>,
     pub contactors: Vec<bool>,
+    #[serde(rename = "voltage")]
     pub voltage_v: [Option<f64>; 3],
+    #[serde(rename = "current")]
     pub current_a: [Option<f64>; 3],
+    #[serde(rename = "active_power")]
     pub active_power_w: Option<f64>,
     pub energy_kwh: Option<f64>,
     pub door_alarm: bool,
     pub leakage_alarm: bool,
+}
+
+/// `rtu_samples` as stored: the phases in columns, the contactors as a bit
+/// mask, shaped into an `RtuPoint` for the API.
+#[derive(sqlx::FromRow)]
+struct RtuSample {
+    time: StoreTime,
+    circuits: i16,
+    contactors: i32,
+    voltage_a_v: Option<f64>,
+    voltage_b_v: Option<f64>,
+    voltage_c_v: Option<f64>,
+    current_a_a: Option<f64>,
+    current_b_a: Option<f64>,
+    current_c_a: Option<f64>,
+    active_power_w: Option<f64>,
+    energy_kwh: Option<f64>,
+    door_alarm: bool,
+    leakage_alarm: bool,
+}
+
+impl From<RtuSample> for RtuPoint {
+    fn from(r: RtuSample) -> Self {
+        RtuPoint {
+            time: r.time.0,
+            contactors: (0..r.circuits)
+                .map(|n| r.contactors & (1 << n) != 0)
+                .collect(),
+            voltage_v: [r.voltage_a_v, r.voltage_b_v, r.voltage_c_v],
+            current_a: [r.current_a_a, r.current_b_a, r.current_c_a],
+            active_power_w: r.active_power_w,
+            energy_kwh: r.energy_kwh,
+            door_alarm: r.door_alarm,
+            leakage_alarm: r.leakage_alarm,
+        }
+    }
+}
+
+impl Db {
+    pub async fn lamp_raw(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<LampPoint>, sqlx::Error> {
+        let sql = "SELECT time, is_on, dim_level, voltage_v, current_a, power_w, power_factor, \
+                   energy_kwh, burning_hours, fault_flags FROM lamp_samples \
+                   WHERE lamp_id = $1 AND time >= $2 AND time < $3 ORDER BY time LIMIT $4";
+        with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(id)
+                .bind(StoreTime(from))
+                .bind(StoreTime(to))
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+        })
+    }
+
+    pub async fn lamp_hourly(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HourPoint>, sqlx::Error> {
+        let sql = "SELECT hour, samples, on_seconds, online_seconds, energy_kwh, failures \
+                   FROM lamp_hourly WHERE lamp_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour";
+        with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(id)
+                .bind(StoreTime(from))
+                .bind(StoreTime(to))
+                .fetch_all(pool)
+                .await
+        })
+    }
+
+    pub async fn rtu_raw(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RtuPoint>, sqlx::Error> {
+        let sql = "SELECT time, circuits, contactors, voltage_a_v, voltage_b_v, voltage_c_v, \
+                   current_a_a, current_b_a, current_c_a, active_power_w, energy_kwh, door_alarm, \
+                   leakage_alarm FROM rtu_samples \
+                   WHERE rtu_id = $1 AND time >= $2 AND time < $3 ORDER BY time LIMIT $4";
+        let rows: Vec<RtuSample> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(id)
+                .bind(StoreTime(from))
+                .bind(StoreTime(to))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(RtuPoint::from).collect())
+    }
 }
 
 /// One hour (or day) of an RTU, aggregated from its raw samples.
@@ -86,8 +200,11 @@ pub struct RtuPoint {
 pub struct RtuAggregate {
     pub time: DateTime<Utc>,
     pub samples: i64,
+    #[serde(rename = "voltage_avg")]
     pub voltage_v_avg: [Option<f64>; 3],
+    #[serde(rename = "current_avg")]
     pub current_a_avg: [Option<f64>; 3],
+    #[serde(rename = "active_power_avg")]
     pub active_power_w_avg: Option<f64>,
     /// Energy metered in the bucket: last reading less first (meter resets ignored).
     pub energy_kwh: Option<f64>,
@@ -154,22 +271,11 @@ pub fn plan(
     Ok(resolution)
 }
 
-fn local_day(t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-    let date: NaiveDate = t.with_timezone(&tz).date_naive();
-    tz.from_local_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
-        .earliest()
-        .map_or(t, |d| d.with_timezone(&Utc))
-}
-
 /// Raw rows are read one past the limit, so a full answer can say it was cut.
 fn capped<T>(mut rows: Vec<T>) -> (Vec<T>, bool) {
     let truncated = rows.len() as i64 > MAX_RAW_ROWS;
     rows.truncate(MAX_RAW_ROWS as usize);
     (rows, truncated)
-}
-
-fn hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(3600), 0).unwrap_or(t)
 }
 
 pub async fn lamp(
@@ -190,7 +296,7 @@ pub async fn lamp(
             let hours = db.lamp_hourly(id, from, to).await?;
             let mut days: BTreeMap<DateTime<Utc>, HourPoint> = BTreeMap::new();
             for h in hours {
-                let day = local_day(h.time, tz);
+                let day = local_day_start(h.time, tz);
                 let d = days.entry(day).or_insert(HourPoint {
                     time: day,
                     samples: 0,
@@ -236,9 +342,9 @@ pub async fn rtu(
             let rows = db.rtu_raw(id, from, to, i64::MAX).await?;
             let bucket = |t| {
                 if resolution == Resolution::Hour {
-                    hour(t)
+                    floor_hour(t)
                 } else {
-                    local_day(t, tz)
+                    local_day_start(t, tz)
                 }
             };
             (Items::RtuHours(aggregate(&rows, bucket)), false)
@@ -337,19 +443,5 @@ mod tests {
         );
         assert!(plan(a, a + Duration::days(3), Some(Resolution::Raw), false).is_err());
         assert!(plan(a, a + Duration::days(36), None, true).is_err());
-    }
-
-    #[test]
-    fn local_days_follow_the_city_zone() {
-        let tz: Tz = "Asia/Shanghai".parse().unwrap();
-        // 17:00 UTC is 01:00 the next day in Shanghai.
-        assert_eq!(
-            local_day(t("2025-01-01T17:00:00Z"), tz),
-            t("2025-01-01T16:00:00Z")
-        );
-        assert_eq!(
-            local_day(t("2025-01-01T15:59:00Z"), tz),
-            t("2024-12-31T16:00:00Z")
-        );
     }
 }

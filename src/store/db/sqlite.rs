@@ -1,11 +1,15 @@
 //! SQLite: the embedded default. One file in WAL mode; batches are written as
-//! multi-row inserts inside one transaction.
+//! multi-row inserts inside one transaction. What is only SQLite's: the pool,
+//! the bulk sample writes, the rollups and retention by row.
 
-use super::rows::{Batch, LampRow, RtuRow, TransitionRow};
-use super::StoreError;
+use super::columns::{lamp_sample_columns, rtu_sample_columns, transition_columns};
+use super::StoreTime;
 use crate::inventory::Inventory;
+use crate::store::ingest::rows::Batch;
+use crate::store::StoreError;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,90 +33,37 @@ pub fn pool(path: &Path, max_connections: u32) -> SqlitePool {
         .connect_lazy_with(opts)
 }
 
-pub async fn write(pool: &SqlitePool, batch: &Batch) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for rows in batch.lamps.chunks(ROWS_PER_INSERT) {
-        lamps(rows).build().execute(&mut *tx).await?;
-    }
-    for rows in batch.rtus.chunks(ROWS_PER_INSERT) {
-        rtus(rows).build().execute(&mut *tx).await?;
-    }
-    for rows in batch.transitions.chunks(ROWS_PER_INSERT) {
-        transitions(rows).build().execute(&mut *tx).await?;
-    }
-    super::audit::write_sqlite(&mut tx, &batch.commands).await?;
-    tx.commit().await
+/// Inserts `$rows` in `$tx` as multi-row VALUES, `ROWS_PER_INSERT` rows per
+/// statement; expanded by the column lists of `columns.rs`. A replayed row
+/// hits the table's key and is skipped.
+macro_rules! multi_row_insert {
+    (($tx:expr, $rows:expr) $table:literal, $row:ty,
+     $($col:ident $pg:literal |$r:ident| $e:expr),+ $(,)?) => {{
+        let rows: &[$row] = $rows;
+        let columns = [$(stringify!($col)),+].join(", ");
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO {} ({columns}) ", $table));
+            q.push_values(chunk, |mut b, row| {
+                $(
+                    let $r = row;
+                    b.push_bind($e);
+                )+
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut **$tx).await?;
+        }
+    }};
 }
 
-fn lamps(rows: &[LampRow]) -> QueryBuilder<'_, Sqlite> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO lamp_samples (time, lamp_id, district, is_on, dim_level, voltage_v, \
-         current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags, commanded, \
-         should_be_lit, lit) ",
-    );
-    q.push_values(rows, |mut b, r| {
-        b.push_bind(r.time_us)
-            .push_bind(&r.lamp_id)
-            .push_bind(&r.district)
-            .push_bind(r.on)
-            .push_bind(r.dim_level)
-            .push_bind(r.voltage_v)
-            .push_bind(r.current_a)
-            .push_bind(r.power_w)
-            .push_bind(r.power_factor)
-            .push_bind(r.energy_kwh)
-            .push_bind(r.burning_hours)
-            .push_bind(r.fault_flags)
-            .push_bind(r.commanded)
-            .push_bind(r.should_be_lit)
-            .push_bind(r.lit);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q
-}
-
-fn rtus(rows: &[RtuRow]) -> QueryBuilder<'_, Sqlite> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO rtu_samples (time, rtu_id, district, circuits, contactors, voltage_a_v, \
-         voltage_b_v, voltage_c_v, current_a_a, current_b_a, current_c_a, active_power_w, \
-         energy_kwh, door_alarm, leakage_alarm) ",
-    );
-    q.push_values(rows, |mut b, r| {
-        b.push_bind(r.time_us)
-            .push_bind(&r.rtu_id)
-            .push_bind(&r.district)
-            .push_bind(r.circuits)
-            .push_bind(r.contactors)
-            .push_bind(r.voltage_v[0])
-            .push_bind(r.voltage_v[1])
-            .push_bind(r.voltage_v[2])
-            .push_bind(r.current_a[0])
-            .push_bind(r.current_a[1])
-            .push_bind(r.current_a[2])
-            .push_bind(r.active_power_w)
-            .push_bind(r.energy_kwh)
-            .push_bind(r.door_alarm)
-            .push_bind(r.leakage_alarm);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q
-}
-
-fn transitions(rows: &[TransitionRow]) -> QueryBuilder<'_, Sqlite> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO transitions (time, device_kind, device_id, district, online, reason, detail) ",
-    );
-    q.push_values(rows, |mut b, r| {
-        b.push_bind(r.time_us)
-            .push_bind(&r.device_kind)
-            .push_bind(&r.device_id)
-            .push_bind(&r.district)
-            .push_bind(r.online)
-            .push_bind(&r.reason)
-            .push_bind(&r.detail);
-    });
-    q.push(" ON CONFLICT DO NOTHING");
-    q
+/// The batch's samples and transitions, as multi-row inserts in `tx`.
+pub(super) async fn write(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &Batch,
+) -> Result<(), sqlx::Error> {
+    lamp_sample_columns!(multi_row_insert!(tx, &batch.lamps));
+    rtu_sample_columns!(multi_row_insert!(tx, &batch.rtus));
+    transition_columns!(multi_row_insert!(tx, &batch.transitions));
+    Ok(())
 }
 
 pub async fn upsert_lamps(
@@ -148,12 +99,19 @@ pub async fn upsert_lamps(
     tx.commit().await
 }
 
-/// Recomputes the hourly rollups of the hours in [from, to) (µs, whole hours).
+/// Recomputes the hourly rollups of the hours in [from, to) (whole hours).
 /// `gap_s` caps the time a sample stands for, so a gap in polling is not
 /// counted as online. `expected_seconds` and `lit_seconds` add up the sample
 /// time whose stored verdict (`should_be_lit`, `lit`: the lighting rule of
 /// `crate::lighting`, taken by the live state) says so; no rule lives here.
-pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result<(), StoreError> {
+pub async fn rollup(
+    pool: &SqlitePool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    gap_s: f64,
+) -> Result<(), StoreError> {
+    // The hour arithmetic below works on the stored microseconds.
+    let (from, to) = (StoreTime(from), StoreTime(to));
     const HOUR: i64 = 3_600_000_000;
     let gap_us = (gap_s * 1e6) as i64;
     let mut tx = pool.begin().await?;
@@ -227,8 +185,9 @@ pub async fn rollup(pool: &SqlitePool, from: i64, to: i64, gap_s: f64) -> Result
     Ok(())
 }
 
-/// Deletes raw samples before `cutoff` (µs); returns the rows deleted.
-pub async fn retention(pool: &SqlitePool, cutoff: i64) -> Result<u64, StoreError> {
+/// Deletes raw samples before `cutoff`; returns the rows deleted.
+pub async fn retention(pool: &SqlitePool, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    let cutoff = StoreTime(cutoff);
     let mut n = 0;
     for table in ["lamp_samples", "rtu_samples"] {
         n += sqlx::query(&format!("DELETE FROM {table} WHERE time < ?1"))

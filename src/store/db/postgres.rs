@@ -1,14 +1,18 @@
 //! PostgreSQL: the production store. Sample tables are partitioned by UTC day;
 //! batches go in as one UNNEST insert per table (a fixed number of binds
-//! whatever the row count, far below the 65,535 limit).
+//! whatever the row count, far below the 65,535 limit). What is only
+//! PostgreSQL's: the pool, the daily partitions and their retention, the bulk
+//! sample writes and the rollups.
 
-use super::rows::{from_micros, Batch};
-use super::StoreError;
+use super::columns::{lamp_sample_columns, rtu_sample_columns, transition_columns};
+use super::StoreTime;
 use crate::inventory::Inventory;
+use crate::store::ingest::rows::Batch;
+use crate::store::StoreError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use parking_lot::Mutex;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{PgPool, Transaction};
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,6 +21,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/post
 
 pub const PARTITIONED: [&str; 2] = ["lamp_samples", "rtu_samples"];
 
+#[derive(Debug)]
 pub struct Postgres {
     pub pool: PgPool,
     /// Days whose partitions are known to exist.
@@ -60,93 +65,16 @@ impl Postgres {
         Ok(())
     }
 
-    pub async fn write(&self, batch: &Batch) -> Result<(), sqlx::Error> {
+    /// Creates the partitions the batch's samples fall in.
+    pub(super) async fn ensure_days_of(&self, batch: &Batch) -> Result<(), sqlx::Error> {
         let days: BTreeSet<NaiveDate> = batch
             .lamps
             .iter()
             .map(|r| r.time_us)
             .chain(batch.rtus.iter().map(|r| r.time_us))
-            .map(|t| from_micros(t).date_naive())
+            .map(|t| StoreTime::from_micros(t).0.date_naive())
             .collect();
-        self.ensure_days(days).await?;
-        let mut tx = self.pool.begin().await?;
-        if !batch.lamps.is_empty() {
-            let r = &batch.lamps;
-            sqlx::query(
-                "INSERT INTO lamp_samples (time, lamp_id, district, is_on, dim_level, voltage_v, \
-                 current_a, power_w, power_factor, energy_kwh, burning_hours, fault_flags, \
-                 commanded, should_be_lit, lit) \
-                 SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::bool[], \
-                 $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], \
-                 $10::float8[], $11::float8[], $12::int4[], $13::bool[], $14::bool[], \
-                 $15::bool[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(r.iter().map(|r| from_micros(r.time_us)).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.lamp_id.as_str()).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.on).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.dim_level).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.voltage_v).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.current_a).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.power_w).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.power_factor).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.energy_kwh).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.burning_hours).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.fault_flags).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.commanded).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.should_be_lit).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.lit).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !batch.rtus.is_empty() {
-            let r = &batch.rtus;
-            sqlx::query(
-                "INSERT INTO rtu_samples (time, rtu_id, district, circuits, contactors, \
-                 voltage_a_v, voltage_b_v, voltage_c_v, current_a_a, current_b_a, current_c_a, \
-                 active_power_w, energy_kwh, door_alarm, leakage_alarm) \
-                 SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::int2[], \
-                 $5::int4[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], \
-                 $10::float8[], $11::float8[], $12::float8[], $13::float8[], $14::bool[], \
-                 $15::bool[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(r.iter().map(|r| from_micros(r.time_us)).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.rtu_id.as_str()).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.circuits).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.contactors).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.voltage_v[0]).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.voltage_v[1]).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.voltage_v[2]).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.current_a[0]).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.current_a[1]).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.current_a[2]).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.active_power_w).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.energy_kwh).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.door_alarm).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.leakage_alarm).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !batch.transitions.is_empty() {
-            let r = &batch.transitions;
-            sqlx::query(
-                "INSERT INTO transitions (time, device_kind, device_id, district, online, \
-                 reason, detail) SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], \
-                 $4::text[], $5::bool[], $6::text[], $7::text[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(r.iter().map(|r| from_micros(r.time_us)).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.device_kind.as_str()).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.district.as_str()).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.online).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.reason.as_deref()).collect::<Vec<_>>())
-            .bind(r.iter().map(|r| r.detail.as_deref()).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-        super::audit::write_postgres(&mut tx, &batch.commands).await?;
-        tx.commit().await
+        self.ensure_days(days).await
     }
 
     pub async fn upsert_lamps(
@@ -316,5 +244,60 @@ impl Postgres {
             }
         }
         Ok(dropped)
+    }
+}
+
+/// Inserts `$rows` in `$tx` as one UNNEST of one array per column: a fixed
+/// number of binds whatever the row count. Expanded by the column lists of
+/// `columns.rs`. A replayed row hits the table's key and is skipped.
+macro_rules! unnest_insert {
+    (($tx:expr, $rows:expr) $table:literal, $row:ty,
+     $($col:ident $pg:literal |$r:ident| $e:expr),+ $(,)?) => {{
+        let rows: &[$row] = $rows;
+        if !rows.is_empty() {
+            let columns = [$(stringify!($col)),+].join(", ");
+            let arrays: Vec<String> = [$($pg),+]
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| format!("${}::{ty}[]", i + 1))
+                .collect();
+            let sql = format!(
+                "INSERT INTO {} ({columns}) SELECT * FROM UNNEST({}) ON CONFLICT DO NOTHING",
+                $table,
+                arrays.join(", ")
+            );
+            sqlx::query(&sql)
+                $(.bind(rows.iter().map(|$r| $e).collect::<Vec<_>>()))+
+                .execute(&mut **$tx)
+                .await?;
+        }
+    }};
+}
+
+/// The batch's samples and transitions, one UNNEST insert per table, in `tx`
+/// (after `Postgres::ensure_days_of`).
+pub(super) async fn write(
+    tx: &mut Transaction<'_, sqlx::Postgres>,
+    batch: &Batch,
+) -> Result<(), sqlx::Error> {
+    lamp_sample_columns!(unnest_insert!(tx, &batch.lamps));
+    rtu_sample_columns!(unnest_insert!(tx, &batch.rtus));
+    transition_columns!(unnest_insert!(tx, &batch.transitions));
+    Ok(())
+}
+
+/// The URL with its database name replaced (the benchmarks' scratch databases).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(i) => &base[..authority_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
     }
 }

@@ -3,11 +3,13 @@
 //! epoch (UTC), the precision both databases keep, so a value read back equals
 //! the one written and a replayed row has the same key as the first copy.
 
+use crate::control::{Action, Command};
 use crate::inventory::Inventory;
 use crate::state::{Applied, FailReason, Reading};
 use crate::topology::DeviceKey;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +64,80 @@ pub struct TransitionRow {
     pub detail: Option<String>,
 }
 
+/// One completed command: a row of the audit trail of remote control,
+/// carried through the backlog and spool like samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandRow {
+    pub command_id: String,
+    pub created_us: i64,
+    pub completed_us: i64,
+    pub actor: String,
+    pub source: String,
+    pub action: String,
+    pub level: Option<f64>,
+    pub kind: String,
+    pub selector: String,
+    pub expires_us: Option<i64>,
+    pub targets: i32,
+    pub confirmed: i32,
+    pub failed: i32,
+    pub districts: String,
+    pub outcome: String,
+}
+
+impl CommandRow {
+    pub fn new(c: &Command) -> Self {
+        let (action, level) = match c.action {
+            Action::On => ("on", None),
+            Action::Off => ("off", None),
+            Action::Dim { level } => ("dim", Some(level)),
+        };
+        let mut districts: Vec<&str> = c.targets.iter().map(|t| t.district.as_str()).collect();
+        districts.sort_unstable();
+        districts.dedup();
+        let outcome: Vec<Value> = c
+            .targets
+            .iter()
+            .map(|t| serde_json::json!({"id": t.id, "state": t.state, "reason": t.reason, "attempts": t.attempts}))
+            .collect();
+        let tally = c.tally();
+        let text = |v: &dyn erased::Json| v.json();
+        CommandRow {
+            command_id: c.id.clone(),
+            created_us: micros(c.created_at),
+            completed_us: micros(c.completed_at.unwrap_or(c.created_at)),
+            actor: c.actor.clone(),
+            source: text(&c.source),
+            action: action.into(),
+            level,
+            kind: c.kind.into(),
+            selector: c.selector.to_string(),
+            expires_us: c.expires_at.map(micros),
+            targets: c.targets.len() as i32,
+            confirmed: tally.confirmed as i32,
+            failed: tally.failed as i32,
+            districts: serde_json::to_string(&districts).unwrap_or_else(|_| "[]".into()),
+            outcome: Value::Array(outcome).to_string(),
+        }
+    }
+}
+
+mod erased {
+    /// A serialisable value as its bare JSON text (`"api"`, not `"\"api\""`).
+    pub(super) trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            match serde_json::to_value(self) {
+                Ok(serde_json::Value::String(s)) => s,
+                Ok(v) => v.to_string(),
+                Err(_) => String::new(),
+            }
+        }
+    }
+}
+
 /// One unit of the backlog and of the spool: what one applied poll outcome
 /// brought, ready to write.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -74,7 +150,7 @@ pub struct Batch {
     pub transitions: Vec<TransitionRow>,
     /// Completed commands (the audit trail).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub commands: Vec<super::audit::CommandRow>,
+    pub commands: Vec<CommandRow>,
 }
 
 impl Batch {
@@ -102,12 +178,9 @@ impl Batch {
     }
 }
 
+/// A time as the rows carry it: whole microseconds since the epoch.
 pub fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
-}
-
-pub fn from_micros(us: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
 fn detail(reason: &FailReason) -> Option<String> {
@@ -208,5 +281,15 @@ impl Naming {
             });
         }
         batch
+    }
+}
+
+/// Counts only: the lists hold every lamp of the city.
+impl std::fmt::Debug for Naming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Naming")
+            .field("lamps", &self.lamp_ids.len())
+            .field("rtus", &self.rtu_ids.len())
+            .finish()
     }
 }

@@ -1,26 +1,63 @@
-//! `lamp-gateway bench-store`: sustained samples per second through the whole
-//! store (sink → intake → writer → database) into SQLite and PostgreSQL, next
-//! to a plain sqlx loop of one-row inserts in transactions on the same
-//! machine in the same run, so the figures read as ratios.
+//! `lamp-bench store`: sustained samples per second through the whole store
+//! (sink → intake → writer → database) into SQLite and PostgreSQL, next to a
+//! plain sqlx loop of one-row inserts in transactions on the same machine in
+//! the same run, so the figures read as ratios.
 
-use super::rows::{micros, LampRow};
-use super::{StartArgs, StoreSettings};
-use crate::inventory::{Cabinet, District, Framing, Inventory, Lamp, SlcSpec};
-use crate::state::{Applied, Reading, SlcReading};
-use crate::topology::{DeviceKey, PollClass};
 use chrono::{Duration as Span, Utc};
+use lamp_gateway::inventory::{Cabinet, District, Framing, Inventory, Lamp, SlcSpec};
+use lamp_gateway::state::{Applied, Reading, Sample, SlcReading};
+use lamp_gateway::store::db::postgres::{with_database, Postgres};
+use lamp_gateway::store::{self, Backend, Db, LampRow, StartArgs, StoreSettings, StoreTime};
+use lamp_gateway::topology::{DeviceKey, PollClass};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub struct BenchOptions {
-    pub lamps_per_endpoint: usize,
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// Simulated endpoints (cabinets) per poll cycle
+    #[arg(long, default_value_t = 1000)]
     pub endpoints: usize,
+    /// Lamps behind each endpoint
+    #[arg(long, default_value_t = 100)]
+    pub lamps_per_endpoint: usize,
+    /// Poll cycles of every lamp pushed through the store
+    #[arg(long, default_value_t = 5)]
     pub cycles: usize,
+    /// Rows for the one-row-INSERT baseline
+    #[arg(long, default_value_t = 100_000)]
     pub baseline_rows: usize,
-    pub postgres: Option<String>,
+    /// `store.batch_size` for the run
+    #[arg(long, default_value_t = 5000)]
     pub batch_size: usize,
+    /// PostgreSQL server to create a scratch database on; `none` to skip
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres: String,
+}
+
+struct BenchOptions {
+    lamps_per_endpoint: usize,
+    endpoints: usize,
+    cycles: usize,
+    baseline_rows: usize,
+    postgres: Option<String>,
+    batch_size: usize,
+}
+
+/// Runs the store bench on its own runtime and prints a line per backend.
+pub fn main(args: StoreArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(BenchOptions {
+        lamps_per_endpoint: args.lamps_per_endpoint,
+        endpoints: args.endpoints,
+        cycles: args.cycles,
+        baseline_rows: args.baseline_rows,
+        postgres: (args.postgres != "none").then_some(args.postgres),
+        batch_size: args.batch_size,
+    }))
 }
 
 fn inventory(o: &BenchOptions) -> Inventory {
@@ -93,7 +130,7 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
         ..StoreSettings::default()
     };
     let cancel = CancellationToken::new();
-    let running = super::start(StartArgs {
+    let running = store::start(StartArgs {
         settings,
         gateway_id: "bench".into(),
         sample_gap: Duration::from_secs(30),
@@ -120,7 +157,7 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
         let at = t0 + Span::seconds(cycle as i64 * 10);
         for e in 0..o.endpoints {
             let samples = (e * o.lamps_per_endpoint..(e + 1) * o.lamps_per_endpoint)
-                .map(|i| crate::state::Sample {
+                .map(|i| Sample {
                     key: DeviceKey::Lamp(i as u32),
                     reading: Reading::Slc(reading(i, cycle)),
                     lamp: None,
@@ -133,7 +170,7 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
                 samples,
                 transitions: Vec::new(),
             });
-            crate::state::Sink::offer(running.sink.as_ref(), applied);
+            lamp_gateway::state::Sink::offer(running.sink.as_ref(), applied);
         }
         tokio::task::yield_now().await;
     }
@@ -152,7 +189,7 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
 }
 
 fn rows_for_baseline(n: usize, lamps: usize) -> Vec<LampRow> {
-    let t0 = micros(Utc::now() - Span::hours(2));
+    let t0 = (Utc::now() - Span::hours(2)).timestamp_micros();
     (0..n)
         .map(|k| {
             let i = k % lamps;
@@ -200,37 +237,33 @@ macro_rules! bind_row {
 }
 
 /// One prepared single-row INSERT per sample, committed every `batch` rows.
-async fn baseline(db: &super::Db, rows: &[LampRow], batch: usize) -> anyhow::Result<f64> {
+async fn baseline(db: &Db, rows: &[LampRow], batch: usize) -> anyhow::Result<f64> {
     let start = Instant::now();
     match db {
-        super::Db::Sqlite(p) => {
+        Db::Sqlite(p) => {
             for chunk in rows.chunks(batch) {
                 let mut tx = p.begin().await?;
                 for r in chunk {
-                    bind_row!(sqlx::query(BASE_SQL), r, r.time_us)
+                    bind_row!(sqlx::query(BASE_SQL), r, StoreTime::from_micros(r.time_us))
                         .execute(&mut *tx)
                         .await?;
                 }
                 tx.commit().await?;
             }
         }
-        super::Db::Postgres(pg) => {
+        Db::Postgres(pg) => {
             pg.ensure_days(
                 rows.iter()
-                    .map(|r| super::rows::from_micros(r.time_us).date_naive())
+                    .map(|r| StoreTime::from_micros(r.time_us).0.date_naive())
                     .collect::<std::collections::BTreeSet<_>>(),
             )
             .await?;
             for chunk in rows.chunks(batch) {
                 let mut tx = pg.pool.begin().await?;
                 for r in chunk {
-                    bind_row!(
-                        sqlx::query(BASE_SQL),
-                        r,
-                        super::rows::from_micros(r.time_us)
-                    )
-                    .execute(&mut *tx)
-                    .await?;
+                    bind_row!(sqlx::query(BASE_SQL), r, StoreTime::from_micros(r.time_us))
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
@@ -246,8 +279,8 @@ async fn bench_backend(
     inv: Arc<Inventory>,
 ) -> anyhow::Result<()> {
     let store = through_store(url, o, inv.clone()).await?;
-    let backend: super::Backend = url.parse().map_err(anyhow::Error::msg)?;
-    let db = super::Db::connect_lazy(&backend, 2)?.ok_or_else(|| anyhow::anyhow!("disabled"))?;
+    let backend: Backend = url.parse().map_err(anyhow::Error::msg)?;
+    let db = Db::connect_lazy(&backend, 2)?.ok_or_else(|| anyhow::anyhow!("disabled"))?;
     let rows = rows_for_baseline(o.baseline_rows, inv.lamps.len());
     let base = baseline(&db, &rows, o.batch_size).await?;
     println!(
@@ -258,7 +291,7 @@ async fn bench_backend(
     Ok(())
 }
 
-pub async fn run(o: BenchOptions) -> anyhow::Result<()> {
+async fn run(o: BenchOptions) -> anyhow::Result<()> {
     let inv = Arc::new(inventory(&o));
     println!(
         "store bench: {} lamps on {} endpoints, {} cycles = {} samples per backend, batch_size {}",
@@ -273,7 +306,7 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<()> {
     bench_backend("sqlite", &sqlite, &o, inv.clone()).await?;
     if let Some(admin) = &o.postgres {
         let name = format!("lampgw_bench_{}", fastrand::u32(..));
-        let admin_db = super::postgres::Postgres::new(admin, 1)?;
+        let admin_db = Postgres::new(admin, 1)?;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin_db.pool)
             .await?;
@@ -285,20 +318,4 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<()> {
         r?;
     }
     Ok(())
-}
-
-/// The URL with its database name replaced.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_end..].find('/') {
-        Some(i) => &base[..authority_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
 }

@@ -24,11 +24,13 @@ pub struct Backlog {
 }
 
 /// Rows taken for one write, and where they came from.
+#[derive(Debug)]
 pub struct Chunk {
     pub batch: Batch,
     source: Source,
 }
 
+#[derive(Debug)]
 enum Source {
     Memory,
     Spool(Mark),
@@ -37,6 +39,18 @@ enum Source {
 impl Chunk {
     pub fn from_spool(&self) -> bool {
         matches!(self.source, Source::Spool(_))
+    }
+}
+
+/// Counts only: the queue may hold hundreds of thousands of rows.
+impl std::fmt::Debug for Backlog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backlog")
+            .field("queued_rows", &self.mem_rows)
+            .field("cap_rows", &self.cap_rows)
+            .field("spooled_rows", &self.spooled_rows())
+            .field("spooling", &self.spooling)
+            .finish()
     }
 }
 
@@ -166,7 +180,7 @@ impl Backlog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::rows::TransitionRow;
+    use crate::store::ingest::rows::TransitionRow;
 
     fn batch(t: i64, n: usize) -> Batch {
         Batch {

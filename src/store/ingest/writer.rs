@@ -2,10 +2,12 @@
 //! database, in batches, flushed by size and by time).
 
 use super::backlog::Chunk;
-use super::db::Db;
-use super::{Shared, StoreSettings};
+use super::sink::Shared;
 use crate::inventory::Inventory;
 use crate::state::Applied;
+use crate::store::db::Db;
+use crate::store::maintenance::ROLLED_TO;
+use crate::store::{StoreError, StoreSettings};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ const RETRY_MIN: Duration = Duration::from_millis(200);
 
 /// Ends when the sink is dropped (the state task ended) and the channel is
 /// drained.
-pub(super) async fn intake(mut rx: mpsc::Receiver<Arc<Applied>>, shared: Arc<Shared>) {
+pub(crate) async fn intake(mut rx: mpsc::Receiver<Arc<Applied>>, shared: Arc<Shared>) {
     while let Some(applied) = rx.recv().await {
         let batch = shared.naming.batch(&applied);
         shared.push(batch);
@@ -25,7 +27,7 @@ pub(super) async fn intake(mut rx: mpsc::Receiver<Arc<Applied>>, shared: Arc<Sha
     shared.wake.notify_one();
 }
 
-pub(super) struct WriterArgs {
+pub(crate) struct WriterArgs {
     pub db: Arc<Db>,
     pub shared: Arc<Shared>,
     pub settings: StoreSettings,
@@ -38,7 +40,7 @@ pub(super) struct WriterArgs {
 /// Connects, migrates and records the run; then writes until the intake has
 /// closed and the backlog is empty (or, with the database away, until
 /// `shutdown_timeout` after the intake closed, leaving the rest in the spool).
-pub(super) async fn writer(a: WriterArgs) {
+pub(crate) async fn writer(a: WriterArgs) {
     let s = &a.settings;
     let status = &a.shared.status;
     let mut retry = RETRY_MIN;
@@ -151,7 +153,7 @@ pub(super) async fn writer(a: WriterArgs) {
     finish(&a).await;
 }
 
-async fn setup(a: &WriterArgs) -> Result<(), super::StoreError> {
+async fn setup(a: &WriterArgs) -> Result<(), StoreError> {
     a.db.migrate().await?;
     a.db.upsert_lamps(&a.inventory, &a.lit_threshold_w).await?;
     let now = chrono::Utc::now();
@@ -159,7 +161,7 @@ async fn setup(a: &WriterArgs) -> Result<(), super::StoreError> {
         .await?;
     a.db.start_run(&a.run_id, &a.gateway_id, now).await?;
     // Rows replayed from before the last rollup must be rolled up again.
-    if let Some(mark) = a.db.meta(super::maintenance::ROLLED_TO).await? {
+    if let Some(mark) = a.db.meta(ROLLED_TO).await? {
         if let Ok(us) = mark.parse::<i64>() {
             let s = &a.shared.status.rolled_to_us;
             s.fetch_max(us, Ordering::Relaxed);

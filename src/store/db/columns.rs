@@ -1,0 +1,68 @@
+//! The columns of the tables the writer fills in bulk, each listed once with
+//! its PostgreSQL array type and how a row gives its value. The two dialects'
+//! bulk writes (SQLite: multi-row VALUES; PostgreSQL: one UNNEST of arrays)
+//! are generated from these lists, so a new column is one line here.
+//!
+//! Each macro takes the emitter to expand (`$emit!`, defined next to the
+//! dialect) and its leading arguments, then hands it: the table, the row
+//! type, and `column "pg type" |row| value` per column.
+
+macro_rules! lamp_sample_columns {
+    ($emit:ident!($($args:tt)*)) => {
+        $emit!(($($args)*) "lamp_samples", $crate::store::ingest::rows::LampRow,
+            time "timestamptz" |r| $crate::store::db::StoreTime::from_micros(r.time_us),
+            lamp_id "text" |r| r.lamp_id.as_str(),
+            district "text" |r| r.district.as_str(),
+            is_on "bool" |r| r.on,
+            dim_level "float8" |r| r.dim_level,
+            voltage_v "float8" |r| r.voltage_v,
+            current_a "float8" |r| r.current_a,
+            power_w "float8" |r| r.power_w,
+            power_factor "float8" |r| r.power_factor,
+            energy_kwh "float8" |r| r.energy_kwh,
+            burning_hours "float8" |r| r.burning_hours,
+            fault_flags "int4" |r| r.fault_flags,
+            commanded "bool" |r| r.commanded,
+            should_be_lit "bool" |r| r.should_be_lit,
+            lit "bool" |r| r.lit,
+        )
+    };
+}
+
+macro_rules! rtu_sample_columns {
+    ($emit:ident!($($args:tt)*)) => {
+        $emit!(($($args)*) "rtu_samples", $crate::store::ingest::rows::RtuRow,
+            time "timestamptz" |r| $crate::store::db::StoreTime::from_micros(r.time_us),
+            rtu_id "text" |r| r.rtu_id.as_str(),
+            district "text" |r| r.district.as_str(),
+            circuits "int2" |r| r.circuits,
+            contactors "int4" |r| r.contactors,
+            voltage_a_v "float8" |r| r.voltage_v[0],
+            voltage_b_v "float8" |r| r.voltage_v[1],
+            voltage_c_v "float8" |r| r.voltage_v[2],
+            current_a_a "float8" |r| r.current_a[0],
+            current_b_a "float8" |r| r.current_a[1],
+            current_c_a "float8" |r| r.current_a[2],
+            active_power_w "float8" |r| r.active_power_w,
+            energy_kwh "float8" |r| r.energy_kwh,
+            door_alarm "bool" |r| r.door_alarm,
+            leakage_alarm "bool" |r| r.leakage_alarm,
+        )
+    };
+}
+
+macro_rules! transition_columns {
+    ($emit:ident!($($args:tt)*)) => {
+        $emit!(($($args)*) "transitions", $crate::store::ingest::rows::TransitionRow,
+            time "timestamptz" |r| $crate::store::db::StoreTime::from_micros(r.time_us),
+            device_kind "text" |r| r.device_kind.as_str(),
+            device_id "text" |r| r.device_id.as_str(),
+            district "text" |r| r.district.as_str(),
+            online "bool" |r| r.online,
+            reason "text" |r| r.reason.as_deref(),
+            detail "text" |r| r.detail.as_deref(),
+        )
+    };
+}
+
+pub(super) use {lamp_sample_columns, rtu_sample_columns, transition_columns};

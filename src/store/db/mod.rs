@@ -1,0 +1,244 @@
+//! The database behind the store, SQLite or PostgreSQL. A query both
+//! backends share is written once, inside `with_pool!`, with `StoreTime` and
+//! `StoreJson` for the column types whose storage differs; only DDL-like SQL
+//! (partitions, retention), the rollups and the bulk sample writes are per
+//! dialect, in `sqlite.rs` and `postgres.rs`. The read models' queries live
+//! with their point types in `read/`.
+
+mod columns;
+pub mod postgres;
+pub mod sqlite;
+mod time;
+
+pub use time::{StoreJson, StoreTime};
+
+use super::config::Backend;
+use super::ingest::rows::{Batch, CommandRow};
+use super::StoreError;
+use crate::inventory::Inventory;
+use chrono::{DateTime, Utc};
+use postgres::Postgres;
+use sqlx::SqlitePool;
+
+#[derive(Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(Postgres),
+}
+
+/// Runs `$body` with `$pool` bound to the pool `$db` holds. The body is
+/// written once and compiled once per backend: a shared query is one string
+/// and one list of binds, with `fetch_*(pool)` on whichever pool it is.
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::db::Db::Sqlite($pool) => $body,
+            $crate::store::db::Db::Postgres(pg) => {
+                let $pool = &pg.pool;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Inserts completed commands one by one inside the batch's transaction
+/// `$tx`: there are few, and the key makes a replayed row a no-op.
+macro_rules! insert_commands {
+    ($tx:expr, $rows:expr) => {
+        for r in $rows {
+            sqlx::query(INSERT_COMMAND)
+                .bind(&r.command_id)
+                .bind(StoreTime::from_micros(r.created_us))
+                .bind(StoreTime::from_micros(r.completed_us))
+                .bind(&r.actor)
+                .bind(&r.source)
+                .bind(&r.action)
+                .bind(r.level)
+                .bind(&r.kind)
+                .bind(StoreJson(r.selector.clone()))
+                .bind(r.expires_us.map(StoreTime::from_micros))
+                .bind(r.targets)
+                .bind(r.confirmed)
+                .bind(r.failed)
+                .bind(StoreJson(r.districts.clone()))
+                .bind(StoreJson(r.outcome.clone()))
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
+const INSERT_COMMAND: &str = "INSERT INTO command_audit (command_id, created_at, completed_at, \
+    actor, source, action, level, kind, selector, expires_at, targets, confirmed, failed, \
+    districts, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+    ON CONFLICT (command_id) DO NOTHING";
+
+impl Db {
+    /// A pool that connects on first use, so a database that is away at start
+    /// does not stop the gateway from polling.
+    pub fn connect_lazy(backend: &Backend, max_connections: u32) -> Result<Option<Db>, StoreError> {
+        Ok(match backend {
+            Backend::Disabled => None,
+            Backend::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+                }
+                Some(Db::Sqlite(sqlite::pool(path, max_connections)))
+            }
+            Backend::Postgres(url) => Some(Db::Postgres(Postgres::new(
+                secrecy::ExposeSecret::expose_secret(url),
+                max_connections,
+            )?)),
+        })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(p) => sqlite::MIGRATOR.run(p).await?,
+            Db::Postgres(pg) => postgres::MIGRATOR.run(&pg.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Writes a batch in one transaction: the samples in each dialect's bulk
+    /// form, then the audit rows.
+    pub async fn write(&self, batch: &Batch) -> Result<(), sqlx::Error> {
+        let commands: &[CommandRow] = &batch.commands;
+        match self {
+            Db::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                sqlite::write(&mut tx, batch).await?;
+                insert_commands!(tx, commands);
+                tx.commit().await
+            }
+            Db::Postgres(pg) => {
+                pg.ensure_days_of(batch).await?;
+                let mut tx = pg.pool.begin().await?;
+                postgres::write(&mut tx, batch).await?;
+                insert_commands!(tx, commands);
+                tx.commit().await
+            }
+        }
+    }
+
+    /// Writes the inventory's lamps with each one's lit threshold (by lamp
+    /// position; 0 where missing), which the rollups read.
+    pub async fn upsert_lamps(
+        &self,
+        inv: &Inventory,
+        lit_threshold_w: &[f64],
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Db::Sqlite(p) => sqlite::upsert_lamps(p, inv, lit_threshold_w).await,
+            Db::Postgres(pg) => pg.upsert_lamps(inv, lit_threshold_w).await,
+        }
+    }
+
+    /// PostgreSQL: makes sure today's and the next `ahead` days' partitions exist.
+    pub async fn partitions_ahead(
+        &self,
+        now: DateTime<Utc>,
+        ahead: u32,
+    ) -> Result<(), sqlx::Error> {
+        if let Db::Postgres(pg) = self {
+            let today = now.date_naive();
+            pg.ensure_days((0..=u64::from(ahead)).map(|d| today + chrono::Days::new(d)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn rollup(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        gap_s: f64,
+    ) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(p) => sqlite::rollup(p, from, to, gap_s).await,
+            Db::Postgres(pg) => pg.rollup(from, to, gap_s).await,
+        }
+    }
+
+    /// Removes raw samples before `cutoff`: rows on SQLite, whole daily
+    /// partitions on PostgreSQL. Returns rows or partitions removed.
+    pub async fn retention(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        match self {
+            Db::Sqlite(p) => sqlite::retention(p, cutoff).await,
+            Db::Postgres(pg) => pg.retention(cutoff).await,
+        }
+    }
+
+    pub async fn start_run(
+        &self,
+        run_id: &str,
+        gateway_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let sql = "INSERT INTO gateway_runs (run_id, gateway_id, started_at, heartbeat_at) \
+                   VALUES ($1, $2, $3, $3) ON CONFLICT (run_id) DO NOTHING";
+        with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(run_id)
+                .bind(gateway_id)
+                .bind(StoreTime(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn heartbeat(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+        stopped: bool,
+    ) -> Result<(), sqlx::Error> {
+        let sql = if stopped {
+            "UPDATE gateway_runs SET heartbeat_at = $2, stopped_at = $2 WHERE run_id = $1"
+        } else {
+            "UPDATE gateway_runs SET heartbeat_at = $2 WHERE run_id = $1"
+        };
+        with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(run_id)
+                .bind(StoreTime(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
+        let sql = "SELECT value FROM store_meta WHERE key = $1";
+        with_pool!(self, pool => sqlx::query_scalar(sql).bind(key).fetch_optional(pool).await)
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), sqlx::Error> {
+        let sql = "INSERT INTO store_meta (key, value) VALUES ($1, $2) \
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        with_pool!(self, pool => {
+            sqlx::query(sql).bind(key).bind(value).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// The time of the earliest raw lamp sample, if any.
+    pub async fn first_lamp_sample(&self) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        let sql = "SELECT MIN(time) FROM lamp_samples";
+        let first: Option<StoreTime> =
+            with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?);
+        Ok(first.map(DateTime::from))
+    }
+}

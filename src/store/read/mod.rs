@@ -1,0 +1,7 @@
+//! The way out: what the API and the windowed figures read from the store.
+//! Each file holds its point types with the queries that return them, written
+//! once for both backends on top of `db`.
+
+pub mod audit;
+pub mod figures;
+pub mod history;
