@@ -2,6 +2,7 @@
 //! validated, resolved to device writes, queued to the endpoint's poller (which
 //! writes ahead of its polls and reads the value back), and recorded.
 
+mod cell;
 mod command;
 mod config;
 mod request;
@@ -9,6 +10,7 @@ mod resolve;
 #[cfg(test)]
 mod spec;
 
+pub use cell::{CommandCell, CommandObserver, WriteJob};
 pub use command::{Action, Command, FailCause, Source, Tally, Target, TargetState};
 pub use config::{ControlSettings, GroupConfig};
 pub use request::{CommandBody, RequestError};
@@ -18,7 +20,6 @@ use crate::auth::Principal;
 use crate::state::LiveState;
 use crate::topology::{DeviceKey, Topology};
 use chrono::{DateTime, Utc};
-use lamp_profile::Quantity;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -37,121 +38,6 @@ pub enum ControlError {
     /// Invalid input, naming the field.
     #[error("{0}")]
     Invalid(String),
-}
-
-/// One device write handed to an endpoint's poller.
-#[derive(Debug)]
-pub struct WriteJob {
-    pub cell: Arc<CommandCell>,
-    pub target: usize,
-    /// Index into the endpoint's `devices`.
-    pub device: u32,
-    pub writes: Vec<(Quantity, f64)>,
-    /// For a lamp target: the switch state the lighting rule takes once the
-    /// write is confirmed (the poller reports it to the live state).
-    pub commanded_on: Option<bool>,
-}
-
-/// Notified when a command completes (audit store, MQTT acks).
-pub trait CommandObserver: Send + Sync + std::fmt::Debug {
-    fn completed(&self, command: &Command);
-}
-
-/// A command being carried out.
-#[derive(Debug)]
-pub struct CommandCell {
-    command: Mutex<Command>,
-    done: Notify,
-    control: std::sync::Weak<Control>,
-    /// What each lamp target should say to the lighting rate once confirmed.
-    commanded_on: Option<bool>,
-    action: Action,
-    keys: Vec<DeviceKey>,
-}
-
-impl CommandCell {
-    pub fn snapshot(&self) -> Command {
-        self.command.lock().clone()
-    }
-
-    pub fn id(&self) -> String {
-        self.command.lock().id.clone()
-    }
-
-    /// Waits until every target is confirmed or failed.
-    pub async fn wait(&self) -> Command {
-        loop {
-            let notified = self.done.notified();
-            {
-                let c = self.command.lock();
-                if c.is_complete() {
-                    return c.clone();
-                }
-            }
-            notified.await;
-        }
-    }
-
-    pub fn attempt(&self, target: usize, attempts: u32) {
-        let mut c = self.command.lock();
-        c.targets[target].attempts = attempts;
-    }
-
-    pub fn written(&self, target: usize) {
-        let mut c = self.command.lock();
-        let t = &mut c.targets[target];
-        if !t.state.is_final() {
-            t.state = TargetState::Written;
-            t.updated_at = Utc::now();
-        }
-    }
-
-    /// Records a target's outcome; completes the command after the last one.
-    pub fn finish(&self, target: usize, outcome: Result<Vec<(Quantity, f64)>, FailCause>) {
-        let now = Utc::now();
-        let (confirmed, completed) = {
-            let mut c = self.command.lock();
-            let t = &mut c.targets[target];
-            if t.state.is_final() {
-                return;
-            }
-            t.updated_at = now;
-            match outcome {
-                Ok(readback) => {
-                    t.state = TargetState::Confirmed;
-                    t.readback = Some(
-                        readback
-                            .into_iter()
-                            .map(|(q, v)| (q.to_string(), serde_json::json!(v)))
-                            .collect(),
-                    );
-                }
-                Err(cause) => {
-                    t.state = TargetState::Failed;
-                    t.reason = Some(cause);
-                }
-            }
-            let confirmed = t.state == TargetState::Confirmed;
-            let completed = if c.is_complete() && c.completed_at.is_none() {
-                c.completed_at = Some(now);
-                Some(c.clone())
-            } else {
-                None
-            };
-            (confirmed, completed)
-        };
-        if confirmed && self.commanded_on.is_some() {
-            if let Some(control) = self.control.upgrade() {
-                control.note_confirmed(self.keys[target], self.action);
-            }
-        }
-        if let Some(done) = completed {
-            self.done.notify_waiters();
-            if let Some(control) = self.control.upgrade() {
-                control.completed(&done);
-            }
-        }
-    }
 }
 
 /// A request to act on a selection of lamps or a circuit.
@@ -283,7 +169,7 @@ impl Control {
     /// Remembers a lamp's last confirmed action, which an expiring override
     /// restores. (The live state learns of it from the poller that confirmed
     /// the write.)
-    fn note_confirmed(&self, key: DeviceKey, action: Action) {
+    pub(super) fn note_confirmed(&self, key: DeviceKey, action: Action) {
         if let DeviceKey::Lamp(_) = key {
             self.confirmed.lock().insert(key, action);
         }
@@ -308,7 +194,7 @@ impl Control {
         })
     }
 
-    fn completed(&self, command: &Command) {
+    pub(super) fn completed(&self, command: &Command) {
         {
             let mut audit = self.audit.lock();
             if audit.len() == KEPT_COMMANDS {
