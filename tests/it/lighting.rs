@@ -55,9 +55,14 @@ async fn the_figures_now_and_the_stored_verdicts_agree() {
 
     // The store keeps the commanded state with the lamp's later samples.
     let db = t.dir.path().join("store.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    // The gateway writes while this reads: wait on its locks rather than fail.
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .busy_timeout(std::time::Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
     eventually("a stored sample of the lamp carries the command", || {
         let pool = pool.clone();
         let lamp = lamp.clone();
