@@ -99,8 +99,10 @@ async fn a_full_spool_disk_keeps_every_row_and_the_next_start() {
         s.store.flush_interval = Duration::from_millis(50);
         s.store.write_timeout = Duration::from_secs(2);
         s.store.retry_max = Duration::from_millis(300);
-        // Small, so the outage goes to the spool at once.
+        // Small, so the outage goes to the spool at once; memory may hold
+        // everything while the spool's disk is full.
         s.store.queue_rows = 20;
+        s.store.queue_rows_max = Some(1_000_000);
     })
     .await;
     let store = t.app.as_ref().unwrap().store().unwrap();
