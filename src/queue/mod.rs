@@ -24,6 +24,12 @@
 //!    offset is reset before the rename, so a crash in between leaves the old
 //!    file replayed from its start: records may come twice, none that was on
 //!    disk is lost.
+//! 7. An append that fails (a full disk takes part of the write) is cut back
+//!    to the last whole line before the error is returned, so no later
+//!    append is glued to a torn line.
+//! 8. Opening never fails on a whole line that is not a record (damaged on
+//!    disk): the file is kept as `spool.jsonl.bad-<time>`, an error logged,
+//!    and the spool goes on with the readable records before and after it.
 //!
 //! The page cache survives a process kill; a power cut can lose what the
 //! kernel has not written yet unless the owner calls [`Spool::sync`].

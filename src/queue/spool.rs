@@ -91,6 +91,13 @@ pub struct Spool<T> {
     /// Since the generation began: everything in the file, and what is consumed.
     appended: Tally,
     committed: Tally,
+    /// An append failed and its bytes could not be cut off yet: the next
+    /// append cuts them first, so no line is ever written behind a torn one.
+    torn: bool,
+    /// Tests: the next append writes this many bytes, then fails as a full
+    /// disk does (a short write, then `ENOSPC`).
+    #[cfg(test)]
+    pub(crate) fail_after: Option<usize>,
     records: PhantomData<fn() -> T>,
 }
 
@@ -128,6 +135,9 @@ impl<T: Record> Spool<T> {
             generation: 0,
             appended: Tally::default(),
             committed: Tally::default(),
+            torn: false,
+            #[cfg(test)]
+            fail_after: None,
             records: PhantomData,
         };
         spool.recover()?;
@@ -135,24 +145,30 @@ impl<T: Record> Spool<T> {
     }
 
     /// Counts what is left to replay and cuts a torn last line (a write the
-    /// process did not finish when it was killed).
+    /// process did not finish when it was killed). A whole line that is not a
+    /// record (damaged on disk) is set aside with the file; the readable
+    /// records before and after it stay in the spool.
     fn recover(&mut self) -> Result<(), SpoolError> {
         let len = self.file.metadata().map_err(|e| self.io(e))?.len();
         if self.offset > len {
             self.offset = 0;
         }
-        // Read as if the generation began at the committed offset.
         self.len = len;
-        let read = self.read(self.offset, Tally::default(), |_| true)?;
-        let (end, tally) = read
-            .last()
-            .map_or((self.offset, Tally::default()), |(_, m)| (m.end, m.tally));
-        if end < len {
-            tracing::warn!(path = %self.path.display(), bytes = len - end, "cutting a torn spool line");
-            self.file.set_len(end).map_err(|e| self.io(e))?;
+        let scan = self.scan(self.offset)?;
+        if let Some(first) = scan.bad.first() {
+            if let Err(e) = self.set_aside(&scan, first) {
+                // No room for the copy (a full disk): the whole file goes
+                // aside, its records with it, rather than stop the start.
+                let _ = fs::remove_file(rewrite_path(&self.path));
+                self.set_all_aside(&e)?;
+                return Ok(());
+            }
+        } else if scan.end < len {
+            tracing::warn!(path = %self.path.display(), bytes = len - scan.end, "cutting a torn spool line");
+            self.file.set_len(scan.end).map_err(|e| self.io(e))?;
+            self.len = scan.end;
         }
-        self.len = end;
-        self.appended = tally;
+        self.appended = scan.tally;
         self.committed = Tally::default();
         if self.offset == self.len {
             self.reset()?;
@@ -160,11 +176,115 @@ impl<T: Record> Spool<T> {
         Ok(())
     }
 
+    /// Every whole line from `from`, sorted into records and damaged lines.
+    fn scan(&self, from: u64) -> Result<Scan, SpoolError> {
+        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
+        reader.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
+        let mut scan = Scan {
+            good: Vec::new(),
+            bad: Vec::new(),
+            end: from,
+            tally: Tally::default(),
+        };
+        let mut line = Vec::new();
+        while scan.end < self.len {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| self.io(e))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            let range = (scan.end, scan.end + n as u64);
+            match serde_json::from_slice::<T>(&line) {
+                Ok(r) => {
+                    scan.tally.add(r.weight());
+                    scan.good.push(range);
+                }
+                Err(e) => scan.bad.push((range.0, e.to_string())),
+            }
+            scan.end = range.1;
+        }
+        Ok(scan)
+    }
+
+    /// Keeps the damaged file for an operator (`spool.jsonl.bad-<time>`) and
+    /// makes the spool its readable records, from the committed offset. The
+    /// offset is reset before the rename (as in `rewrite_front`): a crash in
+    /// between replays the old file, which is set aside again.
+    fn set_aside(&mut self, scan: &Scan, first: &(u64, String)) -> Result<(), SpoolError> {
+        let tmp = rewrite_path(&self.path);
+        let tmp_io = |source| SpoolError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let mut new = File::create(&tmp).map_err(tmp_io)?;
+        let mut old = File::open(&self.path).map_err(|e| self.io(e))?;
+        let mut kept = 0;
+        for &(start, end) in &scan.good {
+            old.seek(SeekFrom::Start(start)).map_err(|e| self.io(e))?;
+            kept += std::io::copy(&mut (&mut old).take(end - start), &mut new).map_err(tmp_io)?;
+        }
+        new.sync_all().map_err(tmp_io)?;
+        drop(new);
+        let aside = self.aside_path();
+        // A second name for the damaged file (nothing copied); a copy where
+        // the filesystem has no links.
+        fs::hard_link(&self.path, &aside)
+            .or_else(|_| fs::copy(&self.path, &aside).map(|_| ()))
+            .map_err(|source| SpoolError::Io {
+                path: aside.clone(),
+                source,
+            })?;
+        tracing::error!(
+            path = %self.path.display(),
+            offset = first.0,
+            error = %first.1,
+            bad_lines = scan.bad.len(),
+            kept_records = scan.tally.records,
+            kept_as = %aside.display(),
+            "spool has lines that are not records; the file is set aside and its readable records kept"
+        );
+        self.offset = 0;
+        self.write_offset()?;
+        fs::rename(&tmp, &self.path).map_err(tmp_io)?;
+        self.file = open_append(&self.path).map_err(|e| self.io(e))?;
+        self.generation += 1;
+        self.len = kept;
+        Ok(())
+    }
+
+    /// Renames the damaged file aside (no space needed) and starts empty.
+    fn set_all_aside(&mut self, why: &SpoolError) -> Result<(), SpoolError> {
+        let aside = self.aside_path();
+        tracing::error!(
+            path = %self.path.display(),
+            error = %why,
+            kept_as = %aside.display(),
+            "spool is damaged and cannot be repaired in place; set aside whole, its records are not replayed"
+        );
+        fs::rename(&self.path, &aside).map_err(|e| self.io(e))?;
+        self.file = open_append(&self.path).map_err(|e| self.io(e))?;
+        self.generation += 1;
+        self.len = 0;
+        self.reset()
+    }
+
+    fn aside_path(&self) -> PathBuf {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+        self.path.with_extension(format!("jsonl.bad-{stamp}"))
+    }
+
     fn io(&self, source: std::io::Error) -> SpoolError {
         SpoolError::Io {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// The spool's folder.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -204,11 +324,32 @@ impl<T: Record> Spool<T> {
         if buf.is_empty() {
             return Ok(None);
         }
+        if self.torn {
+            self.file.set_len(self.len).map_err(|e| self.io(e))?;
+            self.torn = false;
+        }
         // One write per call, so a kill leaves at most one torn line.
-        self.file.write_all(&buf).map_err(|e| self.io(e))?;
+        if let Err(e) = self.write(&buf) {
+            // A full disk takes part of the write: cut back to the last whole
+            // line, or the next append would be glued to the torn one. If
+            // even that fails, the next append tries again before writing.
+            if self.file.set_len(self.len).is_err() {
+                self.torn = true;
+            }
+            return Err(self.io(e));
+        }
         self.len += buf.len() as u64;
         self.appended = tally;
         Ok(Some(self.mark_here()))
+    }
+
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.fail_after.take() {
+            self.file.write_all(&buf[..n.min(buf.len())])?;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.file.write_all(buf)
     }
 
     fn mark_here(&self) -> Mark {
@@ -285,18 +426,21 @@ impl<T: Record> Spool<T> {
         reader.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
         let mut out = Vec::new();
         let mut at = from;
-        let mut line = String::new();
+        let mut line = Vec::new();
         while at < self.len {
             line.clear();
-            let n = reader.read_line(&mut line).map_err(|e| self.io(e))?;
-            if n == 0 || !line.ends_with('\n') {
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| self.io(e))?;
+            if n == 0 || line.last() != Some(&b'\n') {
                 break;
             }
-            let record: T = serde_json::from_str(&line).map_err(|source| SpoolError::Corrupt {
-                path: self.path.clone(),
-                offset: at,
-                source,
-            })?;
+            let record: T =
+                serde_json::from_slice(&line).map_err(|source| SpoolError::Corrupt {
+                    path: self.path.clone(),
+                    offset: at,
+                    source,
+                })?;
             if !take(&record) {
                 break;
             }
@@ -422,6 +566,17 @@ impl<T: Record> Spool<T> {
         }
         Ok(())
     }
+}
+
+/// What opening found past the committed offset.
+struct Scan {
+    /// Byte ranges of whole lines that are records, in order.
+    good: Vec<(u64, u64)>,
+    /// Start and parse error of each whole line that is not.
+    bad: Vec<(u64, String)>,
+    /// End of the last whole line.
+    end: u64,
+    tally: Tally,
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {

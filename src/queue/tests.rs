@@ -165,3 +165,90 @@ fn an_unfinished_rewrite_leaves_the_old_spool() {
     assert_eq!(ids(&s.front(100).unwrap().records), [1, 2]);
     assert!(!dir.path().join("spool.jsonl.new").exists());
 }
+
+fn set_aside_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("spool.jsonl.bad-")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A full disk takes part of a write and then fails (`ENOSPC`). The test
+/// injects exactly that short write through the spool's own write path
+/// rather than mounting a small filesystem, so it runs anywhere without
+/// privileges; the whole-gateway case on a real full filesystem is in the
+/// integration tests (`full_disk`).
+#[test]
+fn a_failed_append_is_cut_back_to_the_last_whole_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&[rec(1), rec(2)]).unwrap();
+    let whole = file_len(dir.path());
+    s.fail_after = Some(7);
+    let err = s.append(&[rec(3), rec(4)]).unwrap_err();
+    assert!(err.to_string().contains("spool.jsonl"), "{err}");
+    assert_eq!(file_len(dir.path()), whole, "no torn bytes left behind");
+    assert_eq!(
+        (s.len(), s.weight()),
+        (2, 4),
+        "the failed records are not counted"
+    );
+    // Space is back: the next append starts on a line of its own.
+    s.append(&[rec(5)]).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [1, 2, 5]);
+    drop(s);
+    let s = Spool::<Rec>::open(dir.path()).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [1, 2, 5]);
+    assert!(
+        set_aside_files(dir.path()).is_empty(),
+        "nothing was damaged"
+    );
+}
+
+#[test]
+fn a_damaged_line_in_the_middle_is_set_aside_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&[rec(1), rec(2)]).unwrap();
+    let f = s.read_after(None, 1).unwrap();
+    s.commit(f[0].1).unwrap();
+    drop(s);
+    // A line that is not a record, one that is not even UTF-8, then good
+    // records and a torn tail.
+    tear(dir.path(), b"{\"id\":3,\"pa{\"id\":4,\"parts\":2}\n");
+    tear(dir.path(), b"\xff\xfe\n");
+    tear(
+        dir.path(),
+        b"{\"id\":5,\"parts\":2}\n{\"id\":6,\"parts\":2}\n{\"id\":7",
+    );
+    let damaged = fs::read(dir.path().join("spool.jsonl")).unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).expect("a damaged spool never stops the start");
+    assert_eq!((s.len(), s.weight()), (3, 6));
+    assert_eq!(ids(&s.front(100).unwrap().records), [2, 5, 6]);
+    let aside = set_aside_files(dir.path());
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        fs::read(&aside[0]).unwrap(),
+        damaged,
+        "kept as it was for an operator"
+    );
+    assert!(!dir.path().join("spool.jsonl.new").exists());
+    // The spool goes on: appends, commits, and a clean reopen.
+    s.append([&rec(8)]).unwrap();
+    drop(s);
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    let f = s.front(100).unwrap();
+    assert_eq!(ids(&f.records), [2, 5, 6, 8]);
+    assert_eq!(set_aside_files(dir.path()).len(), 1, "set aside once");
+    s.commit(f.mark).unwrap();
+    assert!(s.is_empty());
+    assert_eq!(file_len(dir.path()), 0);
+}

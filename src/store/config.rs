@@ -19,6 +19,10 @@ pub struct StoreSettings {
     pub flush_interval: Duration,
     /// Rows kept in memory while the database is slow; past this they go to the spool.
     pub queue_rows: usize,
+    /// Rows kept in memory at most while the spool cannot be written (its
+    /// disk full); past this new rows are dropped and counted. Unset: four
+    /// times `queue_rows`.
+    pub queue_rows_max: Option<usize>,
     /// Batches between the state task and the store's intake.
     pub channel: usize,
     /// Folder of the append-only spool (relative to the settings file's folder).
@@ -46,6 +50,14 @@ pub struct StoreSettings {
     pub shutdown_timeout: Duration,
 }
 
+impl StoreSettings {
+    /// `queue_rows_max`, or four times `queue_rows` when unset.
+    pub fn queue_rows_max(&self) -> usize {
+        self.queue_rows_max
+            .unwrap_or_else(|| self.queue_rows.saturating_mul(4))
+    }
+}
+
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
@@ -53,6 +65,7 @@ impl Default for StoreSettings {
             batch_size: 5000,
             flush_interval: Duration::from_secs(1),
             queue_rows: 200_000,
+            queue_rows_max: None,
             channel: 1024,
             spool_dir: "spool".into(),
             retention_days: 35,
@@ -158,6 +171,11 @@ impl StoreSettings {
             "must be above zero",
         );
         need(self.queue_rows >= 1, "queue_rows", "must be at least 1");
+        need(
+            self.queue_rows_max.is_none_or(|m| m >= self.queue_rows),
+            "queue_rows_max",
+            "must be at least store.queue_rows",
+        );
         need(self.channel >= 1, "channel", "must be at least 1");
         need(
             self.retention_days >= 1,

@@ -1,5 +1,6 @@
 //! Prometheus families of the store: degraded, queued and spooled rows, rows
-//! written by table, write failures, intake overflows.
+//! written by table, write failures, spool failures and rows dropped past
+//! them, intake overflows.
 
 use super::StoreStatus;
 use crate::exposition::{counter, counters, gauge, label};
@@ -50,6 +51,18 @@ impl Collector for StoreMetrics {
                     v.transition_rows.load(Relaxed),
                 ),
             ],
+        )?;
+        counter(
+            &mut enc,
+            "lampgw_store_spool_failures",
+            "Failed spool writes (a full or failing disk); the rows stay in memory",
+            v.spool_failures.load(Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "lampgw_store_dropped_rows",
+            "Rows refused because the spool could not be written and memory was at store.queue_rows_max",
+            v.dropped_rows.load(Relaxed),
         )?;
         counter(
             &mut enc,

@@ -66,6 +66,11 @@ pub struct StoreStatus {
     pub queued_rows: AtomicU64,
     pub spooled_rows: AtomicU64,
     pub spooled_bytes: AtomicU64,
+    /// The last spool write failed (its disk full): rows wait in memory.
+    pub spool_failing: AtomicBool,
+    pub spool_failures: AtomicU64,
+    /// Rows refused while the spool failed and memory was at `queue_rows_max`.
+    pub dropped_rows: AtomicU64,
     pub lamp_rows: AtomicU64,
     pub rtu_rows: AtomicU64,
     pub transition_rows: AtomicU64,
@@ -88,6 +93,9 @@ pub struct StatusView {
     pub queued_rows: u64,
     pub spooled_rows: u64,
     pub spooled_bytes: u64,
+    pub spool_failing: bool,
+    pub spool_failures: u64,
+    pub dropped_rows: u64,
     pub rows_written: u64,
     pub write_failures: u64,
     pub last_error: Option<String>,
@@ -101,6 +109,9 @@ impl Default for StoreStatus {
             queued_rows: AtomicU64::new(0),
             spooled_rows: AtomicU64::new(0),
             spooled_bytes: AtomicU64::new(0),
+            spool_failing: AtomicBool::new(false),
+            spool_failures: AtomicU64::new(0),
+            dropped_rows: AtomicU64::new(0),
             lamp_rows: AtomicU64::new(0),
             rtu_rows: AtomicU64::new(0),
             transition_rows: AtomicU64::new(0),
@@ -121,12 +132,13 @@ impl StoreStatus {
             + self.transition_rows.load(Ordering::Relaxed)
     }
 
-    /// Degraded while the database is unreachable, failing, or a spool is
-    /// still being replayed.
+    /// Degraded while the database is unreachable, failing, a spool is
+    /// still being replayed, or the spool cannot be written.
     pub fn degraded(&self) -> bool {
         !self.ready.load(Ordering::Relaxed)
             || self.failing.load(Ordering::Relaxed)
             || self.spooled_rows.load(Ordering::Relaxed) > 0
+            || self.spool_failing.load(Ordering::Relaxed)
     }
 
     pub(crate) fn record_backlog(&self, b: &Backlog) {
@@ -136,6 +148,11 @@ impl StoreStatus {
             .store(b.spooled_rows() as u64, Ordering::Relaxed);
         self.spooled_bytes
             .store(b.spooled_bytes(), Ordering::Relaxed);
+        self.spool_failing
+            .store(b.spool_failing(), Ordering::Relaxed);
+        self.spool_failures
+            .store(b.spool_failures(), Ordering::Relaxed);
+        self.dropped_rows.store(b.dropped_rows(), Ordering::Relaxed);
     }
 
     pub(crate) fn fail(&self, error: String) {
@@ -161,6 +178,9 @@ impl Store {
             queued_rows: s.queued_rows.load(Ordering::Relaxed),
             spooled_rows: s.spooled_rows.load(Ordering::Relaxed),
             spooled_bytes: s.spooled_bytes.load(Ordering::Relaxed),
+            spool_failing: s.spool_failing.load(Ordering::Relaxed),
+            spool_failures: s.spool_failures.load(Ordering::Relaxed),
+            dropped_rows: s.dropped_rows.load(Ordering::Relaxed),
             rows_written: s.rows_written(),
             write_failures: s.write_failures.load(Ordering::Relaxed),
             last_error: s.last_error.lock().clone(),
@@ -223,7 +243,11 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
     let db = Arc::new(db);
     let spool = Spool::open(&args.settings.spool_dir)?;
     let status = Arc::new(StoreStatus::default());
-    let backlog = Backlog::new(spool, args.settings.queue_rows);
+    let backlog = Backlog::new(
+        spool,
+        args.settings.queue_rows,
+        args.settings.queue_rows_max(),
+    );
     status.record_backlog(&backlog);
     if backlog.spooled_rows() > 0 {
         tracing::info!(

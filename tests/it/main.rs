@@ -15,6 +15,7 @@ mod control;
 mod faults;
 mod figures;
 mod figures_window;
+mod full_disk;
 mod lighting;
 mod mqtt;
 mod store;

@@ -74,6 +74,35 @@ const INSERT_COMMAND: &str = "INSERT INTO command_audit (command_id, created_at,
     districts, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
     ON CONFLICT (command_id) DO NOTHING";
 
+/// A pooled connection that is closed, not returned to the pool, unless
+/// [`Discard::keep`] is called after its transaction committed. SQLite can
+/// end a transaction by itself on an error (a full disk); sqlx's `ROLLBACK`
+/// then fails and it miscounts the nesting, so the connection's next
+/// "transaction" is a savepoint inside one that is still open: its commit
+/// commits nothing and the open transaction holds the write lock ("database
+/// is locked" for every other connection). A fresh connection has none of
+/// that; closing this one rolls back whatever it still has open.
+struct Discard<DB: sqlx::Database>(Option<sqlx::pool::PoolConnection<DB>>);
+
+impl<DB: sqlx::Database> Discard<DB> {
+    fn get(&mut self) -> &mut sqlx::pool::PoolConnection<DB> {
+        self.0.as_mut().expect("held until dropped")
+    }
+
+    /// Committed: the connection goes back to the pool.
+    fn keep(mut self) {
+        self.0.take();
+    }
+}
+
+impl<DB: sqlx::Database> Drop for Discard<DB> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
 impl Db {
     /// A pool that connects on first use, so a database that is away at start
     /// does not stop the gateway from polling.
@@ -112,22 +141,34 @@ impl Db {
     }
 
     /// Writes a batch in one transaction: the samples in each dialect's bulk
-    /// form, then the audit rows.
+    /// form, then the audit rows. `Ok` only once the commit returned; a
+    /// write that fails (or is cancelled by the caller's timeout) closes its
+    /// connection instead of returning it to the pool (see [`Discard`]).
     pub async fn write(&self, batch: &Batch) -> Result<(), sqlx::Error> {
         let commands: &[CommandRow] = &batch.commands;
         match self {
             Db::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+                let mut conn = Discard(Some(p.acquire().await?));
+                // IMMEDIATE: the write lock up front (waiting out the busy
+                // timeout), and an error, so a fresh connection next time,
+                // if this one were somehow still inside a transaction.
+                let mut tx =
+                    sqlx::Connection::begin_with(&mut **conn.get(), "BEGIN IMMEDIATE").await?;
                 sqlite::write(&mut tx, batch).await?;
                 insert_commands!(tx, commands);
-                tx.commit().await
+                tx.commit().await?;
+                conn.keep();
+                Ok(())
             }
             Db::Postgres(pg) => {
                 pg.ensure_days_of(batch).await?;
-                let mut tx = pg.pool.begin().await?;
+                let mut conn = Discard(Some(pg.pool.acquire().await?));
+                let mut tx = sqlx::Connection::begin(&mut **conn.get()).await?;
                 postgres::write(&mut tx, batch).await?;
                 insert_commands!(tx, commands);
-                tx.commit().await
+                tx.commit().await?;
+                conn.keep();
+                Ok(())
             }
         }
     }

@@ -9,7 +9,7 @@ use crate::store::ingest::rows::Batch;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::time::Duration;
 
@@ -30,6 +30,11 @@ pub fn pool(path: &Path, max_connections: u32) -> SqlitePool {
     SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // A connection whose ROLLBACK failed (SQLite had already ended the
+        // transaction, on a full disk) still counts as inside one: its next
+        // BEGIN would be a savepoint and its commit would commit nothing.
+        // Closed instead of reused.
+        .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_lazy_with(opts)
 }
 

@@ -35,8 +35,8 @@ impl Shared {
 
     pub(crate) fn push(&self, batch: Batch) {
         let mut b = self.backlog.lock();
+        // The backlog logs and counts a spool failure itself, once.
         if let Err(e) = b.push(batch) {
-            tracing::error!(error = %e, "cannot spool; keeping the rows in memory");
             *self.status.last_error.lock() = Some(e.to_string());
         }
         self.status.record_backlog(&b);

@@ -208,8 +208,10 @@ fn failed(a: &WriterArgs, chunk: Option<Chunk>, error: String, msg: &'static str
         Some(c) => bl.failed(c),
         None => bl.spill(),
     };
+    // A spool failure is logged and counted by the backlog; the rows stay
+    // in memory.
     if let Err(e) = kept.and_then(|()| bl.sync()) {
-        tracing::error!(error = %e, "cannot spool; keeping the rows in memory");
+        *status.last_error.lock() = Some(e.to_string());
     }
     status.record_backlog(&bl);
     if first {
@@ -236,7 +238,12 @@ async fn finish(a: &WriterArgs) {
         let mut bl = a.shared.backlog.lock();
         if !bl.is_empty() {
             if let Err(e) = bl.spill() {
-                tracing::error!(error = %e, rows = bl.queued_rows(), "rows lost at shutdown: cannot spool");
+                tracing::error!(
+                    error = %e,
+                    dir = %a.settings.spool_dir.display(),
+                    rows = bl.queued_rows(),
+                    "rows lost at shutdown: cannot spool"
+                );
             }
         }
         if let Err(e) = bl.sync() {
