@@ -1,13 +1,12 @@
 //! Commands, groups and the audit trail over HTTP.
 
 use super::inventory::visible_lamp;
-use super::query::{ApiPath, ApiQuery};
+use super::query::{ApiPath, ApiQuery, JsonBody};
 use super::{ApiError, AppState};
 use crate::auth::{Principal, Role};
 use crate::control::{
-    Command, CommandBody, ControlError, RequestError, Selector, Source, Submission,
+    check_name, Command, CommandBody, ControlError, RequestError, Selector, Source, Submission,
 };
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -35,11 +34,20 @@ impl From<ControlError> for ApiError {
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+/// The caller's id for a request, from the `Idempotency-Key` header or the
+/// body's `request_id`; either follows `control::check_name`.
+fn idempotency_key(headers: &HeaderMap, body: &CommandBody) -> Result<Option<String>, ApiError> {
+    if let Some(v) = headers.get("idempotency-key") {
+        let key = v.to_str().map_err(|_| {
+            ApiError::Unprocessable("Idempotency-Key: must be printable text".into())
+        })?;
+        check_name(key).map_err(|e| ApiError::Unprocessable(format!("Idempotency-Key: {e}")))?;
+        return Ok(Some(key.to_string()));
+    }
+    if let Some(id) = &body.request_id {
+        check_name(id).map_err(|e| ApiError::Unprocessable(format!("request_id: {e}")))?;
+    }
+    Ok(body.request_id.clone())
 }
 
 fn accepted(command: Command) -> impl IntoResponse {
@@ -70,7 +78,7 @@ fn submit(
         selector,
         action: body.action()?,
         expires_at: body.expires_at,
-        idempotency_key: idempotency_key(headers).or_else(|| body.request_id.clone()),
+        idempotency_key: idempotency_key(headers, body)?,
     };
     Ok(s.control.submit(p, sub)?.snapshot())
 }
@@ -81,7 +89,7 @@ pub(super) async fn lamp_command(
     p: Principal,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    bytes: Bytes,
+    JsonBody(bytes): JsonBody,
 ) -> Result<impl IntoResponse, ApiError> {
     visible_lamp(&s, &p, &id)?;
     let body = CommandBody::parse(&bytes)?;
@@ -104,7 +112,7 @@ pub(super) async fn group_command(
     State(s): State<AppState>,
     p: Principal,
     headers: HeaderMap,
-    bytes: Bytes,
+    JsonBody(bytes): JsonBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = CommandBody::parse(&bytes)?;
     let selector = body
@@ -194,9 +202,31 @@ pub(super) async fn audit(
 /// Most audit rows one request returns; narrow the window for more.
 const AUDIT_LIMIT: i64 = 10_000;
 
-/// `GET /api/v1/groups`
-pub(super) async fn groups(State(s): State<AppState>) -> Json<Value> {
-    Json(json!(s.control.groups()))
+/// `GET /api/v1/groups` — each group as the caller sees it: only its lamps
+/// in the caller's scope; a group with none of them is left out.
+pub(super) async fn groups(State(s): State<AppState>, p: Principal) -> Json<Value> {
+    let inv = &s.live.inventory;
+    let groups = s.control.groups();
+    let seen: serde_json::Map<String, Value> = groups
+        .iter()
+        .filter_map(|(name, lamps)| Some((name.clone(), json!(p.visible_group(inv, lamps)?))))
+        .collect();
+    Json(Value::Object(seen))
+}
+
+/// `GET /api/v1/groups/{name}` — one group as the caller sees it; 404 for an
+/// unknown one and for one with none of the caller's lamps alike.
+pub(super) async fn group(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let groups = s.control.groups();
+    let lamps = groups
+        .get(&name)
+        .and_then(|lamps| p.visible_group(&s.live.inventory, lamps))
+        .ok_or_else(|| ApiError::NotFound(format!("no group `{name}`")))?;
+    Ok(Json(json!({ "name": name, "lamps": lamps })))
 }
 
 #[derive(Deserialize)]
@@ -210,7 +240,7 @@ pub(super) async fn put_group(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(name): ApiPath<String>,
-    bytes: Bytes,
+    JsonBody(bytes): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     if p.role != Role::Admin || p.district.is_some() {
         return Err(ApiError::Forbidden(

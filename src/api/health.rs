@@ -2,7 +2,7 @@
 
 use super::{ApiError, AppState};
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
@@ -14,31 +14,56 @@ pub(super) async fn healthz() -> Json<Value> {
 /// Ready once every endpoint has been polled at least once: before that,
 /// "now" figures would describe the gateway's start, not the city. A degraded
 /// store does not make the gateway unready: it still polls and serves "now",
-/// and keeps what it cannot write in its spool; the body says `degraded`.
-pub(super) async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// and keeps what it cannot write in its spool; `state` says `degraded`.
+///
+/// Without a token the answer is for probes: `status` (`ready`/`not_ready`)
+/// and `state` (`ok`/`degraded`) only. The details — endpoint counts, the
+/// store's queue and last error, the broker's address and link — describe
+/// the whole gateway and its network, so they need a city-wide token (any
+/// role); a district token gets the probe's answer. A wrong token is 401, so
+/// a misconfigured monitor notices.
+pub(super) async fn readyz(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let caller = super::auth::principal(&s.tokens, &headers)?;
+    let details = caller.is_some_and(|p| p.district.is_none());
     let live = s.live.read();
     let waiting = live.endpoints.iter().filter(|e| !e.polled).count();
-    if waiting > 0 {
-        return Err(ApiError::NotReady(format!(
-            "{waiting} of {} endpoints not polled yet",
-            live.endpoints.len()
-        )));
-    }
     let connected = live.endpoints.iter().filter(|e| e.connected).count();
-    let store = match &s.store {
-        Some(st) => serde_json::to_value(st.view()).unwrap_or(Value::Null),
-        None => json!({ "state": "disabled" }),
-    };
+    let total = live.endpoints.len();
+    drop(live);
+    let store = s.store.as_ref().map(|st| st.view());
     // The broker link is shown, not required: the API and polling serve
     // without it, and events wait in the outbox until it is back.
     let mqtt = s.mqtt.as_ref().map(|m| m.snapshot());
-    Ok(Json(json!({
-        "status": "ready",
-        "endpoints": live.endpoints.len(),
-        "endpoints_connected": connected,
-        "store": store,
-        "mqtt": mqtt,
-    })))
+    let degraded = store.as_ref().is_some_and(|v| v.state != "ok")
+        || mqtt.as_ref().is_some_and(|m| !m.connected);
+    let (code, status) = if waiting == 0 {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    };
+    let state = if degraded { "degraded" } else { "ok" };
+    let mut body = json!({ "status": status, "state": state });
+    if waiting > 0 {
+        // The error shape every other failure has, saying no more than the status.
+        body["error"] = json!({
+            "code": "not_ready",
+            "message": "not every endpoint has been polled yet",
+        });
+    }
+    if details {
+        body["endpoints"] = json!(total);
+        body["endpoints_connected"] = json!(connected);
+        body["endpoints_waiting"] = json!(waiting);
+        body["store"] = match store {
+            Some(v) => serde_json::to_value(v).unwrap_or(Value::Null),
+            None => json!({ "state": "disabled" }),
+        };
+        body["mqtt"] = json!(mqtt);
+    }
+    Ok((code, Json(body)))
 }
 
 /// Prometheus text format (0.0.4). Every subsystem renders its own

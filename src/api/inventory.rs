@@ -35,37 +35,30 @@ fn page<T>(all: impl Iterator<Item = T>, limit: usize, offset: usize) -> Page<T>
 }
 
 /// The position of a lamp the caller may see; another district's lamp is
-/// 404 to a district token, as if it did not exist.
+/// 404 to a district token, as an unknown one is (auth/scope.rs).
 pub(super) fn visible_lamp(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiError> {
-    let inv = &s.live.inventory;
-    inv.lamp_position(id)
-        .filter(|&i| {
-            inv.cabinet_of_lamp(i)
-                .is_some_and(|c| p.sees(&inv.cabinets[c].district))
-        })
+    p.visible_lamp(&s.live.inventory, id)
         .ok_or_else(|| ApiError::NotFound(format!("no lamp `{id}`")))
 }
 
 /// The position of the cabinet whose RTU the caller may see.
 pub(super) fn visible_rtu(s: &AppState, p: &Principal, id: &str) -> Result<usize, ApiError> {
-    let inv = &s.live.inventory;
-    inv.rtu_position(id)
-        .filter(|&c| p.sees(&inv.cabinets[c].district))
+    p.visible_rtu(&s.live.inventory, id)
         .ok_or_else(|| ApiError::NotFound(format!("no RTU `{id}`")))
 }
 
-/// The district a listing is confined to: the one asked for (400 if unknown,
-/// 404 if outside the caller's scope), else the caller's own, if any.
+/// The district a listing is confined to: the one asked for (400 if unknown
+/// to the caller, which another district's is to a district token), else the
+/// caller's own, if any.
 pub(super) fn scope(
     s: &AppState,
     p: &Principal,
     asked: Option<String>,
 ) -> Result<Option<String>, ApiError> {
     match asked {
-        Some(d) if s.live.inventory.district(&d).is_none() => {
+        Some(d) if p.visible_district(&s.live.inventory, &d).is_none() => {
             Err(ApiError::BadRequest(format!("unknown district `{d}`")))
         }
-        Some(d) if !p.sees(&d) => Err(ApiError::NotFound(format!("no district `{d}`"))),
         Some(d) => Ok(Some(d)),
         None => Ok(p.district.clone()),
     }
@@ -110,9 +103,8 @@ pub(super) async fn district(
     p: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    p.sees(&id)
-        .then(|| district_json(&s, &id))
-        .flatten()
+    p.visible_district(&s.live.inventory, &id)
+        .and_then(|d| district_json(&s, &d.id))
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no district `{id}`")))
 }
@@ -168,10 +160,8 @@ pub(super) async fn cabinet(
     p: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let inv = &s.live.inventory;
-    let i = inv
-        .cabinet_position(&id)
-        .filter(|&i| p.sees(&inv.cabinets[i].district))
+    let i = p
+        .visible_cabinet(&s.live.inventory, &id)
         .ok_or_else(|| ApiError::NotFound(format!("no cabinet `{id}`")))?;
     Ok(Json(cabinet_json(&s, i)))
 }
@@ -240,12 +230,8 @@ pub(super) async fn lamps(
     let district = scope(&s, &p, q.district)?;
     let inv = &s.live.inventory;
     if let Some(c) = &q.cabinet {
-        match inv.cabinet(c) {
-            None => return Err(ApiError::BadRequest(format!("unknown cabinet `{c}`"))),
-            Some(cab) if !p.sees(&cab.district) => {
-                return Err(ApiError::NotFound(format!("no cabinet `{c}`")))
-            }
-            Some(_) => {}
+        if p.visible_cabinet(inv, c).is_none() {
+            return Err(ApiError::BadRequest(format!("unknown cabinet `{c}`")));
         }
     }
     let (limit, offset) = paging(q.limit, q.offset)?;
@@ -309,7 +295,11 @@ pub(super) async fn transitions(
         .take(limit)
         .collect();
     items.reverse();
-    Ok(Json(
-        json!({ "total": live.transitions_total, "items": items }),
-    ))
+    // `total` counts since start what the caller sees: the city's count
+    // for a city-wide token, its district's for a district token.
+    let total = match &p.district {
+        None => live.transitions_total,
+        Some(d) => live.transitions_in(&s.live.inventory, d),
+    };
+    Ok(Json(json!({ "total": total, "items": items })))
 }

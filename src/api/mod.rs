@@ -19,7 +19,7 @@ use crate::control::Control;
 use crate::state::LiveState;
 use auth::require_token;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -64,7 +64,10 @@ pub fn router(state: AppState) -> Router {
         .route("/commands/{id}", get(commands::get_command))
         .route("/audit", get(commands::audit))
         .route("/groups", get(commands::groups))
-        .route("/groups/{name}", put(commands::put_group))
+        .route(
+            "/groups/{name}",
+            get(commands::group).put(commands::put_group),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             require_token,

@@ -1,8 +1,10 @@
 //! Bearer-token authorisation: every `/api/v1` path needs a token with a role
 //! (`viewer` reads, `operator` also controls, `admin` also manages groups) and
-//! optionally a district scope. Tokens are stored only as SHA-256 hashes.
+//! optionally a district scope (scope.rs: what such a token may see). Tokens
+//! are stored only as SHA-256 hashes.
 
 mod config;
+mod scope;
 
 pub use config::{AuthSettings, TokenConfig};
 
@@ -39,11 +41,6 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Whether this caller may see things of `district`.
-    pub fn sees(&self, district: &str) -> bool {
-        self.district.as_deref().is_none_or(|d| d == district)
-    }
-
     pub fn can_control(&self) -> bool {
         self.role >= Role::Operator
     }

@@ -26,6 +26,36 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+/// Longest name or caller-chosen id, in characters.
+pub const NAME_MAX_CHARS: usize = 64;
+
+/// THE rule for names and ids callers choose (group names, idempotency keys,
+/// request ids): 1 to [`NAME_MAX_CHARS`] characters, each a letter or digit
+/// (any script: Unicode Alphabetic or Numeric) or one of space, `-`, `_`,
+/// `.`, `:`; no space at either end. That leaves out by construction control
+/// characters (NUL), bidi and zero-width controls, markup (`<`, `>`, `&`),
+/// quotes, `/`, and MQTT's `+` and `#`, so a name is safe in a URL path, a
+/// log line, a topic and an operator's HTML page, and reads as it prints.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if n == 0 || n > NAME_MAX_CHARS {
+        return Err(format!("must be 1 to {NAME_MAX_CHARS} characters, got {n}"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|&c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ':')))
+    {
+        return Err(format!(
+            "character {:?} (U+{:04X}) is not allowed: letters, digits, space, `-`, `_`, `.`, `:` only",
+            bad, bad as u32
+        ));
+    }
+    if name.starts_with(' ') || name.ends_with(' ') {
+        return Err("must not begin or end with a space".into());
+    }
+    Ok(())
+}
+
 /// Commands kept in memory for `GET /commands/{id}`.
 const KEPT_COMMANDS: usize = 10_000;
 
@@ -133,11 +163,10 @@ impl Control {
         self.groups.read().clone()
     }
 
-    /// Defines or replaces a group; every lamp must exist.
+    /// Defines or replaces a group; the name follows [`check_name`], every
+    /// lamp must exist.
     pub fn set_group(&self, name: &str, lamps: Vec<String>) -> Result<(), ControlError> {
-        if name.is_empty() {
-            return Err(ControlError::Invalid("name: must not be empty".into()));
-        }
+        check_name(name).map_err(|e| ControlError::Invalid(format!("name: {e}")))?;
         if let Some(bad) = lamps
             .iter()
             .find(|l| self.live.inventory.lamp_position(l).is_none())

@@ -60,13 +60,11 @@ pub(super) fn resolve(
             p.name, p.role
         )));
     }
+    // Every id is looked up through the caller's scope (auth/scope.rs):
+    // another district's lamp, cabinet, circuit, district or group is
+    // refused exactly as an unknown one is, never as "forbidden", which
+    // would confirm that it exists and say where.
     let inv = &control.live.inventory;
-    let outside = |district: &str, what: &str| {
-        ControlError::Forbidden(format!(
-            "{what} is in district `{district}`, outside `{}`",
-            p.district.as_deref().unwrap_or("")
-        ))
-    };
 
     if let Selector::Circuit { cabinet, circuit } = selector {
         if matches!(action, Action::Dim { .. }) {
@@ -74,13 +72,10 @@ pub(super) fn resolve(
                 "action: a circuit can only be switched on or off".into(),
             ));
         }
-        let ci = inv.cabinet_position(cabinet).ok_or_else(|| {
+        let ci = p.visible_cabinet(inv, cabinet).ok_or_else(|| {
             ControlError::Invalid(format!("circuit.cabinet: unknown cabinet `{cabinet}`"))
         })?;
         let c = &inv.cabinets[ci];
-        if !p.sees(&c.district) {
-            return Err(outside(&c.district, &format!("cabinet `{cabinet}`")));
-        }
         let key = DeviceKey::Rtu(ci as u32);
         let switchable = control
             .circuits
@@ -117,16 +112,16 @@ pub(super) fn resolve(
         Selector::Lamps(ids) => {
             let mut v = Vec::with_capacity(ids.len());
             for id in ids {
-                let i = inv
-                    .lamp_position(id)
+                let i = p
+                    .visible_lamp(inv, id)
                     .ok_or_else(|| ControlError::NotFound(format!("no lamp `{id}`")))?;
                 v.push(i);
             }
             (v, true)
         }
         Selector::Cabinet(id) => {
-            let ci = inv
-                .cabinet_position(id)
+            let ci = p
+                .visible_cabinet(inv, id)
                 .ok_or_else(|| ControlError::Invalid(format!("cabinet: unknown cabinet `{id}`")))?;
             let v = (0..inv.lamps.len())
                 .filter(|&l| inv.cabinet_of_lamp(l) == Some(ci))
@@ -134,9 +129,12 @@ pub(super) fn resolve(
             (v, false)
         }
         Selector::District(id) => {
-            let d = inv.district_position(id).ok_or_else(|| {
-                ControlError::Invalid(format!("district: unknown district `{id}`"))
-            })?;
+            let d = p
+                .visible_district(inv, id)
+                .and_then(|d| inv.district_position(&d.id))
+                .ok_or_else(|| {
+                    ControlError::Invalid(format!("district: unknown district `{id}`"))
+                })?;
             let v = (0..inv.lamps.len())
                 .filter(|&l| {
                     inv.cabinet_of_lamp(l)
@@ -147,12 +145,14 @@ pub(super) fn resolve(
             (v, false)
         }
         Selector::Group(name) => {
-            let lamps =
-                control.groups.read().get(name).cloned().ok_or_else(|| {
-                    ControlError::Invalid(format!("group: unknown group `{name}`"))
-                })?;
-            let v = lamps
-                .iter()
+            // The group as the caller sees it: its lamps in the caller's
+            // district, none of another's.
+            let groups = control.groups.read();
+            let v = groups
+                .get(name)
+                .and_then(|lamps| p.visible_group(inv, lamps))
+                .ok_or_else(|| ControlError::Invalid(format!("group: unknown group `{name}`")))?
+                .into_iter()
                 .filter_map(|id| inv.lamp_position(id))
                 .collect();
             (v, false)
@@ -173,9 +173,8 @@ pub(super) fn resolve(
             .cabinet(&lamp.cabinet)
             .map(|c| c.district.clone())
             .unwrap_or_default();
-        if !p.sees(&district) {
-            return Err(outside(&district, &format!("lamp `{}`", lamp.id)));
-        }
+        // Every position above came through the caller's scope.
+        debug_assert!(p.sees(&district));
         if lamp.slc.is_none() {
             if explicit {
                 return Err(ControlError::Invalid(format!(

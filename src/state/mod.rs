@@ -213,8 +213,19 @@ pub struct Inner {
     pub endpoints: Vec<EndpointLive>,
     pub recent_transitions: VecDeque<Transition>,
     pub transitions_total: u64,
+    /// `transitions_total` by district position, for a district token's count.
+    pub transitions_by_district: Vec<u64>,
     pub samples_total: u64,
     pub failures_by_kind: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl Inner {
+    /// Transitions since start of devices in `district`.
+    pub fn transitions_in(&self, inventory: &Inventory, district: &str) -> u64 {
+        inventory
+            .district_position(district)
+            .map_or(0, |d| self.transitions_by_district[d])
+    }
 }
 
 #[derive(Debug)]
@@ -243,6 +254,7 @@ impl LiveState {
                 .collect(),
             recent_transitions: VecDeque::new(),
             transitions_total: 0,
+            transitions_by_district: vec![0; inventory.districts.len()],
             samples_total: 0,
             failures_by_kind: Default::default(),
         };
@@ -383,6 +395,9 @@ impl LiveState {
         }
         inner.transitions_total += transitions.len() as u64;
         for t in &transitions {
+            if let Some(d) = self.inventory.district_position(&t.district) {
+                inner.transitions_by_district[d] += 1;
+            }
             if inner.recent_transitions.len() == RECENT_TRANSITIONS {
                 inner.recent_transitions.pop_front();
             }

@@ -1,5 +1,6 @@
 //! Every /api/v1 path needs a token; a district-scoped token sees only its
-//! own district: other districts' things are 404 to it.
+//! own district: other districts' things are unknown to it (404 by path,
+//! 400 as a filter, as an unknown id).
 
 use crate::common::{lamp_id, rtu_id, spawn_app_with, ADMIN_TOKEN};
 use lamp_gateway::auth::{hash_token, Role, TokenConfig};
@@ -73,7 +74,6 @@ async fn tokens_roles_and_district_scope() {
         format!("/api/v1/rtus/{}", rtu_id(1)),
         "/api/v1/cabinets/CAB-0002".to_string(),
         "/api/v1/districts/D02".to_string(),
-        "/api/v1/lamps?district=D02".to_string(),
         format!(
             "/api/v1/lamps/{}/history?from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z",
             lamp_id(1, 0)
@@ -86,6 +86,11 @@ async fn tokens_roles_and_district_scope() {
         let (status, body) = t.get_as(NORTH, &path).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
+    // As a filter, another district is an unknown one: 400 (scope.rs
+    // compares every such answer with the unknown id's).
+    let (status, body) = t.get_as(NORTH, "/api/v1/lamps?district=D02").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["message"], "unknown district `D02`");
     assert_eq!(t.get_as(NORTH, "/api/v1/rtus").await.1["total"], 2);
     assert_eq!(t.get_as(NORTH, "/api/v1/districts").await.1["total"], 1);
 

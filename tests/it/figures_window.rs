@@ -569,7 +569,8 @@ async fn scenario(url: Option<String>) {
         lines[3]
     );
 
-    // A district-scoped token gets its own district, and 404 for another.
+    // A district-scoped token gets its own district; another is unknown to
+    // it (400, as an unknown district filter is).
     let (status, own) = api
         .get_as(
             D02_TOKEN,
@@ -588,7 +589,7 @@ async fn scenario(url: Option<String>) {
             ),
         )
         .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
     let (status, rep) = api
         .get_as(D02_TOKEN, "/api/v1/reports/monthly?month=2025-03")
         .await;
@@ -606,7 +607,7 @@ async fn scenario(url: Option<String>) {
             "/api/v1/reports/monthly?month=2025-03&district=D01",
         )
         .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
 
     // Bad input: 400 with a message that says what is wrong.
     let bad = [
