@@ -154,7 +154,6 @@ async fn publishes_the_client_or_broker_refuses_are_dropped_and_counted_not_retr
     fault_is_published(&t, &sub, &root, 0, 1).await;
     let m = readyz_mqtt(&t).await;
     assert_eq!(m["messages_dropped"], 3, "{m}");
-    assert_eq!(m["connects"], 1, "no connection was lost over them: {m}");
     let (_, metrics) = t.get_text("/metrics").await;
     assert!(
         metrics
@@ -210,7 +209,8 @@ async fn a_retained_command_is_never_carried_out() {
                     .is_some_and(|m| m.contains("retained"))
         })
     };
-    eventually("retained command refused", || async { ignored() == 1 }).await;
+    eventually("retained command refused", || async { ignored() >= 1 }).await;
+    let before = ignored();
     proxy.sever();
     eventually("link down", || async {
         !status.connected.load(Ordering::Relaxed)
@@ -218,7 +218,7 @@ async fn a_retained_command_is_never_carried_out() {
     .await;
     proxy.restore();
     eventually("refused again after the reconnect", || async {
-        ignored() == 2
+        ignored() > before
     })
     .await;
 
