@@ -1,6 +1,8 @@
 //! Commands over MQTT: `{root}/{district}/lamp/{lamp_id}/set` and
 //! `{root}/{district}/rtu/{rtu_id}/circuit/{n}/set` take the API's JSON body;
-//! acks go to `{root}/commands/{command_id}`. A topic's district is the
+//! acks go to `{root}/commands/{command_id}` (refusals to
+//! `{root}/commands/{request_id}`, or `{root}/commands/rejected` when the
+//! message has no `request_id` fit to be a topic level). A topic's district is the
 //! caller's scope: a message under D01 cannot reach a lamp of D02, so a broker
 //! ACL on `{root}/{district}/#` is the district system's authorisation.
 
@@ -37,10 +39,6 @@ impl Topics {
         ]
     }
 
-    pub fn ack(&self, id: &str) -> String {
-        format!("{}/commands/{id}", self.root())
-    }
-
     pub fn parse_set(&self, topic: &str) -> Option<SetTopic> {
         let rest = topic.strip_prefix(self.root())?.strip_prefix('/')?;
         let parts: Vec<&str> = rest.split('/').collect();
@@ -59,8 +57,19 @@ impl Topics {
     }
 }
 
+/// The ack topic of `id`; an id the topic check refuses (never one of the
+/// gateway's own command ids, nor a request id, which are checked on
+/// arrival) falls back to the shared `rejected` topic rather than a topic
+/// the client would refuse.
+fn ack_topic(topics: &Topics, id: &str) -> String {
+    topics.ack(id).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "ack topic refused; acking on the shared topic");
+        topics.rejected()
+    })
+}
+
 fn rejected(topics: &Topics, request_id: Option<&str>, code: &str, message: String) -> Message {
-    let topic = topics.ack(request_id.unwrap_or("rejected"));
+    let topic = request_id.map_or_else(|| topics.rejected(), |id| ack_topic(topics, id));
     let payload = json!({
         "request_id": request_id, "status": "rejected",
         "error": {"code": code, "message": message},
@@ -68,6 +77,21 @@ fn rejected(topics: &Topics, request_id: Option<&str>, code: &str, message: Stri
     Message {
         topic,
         payload: payload.to_string(),
+    }
+}
+
+/// The ack of a retained command, which is never carried out: on the shared
+/// topic, naming the caller's `request_id` when the body has one.
+pub fn retained(topics: &Topics, topic: &str, body: &[u8]) -> Message {
+    let request_id = CommandBody::parse(body).ok().and_then(|b| b.request_id);
+    let message = json!({
+        "request_id": request_id.map(|r| r.chars().take(super::payload::MAX_LEVEL).collect::<String>()),
+        "status": "rejected",
+        "error": {"code": "invalid", "message": format!("{topic}: retained commands are ignored")},
+    });
+    Message {
+        topic: topics.rejected(),
+        payload: message.to_string(),
     }
 }
 
@@ -85,6 +109,25 @@ pub fn handle(
     };
     let request_id = body.request_id.clone();
     let rid = request_id.as_deref();
+    // The request id names the ack topic: one that is no topic level is
+    // refused on the shared topic and goes no further.
+    if let Some(id) = rid {
+        if let Err(reason) = super::payload::check_level(id) {
+            let shown: String = id.chars().take(super::payload::MAX_LEVEL).collect();
+            let payload = json!({
+                "request_id": shown, "status": "rejected",
+                "error": {"code": "invalid", "message": format!(
+                    "request_id: cannot name an MQTT topic level ({reason}); use at most {} \
+                     printable characters without `/`, `+` or `#`",
+                    super::payload::MAX_LEVEL,
+                )},
+            });
+            return Message {
+                topic: topics.rejected(),
+                payload: payload.to_string(),
+            };
+        }
+    }
     let action = match body.action() {
         Ok(a) => a,
         Err(e) => return rejected(topics, rid, "invalid", e.to_string()),
@@ -128,7 +171,7 @@ pub fn handle(
         Ok(cell) => {
             let c = cell.snapshot();
             Message {
-                topic: topics.ack(&c.id),
+                topic: ack_topic(topics, &c.id),
                 payload: json!({
                     "id": c.id, "request_id": request_id, "status": "accepted",
                     "targets": c.targets.len(),
@@ -151,7 +194,7 @@ pub fn handle(
 pub fn done(topics: &Topics, c: &Command) -> Message {
     let tally = c.tally();
     Message {
-        topic: topics.ack(&c.id),
+        topic: ack_topic(topics, &c.id),
         payload: json!({
             "id": c.id, "status": "done", "actor": c.actor, "source": c.source,
             "confirmed": tally.confirmed, "failed": tally.failed,
@@ -182,7 +225,7 @@ mod tests {
 
     #[test]
     fn set_topics_parse() {
-        let t = Topics::new("city/lights", "gw");
+        let t = Topics::new("city/lights", "gw").unwrap();
         assert_eq!(
             t.parse_set("city/lights/D01/lamp/LX-1/set"),
             Some(SetTopic::Lamp {
@@ -201,6 +244,6 @@ mod tests {
         assert_eq!(t.parse_set("city/lights/D01/lamp/LX-1/state"), None);
         assert_eq!(t.parse_set("city/lights/D01/rtu/R-1/circuit/x/set"), None);
         assert_eq!(t.parse_set("other/D01/lamp/LX-1/set"), None);
-        assert_eq!(t.ack("cmd-1"), "city/lights/commands/cmd-1");
+        assert_eq!(t.ack("cmd-1").unwrap(), "city/lights/commands/cmd-1");
     }
 }

@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Largest MQTT packet the gateway sends or takes, in bytes; a publish that
+/// would be larger is dropped before it reaches the client (the client would
+/// end the connection over it).
+pub const MAX_PACKET: usize = 1 << 20;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttSettings {
@@ -156,12 +161,9 @@ impl MqttSettings {
             }
         };
         need(
-            !self.topic_root.is_empty()
-                && !self.topic_root.contains(['+', '#'])
-                && !self.topic_root.starts_with('/')
-                && !self.topic_root.ends_with('/'),
+            super::payload::check_root(&self.topic_root).is_ok(),
             "topic_root",
-            "must be non-empty, without `+`, `#` or a leading/trailing `/`",
+            "must be non-empty, without `+`, `#`, control characters or a leading/trailing `/`",
         );
         need(
             self.keep_alive >= Duration::from_secs(1)
@@ -219,7 +221,7 @@ impl MqttSettings {
         o.set_keep_alive(self.keep_alive)
             .set_clean_session(true)
             .set_inflight(self.max_inflight)
-            .set_max_packet_size(1 << 20, 1 << 20)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
             .set_last_will(LastWill::new(
                 topics.presence(),
                 super::payload::OFFLINE,

@@ -1,5 +1,5 @@
 //! Prometheus families of the MQTT link: connection, publishes, the event
-//! outbox, states pending.
+//! outbox, states pending, messages dropped.
 
 use super::LinkStatus;
 use crate::exposition::{counter, counters, gauge, gauges, label};
@@ -72,6 +72,12 @@ impl Collector for MqttMetrics {
             "lampgw_mqtt_in_flight",
             "Publishes handed to the client without PUBACK yet",
             m.in_flight,
+        )?;
+        counter(
+            &mut enc,
+            "lampgw_mqtt_messages_dropped",
+            "Messages given up on because the client or broker refuses them for good (bad topic name, too large)",
+            m.messages_dropped,
         )?;
         counter(
             &mut enc,

@@ -38,8 +38,14 @@ pub enum MqttError {
     Tls { path: String, detail: String },
     #[error(transparent)]
     Spill(#[from] crate::queue::SpoolError),
-    #[error("{what} `{id}` cannot be part of an MQTT topic (empty, or has `/`, `+` or `#`)")]
-    TopicId { what: &'static str, id: String },
+    #[error("{what} `{id}` cannot be an MQTT topic level: {reason}")]
+    TopicId {
+        what: &'static str,
+        id: String,
+        reason: String,
+    },
+    #[error("mqtt.topic_root or gateway.id: {0}")]
+    Topics(#[from] payload::BadLevel),
 }
 
 /// The running mirror: the sink to hand to the state task (dropping it stops
@@ -53,33 +59,36 @@ pub struct MqttLink {
     pub embedded: Option<SocketAddr>,
 }
 
+/// Every inventory id that goes into a topic passes [`payload::check_level`],
+/// the check the topic builders make, so a bad id stops the start instead of
+/// a publish.
 fn check_topic_ids(live: &LiveState) -> Result<(), MqttError> {
-    let bad = |id: &str| id.is_empty() || id.contains(['/', '+', '#']);
+    let check = |what: &'static str, id: &str| {
+        payload::check_level(id)
+            .map(|_| ())
+            .map_err(|reason| MqttError::TopicId {
+                what,
+                id: id.chars().take(64).collect(),
+                reason: reason.to_string(),
+            })
+    };
     let inv = &live.inventory;
     let reserved = ["gateway", "commands"];
     for d in &inv.districts {
-        if bad(&d.id) || reserved.contains(&d.id.as_str()) {
+        check("district id", &d.id)?;
+        if reserved.contains(&d.id.as_str()) {
             return Err(MqttError::TopicId {
-                what: "district id (also not `gateway` or `commands`)",
+                what: "district id",
                 id: d.id.clone(),
+                reason: "names a subtree of the gateway's own".into(),
             });
         }
     }
     for l in inv.lamps.iter().filter(|l| l.slc.is_some()) {
-        if bad(&l.id) {
-            return Err(MqttError::TopicId {
-                what: "lamp id",
-                id: l.id.clone(),
-            });
-        }
+        check("lamp id", &l.id)?;
     }
     for r in inv.cabinets.iter().filter_map(|c| c.rtu.as_ref()) {
-        if bad(&r.id) {
-            return Err(MqttError::TopicId {
-                what: "RTU id",
-                id: r.id.clone(),
-            });
-        }
+        check("RTU id", &r.id)?;
     }
     Ok(())
 }
@@ -103,7 +112,7 @@ pub fn start(
         BrokerChoice::External { host, port, tls } => (host, port, tls, None),
     };
     check_topic_ids(&live)?;
-    let topics = payload::Topics::new(&m.topic_root, gateway_id);
+    let topics = payload::Topics::new(&m.topic_root, gateway_id)?;
     let options = m.options(gateway_id, &host, port, tls, &topics)?;
     let scheme = if tls { "mqtts" } else { "mqtt" };
     let status = Arc::new(LinkStatus::new(format!("{scheme}://{host}:{port}")));

@@ -17,32 +17,140 @@ pub const SLC_FAULTS: [(u16, &str); 4] = [
     (8, "relay_fault"),
 ];
 
+/// Longest id that may become a topic level, in bytes: far above any id the
+/// inventory or the gateway makes, short enough that no topic nears MQTT's
+/// limits.
+pub const MAX_LEVEL: usize = 128;
+
+/// Why a string cannot be one level of a topic name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LevelError {
+    #[error("empty")]
+    Empty,
+    #[error("longer than {MAX_LEVEL} bytes")]
+    TooLong,
+    /// It would add levels, or make the name a filter that no broker takes.
+    #[error("has `/`, `+` or `#`")]
+    Separator,
+    /// U+0000 is forbidden in MQTT strings (a broker drops the connection);
+    /// other control characters make logs and dashboards lie.
+    #[error("has a control character")]
+    Control,
+}
+
+/// The one check for every id that becomes a topic level: districts, lamps,
+/// RTUs, the gateway, command ids and the `request_id` of an MQTT command.
+/// Every [`Topics`] builder goes through it, so no topic the gateway builds
+/// can be refused by the client or the broker for its name.
+pub fn check_level(id: &str) -> Result<&str, LevelError> {
+    if id.is_empty() {
+        Err(LevelError::Empty)
+    } else if id.len() > MAX_LEVEL {
+        Err(LevelError::TooLong)
+    } else if id.contains(['/', '+', '#']) {
+        Err(LevelError::Separator)
+    } else if id.chars().any(char::is_control) {
+        Err(LevelError::Control)
+    } else {
+        Ok(id)
+    }
+}
+
+/// The topic root (`mqtt.topic_root`): levels separated by `/`, no
+/// wildcards or control characters, no leading or trailing `/`.
+pub fn check_root(root: &str) -> Result<&str, LevelError> {
+    if root.is_empty() || root.starts_with('/') || root.ends_with('/') {
+        return Err(LevelError::Empty);
+    }
+    if root.contains(['+', '#']) {
+        return Err(LevelError::Separator);
+    }
+    if root.chars().any(char::is_control) {
+        return Err(LevelError::Control);
+    }
+    Ok(root)
+}
+
+/// A topic name the client and the broker take: what [`Topics`] builds
+/// always is; a message read back from an older spool may not be. rumqttc
+/// refuses wildcards itself; an empty name, U+0000 or more than 65,535 bytes
+/// would make the broker or the codec end the connection instead.
+pub fn valid_topic_name(topic: &str) -> bool {
+    !topic.is_empty() && topic.len() <= usize::from(u16::MAX) && !topic.contains(['+', '#', '\0'])
+}
+
 /// Topic names under one root. Per-district subtrees let a broker ACL give a
-/// district system `{root}/{district}/#` and nothing else.
+/// district system `{root}/{district}/#` and nothing else. Every id goes
+/// through [`check_level`]: a builder refuses what it does not pass.
 #[derive(Debug, Clone)]
 pub struct Topics {
     root: String,
     gateway_id: String,
 }
 
+/// An id refused as a topic level, for the caller to name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{id}` cannot be an MQTT topic level: {reason}")]
+pub struct BadLevel {
+    /// The id, cut to a readable length.
+    pub id: String,
+    pub reason: LevelError,
+}
+
+fn level(id: &str) -> Result<&str, BadLevel> {
+    check_level(id).map_err(|reason| BadLevel {
+        id: id.chars().take(64).collect(),
+        reason,
+    })
+}
+
 impl Topics {
-    pub fn new(root: &str, gateway_id: &str) -> Self {
-        Self {
+    /// Checks the root and the gateway id once, so [`Topics::presence`]
+    /// (also the last will) needs no check of its own.
+    pub fn new(root: &str, gateway_id: &str) -> Result<Self, BadLevel> {
+        check_root(root).map_err(|reason| BadLevel {
+            id: root.chars().take(64).collect(),
+            reason,
+        })?;
+        level(gateway_id)?;
+        Ok(Self {
             root: root.to_string(),
             gateway_id: gateway_id.to_string(),
-        }
+        })
     }
 
-    pub fn lamp_state(&self, district: &str, lamp_id: &str) -> String {
-        format!("{}/{district}/lamp/{lamp_id}/state", self.root)
+    pub fn lamp_state(&self, district: &str, lamp_id: &str) -> Result<String, BadLevel> {
+        Ok(format!(
+            "{}/{}/lamp/{}/state",
+            self.root,
+            level(district)?,
+            level(lamp_id)?
+        ))
     }
 
-    pub fn rtu_state(&self, district: &str, rtu_id: &str) -> String {
-        format!("{}/{district}/rtu/{rtu_id}/state", self.root)
+    pub fn rtu_state(&self, district: &str, rtu_id: &str) -> Result<String, BadLevel> {
+        Ok(format!(
+            "{}/{}/rtu/{}/state",
+            self.root,
+            level(district)?,
+            level(rtu_id)?
+        ))
     }
 
-    pub fn events(&self, district: &str) -> String {
-        format!("{}/{district}/events", self.root)
+    pub fn events(&self, district: &str) -> Result<String, BadLevel> {
+        Ok(format!("{}/{}/events", self.root, level(district)?))
+    }
+
+    /// Where a command's acks go: `{root}/commands/{id}`, `id` a command id
+    /// or a caller's `request_id`.
+    pub fn ack(&self, id: &str) -> Result<String, BadLevel> {
+        Ok(format!("{}/commands/{}", self.root, level(id)?))
+    }
+
+    /// Acks that belong to no valid id: refused messages without a usable
+    /// `request_id`, retained commands.
+    pub fn rejected(&self) -> String {
+        format!("{}/commands/rejected", self.root)
     }
 
     pub fn root(&self) -> &str {
@@ -205,17 +313,68 @@ mod tests {
 
     #[test]
     fn topics_follow_the_contract() {
-        let t = Topics::new("streetlight", "gw-1");
+        let t = Topics::new("streetlight", "gw-1").unwrap();
         assert_eq!(
-            t.lamp_state("D01", "LX-0001-001"),
+            t.lamp_state("D01", "LX-0001-001").unwrap(),
             "streetlight/D01/lamp/LX-0001-001/state"
         );
         assert_eq!(
-            t.rtu_state("D02", "RTU-0002"),
+            t.rtu_state("D02", "RTU-0002").unwrap(),
             "streetlight/D02/rtu/RTU-0002/state"
         );
-        assert_eq!(t.events("D01"), "streetlight/D01/events");
+        assert_eq!(t.events("D01").unwrap(), "streetlight/D01/events");
         assert_eq!(t.presence(), "streetlight/gateway/gw-1/status");
+        assert_eq!(t.rejected(), "streetlight/commands/rejected");
+    }
+
+    #[test]
+    fn every_builder_refuses_an_id_that_is_no_level() {
+        let t = Topics::new("city/lights", "gw").unwrap();
+        for (id, reason) in [
+            ("", LevelError::Empty),
+            ("poison/#", LevelError::Separator),
+            ("a/b", LevelError::Separator),
+            ("+", LevelError::Separator),
+            ("nul\0", LevelError::Control),
+            ("bell\u{7}", LevelError::Control),
+            ("line\nbreak", LevelError::Control),
+        ] {
+            let want = Err(BadLevel {
+                id: id.to_string(),
+                reason,
+            });
+            assert_eq!(t.ack(id), want, "{id:?}");
+            assert_eq!(t.events(id), want, "{id:?}");
+            assert_eq!(t.lamp_state("D01", id), want, "{id:?}");
+            assert_eq!(t.lamp_state(id, "LX-1"), want, "{id:?}");
+            assert_eq!(t.rtu_state("D01", id), want, "{id:?}");
+            assert_eq!(t.rtu_state(id, "R-1"), want, "{id:?}");
+            assert_eq!(
+                Topics::new("root", id).map(|_| ()),
+                want.map(|_: String| ())
+            );
+        }
+        let long = "x".repeat(MAX_LEVEL + 1);
+        assert_eq!(t.ack(&long).unwrap_err().reason, LevelError::TooLong);
+        assert_eq!(t.ack(&long).unwrap_err().id.len(), 64, "named, cut short");
+        assert!(t.ack(&"x".repeat(MAX_LEVEL)).is_ok());
+        assert!(t.ack("cmd-20260101T000000.000-1").is_ok());
+        assert!(t.ack("Straße-7 ü").is_ok(), "any printable text is a level");
+    }
+
+    #[test]
+    fn roots_and_topic_names() {
+        assert!(Topics::new("a/b/c", "gw").is_ok());
+        for bad in ["", "/a", "a/", "a/#", "a/+/b", "a\0b"] {
+            assert!(Topics::new(bad, "gw").is_err(), "{bad:?}");
+        }
+        assert!(valid_topic_name("a/commands/x"));
+        assert!(!valid_topic_name("a/commands/poison/#"));
+        assert!(!valid_topic_name("a/+/x"));
+        assert!(!valid_topic_name("nul\0here"));
+        assert!(!valid_topic_name(""));
+        assert!(!valid_topic_name(&"x".repeat(65_536)));
+        assert!(valid_topic_name(&"x".repeat(65_535)));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! generation is dropped, requests still queued in it included, so nothing
 //! from an old connection can be mistaken for the new one's.
 
-use super::config::MqttSettings;
+use super::config::{MqttSettings, MAX_PACKET};
 use super::inbox::Inbox;
 use super::outbox::{Message, Outbox};
 use super::payload::{self, Event, Topics};
@@ -243,17 +243,12 @@ impl Publisher {
         let Some(set) = self.topics.parse_set(&p.topic) else {
             return;
         };
-        // A retained command would run again on every reconnect.
+        // A retained command would run again on every reconnect. The broker
+        // flags it retained only when it hands over its stored copy (at a
+        // subscribe); see the README on live deliveries.
         let ack = if p.retain {
             tracing::warn!(topic = %p.topic, "retained command ignored");
-            Message {
-                topic: self.topics.ack("rejected"),
-                payload: serde_json::json!({
-                    "status": "rejected",
-                    "error": {"code": "invalid", "message": format!("{}: retained commands are ignored", p.topic)},
-                })
-                .to_string(),
-            }
+            super::commands::retained(&self.topics, &p.topic, &p.payload)
         } else {
             super::commands::handle(control, &self.live.inventory, &self.topics, set, &p.payload)
         };
@@ -276,11 +271,13 @@ impl Publisher {
                 reason: e.reason.as_ref(),
             };
             let payload = serde_json::to_string(&event).expect("plain struct serialises");
-            self.outbox.push(Message {
-                topic: self.topics.events(name.district),
-                payload,
-            });
             self.status.events_raised.fetch_add(1, Ordering::Relaxed);
+            match self.topics.events(name.district) {
+                Ok(topic) => self.outbox.push(Message { topic, payload }),
+                // The start checked every district; this keeps a bad one
+                // from ever reaching the client.
+                Err(e) => self.count_dropped(&e.to_string(), "no topic for the district"),
+            }
         }
     }
 
@@ -310,10 +307,19 @@ impl Publisher {
                 break;
             };
             let (topic, body) = (msg.topic.clone(), msg.payload.clone());
-            if client
-                .try_publish(topic, QoS::AtLeastOnce, false, body)
-                .is_err()
-            {
+            if let Some(why) = refusal(&topic, body.len()) {
+                self.outbox.dropped(id);
+                self.count_dropped(&topic, why);
+                continue;
+            }
+            if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, body) {
+                if let Some((topic, why)) = refused_request(&e) {
+                    self.outbox.dropped(id);
+                    self.count_dropped(&topic, why);
+                    continue;
+                }
+                // The request queue is full (or its event loop just ended,
+                // whose error reconnects): the same message goes next time.
                 self.outbox.unsend(id);
                 return;
             }
@@ -351,10 +357,24 @@ impl Publisher {
                     )
                 }
             };
-            if client
-                .try_publish(topic, QoS::AtLeastOnce, true, body)
-                .is_err()
-            {
+            // The start checked every id, so this never drops in practice;
+            // if it did, the device's next change would try again.
+            let topic = match topic {
+                Ok(topic) => topic,
+                Err(e) => {
+                    self.count_dropped(&e.to_string(), "no state topic for the device");
+                    continue;
+                }
+            };
+            if let Some(why) = refusal(&topic, body.len()) {
+                self.count_dropped(&topic, why);
+                continue;
+            }
+            if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, true, body) {
+                if let Some((topic, why)) = refused_request(&e) {
+                    self.count_dropped(&topic, why);
+                    continue;
+                }
                 for key in keys[k..].iter().rev() {
                     self.tracker.unpop(*key);
                 }
@@ -362,6 +382,14 @@ impl Publisher {
             }
             link.handed.push_back(Item::State);
         }
+    }
+
+    /// A message the client or the broker would refuse whatever the
+    /// connection: it is given up on, loudly, so it blocks nothing.
+    fn count_dropped(&self, topic: &str, why: &str) {
+        let shown: String = topic.chars().take(200).collect();
+        tracing::warn!(topic = %shown.escape_debug(), error = why, "MQTT message dropped");
+        self.status.messages_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     fn show(&self, link: &Link) {
@@ -439,9 +467,78 @@ impl Publisher {
     }
 }
 
+/// Why the client or the broker would refuse a QoS 1 publish of `payload_len`
+/// bytes on `topic` on any connection, if it would: a name MQTT forbids (the
+/// client refuses wildcards itself; U+0000 makes the broker end the
+/// connection), or a packet past [`MAX_PACKET`] (the client's codec ends the
+/// connection over it). Retrying either would block the queue for good.
+fn refusal(topic: &str, payload_len: usize) -> Option<&'static str> {
+    // Fixed header (at most 5 bytes), topic length, packet id.
+    let packet = 5 + 2 + topic.len() + 2 + payload_len;
+    if !payload::valid_topic_name(topic) {
+        Some("topic name is not valid MQTT (empty, a wildcard, U+0000 or over 65535 bytes)")
+    } else if packet > MAX_PACKET {
+        Some("larger than the MQTT packet size limit")
+    } else {
+        None
+    }
+}
+
+/// rumqttc's error does not say why it would not take a request, only hands
+/// it back: a publish it refuses for its content (its own topic check) comes
+/// back here with the topic; `None` means its request queue would not take
+/// it this time.
+fn refused_request(e: &rumqttc::ClientError) -> Option<(String, &'static str)> {
+    let (rumqttc::ClientError::Request(r) | rumqttc::ClientError::TryRequest(r)) = e;
+    match r {
+        rumqttc::Request::Publish(p) if !rumqttc::valid_topic(&p.topic) => {
+            Some((p.topic.clone(), "the MQTT client refuses the topic"))
+        }
+        rumqttc::Request::Publish(p) if refusal(&p.topic, p.payload.len()).is_some() => {
+            Some((p.topic.clone(), "the MQTT client refuses the packet"))
+        }
+        _ => None,
+    }
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_client_queue_is_retried_a_refused_publish_is_not() {
+        // An event loop nobody polls: its request queue of one fills up.
+        let (client, _event_loop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
+        client
+            .try_publish("a/b", QoS::AtLeastOnce, false, "x")
+            .unwrap();
+        let full = client
+            .try_publish("a/b", QoS::AtLeastOnce, false, "x")
+            .unwrap_err();
+        assert_eq!(refused_request(&full), None, "full: try again later");
+        let wildcard = client
+            .try_publish("a/commands/poison/#", QoS::AtLeastOnce, false, "x")
+            .unwrap_err();
+        assert_eq!(
+            refused_request(&wildcard).map(|(t, _)| t).as_deref(),
+            Some("a/commands/poison/#")
+        );
+    }
+
+    #[test]
+    fn refusals_are_names_and_sizes_the_client_or_broker_never_takes() {
+        assert_eq!(refusal("a/b", 10), None);
+        assert_eq!(refusal("a/b", MAX_PACKET - 20), None);
+        assert!(refusal("a/b", MAX_PACKET).is_some());
+        assert!(refusal("a/+/b", 1).is_some());
+        assert!(refusal("a/\0", 1).is_some());
+        assert!(refusal("", 1).is_some());
     }
 }

@@ -24,6 +24,9 @@ pub struct LinkStatus {
     pub in_flight: AtomicU64,
     /// Samples left out of batches because the MQTT task was behind.
     pub samples_skipped: AtomicU64,
+    /// Messages given up on because the client or the broker refuses them
+    /// whatever the connection (a topic name MQTT forbids, too large).
+    pub messages_dropped: AtomicU64,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,6 +44,7 @@ pub struct LinkSnapshot {
     pub states_pending: u64,
     pub in_flight: u64,
     pub samples_skipped: u64,
+    pub messages_dropped: u64,
 }
 
 impl LinkStatus {
@@ -67,6 +71,7 @@ impl LinkStatus {
             states_pending: g(&self.states_pending),
             in_flight: g(&self.in_flight),
             samples_skipped: g(&self.samples_skipped),
+            messages_dropped: g(&self.messages_dropped),
         }
     }
 }

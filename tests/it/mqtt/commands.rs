@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A district system's client: publishes commands, records acks.
-struct Operator {
-    client: AsyncClient,
+pub(super) struct Operator {
+    pub(super) client: AsyncClient,
     acks: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 impl Operator {
-    async fn start(root: &str) -> Operator {
+    pub(super) async fn start(root: &str) -> Operator {
         let mut o = MqttOptions::new(format!("op-{root}"), "127.0.0.1", 1883);
         o.set_keep_alive(Duration::from_secs(5));
         let (client, mut el) = AsyncClient::new(o, 100);
@@ -54,13 +54,18 @@ impl Operator {
         Operator { client, acks }
     }
 
-    fn ack(&self, pred: impl Fn(&str, &Value) -> bool) -> Option<(String, Value)> {
+    /// How many acks so far match `pred`.
+    pub(super) fn acks_where(&self, pred: impl Fn(&str, &Value) -> bool) -> usize {
+        self.acks.lock().iter().filter(|(t, v)| pred(t, v)).count()
+    }
+
+    pub(super) fn ack(&self, pred: impl Fn(&str, &Value) -> bool) -> Option<(String, Value)> {
         self.acks.lock().iter().find(|(t, v)| pred(t, v)).cloned()
     }
 
     /// Publishes until an ack for `request_id` arrives (the gateway may not
     /// have subscribed yet); the request id makes repeats harmless.
-    async fn send(&self, topic: &str, body: Value) -> Value {
+    pub(super) async fn send(&self, topic: &str, body: Value) -> Value {
         let rid = body["request_id"]
             .as_str()
             .expect("tests send request ids")
@@ -81,7 +86,7 @@ impl Operator {
         }
     }
 
-    async fn done(&self, id: &str) -> Value {
+    pub(super) async fn done(&self, id: &str) -> Value {
         let find = || self.ack(|_, v| v["id"] == id && v["status"] == "done");
         eventually(&format!("final ack of {id}"), || {
             let found = find().is_some();

@@ -42,6 +42,8 @@ pub struct Seen {
     pub events: Vec<Value>,
     pub event_topics: Vec<String>,
     pub presence: Vec<String>,
+    /// Anything else (commands, acks): topic and payload.
+    pub other: Vec<(String, String)>,
 }
 
 pub struct Subscriber {
@@ -109,6 +111,8 @@ impl Subscriber {
                             seen.event_topics.push(p.topic.clone());
                         } else if p.topic.ends_with("/status") {
                             seen.presence.push(text);
+                        } else {
+                            seen.other.push((p.topic.clone(), text));
                         }
                     }
                     Ok(_) => {}

@@ -5,6 +5,7 @@
 mod commands;
 mod harness;
 mod mosquitto;
+mod poison;
 mod secure;
 
 use crate::common::{eventually, lamp_id, rtu_id, spawn_app_with, TestApp};
