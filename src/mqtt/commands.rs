@@ -140,24 +140,25 @@ pub fn handle(
             "target: the topic names the target".into(),
         );
     }
-    let (district, selector) = match set {
-        SetTopic::Lamp { district, lamp } => (district, Selector::Lamps(vec![lamp])),
-        SetTopic::Circuit {
-            district,
-            rtu,
-            circuit,
-        } => {
-            let Some(c) = inv.rtu_position(&rtu) else {
-                return rejected(topics, rid, "not_found", format!("no RTU `{rtu}`"));
-            };
-            let cabinet = inv.cabinets[c].id.clone();
-            (district, Selector::Circuit { cabinet, circuit })
-        }
+    // The topic's district is the caller's scope: another district's RTU
+    // does not exist for it, as for the API (`auth::scope`).
+    let district = match &set {
+        SetTopic::Lamp { district, .. } | SetTopic::Circuit { district, .. } => district.clone(),
     };
     let principal = Principal {
         name: format!("mqtt:{district}"),
         role: Role::Operator,
         district: Some(district),
+    };
+    let selector = match set {
+        SetTopic::Lamp { lamp, .. } => Selector::Lamps(vec![lamp]),
+        SetTopic::Circuit { rtu, circuit, .. } => {
+            let Some(c) = principal.visible_rtu(inv, &rtu) else {
+                return rejected(topics, rid, "not_found", format!("no RTU `{rtu}`"));
+            };
+            let cabinet = inv.cabinets[c].id.clone();
+            Selector::Circuit { cabinet, circuit }
+        }
     };
     let sub = Submission {
         actor: principal.name.clone(),

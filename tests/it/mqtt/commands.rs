@@ -154,6 +154,34 @@ async fn commands_over_mqtt_are_carried_out_and_acked() {
     // Unknown to D01, as an unknown lamp is, not "forbidden".
     assert_eq!(rejected["error"]["code"], "not_found", "{rejected}");
     assert!(t.sim.slc_values(1, 0).switch, "the lamp was not touched");
+    // Nor a circuit of D02's RTU: the same answer as an RTU that does not exist.
+    let other = op
+        .send(
+            &format!("{root}/D01/rtu/RTU-0002/circuit/2/set"),
+            json!({"action": "off", "request_id": "r3c"}),
+        )
+        .await;
+    let unknown = op
+        .send(
+            &format!("{root}/D01/rtu/RTU-9999/circuit/2/set"),
+            json!({"action": "off", "request_id": "r3u"}),
+        )
+        .await;
+    assert_eq!(other["status"], "rejected", "{other}");
+    assert_eq!(other["error"]["code"], "not_found", "{other}");
+    assert_eq!(
+        other["error"]["message"]
+            .as_str()
+            .map(|m| m.replace("RTU-0002", "X")),
+        unknown["error"]["message"]
+            .as_str()
+            .map(|m| m.replace("RTU-9999", "X")),
+        "{other} vs {unknown}"
+    );
+    assert!(
+        t.sim.rtu_values(1).contactors[1],
+        "the contactor was not touched"
+    );
     let rejected = op
         .send(
             &format!("{root}/D01/lamp/{}/set", lamp_id(0, 0)),
