@@ -32,7 +32,7 @@ impl CommandBody {
     /// Parses a JSON body, naming the offending field on a type error.
     pub fn parse(bytes: &[u8]) -> Result<CommandBody, RequestError> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let body = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if inner.is_syntax() || inner.is_eof() {
@@ -40,7 +40,13 @@ impl CommandBody {
             } else {
                 RequestError::Invalid(format!("{path}: {inner}"))
             }
-        })
+        })?;
+        // One JSON document and nothing after it (whitespace aside): MQTT
+        // payloads come here unchecked by the HTTP body extractor.
+        de.end().map_err(|e| {
+            RequestError::Malformed(format!("malformed JSON: data after the body: {e}"))
+        })?;
+        Ok(body)
     }
 
     pub fn action(&self) -> Result<Action, RequestError> {
@@ -68,5 +74,24 @@ impl CommandBody {
             }
         }
         Ok(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_json_document_and_nothing_after_it() {
+        assert!(CommandBody::parse(br#"{"action":"on"}"#).is_ok());
+        assert!(CommandBody::parse(b"{\"action\":\"on\"} \n").is_ok());
+        assert!(matches!(
+            CommandBody::parse(br#"{"action":"on"}{"action":"off"}"#),
+            Err(RequestError::Malformed(_))
+        ));
+        assert!(matches!(
+            CommandBody::parse(br#"{"action":"on"} x"#),
+            Err(RequestError::Malformed(_))
+        ));
     }
 }
