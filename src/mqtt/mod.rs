@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod payload;
 pub mod publisher;
+mod refusal;
 pub mod status;
 pub mod track;
 
