@@ -1,6 +1,8 @@
 //! lamp-bench: the gateway against the limit, on the simulator, in one run.
 //! See docs/benchmarks.md.
 
+mod control;
+mod figures;
 mod gateway;
 mod mqtt;
 mod procfs;
@@ -35,6 +37,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Command latency on loopback while polling runs (was the gateway's
+    /// control_bench example): [endpoints] [slcs_per_endpoint] [singles]
+    Control {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The supervision figures now and over windows on a generated month of
+    /// history, SQLite and PostgreSQL (was the figures_bench example):
+    /// [--endpoints N --slcs M --days D --postgres URL|none]
+    Figures {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Sustained samples/s through the gateway's store into SQLite and
     /// PostgreSQL, next to a plain one-row-INSERT loop in the same run
     Store(store::StoreArgs),
@@ -125,6 +140,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Store(args)) => store::main(args),
+        Some(Cmd::Control { args }) => control::run(args),
+        Some(Cmd::Figures { args }) => figures::run(args),
         Some(Cmd::RawClient { config, cycles }) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

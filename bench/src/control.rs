@@ -2,7 +2,7 @@
 //! single lamps (p50/p99 over N commands) and for one group command over
 //! every lamp of the city. Prints one JSON object.
 //!
-//! cargo run --release --example control_bench -- [endpoints] [slcs_per_endpoint] [singles]
+//! target/release/lamp-bench control [endpoints] [slcs_per_endpoint] [singles]
 
 use lamp_gateway::auth::{hash_token, Role, TokenConfig};
 use lamp_gateway::settings::Settings;
@@ -18,12 +18,16 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
+/// `lamp-bench control [ARGS]`: the arguments as before, after the mode.
+pub fn run(args: Vec<String>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(args))
+}
+
+async fn bench(args: Vec<String>) -> anyhow::Result<()> {
+    let args: Vec<usize> = args.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
     let endpoints = args.first().copied().unwrap_or(100);
     let slcs = args.get(1).copied().unwrap_or(100);
     let singles = args.get(2).copied().unwrap_or(300);
@@ -41,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let mut s = Settings::default();
     s.api.listen = "127.0.0.1:0".parse()?;
     s.paths.inventory = inv;
-    s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
+    s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/profiles");
     s.poll.slc_interval = Duration::from_secs(1);
     s.poll.rtu_interval = Duration::from_secs(1);
     s.log.level = "warn".into();

@@ -8,7 +8,7 @@
 //! "now" figures; for the windowed ones, reading the window's transitions
 //! from the database without folding them (the part no answer can skip).
 //!
-//! cargo run --release --example figures_bench -- [--endpoints N] [--slcs M]
+//! target/release/lamp-bench figures [--endpoints N] [--slcs M]
 //!     [--days D] [--postgres URL|none]
 
 use chrono::{DateTime, Duration as Span, SecondsFormat, Timelike, Utc};
@@ -32,14 +32,14 @@ struct Opts {
     postgres: Option<String>,
 }
 
-fn opts() -> anyhow::Result<Opts> {
+fn opts(args: Vec<String>) -> anyhow::Result<Opts> {
     let mut o = Opts {
         endpoints: 1000,
         slcs: 100,
         days: 30,
         postgres: Some("postgres://postgres@127.0.0.1:5432/postgres".into()),
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter();
     while let Some(a) = args.next() {
         let v = args
             .next()
@@ -235,7 +235,7 @@ async fn bench_backend(
     let mut s = Settings::default();
     s.api.listen = "127.0.0.1:0".parse()?;
     s.paths.inventory = dir.join("inventory");
-    s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
+    s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/profiles");
     s.log.level = "warn".into();
     s.store.url = url.parse().map_err(anyhow::Error::msg)?;
     s.store.spool_dir = dir.join(format!("spool-{name}"));
@@ -342,9 +342,16 @@ async fn bench_backend(
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let o = opts()?;
+/// `lamp-bench figures [ARGS]`: the arguments as before, after the mode.
+pub fn run(args: Vec<String>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(args))
+}
+
+async fn bench(args: Vec<String>) -> anyhow::Result<()> {
+    let o = opts(args)?;
     let sim = Simulator::start(SimConfig {
         endpoints: o.endpoints,
         slcs_per_endpoint: o.slcs,
