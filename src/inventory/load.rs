@@ -41,6 +41,57 @@ struct LampRow {
     slc_index: Option<u16>,
 }
 
+/// Longest id (district, cabinet, lamp, RTU, SLC) in bytes: ids go into URLs,
+/// topics and logs, and no real asset number comes near it.
+const MAX_ID: usize = 64;
+
+/// The column names a row type reads, taken from its `Deserialize` impl so the
+/// list cannot drift from the struct: serde hands a struct's field names to
+/// `deserialize_struct`, which this deserializer records and then stops.
+fn columns<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    struct Fields(Option<&'static [&'static str]>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field names recorded")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Stop
+        }
+    }
+    impl<'de> serde::Deserializer<'de> for &mut Fields {
+        type Error = Stop;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0 = Some(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields = Fields(None);
+    let _ = T::deserialize(&mut fields);
+    fields.0.expect("row types are structs")
+}
+
+/// Reads one inventory file. The header is checked once: every column the
+/// row type reads must be there (an optional value is an empty cell, not a
+/// missing column) and no other, so a misspelt column is an error instead of
+/// a value silently dropped. A file whose header is wrong yields no rows.
 fn read_rows<T: for<'de> Deserialize<'de>>(
     path: &Path,
     issues: &mut Vec<ConfigIssue>,
@@ -56,23 +107,117 @@ fn read_rows<T: for<'de> Deserialize<'de>>(
             return Vec::new();
         }
     };
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            issues.push(ConfigIssue::new(format!("{file}:1"), e.to_string()));
+            return Vec::new();
+        }
+    };
+    let known = columns::<T>();
+    if headers.is_empty() || headers.iter().all(str::is_empty) {
+        issues.push(ConfigIssue::new(
+            file,
+            format!(
+                "empty file: the header line `{}` is missing",
+                known.join(",")
+            ),
+        ));
+        return Vec::new();
+    }
+    let before = issues.len();
+    let mut seen = std::collections::HashSet::new();
+    for h in headers.iter() {
+        if !known.contains(&h) {
+            issues.push(ConfigIssue::new(
+                format!("{file}:1"),
+                format!(
+                    "unknown column `{}` (the columns are {})",
+                    cut(h),
+                    known.join(", ")
+                ),
+            ));
+        } else if !seen.insert(h) {
+            issues.push(ConfigIssue::new(
+                format!("{file}:1"),
+                format!("column `{h}` appears twice"),
+            ));
+        }
+    }
+    for k in known {
+        if !seen.contains(k) {
+            issues.push(ConfigIssue::new(
+                format!("{file}:1"),
+                format!("missing column `{k}`"),
+            ));
+        }
+    }
+    if issues.len() > before {
+        return Vec::new();
+    }
     let mut rows = Vec::new();
-    for record in reader.deserialize::<T>() {
-        match record {
-            Ok(row) => {
-                // Line numbers are those a spreadsheet shows (header is line 1).
-                let line = rows.len() + 2;
-                rows.push((format!("{file}:{line}"), row));
+    let mut record = csv::StringRecord::new();
+    loop {
+        // The line a spreadsheet shows: where the record starts in the file,
+        // whatever rows before it could not be read.
+        let at = |line: u64| format!("{file}:{line}");
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(0, csv::Position::line);
+                match record.deserialize::<T>(Some(&headers)) {
+                    Ok(row) => rows.push((at(line), row)),
+                    Err(e) => issues.push(ConfigIssue::new(at(line), csv_message(&e))),
+                }
             }
             Err(e) => {
-                let at = e
-                    .position()
-                    .map_or(file.clone(), |p| format!("{file}:{}", p.line()));
-                issues.push(ConfigIssue::new(at, csv_message(&e)));
+                let place = e.position().map_or(file.clone(), |p| at(p.line()));
+                issues.push(ConfigIssue::new(place, csv_message(&e)));
+                // A broken record ends the file only if the reader cannot go on.
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
             }
         }
     }
     rows
+}
+
+/// An id as it may appear in a message: never a screenful.
+fn cut(s: &str) -> String {
+    if s.len() <= MAX_ID {
+        s.to_string()
+    } else {
+        let mut end = MAX_ID;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+/// Row-level value checks the CSV types do not make: id lengths and
+/// coordinates in range.
+fn check_id(at: &str, what: &str, id: &str, issues: &mut Vec<ConfigIssue>) {
+    if id.len() > MAX_ID {
+        issues.push(ConfigIssue::new(
+            at,
+            format!("{what} id is longer than {MAX_ID} bytes (`{}`)", cut(id)),
+        ));
+    }
+}
+
+fn check_position(at: &str, lat: Option<f64>, lon: Option<f64>, issues: &mut Vec<ConfigIssue>) {
+    for (name, v, limit) in [("lat", lat, 90.0), ("lon", lon, 180.0)] {
+        if let Some(v) = v {
+            if !(-limit..=limit).contains(&v) {
+                issues.push(ConfigIssue::new(
+                    at,
+                    format!("{name} {v} is outside -{limit}..={limit}"),
+                ));
+            }
+        }
+    }
 }
 
 fn csv_message(e: &csv::Error) -> String {
@@ -96,15 +241,20 @@ pub fn load_dir(dir: &Path) -> (Inventory, Vec<ConfigIssue>) {
     let mut issues = Vec::new();
     let districts = read_rows::<DistrictRow>(&dir.join("districts.csv"), &mut issues)
         .into_iter()
-        .map(|(at, r)| District {
-            at,
-            id: r.id,
-            name: r.name,
+        .map(|(at, r)| {
+            check_id(&at, "district", &r.id, &mut issues);
+            District {
+                at,
+                id: r.id,
+                name: r.name,
+            }
         })
         .collect();
 
     let mut cabinets = Vec::new();
     for (at, r) in read_rows::<CabinetRow>(&dir.join("cabinets.csv"), &mut issues) {
+        check_id(&at, "cabinet", &r.id, &mut issues);
+        check_position(&at, r.lat, r.lon, &mut issues);
         let framing = match r.framing.as_deref().unwrap_or("").parse::<Framing>() {
             Ok(f) => f,
             Err(e) => {
@@ -114,7 +264,10 @@ pub fn load_dir(dir: &Path) -> (Inventory, Vec<ConfigIssue>) {
         };
         let rtu = match (non_empty(r.rtu_id), non_empty(r.rtu_profile), r.rtu_unit) {
             (None, None, None) => None,
-            (Some(id), Some(profile), Some(unit)) => Some(RtuSpec { id, profile, unit }),
+            (Some(id), Some(profile), Some(unit)) => {
+                check_id(&at, "RTU", &id, &mut issues);
+                Some(RtuSpec { id, profile, unit })
+            }
             _ => {
                 issues.push(ConfigIssue::new(
                     at.clone(),
@@ -139,10 +292,15 @@ pub fn load_dir(dir: &Path) -> (Inventory, Vec<ConfigIssue>) {
 
     let mut lamps = Vec::new();
     for (at, r) in read_rows::<LampRow>(&dir.join("lamps.csv"), &mut issues) {
+        check_id(&at, "lamp", &r.id, &mut issues);
+        check_position(&at, r.lat, r.lon, &mut issues);
         let slc = match (non_empty(r.slc_id), non_empty(r.slc_profile), r.slc_unit) {
             (None, None, None) if r.slc_index.is_none() => None,
             (Some(id), Some(profile), Some(unit)) => Some(SlcSpec {
-                id,
+                id: {
+                    check_id(&at, "SLC", &id, &mut issues);
+                    id
+                },
                 profile,
                 unit,
                 index: r.slc_index,
@@ -168,4 +326,30 @@ pub fn load_dir(dir: &Path) -> (Inventory, Vec<ConfigIssue>) {
     }
 
     (Inventory::new(districts, cabinets, lamps), issues)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_columns_are_the_structs_fields_in_order() {
+        assert_eq!(columns::<DistrictRow>(), ["id", "name"]);
+        assert_eq!(
+            columns::<LampRow>().join(","),
+            "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index"
+        );
+        assert_eq!(
+            columns::<CabinetRow>().join(","),
+            "id,district,name,lat,lon,circuits,endpoint,framing,rtu_id,rtu_profile,rtu_unit"
+        );
+    }
+
+    #[test]
+    fn a_cut_id_ends_on_a_character() {
+        let id = "é".repeat(40);
+        let shown = cut(&id);
+        assert!(shown.len() <= MAX_ID + '…'.len_utf8(), "{shown}");
+        assert!(shown.ends_with('…'));
+    }
 }

@@ -147,3 +147,132 @@ fn malformed_settings_file_is_a_clear_error() {
     assert_ne!(code, 0);
     assert!(stderr.contains("slc_interval"), "{stderr}");
 }
+
+const DISTRICTS: &str = "id,name\nD01,North\n";
+const CABINETS: &str =
+    "id,district,name,lat,lon,circuits,endpoint,framing,rtu_id,rtu_profile,rtu_unit\n\
+                        CAB-1,D01,One,,,4,127.0.0.1:1502,tcp,RTU-1,rtu-cabinet,1\n";
+const LAMPS: &str =
+    "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n\
+                     L-1,CAB-1,1,,,100,S-1,slc-a-unit,2,\n";
+
+/// A valid configuration in `d` whose files the caller then replaces.
+fn valid(d: &Path, settings: &str) {
+    write(d, "gw.toml", settings);
+    shipped_profiles(d);
+    write(d, "inventory/districts.csv", DISTRICTS);
+    write(d, "inventory/cabinets.csv", CABINETS);
+    write(d, "inventory/lamps.csv", LAMPS);
+}
+
+#[test]
+fn the_base_of_these_tests_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    valid(dir.path(), "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n");
+    let (code, stdout, stderr) = check(&dir.path().join("gw.toml"), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn inventory_headers_are_checked_once_for_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "");
+    // A misspelt optional column, and a required one missing under three rows.
+    write(
+        d,
+        "inventory/lamps.csv",
+        "id,cabinet,circuit,lat,lon,rated_powr_w,slc_id,slc_profile,slc_unit,slc_index\n\
+         L-1,CAB-1,1,,,100,S-1,slc-a-unit,2,\n",
+    );
+    write(
+        d,
+        "inventory/cabinets.csv",
+        "id,district,name,lat,lon,endpoint,framing,rtu_id,rtu_profile,rtu_unit\n\
+         CAB-1,D01,One,,,127.0.0.1:1502,tcp,RTU-1,rtu-cabinet,1\n\
+         CAB-2,D01,Two,,,127.0.0.1:1503,tcp,RTU-2,rtu-cabinet,1\n\
+         CAB-3,D01,Three,,,127.0.0.1:1504,tcp,RTU-3,rtu-cabinet,1\n",
+    );
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    for e in [
+        "lamps.csv:1: unknown column `rated_powr_w`",
+        "lamps.csv:1: missing column `rated_power_w`",
+        "cabinets.csv:1: missing column `circuits`",
+    ] {
+        assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
+    }
+    // The known columns are named, so the typo is easy to see.
+    assert!(
+        stderr.contains("id, cabinet, circuit, lat, lon, rated_power_w, slc_id"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("circuits").count(),
+        1,
+        "once for the header, not once per row:\n{stderr}"
+    );
+}
+
+#[test]
+fn an_empty_inventory_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "");
+    write(d, "inventory/lamps.csv", "");
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("lamps.csv: empty file"), "{stderr}");
+}
+
+#[test]
+fn ids_are_bounded_and_coordinates_in_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "");
+    let long = "L".repeat(10 * 1024 * 1024);
+    write(
+        d,
+        "inventory/lamps.csv",
+        &format!(
+            "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n\
+             L-1,CAB-1,1,999,120,100,S-1,slc-a-unit,2,\n\
+             {long},CAB-1,1,30,-181,100,,,,\n"
+        ),
+    );
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    for e in [
+        "lamps.csv:2: lat 999 is outside -90..=90",
+        "lamps.csv:3: lamp id is longer than 64 bytes",
+        "lamps.csv:3: lon -181 is outside -180..=180",
+    ] {
+        assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
+    }
+    assert!(
+        stderr.len() < 4096,
+        "the id is not echoed whole: {} bytes",
+        stderr.len()
+    );
+}
+
+#[test]
+fn rows_after_an_unreadable_row_keep_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "");
+    write(
+        d,
+        "inventory/lamps.csv",
+        "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n\
+         L-1,CAB-1,abc,,,100,,,,\n\
+         L-2,CAB-404,1,,,100,,,,\n",
+    );
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("lamps.csv:2: column 3"), "{stderr}");
+    assert!(
+        stderr.contains("lamps.csv:3: lamp `L-2` is on unknown cabinet `CAB-404`"),
+        "{stderr}"
+    );
+}
