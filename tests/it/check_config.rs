@@ -338,3 +338,64 @@ fn rows_after_an_unreadable_row_keep_their_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn settings_errors_exit_2_and_are_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "[poll]\nslc_interval = \"ten seconds\"\n");
+    let (code, _, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        stderr.matches("slc_interval").count(),
+        1,
+        "printed once:\n{stderr}"
+    );
+}
+
+#[test]
+fn an_environment_typo_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "");
+    let (code, _, stderr) = check(&d.join("gw.toml"), &[("LAMPGW__POLL__NO_SUCH_KEY", "1")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("environment variable LAMPGW__POLL__NO_SUCH_KEY"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("gw.toml"),
+        "not the file's fault:\n{stderr}"
+    );
+}
+
+#[test]
+fn an_error_chain_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "[mqtt]\nurl = \"none\"\n[store]\nurl = \"none\"\n");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lamp-gateway"))
+        .arg("run")
+        .arg("--config")
+        .arg(d.join("gw.toml"))
+        .arg("--listen")
+        .arg(addr.to_string())
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    // The words the OS uses for this refusal, as the gateway got them.
+    let cause = std::net::TcpListener::bind(addr).unwrap_err().to_string();
+    assert_eq!(
+        stderr.matches(&cause).count(),
+        1,
+        "the cause once, not once per level of the chain:\n{stderr}"
+    );
+}
