@@ -23,8 +23,43 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", report(&e));
+            exit_code(&e)
         }
     }
+}
+
+/// A configuration that does not load or check exits 2, as `check-config`
+/// does for its problems (README); anything else 1.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    let config = e
+        .downcast_ref::<lamp_gateway::settings::SettingsError>()
+        .is_some()
+        || matches!(
+            e.downcast_ref::<lamp_gateway::startup::StartupError>(),
+            Some(lamp_gateway::startup::StartupError::Config(_))
+        );
+    if config {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The error and its causes, each once: many error types show their source
+/// in their own message too, so a cause already in the text so far is not
+/// repeated (`{:#}` would print it twice).
+fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

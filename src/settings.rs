@@ -86,42 +86,50 @@ impl Default for PathSettings {
     }
 }
 
+/// Why the settings did not load, blaming the settings file or the
+/// `LAMPGW__…` environment variable at fault. The message is whole (the
+/// config crate's cause is rendered into it, no source below), so a chain
+/// printer shows it once.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    // The cause follows in the error chain (`{:#}`), which names the key.
-    #[error("settings {path}")]
-    Load {
-        path: String,
-        #[source]
-        source: config::ConfigError,
-    },
+    #[error("settings {path}: {detail}")]
+    File { path: String, detail: String },
+    #[error("environment variable {var}: {detail}")]
+    Environment { var: String, detail: String },
+}
+
+const ENV_PREFIX: &str = "LAMPGW__";
+
+fn environment(vars: Option<config::Map<String, String>>) -> config::Environment {
+    config::Environment::with_prefix("LAMPGW")
+        .prefix_separator("__")
+        .separator("__")
+        // Values stay strings until their field's type asks for a
+        // number: parsing up front would turn a password `007` into
+        // `7` (numbers and durations still deserialize from strings).
+        .try_parsing(false)
+        .source(vars)
+}
+
+fn build(path: Option<&Path>, env: config::Environment) -> Result<Settings, config::ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(path) = path {
+        builder = builder.add_source(config::File::from(path).required(true));
+    }
+    builder
+        .add_source(env)
+        .build()
+        .and_then(|c| c.try_deserialize())
 }
 
 impl Settings {
     /// Reads a settings file (if given and present) and the environment.
     pub fn load(path: Option<&Path>) -> Result<Settings, SettingsError> {
-        let mut builder = config::Config::builder();
-        if let Some(path) = path {
-            builder = builder.add_source(config::File::from(path).required(true));
-        }
-        builder = builder.add_source(
-            config::Environment::with_prefix("LAMPGW")
-                .prefix_separator("__")
-                .separator("__")
-                // Values stay strings until their field's type asks for a
-                // number: parsing up front would turn a password `007` into
-                // `7` (numbers and durations still deserialize from strings).
-                .try_parsing(false),
-        );
-        let shown = path.map_or("(environment)".to_string(), |p| p.display().to_string());
-        let mut settings: Settings =
-            builder
-                .build()
-                .and_then(|c| c.try_deserialize())
-                .map_err(|source| SettingsError::Load {
-                    path: shown,
-                    source,
-                })?;
+        let loaded = build(path, environment(None));
+        let mut settings = match loaded {
+            Ok(s) => s,
+            Err(e) => return Err(blame(path, e)),
+        };
         let base = path
             .and_then(Path::parent)
             .map(Path::to_path_buf)
@@ -151,6 +159,37 @@ impl Settings {
         out.extend(self.store.problems());
         out.extend(self.mqtt.problems());
         out
+    }
+}
+
+/// Which source made the load fail: the file alone, else the first
+/// `LAMPGW__…` variable that fails on top of it (an operator's typo in a unit
+/// file must not send them searching the settings file).
+fn blame(path: Option<&Path>, all: config::ConfigError) -> SettingsError {
+    let no_env = Some(config::Map::new());
+    let file_error = path.and_then(|p| build(Some(p), environment(no_env.clone())).err());
+    if let (Some(p), Some(e)) = (path, file_error) {
+        return SettingsError::File {
+            path: p.display().to_string(),
+            detail: e.to_string(),
+        };
+    }
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.to_ascii_uppercase().starts_with(ENV_PREFIX))
+        .collect();
+    vars.sort();
+    for (k, v) in vars {
+        let one = config::Map::from([(k.clone(), v)]);
+        if let Err(e) = build(path, environment(Some(one))) {
+            return SettingsError::Environment {
+                var: k,
+                detail: e.to_string(),
+            };
+        }
+    }
+    SettingsError::Environment {
+        var: format!("{ENV_PREFIX}…"),
+        detail: all.to_string(),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod track;
 pub use config::{BrokerChoice, MqttSettings};
 pub use status::{LinkSnapshot, LinkStatus};
 
+use crate::inventory::{ConfigIssue, Inventory};
 use crate::state::{LiveState, Sink};
 use crate::topology::Topology;
 use std::net::SocketAddr;
@@ -39,12 +40,8 @@ pub enum MqttError {
     Tls { path: String, detail: String },
     #[error(transparent)]
     Spill(#[from] crate::queue::SpoolError),
-    #[error("{what} `{id}` cannot be an MQTT topic level: {reason}")]
-    TopicId {
-        what: &'static str,
-        id: String,
-        reason: String,
-    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    TopicIds(Vec<ConfigIssue>),
     #[error("mqtt.topic_root or gateway.id: {0}")]
     Topics(#[from] payload::BadLevel),
 }
@@ -61,37 +58,53 @@ pub struct MqttLink {
 }
 
 /// Every inventory id that goes into a topic passes [`payload::check_level`],
-/// the check the topic builders make, so a bad id stops the start instead of
-/// a publish.
-fn check_topic_ids(live: &LiveState) -> Result<(), MqttError> {
-    let check = |what: &'static str, id: &str| {
-        payload::check_level(id)
-            .map(|_| ())
-            .map_err(|reason| MqttError::TopicId {
-                what,
-                id: id.chars().take(64).collect(),
-                reason: reason.to_string(),
-            })
-    };
-    let inv = &live.inventory;
-    let reserved = ["gateway", "commands"];
-    for d in &inv.districts {
-        check("district id", &d.id)?;
-        if reserved.contains(&d.id.as_str()) {
-            return Err(MqttError::TopicId {
-                what: "district id",
-                id: d.id.clone(),
-                reason: "names a subtree of the gateway's own".into(),
-            });
+/// the check the topic builders make, and no district takes a name of the
+/// gateway's own subtrees. The one rule for both `check-config` and `run`:
+/// the whole-configuration check calls it when MQTT is on (with each row's
+/// file:line), and [`start`] calls it again so no caller can start the
+/// mirror on ids that would stop a publish.
+pub fn topic_id_problems(inv: &Inventory, gateway_id: &str) -> Vec<ConfigIssue> {
+    let mut out = Vec::new();
+    let mut check = |at: &str, what: &str, id: &str| {
+        if let Err(reason) = payload::check_level(id) {
+            out.push(ConfigIssue::new(
+                at,
+                format!(
+                    "{what} `{}` cannot be an MQTT topic level: {reason}",
+                    id.chars().take(64).collect::<String>()
+                ),
+            ));
         }
+    };
+    check("settings gateway.id", "gateway id", gateway_id);
+    for d in &inv.districts {
+        check(&d.at, "district id", &d.id);
     }
     for l in inv.lamps.iter().filter(|l| l.slc.is_some()) {
-        check("lamp id", &l.id)?;
+        check(&l.at, "lamp id", &l.id);
     }
-    for r in inv.cabinets.iter().filter_map(|c| c.rtu.as_ref()) {
-        check("RTU id", &r.id)?;
+    for c in &inv.cabinets {
+        if let Some(r) = &c.rtu {
+            check(&c.at, "RTU id", &r.id);
+        }
     }
-    Ok(())
+    // `{root}/commands/...` carries acks and `{root}/gateway/...` presence:
+    // a district of either name would mix its events into them.
+    let reserved = ["gateway", "commands"];
+    for d in inv
+        .districts
+        .iter()
+        .filter(|d| reserved.contains(&d.id.as_str()))
+    {
+        out.push(ConfigIssue::new(
+            &d.at,
+            format!(
+                "district id `{}` cannot be an MQTT topic level: names a subtree of the gateway's own",
+                d.id
+            ),
+        ));
+    }
+    out
 }
 
 /// Starts the embedded broker if asked for and the publisher task; `None`
@@ -112,7 +125,10 @@ pub fn start(
         }
         BrokerChoice::External { host, port, tls } => (host, port, tls, None),
     };
-    check_topic_ids(&live)?;
+    let bad = topic_id_problems(&live.inventory, gateway_id);
+    if !bad.is_empty() {
+        return Err(MqttError::TopicIds(bad));
+    }
     let topics = payload::Topics::new(&m.topic_root, gateway_id)?;
     let options = m.options(gateway_id, &host, port, tls, &topics)?;
     let scheme = if tls { "mqtts" } else { "mqtt" };

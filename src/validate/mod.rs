@@ -43,6 +43,14 @@ pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
     issues.append(&mut inv_issues);
     let topology = check(&inventory, &profiles, settings.poll.max_gap, &mut issues);
     settings::tokens(settings, &inventory, &mut issues);
+    // What the MQTT mirror refuses at start, reported here with file:line so
+    // `check-config` refuses what `run` would.
+    if !matches!(settings.mqtt.url, crate::mqtt::BrokerChoice::None) {
+        issues.extend(crate::mqtt::topic_id_problems(
+            &inventory,
+            &settings.gateway.id,
+        ));
+    }
     if issues.is_empty() {
         Ok(Loaded {
             inventory: Arc::new(inventory),

@@ -165,11 +165,73 @@ fn valid(d: &Path, settings: &str) {
     write(d, "inventory/lamps.csv", LAMPS);
 }
 
+fn run_gateway(config: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lamp-gateway"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn the_base_of_these_tests_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     valid(dir.path(), "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n");
     let (code, stdout, stderr) = check(&dir.path().join("gw.toml"), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn what_run_refuses_check_config_refuses_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n");
+    write(
+        d,
+        "inventory/districts.csv",
+        "id,name\nD01,North\ncommands,Reserved\n",
+    );
+    write(
+        d,
+        "inventory/cabinets.csv",
+        "id,district,name,lat,lon,circuits,endpoint,framing,rtu_id,rtu_profile,rtu_unit\n\
+         CAB-1,D01,One,,,4,127.0.0.1:1502,tcp,RTU+1,rtu-cabinet,1\n",
+    );
+    write(
+        d,
+        "inventory/lamps.csv",
+        "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n\
+         L#1,CAB-1,1,,,100,S-1,slc-a-unit,2,\n",
+    );
+    let expected = [
+        "districts.csv:3: district id `commands`",
+        "cabinets.csv:2: RTU id `RTU+1`",
+        "lamps.csv:2: lamp id `L#1`",
+    ];
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    for e in expected {
+        assert!(
+            stderr.contains(e),
+            "check-config: missing {e:?} in:\n{stderr}"
+        );
+    }
+    // `run` refuses the same configuration with the same words: one check.
+    let (code, stderr) = run_gateway(&d.join("gw.toml"));
+    assert_ne!(code, 0, "{stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "run: missing {e:?} in:\n{stderr}");
+    }
+    // Without MQTT these ids go into no topic: the same files pass.
+    write(d, "gw.toml", "[mqtt]\nurl = \"none\"\n");
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
@@ -274,5 +336,66 @@ fn rows_after_an_unreadable_row_keep_their_line() {
     assert!(
         stderr.contains("lamps.csv:3: lamp `L-2` is on unknown cabinet `CAB-404`"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn settings_errors_exit_2_and_are_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "[poll]\nslc_interval = \"ten seconds\"\n");
+    let (code, _, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        stderr.matches("slc_interval").count(),
+        1,
+        "printed once:\n{stderr}"
+    );
+}
+
+#[test]
+fn an_environment_typo_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "");
+    let (code, _, stderr) = check(&d.join("gw.toml"), &[("LAMPGW__POLL__NO_SUCH_KEY", "1")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("environment variable LAMPGW__POLL__NO_SUCH_KEY"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("gw.toml"),
+        "not the file's fault:\n{stderr}"
+    );
+}
+
+#[test]
+fn an_error_chain_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(d, "[mqtt]\nurl = \"none\"\n[store]\nurl = \"none\"\n");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lamp-gateway"))
+        .arg("run")
+        .arg("--config")
+        .arg(d.join("gw.toml"))
+        .arg("--listen")
+        .arg(addr.to_string())
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    // The words the OS uses for this refusal, as the gateway got them.
+    let cause = std::net::TcpListener::bind(addr).unwrap_err().to_string();
+    assert_eq!(
+        stderr.matches(&cause).count(),
+        1,
+        "the cause once, not once per level of the chain:\n{stderr}"
     );
 }
