@@ -84,7 +84,8 @@ pub struct Outbox {
 impl Outbox {
     /// Opens the spool in `dir` (events a previous run left go out first).
     pub fn open(dir: &Path, cap: usize) -> Result<Outbox, SpoolError> {
-        let mut spool = open_spool(dir)?;
+        // A damaged line is set aside by the spool itself on open (queue/).
+        let mut spool = Spool::open(dir)?;
         import_segments(dir, &mut spool)?;
         let mut outbox = Outbox {
             memory: VecDeque::new(),
@@ -270,33 +271,6 @@ impl Outbox {
         self.read_to = None;
         self.unread = self.spool.len();
         Ok(n)
-    }
-}
-
-/// Opens the spool; one with a line that is not an event (damaged on disk,
-/// not torn by a kill, which opening repairs) is set aside for an operator
-/// and a fresh one started, so a bad file never stops the gateway.
-fn open_spool(dir: &Path) -> Result<Spool<Message>, SpoolError> {
-    match Spool::open(dir) {
-        Err(SpoolError::Corrupt {
-            path,
-            offset,
-            source,
-        }) => {
-            let aside =
-                path.with_extension(format!("jsonl.bad-{}", chrono::Utc::now().timestamp()));
-            tracing::error!(
-                path = %path.display(),
-                offset,
-                error = %source,
-                kept_as = %aside.display(),
-                "MQTT spool has a line that is not an event; setting it aside, its events are not sent"
-            );
-            fs::rename(&path, &aside).map_err(|source| SpoolError::Io { path, source })?;
-            let _ = fs::remove_file(dir.join("spool.offset"));
-            Spool::open(dir)
-        }
-        r => r,
     }
 }
 
