@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `check-config`, `migrate`, `demo`, `token`.
+//! Command-line interface: `run`, `check-config`, `probe`, `migrate`, `demo`, `token`.
 
 use clap::{Args, Parser, Subcommand};
 use lamp_gateway::settings::Settings;
@@ -25,7 +25,10 @@ pub enum Command {
     /// Poll the configured city and serve its state until SIGINT/SIGTERM.
     Run(RunArgs),
     /// Check settings, inventory and profiles; report every problem.
-    CheckConfig(ConfigArgs),
+    CheckConfig(CheckArgs),
+    /// Commissioning: read one device field by field (and write), before it
+    /// goes into the inventory.
+    Probe(crate::commission::ProbeArgs),
     /// Run the gateway on a simulated district, all in one process.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
@@ -73,6 +76,18 @@ pub struct ConfigArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// After the file checks, try each endpoint once and list the unreachable ones.
+    #[arg(long)]
+    pub probe: bool,
+    /// Time all the probes together may take.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub probe_budget: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -97,8 +112,8 @@ fn settings(args: &ConfigArgs) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-pub fn check_config(args: ConfigArgs) -> anyhow::Result<ExitCode> {
-    let s = settings(&args)?;
+pub async fn check_config(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let s = settings(&args.config)?;
     match validate::load(&s) {
         Ok(loaded) => {
             println!(
@@ -110,6 +125,18 @@ pub fn check_config(args: ConfigArgs) -> anyhow::Result<ExitCode> {
                 loaded.topology.device_count(),
                 loaded.topology.read_count(),
             );
+            if args.probe {
+                let unreachable = crate::commission::probe_endpoints(
+                    &loaded.topology.endpoints,
+                    &s.poll,
+                    args.probe_budget,
+                )
+                .await;
+                if unreachable > 0 {
+                    eprintln!("{unreachable} endpoint(s) unreachable");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(issues) => {

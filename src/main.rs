@@ -1,7 +1,9 @@
-//! The `lamp-gateway` binary: the command line (`cli`) and the demo. They
+//! The `lamp-gateway` binary: the command line (`cli`), commissioning
+//! (`commission`) and the demo. They
 //! live here, not in the library, because only the binary needs them.
 
 mod cli;
+mod commission;
 #[cfg(feature = "demo")]
 mod demo;
 
@@ -14,7 +16,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cli::run(args).await,
-        Command::CheckConfig(args) => cli::check_config(args),
+        Command::CheckConfig(args) => cli::check_config(args).await,
+        Command::Probe(args) => commission::probe(args).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args).await,
         Command::Token(TokenCommand::New(args)) => cli::token_new(args),

@@ -2,7 +2,7 @@
 //! reads (≤125 registers each) that cover every field of every device.
 //! [`Topology::build`] assembles them from the inventory and the profiles.
 
-use crate::inventory::{ConfigIssue, Framing, Inventory};
+use crate::inventory::{ConfigIssue, EndpointAddr, Framing, Inventory, Link};
 use lamp_profile::{DeviceKind, Layout, Profile, Table};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -73,9 +73,12 @@ pub struct Read {
 
 #[derive(Debug, Clone)]
 pub struct EndpointSpec {
-    /// `host:port`.
+    /// The endpoint's name in logs and pages: `host:port`, `serial:PATH` or `dtu:ID`.
     pub address: String,
+    pub link: Link,
     pub framing: Framing,
+    /// Pause before each request after the last byte on the link.
+    pub request_gap: std::time::Duration,
     pub devices: Vec<DeviceSlot>,
     /// The poll plan, built by [`Topology::plan`].
     pub reads: Vec<Read>,
@@ -192,11 +195,13 @@ impl Topology {
         for (ci, c) in inv.cabinets.iter().enumerate() {
             let Some(rtu) = &c.rtu else { continue };
             let profile = profile_of(profiles, &rtu.profile, DeviceKind::Rtu, &c.at, issues);
-            let Some(ep) = &c.endpoint else {
-                issues.push(ConfigIssue::new(
-                    &c.at,
-                    format!("RTU `{}` has no endpoint to poll", rtu.id),
-                ));
+            let Some(ep) = &c.link else {
+                if c.endpoint.is_none() {
+                    issues.push(ConfigIssue::new(
+                        &c.at,
+                        format!("RTU `{}` has no endpoint to poll", rtu.id),
+                    ));
+                }
                 continue;
             };
             if let Some(profile) = profile {
@@ -254,11 +259,13 @@ impl Topology {
                     i
                 }
             };
-            let Some(ep) = &c.endpoint else {
-                issues.push(ConfigIssue::new(
-                    &l.at,
-                    format!("SLC `{}`: cabinet `{}` has no endpoint", slc.id, c.id),
-                ));
+            let Some(ep) = &c.link else {
+                if c.endpoint.is_none() {
+                    issues.push(ConfigIssue::new(
+                        &l.at,
+                        format!("SLC `{}`: cabinet `{}` has no endpoint", slc.id, c.id),
+                    ));
+                }
                 continue;
             };
             let e = endpoints.index(ep, c.framing, &l.at, issues);
@@ -325,25 +332,35 @@ struct Endpoints {
 impl Endpoints {
     fn index(
         &mut self,
-        addr: &str,
+        addr: &EndpointAddr,
         framing: Framing,
         at: &str,
         issues: &mut Vec<ConfigIssue>,
     ) -> usize {
         let list = &mut self.list;
-        let i = *self.by_address.entry(addr.to_string()).or_insert_with(|| {
+        let key = addr.key();
+        let i = *self.by_address.entry(key.clone()).or_insert_with(|| {
             list.push(EndpointSpec {
-                address: addr.to_string(),
+                address: key.clone(),
+                link: addr.link.clone(),
                 framing,
+                request_gap: addr.request_gap,
                 devices: Vec::new(),
                 reads: Vec::new(),
             });
             list.len() - 1
         });
-        if list[i].framing != framing {
+        let ep = &list[i];
+        if ep.framing != framing {
             issues.push(ConfigIssue::new(
                 at,
-                format!("endpoint {addr} is used with two framings (tcp and rtu-over-tcp)"),
+                format!("endpoint {key} is used with two framings (tcp and rtu)"),
+            ));
+        }
+        if ep.link != addr.link || ep.request_gap != addr.request_gap {
+            issues.push(ConfigIssue::new(
+                at,
+                format!("endpoint {key} is written with other options in another row"),
             ));
         }
         i
@@ -363,7 +380,11 @@ mod tests {
     fn endpoint(devices: Vec<DeviceSlot>) -> EndpointSpec {
         let mut ep = EndpointSpec {
             address: "127.0.0.1:502".into(),
+            link: Link::Tcp {
+                address: "127.0.0.1:502".into(),
+            },
             framing: Framing::Tcp,
+            request_gap: std::time::Duration::ZERO,
             devices,
             reads: vec![],
         };

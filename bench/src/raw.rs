@@ -150,7 +150,7 @@ async fn poll_endpoint(ep: Arc<EndpointSpec>, shared: Arc<Shared>) -> anyhow::Re
     stream.set_nodelay(true)?;
     let mut ctx = match ep.framing {
         Framing::Tcp => tokio_modbus::client::tcp::attach_slave(stream, Slave(1)),
-        Framing::RtuOverTcp => tokio_modbus::client::rtu::attach_slave(stream, Slave(1)),
+        Framing::Rtu => tokio_modbus::client::rtu::attach_slave(stream, Slave(1)),
     };
     // Without decoding there is no per-device result: a cycle with no failed
     // read counts every device of the endpoint as sampled.

@@ -76,6 +76,7 @@ fn inventory(o: &BenchOptions) -> Inventory {
             lon: None,
             circuits: 4,
             endpoint: None,
+            link: None,
             framing: Framing::Tcp,
             rtu: None,
         })

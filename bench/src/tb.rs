@@ -72,8 +72,8 @@ pub fn modbus_config(topology: &Topology, poll_ms: u64, with_rtus: bool) -> Valu
             slaves.push(json!({
                 "host": host,
                 "port": port.parse::<u16>().unwrap_or(502),
-                "type": match ep.framing { Framing::Tcp => "tcp", Framing::RtuOverTcp => "tcp" },
-                "method": match ep.framing { Framing::Tcp => "socket", Framing::RtuOverTcp => "rtu" },
+                "type": match ep.framing { Framing::Tcp => "tcp", Framing::Rtu => "tcp" },
+                "method": match ep.framing { Framing::Tcp => "socket", Framing::Rtu => "rtu" },
                 "unitId": dev.unit,
                 "deviceName": name,
                 "deviceType": p.name,

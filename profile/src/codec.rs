@@ -19,8 +19,12 @@ fn split(v: u32, order: WordOrder) -> [u16; 2] {
 }
 
 /// Decodes a field from its registers (`words.len() == field.width()`; bits
-/// arrive as 0/1 words). Returns the engineering value (raw × scale), rounded
-/// to the field's resolution so 0.95 reads as 0.95, not 0.9500000000000001.
+/// arrive as 0/1 words). Returns the engineering value (raw × scale) with the
+/// device's precision and no binary noise:
+/// - an integer × scale is exact to the scale's decimals (raw 95 × 0.01 reads
+///   0.95, not 0.9500000000000001; × 0.25 keeps two decimals);
+/// - an `f32` keeps every digit of its shortest decimal form (0.0004 A reads
+///   0.0004), times the scale's decimals.
 pub fn decode(field: &Field, words: &[u16]) -> f64 {
     let raw = match field.value_type {
         ValueType::Bool => return f64::from(u8::from(words[0] != 0)),
@@ -30,20 +34,41 @@ pub fn decode(field: &Field, words: &[u16]) -> f64 {
         ValueType::I32 => f64::from(join(words, field.word_order) as i32),
         ValueType::F32 => {
             let v = f32::from_bits(join(words, field.word_order));
+            if !v.is_finite() {
+                return f64::from(v);
+            }
             // An f32 carries ~7 significant digits; widen it through its
             // shortest decimal form rather than its binary expansion.
-            let widened = v.to_string().parse::<f64>().unwrap_or(f64::from(v));
-            return round_to(widened * field.scale, field.scale / 1e3);
+            let shortest = v.to_string();
+            let widened = shortest.parse::<f64>().unwrap_or(f64::from(v));
+            let digits = decimals_of(&shortest) + decimals(field.scale);
+            return round_decimals(widened * field.scale, digits);
         }
     };
-    round_to(raw * field.scale, field.scale)
+    round_decimals(raw * field.scale, decimals(field.scale))
 }
 
-/// Rounds to the decimal resolution of `step` (0.1 → one decimal).
-fn round_to(v: f64, step: f64) -> f64 {
-    let decimals = (-step.abs().log10()).ceil().clamp(0.0, 12.0) as i32;
+/// Decimals in the shortest form of `step` (0.1 → 1, 0.25 → 2, 10 → 0).
+fn decimals(step: f64) -> i32 {
+    decimals_of(&step.abs().to_string())
+}
+
+/// Digits after the point in a decimal number as Rust prints it (never in
+/// exponent form for f32/f64 `Display`).
+fn decimals_of(text: &str) -> i32 {
+    text.split_once('.').map_or(0, |(_, frac)| frac.len() as i32)
+}
+
+fn round_decimals(v: f64, decimals: i32) -> f64 {
+    let decimals = decimals.clamp(0, 15);
     let f = 10f64.powi(decimals);
-    (v * f).round() / f
+    let r = (v * f).round() / f;
+    // Beyond f64's reach (huge values with many decimals) keep the value.
+    if r.is_finite() {
+        r
+    } else {
+        v
+    }
 }
 
 /// Encodes an engineering value into the field's registers, rounding to the

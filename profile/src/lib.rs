@@ -155,7 +155,21 @@ pub struct Profile {
     pub circuits: u8,
     /// Power above which an SLC lamp that is on counts as lit (W).
     pub lit_threshold_w: f64,
+    /// Function codes the device accepts for writes.
+    pub write: WriteCodes,
     pub fields: Vec<Field>,
+}
+
+/// Which Modbus functions a command is written with. Some SLCs accept only
+/// "write multiple" (16, and 15 for coils), even for one register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteCodes {
+    /// 06 for one register, 16 for several, 05 for a coil.
+    #[default]
+    Single,
+    /// 16 for registers and 15 for coils, always.
+    Multiple,
 }
 
 /// A problem found in a profile file, with the key it concerns.
@@ -187,6 +201,8 @@ struct RawProfile {
     circuits: u8,
     #[serde(default = "default_lit_threshold")]
     lit_threshold_w: f64,
+    #[serde(default)]
+    write: WriteCodes,
     #[serde(rename = "field", default)]
     fields: Vec<RawField>,
 }
@@ -407,6 +423,7 @@ impl Profile {
                 layout,
                 circuits: raw.circuits,
                 lit_threshold_w: raw.lit_threshold_w,
+                write: raw.write,
                 fields,
             })
         } else {

@@ -101,3 +101,26 @@ address = 9
     }
     assert!(issues.iter().all(|i| i.file == "bad.toml"));
 }
+
+#[test]
+fn decoded_values_keep_the_device_precision() {
+    let mut p = shipped()["slc-b-block"].clone();
+    let f = p.fields.iter_mut().find(|f| f.value_type == ValueType::F32).unwrap();
+    f.scale = 1.0;
+    let f = f.clone();
+    for v in [0.0004f32, 0.123_456_7, 220.5, 1.0e-6, 12_345.67] {
+        let words = encode(&f, f64::from(v));
+        let back = decode(&f, &words);
+        assert_eq!(back, v.to_string().parse::<f64>().unwrap(), "{v}");
+    }
+    let mut g = f.clone();
+    g.value_type = ValueType::U16;
+    g.scale = 0.25;
+    assert_eq!(decode(&g, &[3]), 0.75, "a quarter scale keeps two decimals");
+    g.scale = 0.01;
+    assert_eq!(decode(&g, &[95]), 0.95);
+    g.scale = 0.001;
+    assert_eq!(decode(&g, &[1]), 0.001);
+    g.scale = 10.0;
+    assert_eq!(decode(&g, &[7]), 70.0);
+}

@@ -13,7 +13,7 @@
 use super::{Action, Command, CommandObserver, Control, ControlSettings, Selector, Source};
 use super::{Submission, TargetState, WriteJob};
 use crate::auth::{Principal, Role};
-use crate::inventory::{Cabinet, District, Framing, Inventory, Lamp, SlcSpec};
+use crate::inventory::{Cabinet, District, Framing, Inventory, Lamp, Link, SlcSpec};
 use crate::state::{LiveState, PollOutcome, Reading, SlcReading};
 use crate::topology::{DeviceKey, DeviceSlot, EndpointSpec, PollClass, Topology};
 use chrono::Utc;
@@ -61,6 +61,7 @@ fn inventory() -> Inventory {
             lon: None,
             circuits: 1,
             endpoint: Some("127.0.0.1:1502".into()),
+            link: Some("127.0.0.1:1502".parse().unwrap()),
             framing: Framing::Tcp,
             rtu: None,
         }],
@@ -74,7 +75,11 @@ fn topology() -> Topology {
     let mut t = Topology {
         endpoints: vec![EndpointSpec {
             address: "127.0.0.1:1502".into(),
+            link: Link::Tcp {
+                address: "127.0.0.1:1502".into(),
+            },
             framing: Framing::Tcp,
+            request_gap: Duration::ZERO,
             devices: (0..2u8)
                 .map(|i| DeviceSlot {
                     key: DeviceKey::Lamp(u32::from(i)),

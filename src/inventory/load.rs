@@ -1,7 +1,9 @@
 //! Reading `districts.csv`, `cabinets.csv` and `lamps.csv`, reporting every
 //! malformed row with its file and line rather than stopping at the first.
 
-use super::{Cabinet, ConfigIssue, District, Framing, Inventory, Lamp, RtuSpec, SlcSpec};
+use super::{
+    Cabinet, ConfigIssue, District, EndpointAddr, Framing, Inventory, Lamp, RtuSpec, SlcSpec,
+};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -255,12 +257,30 @@ pub fn load_dir(dir: &Path) -> (Inventory, Vec<ConfigIssue>) {
     for (at, r) in read_rows::<CabinetRow>(&dir.join("cabinets.csv"), &mut issues) {
         check_id(&at, "cabinet", &r.id, &mut issues);
         check_position(&at, r.lat, r.lon, &mut issues);
-        let framing = match r.framing.as_deref().unwrap_or("").parse::<Framing>() {
-            Ok(f) => f,
-            Err(e) => {
+        let framing_cell = match non_empty(r.framing).map(|f| f.parse::<Framing>()) {
+            None => None,
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) => {
                 issues.push(ConfigIssue::new(at.clone(), e));
-                Framing::Tcp
+                None
             }
+        };
+        let endpoint = non_empty(r.endpoint);
+        let link = endpoint
+            .as_deref()
+            .and_then(|text| match text.parse::<EndpointAddr>() {
+                Ok(addr) => Some(addr),
+                Err(e) => {
+                    issues.push(ConfigIssue::new(at.clone(), e));
+                    None
+                }
+            });
+        let framing = match &link {
+            Some(addr) => addr.framing(framing_cell).unwrap_or_else(|e| {
+                issues.push(ConfigIssue::new(at.clone(), e));
+                addr.default_framing()
+            }),
+            None => framing_cell.unwrap_or(Framing::Tcp),
         };
         let rtu = match (non_empty(r.rtu_id), non_empty(r.rtu_profile), r.rtu_unit) {
             (None, None, None) => None,
@@ -284,7 +304,8 @@ pub fn load_dir(dir: &Path) -> (Inventory, Vec<ConfigIssue>) {
             lat: r.lat,
             lon: r.lon,
             circuits: r.circuits,
-            endpoint: non_empty(r.endpoint),
+            endpoint,
+            link,
             framing,
             rtu,
         });

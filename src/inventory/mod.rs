@@ -1,32 +1,37 @@
 //! The city's inventory: districts, cabinets (with or without an RTU) and lamps
 //! (with or without an SLC), kept by the city as spreadsheets and loaded from CSV.
 
+mod endpoint;
 mod issue;
 mod load;
 
+pub use endpoint::{EndpointAddr, Link, Parity, SerialLine};
 pub use issue::ConfigIssue;
 pub use load::load_dir;
 
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// How Modbus frames travel over the TCP connection to an endpoint.
+/// How Modbus frames travel on an endpoint's link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Framing {
     /// Modbus TCP (MBAP header).
     Tcp,
-    /// Modbus RTU frames (with CRC) tunnelled over TCP, as serial servers send them.
-    RtuOverTcp,
+    /// Modbus RTU frames (unit, PDU, CRC): on a serial line, tunnelled over
+    /// TCP as serial servers send them (`rtu-over-tcp`), or through a DTU.
+    Rtu,
 }
 
 impl std::str::FromStr for Framing {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "tcp" | "" => Ok(Framing::Tcp),
-            "rtu-over-tcp" => Ok(Framing::RtuOverTcp),
-            other => Err(format!("framing `{other}` is not `tcp` or `rtu-over-tcp`")),
+            "tcp" => Ok(Framing::Tcp),
+            "rtu-over-tcp" | "rtu" => Ok(Framing::Rtu),
+            other => Err(format!(
+                "framing `{other}` is not `tcp`, `rtu-over-tcp` or `rtu`"
+            )),
         }
     }
 }
@@ -60,8 +65,12 @@ pub struct Cabinet {
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub circuits: u8,
-    /// `host:port` of the Modbus endpoint behind which its RTU and SLCs answer.
+    /// The Modbus endpoint behind which its RTU and SLCs answer, as written
+    /// (`host:port`, `serial:PATH?…` or `dtu:ID`).
     pub endpoint: Option<String>,
+    /// The endpoint parsed; `None` when the cell is empty or wrong (an issue says why).
+    #[serde(skip)]
+    pub link: Option<EndpointAddr>,
     pub framing: Framing,
     pub rtu: Option<RtuSpec>,
 }

@@ -1,6 +1,8 @@
 //! The `[poll]` settings, and what one endpoint's poller takes of them.
 
 use crate::control::ControlSettings;
+use crate::dialin::Registry;
+use std::sync::Arc;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -24,6 +26,10 @@ pub struct PollSettings {
     pub reconnect_min: Duration,
     #[serde(with = "humantime_serde")]
     pub reconnect_max: Duration,
+    /// Longest wait between probes of a unit that keeps timing out while its
+    /// neighbours answer (its own backoff, from one interval doubling).
+    #[serde(with = "humantime_serde")]
+    pub unit_backoff_max: Duration,
     /// Unmapped registers a read may span to join two fields into one request.
     pub max_gap: u16,
     /// Capacity of the channel from the pollers to the live state.
@@ -40,6 +46,7 @@ impl Default for PollSettings {
             offline_after: 3,
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
+            unit_backoff_max: Duration::from_secs(60),
             max_gap: 0,
             outcome_channel: 4096,
         }
@@ -84,8 +91,8 @@ impl PollSettings {
     }
 }
 
-/// What one endpoint's poller needs: its cadence and timeouts, and how often
-/// a command write is tried.
+/// What one endpoint's poller needs: its cadence and timeouts, how often a
+/// command write is tried, and where dial-in DTUs are found.
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
     pub slc_interval: Duration,
@@ -94,8 +101,11 @@ pub struct PollerConfig {
     pub connect_timeout: Duration,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    pub unit_backoff_max: Duration,
     /// Tries per command target on transport failures.
     pub max_attempts: u32,
+    /// The DTUs that dialled in (`dtu:` endpoints); none without `[dialin]`.
+    pub dialin: Option<Arc<Registry>>,
 }
 
 impl PollerConfig {
@@ -108,6 +118,8 @@ impl PollerConfig {
             connect_timeout: s.connect_timeout,
             reconnect_min: s.reconnect_min,
             reconnect_max: s.reconnect_max,
+            unit_backoff_max: s.unit_backoff_max,
+            dialin: None,
         }
     }
 }

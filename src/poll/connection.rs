@@ -1,18 +1,85 @@
-//! Opening a Modbus connection with either framing, and sorting tokio-modbus
-//! errors into what the poller must do about them.
+//! Opening an endpoint's link — a TCP socket with either framing, a serial
+//! port, or the socket a DTU dialled in on — and sorting tokio-modbus errors
+//! into what the poller must do about them.
 
-use crate::inventory::Framing;
+use super::link::serial::SerialParams;
+use super::link::{self, LinkFraming, LinkOptions};
+use super::worker::Connection;
+use crate::dialin::DtuConn;
+use crate::inventory::{Framing, Link, Parity, SerialLine};
 use crate::state::FailReason;
+use crate::topology::EndpointSpec;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio_modbus::client::Context;
 use tokio_modbus::Slave;
 
-pub(super) async fn connect(
-    address: &str,
+pub(super) type Opened = Connection;
+
+/// Opens the endpoint's link. A dial-in endpoint cannot be opened from this
+/// side: its DTU has not registered.
+pub(super) async fn connect(spec: &EndpointSpec, limit: Duration) -> Result<Opened, FailReason> {
+    match &spec.link {
+        Link::Tcp { address } => {
+            let stream = dial(address, limit).await?;
+            Ok(match spec.framing {
+                Framing::Tcp => Connection {
+                    ctx: tokio_modbus::client::tcp::attach_slave(stream, Slave(1)),
+                    survives_timeout: false,
+                    generation: None,
+                },
+                Framing::Rtu => ours(Box::new(stream), LinkFraming::Rtu, spec.request_gap, None),
+            })
+        }
+        Link::Serial(line) => {
+            let stream = link::serial::open(&serial_params(line)).map_err(|e| {
+                FailReason::Connect {
+                    detail: format!("{}: {e}", line.path),
+                }
+            })?;
+            Ok(ours(stream, LinkFraming::Rtu, spec.request_gap, None))
+        }
+        Link::DialIn { .. } => Err(FailReason::DtuAbsent),
+    }
+}
+
+/// A DTU's registered socket as a link with the endpoint's framing.
+pub(super) fn over_dtu(
+    dtu: DtuConn,
     framing: Framing,
-    limit: Duration,
-) -> Result<Context, FailReason> {
+    request_gap: Duration,
+    heartbeat: Option<Arc<[u8]>>,
+) -> Connection {
+    let framing = match framing {
+        Framing::Tcp => LinkFraming::Mbap,
+        Framing::Rtu => LinkFraming::Rtu,
+    };
+    let mut c = ours(Box::new(dtu.stream), framing, request_gap, heartbeat);
+    c.generation = Some(dtu.generation);
+    c
+}
+
+fn ours(
+    stream: Box<dyn link::Stream>,
+    framing: LinkFraming,
+    request_gap: Duration,
+    heartbeat: Option<Arc<[u8]>>,
+) -> Connection {
+    Connection {
+        ctx: link::attach(
+            stream,
+            LinkOptions {
+                framing,
+                request_gap,
+                heartbeat,
+            },
+        ),
+        survives_timeout: true,
+        generation: None,
+    }
+}
+
+async fn dial(address: &str, limit: Duration) -> Result<TcpStream, FailReason> {
     let stream = match tokio::time::timeout(limit, TcpStream::connect(address)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -28,10 +95,21 @@ pub(super) async fn connect(
     };
     // Requests are small and answered one at a time: Nagle would only add delay.
     let _ = stream.set_nodelay(true);
-    Ok(match framing {
-        Framing::Tcp => tokio_modbus::client::tcp::attach_slave(stream, Slave(1)),
-        Framing::RtuOverTcp => tokio_modbus::client::rtu::attach_slave(stream, Slave(1)),
-    })
+    Ok(stream)
+}
+
+pub(super) fn serial_params(line: &SerialLine) -> SerialParams {
+    SerialParams {
+        path: line.path.clone(),
+        baud: line.baud,
+        parity: match line.parity {
+            Parity::None => link::serial::Parity::None,
+            Parity::Even => link::serial::Parity::Even,
+            Parity::Odd => link::serial::Parity::Odd,
+        },
+        data_bits: line.data_bits,
+        stop_bits: line.stop_bits,
+    }
 }
 
 /// A transport-level failure: the connection cannot be trusted any more (a

@@ -4,12 +4,19 @@
 mod cadence;
 mod config;
 mod connection;
+mod cycle;
+mod link;
+mod probe;
 #[cfg(test)]
 mod spec;
 mod worker;
 mod write;
 
 pub use config::{PollSettings, PollerConfig};
+pub use probe::{
+    describe, exception_name, probe_device, reachable, ProbeField, ProbeRead, ProbeReport,
+    ProbeWrite,
+};
 
 use crate::control::WriteJob;
 use crate::state::Report;

@@ -6,7 +6,7 @@
 use super::cadence::{next_due, Backoff};
 use super::config::PollerConfig;
 use super::worker;
-use crate::inventory::Framing;
+use crate::inventory::{Framing, Link};
 use crate::state::{FailReason, PollOutcome, Report};
 use crate::topology::{DeviceKey, DeviceSlot, EndpointSpec, PollClass};
 use lamp_profile::Profile;
@@ -124,8 +124,12 @@ fn one_slc_endpoint(address: String) -> Arc<EndpointSpec> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
     let profile = Profile::load_dir(&dir).unwrap()["slc-a-unit"].clone();
     let mut ep = EndpointSpec {
+        link: Link::Tcp {
+            address: address.clone(),
+        },
         address,
         framing: Framing::Tcp,
+        request_gap: Duration::ZERO,
         devices: vec![DeviceSlot {
             key: DeviceKey::Lamp(0),
             unit: 1,
@@ -152,7 +156,9 @@ fn config(
         connect_timeout: s(1.0),
         reconnect_min: min,
         reconnect_max: max,
+        unit_backoff_max: s(60.0),
         max_attempts: 1,
+        dialin: None,
     }
 }
 
@@ -227,4 +233,63 @@ async fn a_silent_endpoint_polled_back_to_back_is_retried_after_a_growing_capped
             k - 1
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poll_due_during_the_backoff_counts_as_failed_at_its_due_time() {
+    // Polled every 2 s; after the first timeout the backoff (5–30 s) is
+    // longer than the interval. Each due time still yields a failed
+    // outcome — sent and timed out, or not sent — so a device goes offline
+    // within `offline_after` intervals (plus one request timeout) of its
+    // last success, not only at the next attempt.
+    let (interval, timeout) = (s(2.0), s(1.0));
+    let cfg = config(interval, timeout, s(10.0), s(30.0));
+    let got = against_a_silent_endpoint(cfg, 12).await;
+    let mut not_sent = 0;
+    for (k, (t, o)) in got.iter().enumerate() {
+        let due = interval * k as u32;
+        assert!(
+            *t + Duration::from_millis(5) >= due && *t <= due + timeout + Duration::from_millis(5),
+            "outcome {k} at {t:?}, due at {due:?}"
+        );
+        match &o.results[0].1 {
+            Err(FailReason::Timeout) => {}
+            Err(FailReason::Backoff) => {
+                not_sent += 1;
+                assert_eq!((o.reads_ok, o.reads_failed), (0, 0), "nothing sent");
+            }
+            other => panic!("outcome {k}: {other:?}"),
+        }
+    }
+    assert!(not_sent >= 6, "{not_sent} of 12 due polls fell in the backoff");
+}
+
+#[test]
+fn a_unit_that_keeps_timing_out_is_probed_ever_more_rarely_up_to_its_cap() {
+    use super::cadence::UnitHealth;
+    let (interval, cap) = (s(10.0), s(60.0));
+    let mut u = UnitHealth::default();
+    let t0 = Instant::now();
+    u.timed_out(t0, interval, cap);
+    assert!(u.due(t0), "one timeout: tried again next cycle");
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        u.timed_out(t0, interval, cap);
+        let wait = u.next_probe.expect("a slower cadence") - t0;
+        waits.push(wait);
+        assert!(!u.due(t0 + wait - s(0.001)) && u.due(t0 + wait));
+    }
+    // interval · 2ⁿ (±25 %), capped: 10, 20, 40, then 60 s.
+    for (n, want) in [10.0, 20.0, 40.0, 60.0, 60.0, 60.0, 60.0, 60.0].iter().enumerate() {
+        let w = waits[n].as_secs_f64();
+        assert!(w >= want * 0.75 - 1e-9 && w <= want * 1.25 + 1e-9, "probe {n}: {w} s, want {want} ±25 %");
+    }
+}
+
+#[test]
+fn the_probes_of_dead_units_take_at_most_half_the_interval() {
+    use super::cadence::probe_budget;
+    assert_eq!(probe_budget(s(10.0), s(1.0)), 5);
+    assert_eq!(probe_budget(s(0.3), s(0.1)), 1);
+    assert_eq!(probe_budget(s(1.0), s(5.0)), 1, "at least one, or a dead unit is never seen again");
 }

@@ -1,13 +1,17 @@
-//! The poller of one endpoint.
+//! The poller of one endpoint: when each class is polled, what a due poll
+//! that cannot be sent counts as, and the endpoint's one connection.
 
-use super::cadence::{next_due, Backoff};
+use super::cadence::{next_due, Backoff, UnitHealth};
 use super::config::PollerConfig;
-use super::connection::{classify, connect};
+use super::connection::{classify, connect, Opened};
 use crate::control::{FailCause, WriteJob};
-use crate::state::{FailReason, PollOutcome, Reading, Report};
+use crate::dialin::Slot;
+use crate::inventory::Link;
+use crate::state::{FailReason, PollOutcome, Report};
 use crate::topology::{EndpointSpec, PollClass, Read};
 use chrono::Utc;
-use lamp_profile::{decode, DeviceKind, Quantity, Table};
+use lamp_profile::Table;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -22,10 +26,34 @@ pub(super) struct Endpoint {
     pub(super) index: u32,
     pub(super) spec: Arc<EndpointSpec>,
     pub(super) cfg: PollerConfig,
-    pub(super) conn: Option<Context>,
+    pub(super) conn: Option<Connection>,
     pub(super) writes: mpsc::Receiver<WriteJob>,
     /// To the live state: poll outcomes, and command writes confirmed.
     pub(super) reports: mpsc::Sender<Report>,
+    /// A dial-in endpoint's place in the DTU registry.
+    pub(super) dtu: Option<Arc<Slot>>,
+    /// Units that timed out while others answered, by unit id.
+    pub(super) units: HashMap<u8, UnitHealth>,
+    /// Per class: whether anything on the endpoint answered in its last
+    /// cycle, and the unit group the next cycle starts from after a cycle
+    /// that gave up (so the units behind two dead ones are reached).
+    pub(super) last_answered: [bool; 2],
+    pub(super) resume_at: [usize; 2],
+    /// When the last request of a Modbus TCP link ended (`request_gap`).
+    pub(super) last_io: Option<Instant>,
+}
+
+/// An open link and how far it can be trusted after a lost answer.
+pub(super) struct Connection {
+    pub(super) ctx: Context,
+    /// Our RTU or DTU framing matches each answer to its request and throws
+    /// away anything else, so a late answer cannot be mistaken for the next
+    /// one: the link survives a timeout. tokio-modbus's Modbus TCP client
+    /// cannot skip a stale answer (tokio-modbus #324), so after a timeout
+    /// that link is opened afresh.
+    pub(super) survives_timeout: bool,
+    /// The DTU connection's generation, to tell the registry it was lost.
+    pub(super) generation: Option<u64>,
 }
 
 pub(super) async fn run(
@@ -43,6 +71,11 @@ pub(super) async fn run(
     .into_iter()
     .filter(|(c, _)| spec.reads.iter().any(|r| r.class == *c))
     .collect();
+    let dtu = match &spec.link {
+        Link::DialIn { id } => cfg.dialin.as_ref().and_then(|r| r.slot(id)),
+        _ => None,
+    };
+    let dial_in = matches!(spec.link, Link::DialIn { .. });
     let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
     let mut ep = Endpoint {
         index,
@@ -51,17 +84,32 @@ pub(super) async fn run(
         conn: None,
         writes,
         reports,
+        dtu: dtu.clone(),
+        units: HashMap::new(),
+        last_answered: [false; 2],
+        resume_at: [0; 2],
+        last_io: None,
     };
     let mut due: Vec<Instant> = vec![Instant::now(); classes.len()];
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
-    // After a failed connection nothing is tried before this; kept apart from
+    // After the endpoint failed nothing is sent before this; kept apart from
     // the per-class due times so the class that waited longest goes next.
     let mut not_before = Instant::now();
     loop {
         let next = due.iter().enumerate().min_by_key(|(_, t)| **t);
         let (slot, when) = next.map_or((usize::MAX, far), |(s, t)| (s, *t));
+        let interval = classes.get(slot).map_or(Duration::ZERO, |c| c.1);
+        // A due poll that cannot be sent is reported failed at its due time
+        // (rule: offline within `offline_after` intervals of the last
+        // success). Back to back polling (interval 0) has no due times to
+        // miss: it waits the backoff out.
+        let wake = if interval.is_zero() {
+            when.max(not_before)
+        } else {
+            when
+        };
         tokio::select! {
-            () = tokio::time::sleep_until(when.max(not_before)) => {}
+            () = tokio::time::sleep_until(wake) => {}
             // Writes jump the poll queue: they are served as soon as they come.
             job = ep.writes.recv() => {
                 match job {
@@ -70,21 +118,45 @@ pub(super) async fn run(
                 }
                 continue;
             }
+            // A DTU registered (first time, or again after a cell handover):
+            // use it at once and poll what is due without waiting the backoff.
+            conn = next_dtu(dtu.as_deref()) => {
+                ep.adopt_dtu(conn);
+                not_before = Instant::now();
+                backoff.reset();
+                continue;
+            }
             () = cancel.cancelled() => break,
         }
         let Some(&(class, interval)) = classes.get(slot) else {
             continue;
         };
-        let outcome = tokio::select! {
-            o = ep.poll(class).instrument(tracing::debug_span!("poll_cycle", class = ?class)) => o,
-            () = cancel.cancelled() => break,
+        let now = Instant::now();
+        let not_sent = if now < not_before {
+            Some(FailReason::Backoff)
+        } else if dial_in && ep.conn.is_none() && !ep.take_waiting_dtu() {
+            Some(FailReason::DtuAbsent)
+        } else {
+            None
+        };
+        let sent = not_sent.is_none();
+        let outcome = match not_sent {
+            Some(reason) => ep.not_sent(class, reason),
+            None => tokio::select! {
+                o = ep.poll(class, interval)
+                    .instrument(tracing::debug_span!("poll_cycle", class = ?class)) => o,
+                () = cancel.cancelled() => break,
+            },
         };
         let now = Instant::now();
         due[slot] = next_due(when, interval, now);
-        if outcome.connected {
-            backoff.reset();
-        } else {
-            not_before = now + backoff.next();
+        if sent {
+            if outcome.connected {
+                backoff.reset();
+            } else if !(dial_in && ep.conn.is_none()) {
+                // A DTU that dropped is waited for, not redialled.
+                not_before = now + backoff.next();
+            }
         }
         // The live state is in memory and always drains this channel; waiting
         // here is backpressure, not loss.
@@ -93,7 +165,7 @@ pub(super) async fn run(
         }
     }
     if let Some(mut conn) = ep.conn.take() {
-        let _ = conn.disconnect().await;
+        let _ = conn.ctx.disconnect().await;
     }
     ep.writes.close();
     while let Ok(job) = ep.writes.try_recv() {
@@ -101,24 +173,112 @@ pub(super) async fn run(
     }
 }
 
+/// The next DTU connection registered for this endpoint; never, for an
+/// endpoint that is dialled.
+async fn next_dtu(slot: Option<&Slot>) -> crate::dialin::DtuConn {
+    match slot {
+        Some(slot) => slot.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Endpoint {
-    pub(super) async fn ensure_connected(&mut self) -> Result<&mut Context, FailReason> {
-        if self.conn.is_none() {
-            let ctx = connect(
-                &self.spec.address,
-                self.spec.framing,
-                self.cfg.connect_timeout,
-            )
-            .await?;
-            tracing::debug!(endpoint = %self.spec.address, "connected");
-            self.conn = Some(ctx);
+    /// Every device of `class` failed with `reason`, nothing sent.
+    fn not_sent(&self, class: PollClass, reason: FailReason) -> PollOutcome {
+        PollOutcome {
+            endpoint: self.index,
+            class,
+            at: Utc::now(),
+            connected: false,
+            elapsed: Duration::ZERO,
+            reads_ok: 0,
+            reads_failed: 0,
+            results: self
+                .spec
+                .devices
+                .iter()
+                .filter(|d| d.class() == class)
+                .map(|d| (d.key, Err(reason.clone())))
+                .collect(),
         }
-        Ok(self.conn.as_mut().expect("just connected"))
+    }
+
+    /// Switches to a DTU's new connection; the old one (if any) is dropped.
+    pub(super) fn adopt_dtu(&mut self, dtu: crate::dialin::DtuConn) {
+        tracing::info!(
+            endpoint = %self.spec.address,
+            peer = %dtu.peer,
+            generation = dtu.generation,
+            "DTU connected"
+        );
+        let heartbeat = self.cfg.dialin.as_ref().and_then(|r| r.heartbeat());
+        self.conn = Some(super::connection::over_dtu(
+            dtu,
+            self.spec.framing,
+            self.spec.request_gap,
+            heartbeat,
+        ));
+    }
+
+    /// Takes a DTU connection that registered while nobody was waiting.
+    fn take_waiting_dtu(&mut self) -> bool {
+        match self.dtu.as_ref().and_then(|s| s.try_next()) {
+            Some(conn) => {
+                self.adopt_dtu(conn);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(super) async fn ensure_connected(&mut self) -> Result<&mut Context, FailReason> {
+        // A DTU that registered again replaces the connection in use.
+        if self.dtu.is_some() {
+            self.take_waiting_dtu();
+        }
+        if self.conn.is_none() {
+            let opened: Opened = connect(&self.spec, self.cfg.connect_timeout).await?;
+            tracing::debug!(endpoint = %self.spec.address, "connected");
+            self.conn = Some(opened);
+        }
+        Ok(&mut self.conn.as_mut().expect("just connected").ctx)
+    }
+
+    /// Drops the connection after a failure it cannot be trusted past.
+    pub(super) fn after_failure(&mut self, reason: &FailReason) {
+        let keep = match (reason, &self.conn) {
+            (_, None) => return,
+            (FailReason::Timeout, Some(c)) => c.survives_timeout,
+            (FailReason::Exception { .. }, _) => true,
+            _ => false,
+        };
+        if !keep {
+            if let (Some(slot), Some(conn)) = (&self.dtu, self.conn.as_ref()) {
+                if let Some(g) = conn.generation {
+                    slot.lost(g);
+                }
+            }
+            self.conn = None;
+        }
+    }
+
+    /// Waits out the endpoint's `request_gap` on a link without framing of
+    /// our own (ours waits inside the link).
+    async fn request_gap(&mut self) {
+        let gap = self.spec.request_gap;
+        if gap.is_zero() || self.conn.as_ref().is_none_or(|c| c.survives_timeout) {
+            return;
+        }
+        if let Some(last) = self.last_io {
+            tokio::time::sleep_until(last + gap).await;
+        }
     }
 
     pub(super) async fn read(&mut self, read: &Read) -> Result<Vec<u16>, FailReason> {
         let limit = self.cfg.request_timeout;
-        let ctx = self.ensure_connected().await?;
+        self.ensure_connected().await?;
+        self.request_gap().await;
+        let ctx = &mut self.conn.as_mut().expect("connected").ctx;
         ctx.set_slave(Slave(read.unit));
         let (start, count) = (read.start, read.count);
         let bits = |v: Vec<bool>| v.into_iter().map(u16::from).collect::<Vec<u16>>();
@@ -133,7 +293,9 @@ impl Endpoint {
                 Table::Input => ctx.read_input_registers(start, count).await,
             }
         };
-        let failure = match tokio::time::timeout(limit, call).await {
+        let result = tokio::time::timeout(limit, call).await;
+        self.last_io = Some(Instant::now());
+        let failure = match result {
             Ok(Ok(Ok(words))) if words.len() >= usize::from(count) => return Ok(words),
             Ok(Ok(Ok(words))) => FailReason::Protocol {
                 detail: format!("asked for {count} values, got {}", words.len()),
@@ -143,92 +305,7 @@ impl Endpoint {
             Ok(Err(e)) => classify(e),
             Err(_) => FailReason::Timeout,
         };
-        // A late or garbled answer would be taken for the answer to the next
-        // request (tokio-modbus #324): start over on a fresh connection.
-        self.conn = None;
+        self.after_failure(&failure);
         Err(failure)
-    }
-
-    /// Runs every read of one class once and reports each device's result.
-    async fn poll(&mut self, class: PollClass) -> PollOutcome {
-        let started = Instant::now();
-        let at = Utc::now();
-        let spec = self.spec.clone();
-        let mut values: Vec<Vec<(Quantity, f64)>> = vec![Vec::new(); spec.devices.len()];
-        let mut failed: Vec<Option<FailReason>> = vec![None; spec.devices.len()];
-        let (mut reads_ok, mut reads_failed) = (0u32, 0u32);
-        // One fresh connection per cycle after a transport failure: enough to
-        // ride over a dropped socket, without letting a dead endpoint cost
-        // a timeout per read.
-        let mut reconnects_left = 1u32;
-        let mut gave_up: Option<FailReason> = None;
-        for read in spec.reads.iter().filter(|r| r.class == class) {
-            while let Ok(job) = self.writes.try_recv() {
-                self.execute(job).await;
-            }
-            let result = match &gave_up {
-                Some(reason) => Err(reason.clone()),
-                None => self.read(read).await,
-            };
-            match result {
-                Ok(words) => {
-                    reads_ok += 1;
-                    for part in &read.parts {
-                        let dev = &spec.devices[part.device as usize];
-                        let field = &dev.profile.fields[usize::from(part.field)];
-                        let at = usize::from(part.offset);
-                        let v = decode(field, &words[at..at + usize::from(field.width())]);
-                        let slot = &mut values[part.device as usize];
-                        if slot.capacity() == 0 {
-                            slot.reserve_exact(dev.profile.fields.len());
-                        }
-                        slot.push((field.quantity, v));
-                    }
-                }
-                Err(reason) => {
-                    reads_failed += 1;
-                    if self.conn.is_none() && gave_up.is_none() {
-                        if reconnects_left == 0 || matches!(reason, FailReason::Connect { .. }) {
-                            gave_up = Some(reason.clone());
-                        }
-                        reconnects_left = reconnects_left.saturating_sub(1);
-                    }
-                    for part in &read.parts {
-                        failed[part.device as usize].get_or_insert_with(|| reason.clone());
-                    }
-                }
-            }
-        }
-        let results = spec
-            .devices
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.class() == class)
-            .map(|(i, d)| {
-                let result = match failed[i].take() {
-                    Some(reason) => Err(reason),
-                    None => {
-                        let v = &values[i];
-                        let silent = v.iter().any(|(q, x)| *q == Quantity::CommOk && *x == 0.0);
-                        match d.profile.kind {
-                            _ if silent => Err(FailReason::NodeSilent),
-                            DeviceKind::Slc => Ok(Reading::slc(v)),
-                            DeviceKind::Rtu => Ok(Reading::rtu(v, d.profile.circuits)),
-                        }
-                    }
-                };
-                (d.key, result)
-            })
-            .collect();
-        PollOutcome {
-            endpoint: self.index,
-            class,
-            at,
-            connected: self.conn.is_some(),
-            elapsed: started.elapsed(),
-            reads_ok,
-            reads_failed,
-            results,
-        }
     }
 }

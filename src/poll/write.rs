@@ -6,16 +6,24 @@ use super::worker::Endpoint;
 use crate::control::{FailCause, WriteJob};
 use crate::state::{ConfirmedWrite, FailReason, Report};
 use crate::topology::{DeviceSlot, Read};
-use lamp_profile::{decode, encode, Field, Quantity, Table, ValueType};
+use lamp_profile::{decode, encode, Field, Quantity, Table, ValueType, WriteCodes};
 use tokio_modbus::client::Writer;
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 
 /// A failure the next attempt may cure (the connection), or one it cannot
 /// (the device answered).
-enum Failure {
+pub(super) enum Failure {
     Retry(FailCause),
     Final(FailCause),
+}
+
+impl Failure {
+    pub(super) fn cause(&self) -> FailCause {
+        match self {
+            Failure::Retry(c) | Failure::Final(c) => c.clone(),
+        }
+    }
 }
 
 impl From<FailReason> for Failure {
@@ -23,7 +31,9 @@ impl From<FailReason> for Failure {
         match r {
             FailReason::Exception { code } => Failure::Final(FailCause::Exception { code }),
             FailReason::Timeout => Failure::Retry(FailCause::Timeout),
-            FailReason::NodeSilent => Failure::Final(FailCause::Offline),
+            FailReason::NodeSilent | FailReason::DtuAbsent => Failure::Final(FailCause::Offline),
+            // Writes do not wait out the poll's backoff or deferral.
+            FailReason::Backoff | FailReason::Deferred => Failure::Retry(FailCause::Timeout),
             FailReason::Connect { detail }
             | FailReason::Transport { detail }
             | FailReason::Protocol { detail } => Failure::Retry(FailCause::Transport { detail }),
@@ -94,7 +104,7 @@ impl Endpoint {
         }
     }
 
-    async fn write_all(
+    pub(super) async fn write_all(
         &mut self,
         dev: &DeviceSlot,
         writes: &[(Quantity, f64)],
@@ -106,29 +116,36 @@ impl Endpoint {
             let words = encode(f, value);
             let ctx = self.ensure_connected().await.map_err(Failure::from)?;
             ctx.set_slave(Slave(dev.unit));
+            let codes = dev.profile.write;
             let call = async {
-                match (f.table, words.as_slice()) {
-                    (Table::Coil, _) => ctx.write_single_coil(addr, value != 0.0).await,
-                    (_, [one]) => ctx.write_single_register(addr, *one).await,
+                match (f.table, codes, words.as_slice()) {
+                    (Table::Coil, WriteCodes::Single, _) => {
+                        ctx.write_single_coil(addr, value != 0.0).await
+                    }
+                    (Table::Coil, WriteCodes::Multiple, _) => {
+                        ctx.write_multiple_coils(addr, &[value != 0.0]).await
+                    }
+                    (_, WriteCodes::Single, [one]) => ctx.write_single_register(addr, *one).await,
                     _ => ctx.write_multiple_registers(addr, &words).await,
                 }
             };
-            let failure = match tokio::time::timeout(limit, call).await {
+            let reason = match tokio::time::timeout(limit, call).await {
                 Ok(Ok(Ok(()))) => continue,
                 Ok(Ok(Err(code))) => {
                     return Err(Failure::Final(FailCause::Exception { code: code.into() }))
                 }
-                Ok(Err(e)) => Failure::from(classify(e)),
-                Err(_) => Failure::Retry(FailCause::Timeout),
+                Ok(Err(e)) => classify(e),
+                Err(_) => FailReason::Timeout,
             };
-            // As for reads: never trust a connection after a lost answer.
-            self.conn = None;
-            return Err(failure);
+            // As for reads: a connection that cannot skip a lost answer is
+            // opened afresh.
+            self.after_failure(&reason);
+            return Err(Failure::from(reason));
         }
         Ok(())
     }
 
-    async fn read_back(
+    pub(super) async fn read_back(
         &mut self,
         dev: &DeviceSlot,
         writes: &[(Quantity, f64)],

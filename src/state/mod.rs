@@ -174,7 +174,11 @@ impl<R> DeviceLive<R> {
             }
             Err(e) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                self.last_error = Some(e);
+                // A poll not sent says only that the poller waited; the
+                // failure that made it wait stays the one shown.
+                if !e.not_sent() || self.last_error.is_none() {
+                    self.last_error = Some(e);
+                }
             }
         }
         let online = self.consecutive_failures == 0

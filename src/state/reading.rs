@@ -107,9 +107,26 @@ pub enum FailReason {
     Exception { code: u8 },
     /// The concentrator reports that this SLC does not answer on its line.
     NodeSilent,
+    /// Due but not sent: the endpoint failed and its poller waits out the
+    /// reconnect backoff. Counts as a failed poll, so a device goes offline
+    /// on time, not only after the next attempt.
+    Backoff,
+    /// Due but not sent: the unit kept timing out while its neighbours
+    /// answered and is probed at a slower cadence of its own.
+    Deferred,
+    /// Due but not sent: the endpoint's DTU has not dialled in.
+    DtuAbsent,
 }
 
 impl FailReason {
+    /// A poll that was due but not sent (it still counts as failed).
+    pub fn not_sent(&self) -> bool {
+        matches!(
+            self,
+            FailReason::Backoff | FailReason::Deferred | FailReason::DtuAbsent
+        )
+    }
+
     /// Low-cardinality label for counters.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -119,6 +136,9 @@ impl FailReason {
             FailReason::Protocol { .. } => "protocol",
             FailReason::Exception { .. } => "exception",
             FailReason::NodeSilent => "node_silent",
+            FailReason::Backoff => "backoff",
+            FailReason::Deferred => "deferred",
+            FailReason::DtuAbsent => "dtu_absent",
         }
     }
 }

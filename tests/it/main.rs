@@ -13,6 +13,7 @@ mod check_config;
 mod common;
 mod control;
 mod faults;
+mod field;
 mod figures;
 mod figures_window;
 mod full_disk;

@@ -189,7 +189,11 @@ fn detail(reason: &FailReason) -> Option<String> {
         | FailReason::Transport { detail }
         | FailReason::Protocol { detail } => Some(detail.clone()),
         FailReason::Exception { code } => Some(format!("exception {code:#04x}")),
-        FailReason::Timeout | FailReason::NodeSilent => None,
+        FailReason::Timeout
+        | FailReason::NodeSilent
+        | FailReason::Backoff
+        | FailReason::Deferred
+        | FailReason::DtuAbsent => None,
     }
 }
 

@@ -1,0 +1,98 @@
+//! A dead unit costs its neighbours nothing: on one Modbus TCP endpoint
+//! (tokio-modbus's server, not our simulator) with SLC units 2–13, three
+//! units never answer at all; the nine others stay online and are read at
+//! their cadence, and commands to the units behind the dead ones work.
+
+use super::farm::{serve_tcp, write_inventory, Bus};
+use super::Gateway;
+use crate::common::eventually;
+use parking_lot::Mutex;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+const UNITS: std::ops::RangeInclusive<u8> = 2..=13;
+const DEAD: [u8; 3] = [3, 4, 9];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_dead_units_of_twelve_cost_the_other_nine_nothing() {
+    let mut bus = Bus::lamps(UNITS);
+    bus.dead.extend(DEAD);
+    let bus = Arc::new(Mutex::new(bus));
+    let addr = serve_tcp(bus.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let units: Vec<u8> = UNITS.collect();
+    write_inventory(&dir.path().join("inventory"), &addr.to_string(), "tcp", &units);
+    let interval = Duration::from_millis(300);
+    let gw = Gateway::start(dir.path(), |s| {
+        s.poll.slc_interval = interval;
+        s.poll.request_timeout = Duration::from_millis(100);
+        s.poll.offline_after = 3;
+        s.poll.unit_backoff_max = Duration::from_secs(2);
+    })
+    .await;
+    let alive = |u: u8| !DEAD.contains(&u);
+    eventually("the nine answering units online, the three dead offline", || async {
+        let on = gw.online();
+        units.iter().zip(&on).all(|(u, o)| *o == alive(*u))
+            && gw.live.read().lamps.iter().all(|l| l.last_poll.is_some())
+    })
+    .await;
+
+    // Over a window of 3 s (10 intervals) every answering unit is read at
+    // its cadence and never drops offline; the dead ones are probed, less
+    // often (their own backoff), and never taken for online.
+    let before = bus.lock().reads.clone();
+    let window = Duration::from_secs(3);
+    let end = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < end {
+        let on = gw.online();
+        for (u, o) in units.iter().zip(&on) {
+            assert_eq!(*o, alive(*u), "unit {u} online={o} during the window");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let after = bus.lock().reads.clone();
+    let cycles = window.as_secs_f64() / interval.as_secs_f64();
+    for u in units.iter().copied() {
+        let n = after.get(&u).copied().unwrap_or(0) - before.get(&u).copied().unwrap_or(0);
+        if alive(u) {
+            assert!(
+                n as f64 >= cycles * 0.7,
+                "unit {u}: {n} reads in {window:?}, want about {cycles}"
+            );
+        } else {
+            assert!(
+                (n as f64) < cycles * 0.7,
+                "dead unit {u}: {n} probes in {window:?}: not slowed down"
+            );
+        }
+    }
+    let (_, ep) = gw.get("/readyz").await;
+    eprintln!("endpoint after the window: {ep}");
+
+    // A command to the last unit, behind all three dead ones, is carried
+    // out and read back; one to a dead unit fails as offline.
+    let (status, body) = gw
+        .post("/api/v1/lamps/L-013/commands", json!({"action": "dim", "level": 40}))
+        .await;
+    assert!(status == 200 || status == 202, "{status} {body}");
+    let id = body["id"].as_str().expect("command id").to_string();
+    let path = format!("/api/v1/commands/{id}");
+    eventually("the command done", || async { gw.get(&path).await.1["status"] == "done" }).await;
+    let done = gw.get(&path).await.1;
+    assert_eq!(done["targets"][0]["state"], "confirmed", "{done}");
+    assert_eq!(bus.lock().registers[&13][1], 40, "the dim level reached unit 13");
+    let (status, body) = gw
+        .post("/api/v1/lamps/L-004/commands", json!({"action": "dim", "level": 40}))
+        .await;
+    assert!(status == 200 || status == 202, "{status} {body}");
+    let path = format!("/api/v1/commands/{}", body["id"].as_str().unwrap());
+    eventually("the command to a dead unit done", || async {
+        gw.get(&path).await.1["status"] == "done"
+    })
+    .await;
+    let done = gw.get(&path).await.1;
+    assert_eq!(done["targets"][0]["state"], "failed", "{done}");
+    gw.app.shutdown().await.unwrap();
+}
