@@ -277,7 +277,9 @@ impl Slot {
 
     /// Waits until a connection newer than the last one taken has registered,
     /// and takes it. Cancel-safe: a connection is taken only when this
-    /// returns it.
+    /// returns it. A poller that gives its connection up calls
+    /// [`Slot::lost`] first: until then the registry keeps the socket open
+    /// (its second handle) and the status says connected.
     pub async fn next(&self) -> DtuConn {
         loop {
             let notified = self.changed.notified();
