@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod calendar;
 pub mod control;
+pub mod dialin;
 pub mod exposition;
 pub mod figures;
 pub mod inventory;

@@ -11,6 +11,7 @@
 use crate::api::ApiSettings;
 use crate::auth::AuthSettings;
 use crate::control::ControlSettings;
+use crate::dialin::DialInSettings;
 use crate::mqtt::MqttSettings;
 use crate::poll::PollSettings;
 use crate::store::StoreSettings;
@@ -40,6 +41,8 @@ pub struct Settings {
     pub control: ControlSettings,
     #[serde(default)]
     pub store: StoreSettings,
+    #[serde(default)]
+    pub dialin: DialInSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +161,7 @@ impl Settings {
         let mut out = self.poll.problems();
         out.extend(self.store.problems());
         out.extend(self.mqtt.problems());
+        out.extend(self.dialin.problems());
         out
     }
 }

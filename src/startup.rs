@@ -4,7 +4,8 @@
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
 use crate::control::Control;
-use crate::inventory::ConfigIssue;
+use crate::dialin;
+use crate::inventory::{ConfigIssue, Inventory};
 use crate::mqtt::{self, LinkStatus};
 use crate::poll::{self, PollerConfig};
 use crate::settings::Settings;
@@ -52,6 +53,10 @@ pub struct Application {
     pollers: JoinSet<()>,
     state_task: JoinHandle<()>,
     store: Option<store::Running>,
+    dialin: Arc<dialin::Registry>,
+    /// Where dial-in DTUs connect, when `dialin.listen` is set.
+    dialin_addr: Option<SocketAddr>,
+    dialin_task: Option<JoinHandle<()>>,
     mqtt_task: Option<JoinHandle<()>>,
     mqtt_status: Option<Arc<LinkStatus>>,
     mqtt_embedded: Option<SocketAddr>,
@@ -74,6 +79,21 @@ impl Application {
                 addr: settings.api.listen,
                 source,
             })?;
+        // Every `dtu:` endpoint's slot; its poller takes its DTU's
+        // connection there.
+        let dialin = dialin::Registry::new(
+            dialin_ids(&loaded.inventory),
+            settings.dialin.heartbeat.bytes(),
+        );
+        let dialin_listener = match settings.dialin.listen_addr() {
+            Some(addr) => {
+                let l = dialin::bind(addr)
+                    .and_then(|l| Ok((l.local_addr()?, l)))
+                    .map_err(|source| StartupError::Listen { addr, source })?;
+                Some(l)
+            }
+            None => None,
+        };
         let live = Arc::new(LiveState::new(
             loaded.inventory.clone(),
             &loaded.topology,
@@ -125,6 +145,19 @@ impl Application {
             None => (None, None, None),
         };
         let state_task = tokio::spawn(state::run(live.clone(), rx, sinks));
+        let (dialin_addr, dialin_task) = match dialin_listener {
+            Some((addr, listener)) => {
+                tracing::info!(listen = %addr, dtus = dialin.len(), "dial-in listener on");
+                let task = tokio::spawn(dialin::serve(
+                    listener,
+                    dialin.clone(),
+                    settings.dialin.clone(),
+                    cancel.clone(),
+                ));
+                (Some(addr), Some(task))
+            }
+            None => (None, None),
+        };
         let tokens = Arc::new(Tokens::new(&settings.auth.tokens));
         if tokens.is_empty() {
             tracing::warn!("no API tokens configured: every /api/v1 request will be refused (lamp-gateway token new)");
@@ -156,6 +189,9 @@ impl Application {
         if let Some(m) = &mqtt_status {
             metrics.register_collector(Box::new(mqtt::metrics::MqttMetrics(m.clone())));
         }
+        if dialin_addr.is_some() || !dialin.is_empty() {
+            metrics.register_collector(Box::new(dialin::metrics::DialInMetrics(dialin.clone())));
+        }
         let app = api::router(AppState {
             live: live.clone(),
             tokens,
@@ -164,6 +200,7 @@ impl Application {
             metrics: Arc::new(metrics),
             store: store.as_ref().map(|s| s.store.clone()),
             mqtt: mqtt_status.clone(),
+            dialin: dialin.clone(),
             time_zone,
             figures,
         });
@@ -191,6 +228,9 @@ impl Application {
             pollers,
             state_task,
             store,
+            dialin,
+            dialin_addr,
+            dialin_task,
             mqtt_task,
             mqtt_status,
             mqtt_embedded,
@@ -218,6 +258,16 @@ impl Application {
         self.control.clone()
     }
 
+    /// The dial-in DTUs of the inventory (empty when it has none).
+    pub fn dialin(&self) -> Arc<dialin::Registry> {
+        self.dialin.clone()
+    }
+
+    /// Where dial-in DTUs connect, when `dialin.listen` is set.
+    pub fn dialin_addr(&self) -> Option<SocketAddr> {
+        self.dialin_addr
+    }
+
     /// The broker link, when MQTT is configured.
     pub fn mqtt_status(&self) -> Option<Arc<LinkStatus>> {
         self.mqtt_status.clone()
@@ -233,11 +283,17 @@ impl Application {
         self.cancel.clone()
     }
 
-    /// Runs until the stopper fires, then stops pollers, drains the state and
-    /// closes the API.
+    /// Runs until the stopper fires, then stops pollers and the dial-in
+    /// listener, drains the state and closes the API.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         self.cancel.cancelled().await;
         while self.pollers.join_next().await.is_some() {}
+        // No poller holds a DTU connection any more: the listener has
+        // stopped accepting, and every DTU sees its connection close.
+        if let Some(task) = self.dialin_task.take() {
+            task.await?;
+        }
+        self.dialin.close_all();
         self.state_task.await?;
         // The state task has dropped its sinks: the store drains and stops.
         if let Some(store) = self.store.take() {
@@ -257,4 +313,15 @@ impl Application {
         self.cancel.cancel();
         self.run_until_stopped().await
     }
+}
+
+/// The registration ids of the inventory's dial-in endpoints
+/// (`dtu:<id>[?…]`), each once.
+fn dialin_ids(inventory: &Inventory) -> Vec<String> {
+    let ids: std::collections::BTreeSet<&str> = inventory
+        .cabinets
+        .iter()
+        .filter_map(|c| dialin::endpoint_id(c.endpoint.as_deref()?))
+        .collect();
+    ids.into_iter().map(String::from).collect()
 }

@@ -18,7 +18,8 @@ pub(super) async fn healthz() -> Json<Value> {
 ///
 /// Without a token the answer is for probes: `status` (`ready`/`not_ready`)
 /// and `state` (`ok`/`degraded`) only. The details — endpoint counts, the
-/// store's queue and last error, the broker's address and link — describe
+/// store's queue and last error, the broker's address and link, each dial-in
+/// DTU's connection and peer address — describe
 /// the whole gateway and its network, so they need a city-wide token (any
 /// role); a district token gets the probe's answer. A wrong token is 401, so
 /// a misconfigured monitor notices.
@@ -62,6 +63,10 @@ pub(super) async fn readyz(
             None => json!({ "state": "disabled" }),
         };
         body["mqtt"] = json!(mqtt);
+        // Each dial-in endpoint's DTU connection, when the inventory has any.
+        if !s.dialin.is_empty() {
+            body["dialin"] = json!(s.dialin.status());
+        }
     }
     Ok((code, Json(body)))
 }

@@ -179,7 +179,7 @@ pub(super) async fn rtus(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<RtuQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<Value>>, ApiError> {
     let district = scope(&s, &p, q.district)?;
     let (limit, offset) = paging(q.limit, q.offset)?;
     let inv = &s.live.inventory;
@@ -191,9 +191,39 @@ pub(super) async fn rtus(
         .filter(|(_, c)| district.as_ref().is_none_or(|d| &c.district == d))
         .filter_map(|(i, c)| RtuView::new(c, &live, i))
         .filter(|v| q.online.is_none_or(|o| v.live.online == o));
-    Ok(Json(
-        serde_json::to_value(page(all, limit, offset)).expect("serialisable"),
-    ))
+    let p = page(all, limit, offset);
+    Ok(Json(Page {
+        items: p.items.into_iter().map(|v| rtu_json(&s, v)).collect(),
+        total: p.total,
+        limit,
+        offset,
+    }))
+}
+
+/// An RTU as the API shows it: its view and, behind a dial-in endpoint, the
+/// `dialin` state of its DTU's connection (`id`, `connected`, `peer`,
+/// `connected_since`).
+fn rtu_json(s: &AppState, view: RtuView<'_>) -> Value {
+    let dialin = view
+        .endpoint
+        .and_then(crate::dialin::endpoint_id)
+        .map(|id| {
+            let status = match s.dialin.slot(id) {
+                Some(slot) => slot.status(),
+                None => crate::dialin::DtuStatus {
+                    id: id.to_string(),
+                    connected: false,
+                    peer: None,
+                    connected_since: None,
+                },
+            };
+            serde_json::to_value(status).expect("serialisable")
+        });
+    let mut v = serde_json::to_value(view).expect("serialisable");
+    if let Some(d) = dialin {
+        v["dialin"] = d;
+    }
+    v
 }
 
 pub(super) async fn rtu(
@@ -206,7 +236,7 @@ pub(super) async fn rtu(
     let i = visible_rtu(&s, &p, &id)?;
     let view = RtuView::new(&inv.cabinets[i], &live, i)
         .ok_or_else(|| ApiError::NotFound(format!("no RTU `{id}`")))?;
-    Ok(Json(serde_json::to_value(view).expect("serialisable")))
+    Ok(Json(rtu_json(&s, view)))
 }
 
 #[derive(Deserialize)]

@@ -36,6 +36,8 @@ pub struct AppState {
     pub time_zone: chrono_tz::Tz,
     /// The MQTT broker link, when MQTT is configured.
     pub mqtt: Option<Arc<crate::mqtt::LinkStatus>>,
+    /// The dial-in DTUs of `dtu:` endpoints (empty when there are none).
+    pub dialin: Arc<crate::dialin::Registry>,
     /// Every subsystem's Prometheus collector, for `/metrics`.
     pub metrics: Arc<prometheus_client::registry::Registry>,
     /// What the windowed figures need of the inventory and the gateway.

@@ -28,7 +28,7 @@ pub(super) fn check(
             if !valid_endpoint(ep) {
                 issues.push(ConfigIssue::new(
                     &c.at,
-                    format!("endpoint `{ep}` is not host:port"),
+                    format!("endpoint `{ep}` is not host:port or dtu:<id>"),
                 ));
             }
         }
@@ -58,7 +58,12 @@ pub(super) fn check(
     }
 }
 
+/// `host:port`, or `dtu:<id>` for a DTU that dials in (its id is checked
+/// with the dial-in settings).
 fn valid_endpoint(s: &str) -> bool {
+    if crate::dialin::endpoint_id(s).is_some() {
+        return true;
+    }
     s.rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
 }

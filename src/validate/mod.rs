@@ -1,9 +1,9 @@
 //! Whole-configuration validation: settings, inventory and profiles checked
 //! together, every problem reported at once with where it is.
 //!
-//! One file per thing checked: [`settings`] (keys and tokens), [`cabinets`],
-//! [`lamps`], and [`endpoints`] (devices that would read each other's
-//! registers). Building what is polled is the topology's
+//! One file per thing checked: [`settings`] (keys, tokens, the dial-in
+//! listener that `dtu:` endpoints need), [`cabinets`], [`lamps`], and
+//! [`endpoints`] (devices that would read each other's registers). Building what is polled is the topology's
 //! ([`Topology::build`]); this module only checks.
 
 mod cabinets;
@@ -43,6 +43,7 @@ pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
     issues.append(&mut inv_issues);
     let topology = check(&inventory, &profiles, settings.poll.max_gap, &mut issues);
     settings::tokens(settings, &inventory, &mut issues);
+    settings::dialin(settings, &inventory, &mut issues);
     // What the MQTT mirror refuses at start, reported here with file:line so
     // `check-config` refuses what `run` would.
     if !matches!(settings.mqtt.url, crate::mqtt::BrokerChoice::None) {

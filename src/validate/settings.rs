@@ -1,5 +1,6 @@
-//! Settings that parse but make no sense, and API tokens, which need the
-//! inventory's districts.
+//! Settings that parse but make no sense, API tokens, which need the
+//! inventory's districts, and the dial-in listener, which its `dtu:`
+//! endpoints need.
 
 use crate::inventory::{ConfigIssue, Inventory};
 use crate::settings::Settings;
@@ -18,4 +19,98 @@ pub(super) fn tokens(settings: &Settings, inv: &Inventory, issues: &mut Vec<Conf
             .into_iter()
             .map(|(key, msg)| ConfigIssue::new(format!("settings {key}"), msg)),
     );
+}
+
+/// `dtu:<id>` endpoints need `[dialin] listen` (else their pollers wait for
+/// a connection that cannot come), and ids a DTU can send (1 to 64 bytes).
+pub(super) fn dialin(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
+    let dtus: Vec<(&str, &str)> = inv
+        .cabinets
+        .iter()
+        .filter_map(|c| {
+            let id = crate::dialin::endpoint_id(c.endpoint.as_deref()?)?;
+            Some((id, c.at.as_str()))
+        })
+        .collect();
+    for &(id, at) in &dtus {
+        if id.is_empty() || id.len() > crate::dialin::MAX_ID_LEN {
+            issues.push(ConfigIssue::new(
+                at,
+                format!(
+                    "dial-in id `{id}` must be 1 to {} bytes",
+                    crate::dialin::MAX_ID_LEN
+                ),
+            ));
+        }
+    }
+    if let (Some(&(id, at)), None) = (dtus.first(), &settings.dialin.listen) {
+        let more = match dtus.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more)"),
+        };
+        issues.push(ConfigIssue::new(
+            at,
+            format!("endpoint `dtu:{id}`{more} is a dial-in DTU, but `dialin.listen` is not set"),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Cabinet, Framing};
+
+    fn cabinet(line: usize, endpoint: &str) -> Cabinet {
+        Cabinet {
+            at: format!("cabinets.csv:{line}"),
+            id: format!("CAB-{line}"),
+            district: "D01".into(),
+            name: String::new(),
+            lat: None,
+            lon: None,
+            circuits: 1,
+            endpoint: Some(endpoint.into()),
+            framing: Framing::RtuOverTcp,
+            rtu: None,
+        }
+    }
+
+    fn issues(settings: &Settings, endpoints: &[&str]) -> Vec<String> {
+        let cabinets = endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| cabinet(i + 2, e))
+            .collect();
+        let inv = Inventory::new(Vec::new(), cabinets, Vec::new());
+        let mut out = Vec::new();
+        dialin(settings, &inv, &mut out);
+        out.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn dialin_endpoints_need_a_listener_and_sendable_ids() {
+        let mut s = Settings::default();
+        let eps = ["10.0.0.1:502", "dtu:JN-CAB-0042", "dtu:JN-CAB-0043?unit=2"];
+        assert_eq!(
+            issues(&s, &eps),
+            [
+                "cabinets.csv:3: endpoint `dtu:JN-CAB-0042` (and 1 more) is a dial-in DTU, \
+              but `dialin.listen` is not set"
+            ]
+        );
+        assert!(issues(&s, &eps[..1]).is_empty());
+        s.dialin.listen = Some("0.0.0.0:9502".into());
+        assert!(issues(&s, &eps).is_empty());
+        let long = format!("dtu:{}", "X".repeat(65));
+        assert_eq!(
+            issues(&s, &["dtu:", &long]),
+            [
+                "cabinets.csv:2: dial-in id `` must be 1 to 64 bytes".to_string(),
+                format!(
+                    "cabinets.csv:3: dial-in id `{}` must be 1 to 64 bytes",
+                    "X".repeat(65)
+                ),
+            ]
+        );
+    }
 }

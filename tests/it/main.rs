@@ -12,6 +12,7 @@ mod auth;
 mod check_config;
 mod common;
 mod control;
+mod dialin;
 mod faults;
 mod field;
 mod figures;
