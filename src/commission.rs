@@ -55,9 +55,7 @@ fn parse_write(s: &str) -> Result<(Quantity, f64), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not QUANTITY=VALUE"))?;
     let q: Quantity = q.parse()?;
-    let v: f64 = v
-        .parse()
-        .map_err(|_| format!("`{v}` is not a number"))?;
+    let v: f64 = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
     Ok((q, v))
 }
 
@@ -66,12 +64,14 @@ pub async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
         .endpoint
         .parse()
         .map_err(|e: String| anyhow::anyhow!(e))?;
-    let framing = addr
-        .framing(args.framing)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let framing = addr.framing(args.framing).map_err(|e| anyhow::anyhow!(e))?;
     let profiles = Profile::load_dir(&args.profiles).map_err(|issues| {
         let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("profiles in {}: {}", args.profiles.display(), lines.join("; "))
+        anyhow::anyhow!(
+            "profiles in {}: {}",
+            args.profiles.display(),
+            lines.join("; ")
+        )
     })?;
     let profile = profiles.get(&args.profile).cloned().ok_or_else(|| {
         anyhow::anyhow!(
@@ -90,7 +90,9 @@ pub async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let _listener = match &addr.link {
         Link::DialIn { id } => {
             let listen = args.dial_in_listen.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("a dtu: endpoint needs --dial-in-listen ADDR to wait for the DTU on")
+                anyhow::anyhow!(
+                    "a dtu: endpoint needs --dial-in-listen ADDR to wait for the DTU on"
+                )
             })?;
             let (registry, guard) = dial_in(listen, id, args.heartbeat.as_deref()).await?;
             cfg.dialin = Some(registry);
@@ -168,7 +170,9 @@ async fn dial_in(
         .map_err(|e| anyhow::anyhow!("--dial-in-listen {listen}: {e}"))?;
     println!(
         "waiting for DTU `{id}` on {}",
-        listener.local_addr().map_or(listen.to_string(), |a| a.to_string())
+        listener
+            .local_addr()
+            .map_or(listen.to_string(), |a| a.to_string())
     );
     let registry = lamp_gateway::dialin::Registry::new([id.to_string()], heartbeat.clone());
     let settings = lamp_gateway::dialin::DialInSettings {
@@ -218,10 +222,16 @@ fn print_report(r: &ProbeReport) -> ExitCode {
         }
     }
     println!();
-    println!("{:<18} {:<15} {:>7}  {:<12} value", "field", "table", "address", "raw");
+    println!(
+        "{:<18} {:<15} {:>7}  {:<12} value",
+        "field", "table", "address", "raw"
+    );
     for f in &r.fields {
         let value = match f.value {
-            Some(v) => format!("{v}{}", f.unit.as_deref().map_or(String::new(), |u| format!(" {u}"))),
+            Some(v) => format!(
+                "{v}{}",
+                f.unit.as_deref().map_or(String::new(), |u| format!(" {u}"))
+            ),
             None => "(not read)".into(),
         };
         println!(
@@ -298,7 +308,10 @@ pub async fn probe_endpoints(
             None if matches!(ep.link, Link::DialIn { .. }) => {}
             None => {
                 unreachable += 1;
-                println!("UNREACHABLE {}: no answer within the {budget:?} probe budget", ep.address);
+                println!(
+                    "UNREACHABLE {}: no answer within the {budget:?} probe budget",
+                    ep.address
+                );
             }
         }
     }

@@ -109,7 +109,10 @@ impl Application {
         );
         let pollers = poll::spawn_all(
             &loaded.topology,
-            PollerConfig::new(&settings.poll, &settings.control),
+            PollerConfig {
+                dialin: Some(dialin.clone()),
+                ..PollerConfig::new(&settings.poll, &settings.control)
+            },
             tx,
             writes,
             cancel.clone(),
@@ -321,7 +324,7 @@ fn dialin_ids(inventory: &Inventory) -> Vec<String> {
     let ids: std::collections::BTreeSet<&str> = inventory
         .cabinets
         .iter()
-        .filter_map(|c| dialin::endpoint_id(c.endpoint.as_deref()?))
+        .filter_map(|c| c.dtu_id())
         .collect();
     ids.into_iter().map(String::from).collect()
 }

@@ -56,7 +56,8 @@ fn decimals(step: f64) -> i32 {
 /// Digits after the point in a decimal number as Rust prints it (never in
 /// exponent form for f32/f64 `Display`).
 fn decimals_of(text: &str) -> i32 {
-    text.split_once('.').map_or(0, |(_, frac)| frac.len() as i32)
+    text.split_once('.')
+        .map_or(0, |(_, frac)| frac.len() as i32)
 }
 
 fn round_decimals(v: f64, decimals: i32) -> f64 {

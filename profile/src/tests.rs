@@ -105,7 +105,11 @@ address = 9
 #[test]
 fn decoded_values_keep_the_device_precision() {
     let mut p = shipped()["slc-b-block"].clone();
-    let f = p.fields.iter_mut().find(|f| f.value_type == ValueType::F32).unwrap();
+    let f = p
+        .fields
+        .iter_mut()
+        .find(|f| f.value_type == ValueType::F32)
+        .unwrap();
     f.scale = 1.0;
     let f = f.clone();
     for v in [0.0004f32, 0.123_456_7, 220.5, 1.0e-6, 12_345.67] {

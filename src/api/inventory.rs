@@ -204,21 +204,18 @@ pub(super) async fn rtus(
 /// `dialin` state of its DTU's connection (`id`, `connected`, `peer`,
 /// `connected_since`).
 fn rtu_json(s: &AppState, view: RtuView<'_>) -> Value {
-    let dialin = view
-        .endpoint
-        .and_then(crate::dialin::endpoint_id)
-        .map(|id| {
-            let status = match s.dialin.slot(id) {
-                Some(slot) => slot.status(),
-                None => crate::dialin::DtuStatus {
-                    id: id.to_string(),
-                    connected: false,
-                    peer: None,
-                    connected_since: None,
-                },
-            };
-            serde_json::to_value(status).expect("serialisable")
-        });
+    let dialin = view.dtu_id.map(|id| {
+        let status = match s.dialin.slot(id) {
+            Some(slot) => slot.status(),
+            None => crate::dialin::DtuStatus {
+                id: id.to_string(),
+                connected: false,
+                peer: None,
+                connected_since: None,
+            },
+        };
+        serde_json::to_value(status).expect("serialisable")
+    });
     let mut v = serde_json::to_value(view).expect("serialisable");
     if let Some(d) = dialin {
         v["dialin"] = d;

@@ -113,13 +113,6 @@ impl Refusal {
     }
 }
 
-/// The registration id of an inventory endpoint `dtu:<id>[?options]`, or
-/// `None` for any other endpoint.
-pub fn endpoint_id(endpoint: &str) -> Option<&str> {
-    let rest = endpoint.strip_prefix("dtu:")?;
-    Some(rest.split_once('?').map_or(rest, |(id, _)| id))
-}
-
 /// Bytes as a log shows them: printable ASCII as is, the rest escaped
 /// (`\r`, `\x00`), at most [`MAX_ID_LEN`] bytes and a count of the rest.
 pub fn printable(bytes: &[u8]) -> String {

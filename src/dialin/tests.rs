@@ -142,10 +142,7 @@ fn the_registration_rule() {
 }
 
 #[test]
-fn endpoint_ids_and_printable_bytes() {
-    assert_eq!(endpoint_id("dtu:JN-CAB-0042"), Some("JN-CAB-0042"));
-    assert_eq!(endpoint_id("dtu:JN-CAB-0042?unit=3"), Some("JN-CAB-0042"));
-    assert_eq!(endpoint_id("10.0.0.1:502"), None);
+fn printable_bytes() {
     assert_eq!(printable(b"ab\r\n\x00\xfe"), "ab\\r\\n\\x00\\xfe");
     let shown = printable(&[b'a'; 70]);
     assert!(shown.ends_with("…(+6 bytes)"), "{shown}");

@@ -154,7 +154,10 @@ fn check_dtu_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 64 {
         return Err("`dtu:` needs the DTU's registration id (1–64 characters)".into());
     }
-    if !id.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'&') {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'&')
+    {
         return Err(format!(
             "DTU id `{id}`: only printable ASCII without spaces, `?` or `&`"
         ));
@@ -260,12 +263,16 @@ mod tests {
 
     #[test]
     fn serial_options_and_request_gap() {
-        let e = parse("serial:/dev/ttyS1?baud=19200&parity=E&data_bits=7&stop_bits=2&request_gap=25ms")
-            .unwrap();
+        let e =
+            parse("serial:/dev/ttyS1?baud=19200&parity=E&data_bits=7&stop_bits=2&request_gap=25ms")
+                .unwrap();
         let Link::Serial(s) = &e.link else {
             panic!("{e:?}")
         };
-        assert_eq!((s.baud, s.parity, s.data_bits, s.stop_bits), (19200, Parity::Even, 7, 2));
+        assert_eq!(
+            (s.baud, s.parity, s.data_bits, s.stop_bits),
+            (19200, Parity::Even, 7, 2)
+        );
         assert_eq!(e.request_gap, Duration::from_millis(25));
         assert_eq!(
             parse("10.0.0.1:502?request_gap=1s").unwrap().request_gap,
@@ -279,7 +286,10 @@ mod tests {
             ("serial:", "device path"),
             ("serial:/dev/x?baud=0", "baud=0"),
             ("serial:/dev/x?parity=X", "N, E or O"),
-            ("serial:/dev/x?speed=9600", "unknown endpoint option `speed`"),
+            (
+                "serial:/dev/x?speed=9600",
+                "unknown endpoint option `speed`",
+            ),
             ("serial:/dev/x?baud=9600&baud=4800", "twice"),
             ("dtu:", "registration id"),
             ("dtu:a b", "printable"),

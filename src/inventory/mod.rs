@@ -75,6 +75,19 @@ pub struct Cabinet {
     pub rtu: Option<RtuSpec>,
 }
 
+impl Cabinet {
+    /// The registration id of the DTU the cabinet's endpoint dials in with.
+    pub fn dtu_id(&self) -> Option<&str> {
+        match &self.link {
+            Some(EndpointAddr {
+                link: Link::DialIn { id },
+                ..
+            }) => Some(id),
+            _ => None,
+        }
+    }
+}
+
 /// The single-lamp controller (单灯控制器) of a lamp.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlcSpec {

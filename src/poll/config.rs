@@ -2,8 +2,8 @@
 
 use crate::control::ControlSettings;
 use crate::dialin::Registry;
-use std::sync::Arc;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]

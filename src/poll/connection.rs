@@ -32,11 +32,10 @@ pub(super) async fn connect(spec: &EndpointSpec, limit: Duration) -> Result<Open
             })
         }
         Link::Serial(line) => {
-            let stream = link::serial::open(&serial_params(line)).map_err(|e| {
-                FailReason::Connect {
+            let stream =
+                link::serial::open(&serial_params(line)).map_err(|e| FailReason::Connect {
                     detail: format!("{}: {e}", line.path),
-                }
-            })?;
+                })?;
             Ok(ours(stream, LinkFraming::Rtu, spec.request_gap, None))
         }
         Link::DialIn { .. } => Err(FailReason::DtuAbsent),

@@ -71,13 +71,14 @@ impl Endpoint {
         let mut values: Vec<Vec<(Quantity, f64)>> = vec![Vec::new(); spec.devices.len()];
         let mut failed: Vec<Option<FailReason>> = vec![None; spec.devices.len()];
         let (mut reads_ok, mut reads_failed) = (0u32, 0u32);
-        let fail_group = |failed: &mut Vec<Option<FailReason>>, g: &Range<usize>, r: &FailReason| {
-            for read in &spec.reads[g.clone()] {
-                for part in &read.parts {
-                    failed[part.device as usize].get_or_insert_with(|| r.clone());
+        let fail_group =
+            |failed: &mut Vec<Option<FailReason>>, g: &Range<usize>, r: &FailReason| {
+                for read in &spec.reads[g.clone()] {
+                    for part in &read.parts {
+                        failed[part.device as usize].get_or_insert_with(|| r.clone());
+                    }
                 }
-            }
-        };
+            };
 
         let groups = unit_groups(&spec.reads, class);
         let order = self.cycle_order(&groups, slot, interval, started);

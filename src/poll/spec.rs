@@ -261,7 +261,10 @@ async fn a_poll_due_during_the_backoff_counts_as_failed_at_its_due_time() {
             other => panic!("outcome {k}: {other:?}"),
         }
     }
-    assert!(not_sent >= 6, "{not_sent} of 12 due polls fell in the backoff");
+    assert!(
+        not_sent >= 6,
+        "{not_sent} of 12 due polls fell in the backoff"
+    );
 }
 
 #[test]
@@ -280,9 +283,15 @@ fn a_unit_that_keeps_timing_out_is_probed_ever_more_rarely_up_to_its_cap() {
         assert!(!u.due(t0 + wait - s(0.001)) && u.due(t0 + wait));
     }
     // interval · 2ⁿ (±25 %), capped: 10, 20, 40, then 60 s.
-    for (n, want) in [10.0, 20.0, 40.0, 60.0, 60.0, 60.0, 60.0, 60.0].iter().enumerate() {
+    for (n, want) in [10.0, 20.0, 40.0, 60.0, 60.0, 60.0, 60.0, 60.0]
+        .iter()
+        .enumerate()
+    {
         let w = waits[n].as_secs_f64();
-        assert!(w >= want * 0.75 - 1e-9 && w <= want * 1.25 + 1e-9, "probe {n}: {w} s, want {want} ±25 %");
+        assert!(
+            w >= want * 0.75 - 1e-9 && w <= want * 1.25 + 1e-9,
+            "probe {n}: {w} s, want {want} ±25 %"
+        );
     }
 }
 
@@ -291,5 +300,9 @@ fn the_probes_of_dead_units_take_at_most_half_the_interval() {
     use super::cadence::probe_budget;
     assert_eq!(probe_budget(s(10.0), s(1.0)), 5);
     assert_eq!(probe_budget(s(0.3), s(0.1)), 1);
-    assert_eq!(probe_budget(s(1.0), s(5.0)), 1, "at least one, or a dead unit is never seen again");
+    assert_eq!(
+        probe_budget(s(1.0), s(5.0)),
+        1,
+        "at least one, or a dead unit is never seen again"
+    );
 }

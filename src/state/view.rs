@@ -87,6 +87,9 @@ pub struct RtuView<'a> {
     pub cabinet: &'a str,
     pub district: &'a str,
     pub endpoint: Option<&'a str>,
+    /// The DTU id when the endpoint dials in (`dtu:ID`).
+    #[serde(skip)]
+    pub dtu_id: Option<&'a str>,
     #[serde(flatten)]
     pub live: Liveness<'a, RtuReading>,
 }
@@ -102,6 +105,7 @@ impl<'a> RtuView<'a> {
             cabinet: &cabinet.id,
             district: &cabinet.district,
             endpoint: cabinet.endpoint.as_deref(),
+            dtu_id: cabinet.dtu_id(),
             live: (&live.rtus[index]).into(),
         })
     }

@@ -24,14 +24,8 @@ pub(super) fn check(
                 "a cabinet feeds at least one circuit",
             ));
         }
-        if let Some(ep) = &c.endpoint {
-            if !valid_endpoint(ep) {
-                issues.push(ConfigIssue::new(
-                    &c.at,
-                    format!("endpoint `{ep}` is not host:port or dtu:<id>"),
-                ));
-            }
-        }
+        // The endpoint cell is parsed, and its problems reported, at load
+        // (inventory/endpoint.rs).
         let Some(rtu) = &c.rtu else { continue };
         if !valid_unit(rtu.unit) {
             issues.push(ConfigIssue::new(
@@ -56,14 +50,4 @@ pub(super) fn check(
             }
         }
     }
-}
-
-/// `host:port`, or `dtu:<id>` for a DTU that dials in (its id is checked
-/// with the dial-in settings).
-fn valid_endpoint(s: &str) -> bool {
-    if crate::dialin::endpoint_id(s).is_some() {
-        return true;
-    }
-    s.rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
 }

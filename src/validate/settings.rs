@@ -22,27 +22,17 @@ pub(super) fn tokens(settings: &Settings, inv: &Inventory, issues: &mut Vec<Conf
 }
 
 /// `dtu:<id>` endpoints need `[dialin] listen` (else their pollers wait for
-/// a connection that cannot come), and ids a DTU can send (1 to 64 bytes).
+/// a connection that cannot come). The id itself is checked where the
+/// endpoint cell is parsed (inventory/endpoint.rs).
 pub(super) fn dialin(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
     let dtus: Vec<(&str, &str)> = inv
         .cabinets
         .iter()
         .filter_map(|c| {
-            let id = crate::dialin::endpoint_id(c.endpoint.as_deref()?)?;
+            let id = c.dtu_id()?;
             Some((id, c.at.as_str()))
         })
         .collect();
-    for &(id, at) in &dtus {
-        if id.is_empty() || id.len() > crate::dialin::MAX_ID_LEN {
-            issues.push(ConfigIssue::new(
-                at,
-                format!(
-                    "dial-in id `{id}` must be 1 to {} bytes",
-                    crate::dialin::MAX_ID_LEN
-                ),
-            ));
-        }
-    }
     if let (Some(&(id, at)), None) = (dtus.first(), &settings.dialin.listen) {
         let more = match dtus.len() - 1 {
             0 => String::new(),
@@ -70,7 +60,8 @@ mod tests {
             lon: None,
             circuits: 1,
             endpoint: Some(endpoint.into()),
-            framing: Framing::RtuOverTcp,
+            link: endpoint.parse().ok(),
+            framing: Framing::Rtu,
             rtu: None,
         }
     }
@@ -88,9 +79,13 @@ mod tests {
     }
 
     #[test]
-    fn dialin_endpoints_need_a_listener_and_sendable_ids() {
+    fn dialin_endpoints_need_a_listener() {
         let mut s = Settings::default();
-        let eps = ["10.0.0.1:502", "dtu:JN-CAB-0042", "dtu:JN-CAB-0043?unit=2"];
+        let eps = [
+            "10.0.0.1:502",
+            "dtu:JN-CAB-0042",
+            "dtu:JN-CAB-0043?request_gap=20ms",
+        ];
         assert_eq!(
             issues(&s, &eps),
             [
@@ -101,16 +96,5 @@ mod tests {
         assert!(issues(&s, &eps[..1]).is_empty());
         s.dialin.listen = Some("0.0.0.0:9502".into());
         assert!(issues(&s, &eps).is_empty());
-        let long = format!("dtu:{}", "X".repeat(65));
-        assert_eq!(
-            issues(&s, &["dtu:", &long]),
-            [
-                "cabinets.csv:2: dial-in id `` must be 1 to 64 bytes".to_string(),
-                format!(
-                    "cabinets.csv:3: dial-in id `{}` must be 1 to 64 bytes",
-                    "X".repeat(65)
-                ),
-            ]
-        );
     }
 }

@@ -22,7 +22,12 @@ async fn three_dead_units_of_twelve_cost_the_other_nine_nothing() {
     let addr = serve_tcp(bus.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let units: Vec<u8> = UNITS.collect();
-    write_inventory(&dir.path().join("inventory"), &addr.to_string(), "tcp", &units);
+    write_inventory(
+        &dir.path().join("inventory"),
+        &addr.to_string(),
+        "tcp",
+        &units,
+    );
     let interval = Duration::from_millis(300);
     let gw = Gateway::start(dir.path(), |s| {
         s.poll.slc_interval = interval;
@@ -32,11 +37,14 @@ async fn three_dead_units_of_twelve_cost_the_other_nine_nothing() {
     })
     .await;
     let alive = |u: u8| !DEAD.contains(&u);
-    eventually("the nine answering units online, the three dead offline", || async {
-        let on = gw.online();
-        units.iter().zip(&on).all(|(u, o)| *o == alive(*u))
-            && gw.live.read().lamps.iter().all(|l| l.last_poll.is_some())
-    })
+    eventually(
+        "the nine answering units online, the three dead offline",
+        || async {
+            let on = gw.online();
+            units.iter().zip(&on).all(|(u, o)| *o == alive(*u))
+                && gw.live.read().lamps.iter().all(|l| l.last_poll.is_some())
+        },
+    )
     .await;
 
     // Over a window of 3 s (10 intervals) every answering unit is read at
@@ -74,17 +82,30 @@ async fn three_dead_units_of_twelve_cost_the_other_nine_nothing() {
     // A command to the last unit, behind all three dead ones, is carried
     // out and read back; one to a dead unit fails as offline.
     let (status, body) = gw
-        .post("/api/v1/lamps/L-013/commands", json!({"action": "dim", "level": 40}))
+        .post(
+            "/api/v1/lamps/L-013/commands",
+            json!({"action": "dim", "level": 40}),
+        )
         .await;
     assert!(status == 200 || status == 202, "{status} {body}");
     let id = body["id"].as_str().expect("command id").to_string();
     let path = format!("/api/v1/commands/{id}");
-    eventually("the command done", || async { gw.get(&path).await.1["status"] == "done" }).await;
+    eventually("the command done", || async {
+        gw.get(&path).await.1["status"] == "done"
+    })
+    .await;
     let done = gw.get(&path).await.1;
     assert_eq!(done["targets"][0]["state"], "confirmed", "{done}");
-    assert_eq!(bus.lock().registers[&13][1], 40, "the dim level reached unit 13");
+    assert_eq!(
+        bus.lock().registers[&13][1],
+        40,
+        "the dim level reached unit 13"
+    );
     let (status, body) = gw
-        .post("/api/v1/lamps/L-004/commands", json!({"action": "dim", "level": 40}))
+        .post(
+            "/api/v1/lamps/L-004/commands",
+            json!({"action": "dim", "level": 40}),
+        )
         .await;
     assert!(status == 200 || status == 202, "{status} {body}");
     let path = format!("/api/v1/commands/{}", body["id"].as_str().unwrap());

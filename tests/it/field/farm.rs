@@ -72,7 +72,10 @@ impl tokio_modbus::server::Service for Service {
                 match regs.get_mut(a..a + words.len()) {
                     Some(r) => {
                         r.copy_from_slice(&words);
-                        Ok(Some(Response::WriteMultipleRegisters(addr, words.len() as u16)))
+                        Ok(Some(Response::WriteMultipleRegisters(
+                            addr,
+                            words.len() as u16,
+                        )))
                     }
                     None => Err(ExceptionCode::IllegalDataAddress),
                 }
@@ -111,10 +114,13 @@ pub fn write_inventory(dir: &std::path::Path, endpoint: &str, framing: &str, uni
         ),
     )
     .unwrap();
-    let mut lamps =
-        String::from("id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n");
+    let mut lamps = String::from(
+        "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n",
+    );
     for u in units {
-        lamps.push_str(&format!("L-{u:03},CAB-1,1,,,80,SLC-{u:03},slc-a-unit,{u},\n"));
+        lamps.push_str(&format!(
+            "L-{u:03},CAB-1,1,,,80,SLC-{u:03},slc-a-unit,{u},\n"
+        ));
     }
     std::fs::write(dir.join("lamps.csv"), lamps).unwrap();
 }
