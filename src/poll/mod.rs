@@ -4,6 +4,7 @@
 mod cadence;
 mod config;
 mod connection;
+mod link;
 #[cfg(test)]
 mod spec;
 mod worker;
