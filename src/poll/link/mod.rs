@@ -31,6 +31,7 @@
 
 mod mbap;
 mod rtu;
+pub(crate) mod serial;
 
 use std::fmt::Debug;
 use std::future::poll_fn;
