@@ -123,6 +123,7 @@ fn lone_endpoint(spec: Arc<EndpointSpec>, cfg: PollerConfig) -> Endpoint {
         last_answered: [false; 2],
         resume_at: [0; 2],
         last_io: None,
+        last_failure: None,
     }
 }
 

@@ -41,6 +41,9 @@ pub(super) struct Endpoint {
     pub(super) resume_at: [usize; 2],
     /// When the last request of a Modbus TCP link ended (`request_gap`).
     pub(super) last_io: Option<Instant>,
+    /// Why the endpoint failed last: the reason given for the polls not sent
+    /// while it backs off (a lamp whose endpoint timed out shows `timeout`).
+    pub(super) last_failure: Option<FailReason>,
 }
 
 /// An open link and how far it can be trusted after a lost answer.
@@ -89,6 +92,7 @@ pub(super) async fn run(
         last_answered: [false; 2],
         resume_at: [0; 2],
         last_io: None,
+        last_failure: None,
     };
     let mut due: Vec<Instant> = vec![Instant::now(); classes.len()];
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
@@ -133,7 +137,7 @@ pub(super) async fn run(
         };
         let now = Instant::now();
         let not_sent = if now < not_before {
-            Some(FailReason::Backoff)
+            Some(ep.last_failure.clone().unwrap_or(FailReason::Backoff))
         } else if dial_in && ep.conn.is_none() && !ep.take_waiting_dtu() {
             Some(FailReason::DtuAbsent)
         } else {
@@ -153,7 +157,9 @@ pub(super) async fn run(
         if sent {
             if outcome.connected {
                 backoff.reset();
+                ep.last_failure = None;
             } else if !(dial_in && ep.conn.is_none()) {
+                ep.last_failure = outcome.results.iter().find_map(|(_, r)| r.clone().err());
                 // A DTU that dropped is waited for, not redialled.
                 not_before = now + backoff.next();
             }

@@ -109,7 +109,9 @@ pub enum FailReason {
     NodeSilent,
     /// Due but not sent: the endpoint failed and its poller waits out the
     /// reconnect backoff. Counts as a failed poll, so a device goes offline
-    /// on time, not only after the next attempt.
+    /// on time, not only after the next attempt. Such polls are reported
+    /// with the failure that made the endpoint back off when it is known;
+    /// this is for when it is not.
     Backoff,
     /// Due but not sent: the unit kept timing out while its neighbours
     /// answered and is probed at a slower cadence of its own.
