@@ -16,6 +16,8 @@ use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
 pub struct Bus {
     pub registers: HashMap<u8, Vec<u16>>,
     pub dead: HashSet<u8>,
+    /// Units that answer every request with this exception.
+    pub exceptions: HashMap<u8, ExceptionCode>,
     /// Read requests received per unit, dead or alive.
     pub reads: HashMap<u8, u64>,
 }
@@ -48,6 +50,9 @@ impl tokio_modbus::server::Service for Service {
         if bus.dead.contains(&unit) {
             // No reply at all: not even an exception.
             return future::ready(Ok(None));
+        }
+        if let Some(code) = bus.exceptions.get(&unit) {
+            return future::ready(Err(*code));
         }
         let Some(regs) = bus.registers.get_mut(&unit) else {
             return future::ready(Ok(None));

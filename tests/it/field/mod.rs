@@ -4,6 +4,7 @@
 
 mod dead_units;
 pub mod farm;
+mod probe;
 
 use crate::common::{test_settings, ADMIN_TOKEN};
 use lamp_gateway::settings::Settings;
