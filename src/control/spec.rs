@@ -153,6 +153,7 @@ fn city() -> City {
             class: PollClass::Slc,
             at: Utc::now(),
             connected: true,
+            sent: true,
             elapsed: Duration::ZERO,
             reads_ok: 2,
             reads_failed: 0,

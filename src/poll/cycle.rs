@@ -222,6 +222,7 @@ impl Endpoint {
             at,
             // Something answered, or nothing was due to be asked.
             connected: answered || (attempted == 0 && gave_up.is_none()),
+            sent: true,
             elapsed: started.elapsed(),
             reads_ok,
             reads_failed,

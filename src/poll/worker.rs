@@ -196,6 +196,7 @@ impl Endpoint {
             class,
             at: Utc::now(),
             connected: false,
+            sent: false,
             elapsed: Duration::ZERO,
             reads_ok: 0,
             reads_failed: 0,

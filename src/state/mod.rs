@@ -33,6 +33,9 @@ pub struct PollOutcome {
     pub class: PollClass,
     pub at: DateTime<Utc>,
     pub connected: bool,
+    /// False for polls that were due but not sent (backoff, DTU absent): they
+    /// fail their devices but are no poll cycle of the endpoint.
+    pub sent: bool,
     pub elapsed: Duration,
     pub reads_ok: u32,
     pub reads_failed: u32,
@@ -380,8 +383,10 @@ impl LiveState {
         if let Some(ep) = inner.endpoints.get_mut(outcome.endpoint as usize) {
             let c = outcome.class as usize;
             ep.connected = outcome.connected;
-            ep.cycles[c] += 1;
-            ep.last_cycle_ms[c] = outcome.elapsed.as_secs_f64() * 1e3;
+            if outcome.sent {
+                ep.cycles[c] += 1;
+                ep.last_cycle_ms[c] = outcome.elapsed.as_secs_f64() * 1e3;
+            }
             ep.reads_ok += u64::from(outcome.reads_ok);
             ep.reads_failed += u64::from(outcome.reads_failed);
             ep.polled = true;
