@@ -1,7 +1,7 @@
 //! The control interface: a small HTTP/JSON server so tests and scripts can
 //! flip faults, alarms and the clock of a running farm.
 
-use crate::{EndpointFault, Simulator, SlcFault};
+use crate::{EndpointFault, RtuFault, SimError, Simulator, SlcFault};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,6 +28,20 @@ impl From<JsonRejection> for ApiError {
             "invalid_body",
             r.body_text(),
         )
+    }
+}
+
+impl From<SimError> for ApiError {
+    fn from(e: SimError) -> Self {
+        match e {
+            SimError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, "not_found", m),
+            SimError::Unsupported(m) => ApiError(StatusCode::CONFLICT, "unsupported", m),
+            other => ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
+        }
     }
 }
 
@@ -82,7 +96,14 @@ async fn endpoints(State(sim): State<Simulator>) -> ApiResult {
         .endpoint_addrs()
         .iter()
         .enumerate()
-        .map(|(i, a)| json!({"index": i, "addr": a.to_string(), "fault": sim.endpoint_fault(i)}))
+        .map(|(i, a)| {
+            json!({
+                "index": i,
+                "addr": a.to_string(),
+                "fault": sim.endpoint_fault(i),
+                "rtu_fault": sim.rtu_fault(i),
+            })
+        })
         .collect();
     ok(Value::Array(list))
 }
@@ -111,8 +132,32 @@ async fn put_slc_fault(
 ) -> ApiResult {
     let (i, j) = slc(&sim, i, j)?;
     let Json(fault) = body?;
-    sim.set_slc_fault(i, j, fault);
-    ok(json!({"endpoint": i, "index": j, "fault": fault}))
+    sim.try_set_slc_fault(i, j, fault)?;
+    ok(json!({"endpoint": i, "index": j, "fault": sim.slc_fault(i, j)}))
+}
+
+async fn get_slc_fault(
+    State(sim): State<Simulator>,
+    Path((i, j)): Path<(usize, usize)>,
+) -> ApiResult {
+    let (i, j) = slc(&sim, i, j)?;
+    ok(json!({"endpoint": i, "index": j, "fault": sim.slc_fault(i, j)}))
+}
+
+async fn put_rtu_fault(
+    State(sim): State<Simulator>,
+    Path(i): Path<usize>,
+    body: Result<Json<RtuFault>, JsonRejection>,
+) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    let Json(fault) = body?;
+    sim.set_rtu_fault(i, fault);
+    ok(json!({"endpoint": i, "fault": fault}))
+}
+
+async fn get_rtu_fault(State(sim): State<Simulator>, Path(i): Path<usize>) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    ok(json!({"endpoint": i, "fault": sim.rtu_fault(i)}))
 }
 
 async fn get_slc(State(sim): State<Simulator>, Path((i, j)): Path<(usize, usize)>) -> ApiResult {
@@ -165,9 +210,16 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/endpoints", get(endpoints))
         .route("/endpoints/{i}/fault", put(put_fault).delete(delete_fault))
         .route("/endpoints/{i}/slcs/{j}", get(get_slc))
-        .route("/endpoints/{i}/slcs/{j}/fault", put(put_slc_fault))
+        .route(
+            "/endpoints/{i}/slcs/{j}/fault",
+            put(put_slc_fault).get(get_slc_fault),
+        )
         .route("/endpoints/{i}/rtu", get(get_rtu))
         .route("/endpoints/{i}/rtu/alarms", put(put_alarms))
+        .route(
+            "/endpoints/{i}/rtu/fault",
+            put(put_rtu_fault).get(get_rtu_fault),
+        )
         .route("/freeze", post(freeze))
         .route("/unfreeze", post(unfreeze))
         .fallback(not_found)

@@ -22,7 +22,7 @@ mod scenario;
 mod server;
 
 pub use device::{RtuValues, SlcValues};
-pub use fault::{EndpointFault, SlcFault};
+pub use fault::{EndpointFault, RtuFault, SlcFault};
 pub use frame::Framing;
 pub use inventory::InventoryOptions;
 pub use scenario::{Scenario, ScenarioError};
@@ -118,6 +118,12 @@ pub enum SimError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// An endpoint or SLC index the farm does not have.
+    #[error("{0}")]
+    NotFound(String),
+    /// A fault or action this farm's layout, framing or link cannot carry.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// One endpoint: its address, its cabinet, its fault.
@@ -326,10 +332,80 @@ impl Simulator {
         *self.shared.endpoints[endpoint].fault.borrow()
     }
 
-    /// Replaces the fault of one SLC (the default value clears it).
+    /// Replaces the fault of one SLC (the default value clears it). Panics
+    /// where [`Simulator::try_set_slc_fault`] returns an error.
     pub fn set_slc_fault(&self, endpoint: usize, slc: usize, fault: SlcFault) {
+        if let Err(e) = self.try_set_slc_fault(endpoint, slc, fault) {
+            panic!("set_slc_fault({endpoint}, {slc}): {e}");
+        }
+    }
+
+    /// Replaces the fault of one SLC; refuses unknown indices and
+    /// `no_answer` with a block-layout profile.
+    pub fn try_set_slc_fault(
+        &self,
+        endpoint: usize,
+        slc: usize,
+        fault: SlcFault,
+    ) -> Result<(), SimError> {
+        self.check_slc(endpoint, slc)?;
+        self.check_slc_fault(&fault)?;
         let (mut cab, now) = self.shared.cabinet(endpoint, true);
         cab.set_slc_fault(slc, fault, now);
+        Ok(())
+    }
+
+    /// The fault SLC `slc` of endpoint `endpoint` has now (default: none).
+    pub fn slc_fault(&self, endpoint: usize, slc: usize) -> SlcFault {
+        self.shared.endpoints[endpoint]
+            .cabinet
+            .lock()
+            .slc_fault(slc)
+    }
+
+    fn check_slc(&self, endpoint: usize, slc: usize) -> Result<(), SimError> {
+        self.check_endpoint(endpoint)?;
+        let m = self.slcs_per_endpoint();
+        if slc >= m {
+            return Err(SimError::NotFound(format!(
+                "no SLC {slc} on endpoint {endpoint} (have {m})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_endpoint(&self, endpoint: usize) -> Result<(), SimError> {
+        let n = self.endpoint_count();
+        if endpoint >= n {
+            return Err(SimError::NotFound(format!(
+                "no endpoint {endpoint} (have {n})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether this farm can carry an SLC fault at all.
+    pub(crate) fn check_slc_fault(&self, fault: &SlcFault) -> Result<(), SimError> {
+        let p = &self.shared.profiles.slc;
+        if fault.no_answer && matches!(p.layout, Layout::Block { .. }) {
+            return Err(SimError::Unsupported(format!(
+                "SLC fault no_answer needs a unit-layout profile: `{}` keeps its SLCs in \
+                 register blocks of the concentrator (unit 1), which answers for them; \
+                 use `silent` (the block reads comm_ok = 0)",
+                p.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the fault of endpoint `endpoint`'s cabinet RTU (unit 1); the
+    /// default value clears it. Panics on an unknown index.
+    pub fn set_rtu_fault(&self, endpoint: usize, fault: RtuFault) {
+        self.shared.endpoints[endpoint].cabinet.lock().rtu_fault = fault;
+    }
+
+    pub fn rtu_fault(&self, endpoint: usize) -> RtuFault {
+        self.shared.endpoints[endpoint].cabinet.lock().rtu_fault
     }
 
     pub fn set_rtu_alarms(&self, endpoint: usize, door: bool, leakage: bool) {

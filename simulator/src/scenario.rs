@@ -13,8 +13,16 @@
 //! endpoint = 1
 //! door = true
 //! ```
+//!
+//! Endpoint faults are the [`EndpointFault`] kinds (`refuse`, `silent`,
+//! `delay` with `ms`, `exception` with `code`, `drop`, `garble`,
+//! `wrong_tid`). An `[[slc]]` fault takes the [`SlcFault`] keys `silent`,
+//! `exception = CODE`, `failed` and `no_answer` (unit layout only: the unit
+//! sends nothing at all). An `[[rtu]]` entry sets the cabinet's `door` and
+//! `leakage` alarms and its [`RtuFault`]: `fault = { no_answer = true }`
+//! makes unit 1 send nothing at all.
 
-use crate::{EndpointFault, SimError, Simulator, SlcFault};
+use crate::{EndpointFault, RtuFault, SimError, Simulator, SlcFault};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -55,6 +63,8 @@ pub struct RtuEntry {
     pub door: bool,
     #[serde(default)]
     pub leakage: bool,
+    #[serde(default)]
+    pub fault: RtuFault,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +78,9 @@ pub enum ScenarioError {
     Parse { path: String, message: String },
     #[error("scenario: {0}")]
     Index(String),
+    /// A fault this farm cannot carry (its layout, framing or link).
+    #[error("scenario: {0}")]
+    Unsupported(String),
 }
 
 impl From<ScenarioError> for SimError {
@@ -116,6 +129,12 @@ impl Scenario {
                     x.index, x.endpoint
                 )));
             }
+            if let Err(e) = sim.check_slc_fault(&x.fault) {
+                return Err(ScenarioError::Unsupported(format!(
+                    "SLC {} of endpoint {}: {e}",
+                    x.index, x.endpoint
+                )));
+            }
         }
         for x in &self.endpoints {
             sim.set_endpoint_fault(x.index, x.fault);
@@ -125,6 +144,7 @@ impl Scenario {
         }
         for x in &self.rtus {
             sim.set_rtu_alarms(x.endpoint, x.door, x.leakage);
+            sim.set_rtu_fault(x.endpoint, x.fault);
         }
         if self.frozen {
             sim.set_frozen(true);
@@ -151,9 +171,16 @@ fault = { kind = "delay", ms = 250 }
 endpoint = 0
 index = 5
 fault = { failed = true }
+[[slc]]
+endpoint = 0
+index = 6
+fault = { no_answer = true }
 [[rtu]]
 endpoint = 1
 door = true
+[[rtu]]
+endpoint = 2
+fault = { no_answer = true }
 "#,
             "t.toml",
         )
@@ -161,7 +188,10 @@ door = true
         assert_eq!(s.endpoints[0].fault, Some(EndpointFault::Silent));
         assert_eq!(s.endpoints[1].fault, Some(EndpointFault::Delay { ms: 250 }));
         assert!(s.slcs[0].fault.failed && !s.slcs[0].fault.silent);
-        assert!(s.rtus[0].door && !s.rtus[0].leakage);
+        assert!(s.rtus[0].door && !s.rtus[0].leakage && !s.rtus[0].fault.no_answer);
+        assert!(s.slcs[1].fault.no_answer && !s.slcs[1].fault.silent);
+        assert!(s.rtus[1].fault.no_answer && !s.rtus[1].door);
+        assert!(Scenario::parse("[[rtu]]\nendpoint = 0\nfault = { mute = true }", "x").is_err());
         assert!(
             Scenario::parse("[[endpoint]]\nindex = 1\nfault = { kind = \"nap\" }", "x").is_err()
         );

@@ -101,8 +101,9 @@ async fn connection(shared: Arc<Shared>, index: usize, mut stream: TcpStream) {
                 Some(EndpointFault::Drop | EndpointFault::Refuse) => return,
                 Some(EndpointFault::Exception { code }) => exception_pdu(fc, code),
                 _ => match reply(&shared, index, framing, frame.unit, &frame.pdu) {
-                    Some(pdu) => pdu,
-                    None => return,
+                    Outcome::Reply(pdu) => pdu,
+                    Outcome::Nothing => continue,
+                    Outcome::Close => return,
                 },
             };
             if let Some(EndpointFault::Delay { ms }) = fault {
@@ -139,23 +140,36 @@ async fn connection(shared: Arc<Shared>, index: usize, mut stream: TcpStream) {
     }
 }
 
-/// The reply PDU for a request, or `None` when the request is malformed
-/// beyond an exception (the connection is then closed).
-fn reply(shared: &Shared, index: usize, framing: Framing, unit: u8, pdu: &[u8]) -> Option<Vec<u8>> {
+/// What a request gets back from the device farm.
+enum Outcome {
+    Reply(Vec<u8>),
+    /// The addressed unit is a dead node: nothing goes back.
+    Nothing,
+    /// Malformed beyond an exception: the connection is closed.
+    Close,
+}
+
+/// The reply to a request on endpoint `index`.
+fn reply(shared: &Shared, index: usize, framing: Framing, unit: u8, pdu: &[u8]) -> Outcome {
     let fc = pdu[0];
-    let request = match frame::decode_request(pdu) {
-        Ok(r) => r,
-        Err(PduError::Exception(code)) => return Some(exception_pdu(fc, code)),
-        Err(PduError::Malformed) => return None,
-    };
     // Modbus TCP clients often address "the device itself" as 0 or 255.
     let unit = match (framing, unit) {
         (Framing::Tcp, 0 | 255) => 1,
         _ => unit,
     };
-    let is_write = !matches!(request, frame::Request::Read { .. });
+    let decoded = frame::decode_request(pdu);
+    let is_write = matches!(&decoded, Ok(r) if !matches!(r, frame::Request::Read { .. }));
     let (mut cab, now) = shared.cabinet(index, is_write);
-    Some(match shared.profiles.serve(&mut cab, unit, &request, now) {
+    // A dead node answers nothing, not even a malformed request.
+    if shared.profiles.no_answer(&cab, unit) {
+        return Outcome::Nothing;
+    }
+    let request = match decoded {
+        Ok(r) => r,
+        Err(PduError::Exception(code)) => return Outcome::Reply(exception_pdu(fc, code)),
+        Err(PduError::Malformed) => return Outcome::Close,
+    };
+    Outcome::Reply(match shared.profiles.serve(&mut cab, unit, &request, now) {
         Ok(words) => {
             let bits = matches!(
                 request,
