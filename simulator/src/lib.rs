@@ -20,6 +20,7 @@ mod inventory;
 mod registers;
 mod scenario;
 mod server;
+mod session;
 
 pub use device::{RtuValues, SlcValues};
 pub use fault::{EndpointFault, RtuFault, SlcFault};
