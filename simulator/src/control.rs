@@ -36,6 +36,7 @@ impl From<SimError> for ApiError {
         match e {
             SimError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, "not_found", m),
             SimError::Unsupported(m) => ApiError(StatusCode::CONFLICT, "unsupported", m),
+            SimError::Config(m) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
             other => ApiError(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -115,7 +116,7 @@ async fn put_fault(
 ) -> ApiResult {
     let i = endpoint(&sim, i)?;
     let Json(fault) = body?;
-    sim.set_endpoint_fault(i, Some(fault));
+    sim.try_set_endpoint_fault(i, Some(fault))?;
     ok(json!({"index": i, "fault": fault}))
 }
 

@@ -21,6 +21,28 @@ pub enum EndpointFault {
     Garble,
     /// Reply with a mismatching transaction id (RTU framing: a wrong CRC).
     WrongTid,
+    /// RTU framing only (serial, rtu-over-tcp, RTU dial-in): the line carries
+    /// other traffic. Before every `every`-th reply (default 1: all) the
+    /// endpoint writes one stray — another master's request to a unit the
+    /// farm does not use, that unit's reply, a broadcast time write to
+    /// unit 0, and with `noise` (default true) one to four random bytes, in
+    /// turn; all but noise are well-formed frames with a valid CRC — then
+    /// the correct reply. Modbus TCP has no shared line (every frame has its
+    /// own header and transaction id): setting it there is refused.
+    StrayFrames {
+        #[serde(default = "one")]
+        every: u32,
+        #[serde(default = "yes")]
+        noise: bool,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Misbehaviour of one single-lamp controller behind a live endpoint.

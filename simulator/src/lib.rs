@@ -21,6 +21,7 @@ mod registers;
 mod scenario;
 mod server;
 mod session;
+mod stray;
 
 pub use device::{RtuValues, SlcValues};
 pub use fault::{EndpointFault, RtuFault, SlcFault};
@@ -132,6 +133,8 @@ pub(crate) struct Endpoint {
     pub addr: SocketAddr,
     pub cabinet: Mutex<Cabinet>,
     pub fault: watch::Sender<Option<EndpointFault>>,
+    /// Replies sent while `stray_frames` was set (whose turn it is).
+    pub replies: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -141,6 +144,7 @@ pub(crate) struct Shared {
     pub failure_rate: f64,
     pub seed: u64,
     pub districts: usize,
+    pub slcs: usize,
     pub endpoints: Vec<Endpoint>,
     pub requests: AtomicU64,
     pub shutdown: watch::Sender<bool>,
@@ -248,6 +252,7 @@ impl Simulator {
                     now,
                 )),
                 fault: watch::Sender::new(None),
+                replies: AtomicU64::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -257,6 +262,7 @@ impl Simulator {
             failure_rate: cfg.failure_rate_per_hour,
             seed: cfg.seed,
             districts: cfg.districts,
+            slcs: cfg.slcs_per_endpoint,
             endpoints,
             requests: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
@@ -324,9 +330,48 @@ impl Simulator {
         }
     }
 
-    /// Sets or clears a fault of endpoint `endpoint`. Panics on an unknown index.
+    /// Sets or clears a fault of endpoint `endpoint`. Panics where
+    /// [`Simulator::try_set_endpoint_fault`] returns an error.
     pub fn set_endpoint_fault(&self, endpoint: usize, fault: Option<EndpointFault>) {
+        if let Err(e) = self.try_set_endpoint_fault(endpoint, fault) {
+            panic!("set_endpoint_fault({endpoint}): {e}");
+        }
+    }
+
+    /// Sets or clears a fault of endpoint `endpoint`; refuses an unknown
+    /// index and `stray_frames` on Modbus TCP framing (or with `every = 0`).
+    pub fn try_set_endpoint_fault(
+        &self,
+        endpoint: usize,
+        fault: Option<EndpointFault>,
+    ) -> Result<(), SimError> {
+        self.check_endpoint(endpoint)?;
+        self.check_endpoint_fault(fault.as_ref())?;
         self.shared.endpoints[endpoint].fault.send_replace(fault);
+        Ok(())
+    }
+
+    /// Whether this farm can carry an endpoint fault at all.
+    pub(crate) fn check_endpoint_fault(
+        &self,
+        fault: Option<&EndpointFault>,
+    ) -> Result<(), SimError> {
+        if let Some(EndpointFault::StrayFrames { every, .. }) = fault {
+            if self.shared.framing == Framing::Tcp {
+                return Err(SimError::Unsupported(
+                    "endpoint fault stray_frames needs RTU framing (serial, rtu-over-tcp or an \
+                     RTU dial-in link): on Modbus TCP every frame has its own header and \
+                     transaction id, there is no shared line to carry other traffic"
+                        .into(),
+                ));
+            }
+            if *every == 0 {
+                return Err(SimError::Config(
+                    "endpoint fault stray_frames: `every` must be at least 1".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn endpoint_fault(&self, endpoint: usize) -> Option<EndpointFault> {

@@ -16,7 +16,8 @@
 //!
 //! Endpoint faults are the [`EndpointFault`] kinds (`refuse`, `silent`,
 //! `delay` with `ms`, `exception` with `code`, `drop`, `garble`,
-//! `wrong_tid`). An `[[slc]]` fault takes the [`SlcFault`] keys `silent`,
+//! `wrong_tid`, and with RTU framing only `stray_frames` with optional
+//! `every = N` and `noise = false`). An `[[slc]]` fault takes the [`SlcFault`] keys `silent`,
 //! `exception = CODE`, `failed` and `no_answer` (unit layout only: the unit
 //! sends nothing at all). An `[[rtu]]` entry sets the cabinet's `door` and
 //! `leakage` alarms and its [`RtuFault`]: `fault = { no_answer = true }`
@@ -113,6 +114,12 @@ impl Scenario {
             if x.index >= e {
                 return Err(bad_ep(x.index));
             }
+            if let Err(err) = sim.check_endpoint_fault(x.fault.as_ref()) {
+                return Err(ScenarioError::Unsupported(format!(
+                    "endpoint {}: {err}",
+                    x.index
+                )));
+            }
         }
         for x in &self.rtus {
             if x.endpoint >= e {
@@ -167,6 +174,9 @@ fault = { kind = "silent" }
 [[endpoint]]
 index = 4
 fault = { kind = "delay", ms = 250 }
+[[endpoint]]
+index = 5
+fault = { kind = "stray_frames", every = 3 }
 [[slc]]
 endpoint = 0
 index = 5
@@ -187,6 +197,13 @@ fault = { no_answer = true }
         .unwrap();
         assert_eq!(s.endpoints[0].fault, Some(EndpointFault::Silent));
         assert_eq!(s.endpoints[1].fault, Some(EndpointFault::Delay { ms: 250 }));
+        assert_eq!(
+            s.endpoints[2].fault,
+            Some(EndpointFault::StrayFrames {
+                every: 3,
+                noise: true
+            })
+        );
         assert!(s.slcs[0].fault.failed && !s.slcs[0].fault.silent);
         assert!(s.rtus[0].door && !s.rtus[0].leakage && !s.rtus[0].fault.no_answer);
         assert!(s.slcs[1].fault.no_answer && !s.slcs[1].fault.silent);

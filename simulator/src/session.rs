@@ -4,7 +4,7 @@
 
 use crate::fault::EndpointFault;
 use crate::frame::{self, exception_pdu, Framing, Parse, PduError};
-use crate::Shared;
+use crate::{stray, Shared};
 use bytes::{Buf, BytesMut};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -48,6 +48,7 @@ where
     let mut shutdown = shared.shutdown.subscribe();
     let mut buf = BytesMut::with_capacity(512);
     let mut out = Vec::with_capacity(512);
+    let mut rng = fastrand::Rng::new();
     // Resynchronising: the line went quiet with bytes that form no frame.
     let mut quiet = false;
     loop {
@@ -76,7 +77,9 @@ where
                 }
                 Parse::Frame(f, used) => {
                     buf.advance(used);
-                    if let Err(end) = serve(shared, index, &f, io, &mut out, &mut shutdown).await {
+                    if let Err(end) =
+                        serve(shared, index, &f, io, &mut out, &mut rng, &mut shutdown).await
+                    {
                         return end;
                     }
                 }
@@ -103,6 +106,7 @@ async fn serve<S>(
     frame: &frame::Frame,
     io: &mut S,
     out: &mut Vec<u8>,
+    rng: &mut fastrand::Rng,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), End>
 where
@@ -126,6 +130,20 @@ where
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
             _ = shutdown.wait_for(|s| *s) => return Err(End::Shutdown),
+        }
+    }
+    if let Some(EndpointFault::StrayFrames { every, noise }) = fault {
+        let n = shared.endpoints[index]
+            .replies
+            .fetch_add(1, Ordering::Relaxed);
+        if n.is_multiple_of(u64::from(every.max(1))) {
+            out.clear();
+            let turn = n / u64::from(every.max(1));
+            let layout = shared.profiles.slc.layout;
+            stray::append(turn, noise, layout, shared.slcs, rng, out);
+            if io.write_all(out).await.is_err() {
+                return Err(End::Closed);
+            }
         }
     }
     out.clear();
