@@ -93,14 +93,11 @@ async fn status(State(sim): State<Simulator>) -> ApiResult {
 }
 
 async fn endpoints(State(sim): State<Simulator>) -> ApiResult {
-    let list: Vec<Value> = sim
-        .endpoint_addrs()
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
+    let list: Vec<Value> = (0..sim.endpoint_count())
+        .map(|i| {
             json!({
                 "index": i,
-                "addr": a.to_string(),
+                "addr": sim.inventory_endpoint(i),
                 "fault": sim.endpoint_fault(i),
                 "rtu_fault": sim.rtu_fault(i),
             })

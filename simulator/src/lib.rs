@@ -19,6 +19,7 @@ mod frame;
 mod inventory;
 mod registers;
 mod scenario;
+mod serial;
 mod server;
 mod session;
 mod stray;
@@ -35,7 +36,7 @@ use parking_lot::Mutex;
 use registers::Profiles;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -90,6 +91,20 @@ pub struct SimConfig {
     pub failure_rate_per_hour: f64,
     /// Control HTTP port; `Some(0)` = ephemeral, `None` = no control server.
     pub control_port: Option<u16>,
+    /// How the endpoints reach the gateway (default: each listens on TCP).
+    pub link: Link,
+}
+
+/// How a farm's endpoints meet the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Link {
+    /// Endpoint `i` listens on `host:base_port + i` (or an ephemeral port).
+    #[default]
+    Listen,
+    /// Endpoint `i` is served on the `i`-th serial device or pty end, RTU
+    /// framing (set `framing` to [`Framing::RtuOverTcp`]), 9600 baud 8N1;
+    /// as many paths as endpoints.
+    Serial(Vec<PathBuf>),
 }
 
 impl Default for SimConfig {
@@ -107,6 +122,7 @@ impl Default for SimConfig {
             seed: 1,
             failure_rate_per_hour: 0.0,
             control_port: None,
+            link: Link::Listen,
         }
     }
 }
@@ -120,6 +136,11 @@ pub enum SimError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open serial device {}: {source}", path.display())]
+    Serial {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// An endpoint or SLC index the farm does not have.
     #[error("{0}")]
     NotFound(String),
@@ -128,9 +149,15 @@ pub enum SimError {
     Unsupported(String),
 }
 
-/// One endpoint: its address, its cabinet, its fault.
+/// Where one endpoint meets the gateway.
+pub(crate) enum Place {
+    Listen(SocketAddr),
+    Serial(PathBuf),
+}
+
+/// One endpoint: its place, its cabinet, its fault.
 pub(crate) struct Endpoint {
-    pub addr: SocketAddr,
+    pub place: Place,
     pub cabinet: Mutex<Cabinet>,
     pub fault: watch::Sender<Option<EndpointFault>>,
     /// Replies sent while `stray_frames` was set (whose turn it is).
@@ -166,6 +193,12 @@ pub struct Simulator {
     shared: Arc<Shared>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
     control: Option<SocketAddr>,
+}
+
+/// An endpoint's listener or device, opened by `start` before serving.
+enum Opened {
+    Listener(tokio::net::TcpListener),
+    Serial(serial::Port),
 }
 
 fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
@@ -204,7 +237,27 @@ fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
         }
         _ => {}
     }
-    if cfg.base_port != 0 && usize::from(cfg.base_port) + cfg.endpoints > 0x1_0000 {
+    match &cfg.link {
+        Link::Listen => {}
+        Link::Serial(paths) => {
+            if paths.len() != cfg.endpoints {
+                return bad(format!(
+                    "{} serial paths for {} endpoints: give one path per endpoint",
+                    paths.len(),
+                    cfg.endpoints
+                ));
+            }
+            if cfg.framing != Framing::RtuOverTcp {
+                return bad(
+                    "a serial line carries RTU frames: set framing to rtu-over-tcp (rtu)".into(),
+                );
+            }
+        }
+    }
+    if cfg.link == Link::Listen
+        && cfg.base_port != 0
+        && usize::from(cfg.base_port) + cfg.endpoints > 0x1_0000
+    {
         return bad(format!(
             "{} endpoints from port {} run past port 65535",
             cfg.endpoints, cfg.base_port
@@ -224,26 +277,41 @@ impl Simulator {
     pub async fn start(cfg: SimConfig) -> Result<Simulator, SimError> {
         let (rtu, slc) = check_config(&cfg)?;
         let circuits = rtu.circuits;
-        let mut listeners = Vec::with_capacity(cfg.endpoints);
-        for i in 0..cfg.endpoints {
-            let port = if cfg.base_port == 0 {
-                0
-            } else {
-                cfg.base_port + i as u16
-            };
-            let addr = SocketAddr::new(cfg.host, port);
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| SimError::Bind { addr, source })?;
-            listeners.push(l);
+        let mut opened = Vec::with_capacity(cfg.endpoints);
+        match &cfg.link {
+            Link::Listen => {
+                for i in 0..cfg.endpoints {
+                    let port = if cfg.base_port == 0 {
+                        0
+                    } else {
+                        cfg.base_port + i as u16
+                    };
+                    let addr = SocketAddr::new(cfg.host, port);
+                    let l = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| SimError::Bind { addr, source })?;
+                    let addr = l.local_addr().expect("bound listener has an address");
+                    opened.push((Place::Listen(addr), Opened::Listener(l)));
+                }
+            }
+            Link::Serial(paths) => {
+                for path in paths {
+                    let port = serial::Port::open(path).map_err(|source| SimError::Serial {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    opened.push((Place::Serial(path.clone()), Opened::Serial(port)));
+                }
+            }
         }
         let clock = Clock::new();
         let now = clock.now();
-        let endpoints = listeners
-            .iter()
+        let (places, opened): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
+        let endpoints = places
+            .into_iter()
             .enumerate()
-            .map(|(i, l)| Endpoint {
-                addr: l.local_addr().expect("bound listener has an address"),
+            .map(|(i, place)| Endpoint {
+                place,
                 cabinet: Mutex::new(Cabinet::new(
                     i,
                     cfg.slcs_per_endpoint,
@@ -282,15 +350,52 @@ impl Simulator {
             sim.tasks.lock().push(task);
         }
         let mut tasks = sim.tasks.lock();
-        for (i, l) in listeners.into_iter().enumerate() {
-            tasks.push(tokio::spawn(server::serve_endpoint(shared.clone(), i, l)));
+        for (i, o) in opened.into_iter().enumerate() {
+            let shared = shared.clone();
+            tasks.push(match o {
+                Opened::Listener(l) => tokio::spawn(server::serve_endpoint(shared, i, l)),
+                Opened::Serial(port) => {
+                    let Place::Serial(path) = &shared.endpoints[i].place else {
+                        unreachable!("a serial endpoint has a path")
+                    };
+                    let path = path.clone();
+                    tokio::spawn(serial::serve_endpoint(shared, i, path, port))
+                }
+            });
         }
         drop(tasks);
         Ok(sim)
     }
 
+    /// The listening addresses, endpoint by endpoint ([`Link::Listen`];
+    /// empty for the other links, which have none).
     pub fn endpoint_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.endpoints.iter().map(|e| e.addr).collect()
+        self.shared
+            .endpoints
+            .iter()
+            .filter_map(|e| match e.place {
+                Place::Listen(a) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Endpoint `i` as the emitted inventory's `endpoint` cell spells it:
+    /// `host:port`, `serial:PATH?baud=9600&parity=N&data_bits=8&stop_bits=1`
+    /// or `dtu:CAB-0001`. Panics on an unknown index.
+    pub fn inventory_endpoint(&self, i: usize) -> String {
+        inventory::endpoint_cell(&self.shared, i)
+    }
+
+    /// The inventory's framing cell for the farm's endpoints: `tcp` or
+    /// `rtu-over-tcp` on listening endpoints, `rtu` on serial lines.
+    pub fn inventory_framing(&self) -> &'static str {
+        inventory::framing_cell(&self.shared)
+    }
+
+    /// The inventory id of endpoint `i`'s cabinet, `CAB-{i+1:04}`.
+    pub fn cabinet_id(&self, i: usize) -> String {
+        inventory::cabinet_id(i)
     }
 
     pub fn control_addr(&self) -> Option<SocketAddr> {

@@ -3,7 +3,9 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use lamp_profile::Profile;
-use lamp_sim::{embedded_profiles, Framing, InventoryOptions, Scenario, SimConfig, Simulator};
+use lamp_sim::{
+    embedded_profiles, Framing, InventoryOptions, Link, Scenario, SimConfig, Simulator,
+};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,9 +17,10 @@ use std::time::Instant;
     about = "Modbus device farm of lighting cabinets and single-lamp controllers"
 )]
 struct Args {
-    /// Number of endpoints (cabinets), each its own TCP port.
-    #[arg(long, default_value_t = 1)]
-    endpoints: usize,
+    /// Number of endpoints (cabinets), each its own TCP port [default: 1,
+    /// or one per --serial PATH].
+    #[arg(long)]
+    endpoints: Option<usize>,
     /// SLCs behind each endpoint.
     #[arg(long, default_value_t = 10)]
     slcs_per_endpoint: usize,
@@ -35,9 +38,15 @@ struct Args {
     /// Load profiles from this folder instead of the embedded ones.
     #[arg(long)]
     profiles: Option<PathBuf>,
-    /// tcp or rtu-over-tcp.
-    #[arg(long, default_value = "tcp")]
-    framing: Framing,
+    /// tcp or rtu-over-tcp (rtu) [default: tcp; rtu with --serial].
+    #[arg(long)]
+    framing: Option<Framing>,
+    /// Serve endpoint i on the i-th serial device or pty end instead of a TCP
+    /// port (repeatable): RTU framing, 9600 baud 8N1, the request framer
+    /// resynchronising after garbage. Inventory endpoint
+    /// `serial:PATH?baud=9600&parity=N&data_bits=8&stop_bits=1`, framing `rtu`.
+    #[arg(long, value_name = "PATH")]
+    serial: Vec<PathBuf>,
     /// Faults and alarms applied at start (TOML).
     #[arg(long)]
     scenario: Option<PathBuf>,
@@ -98,22 +107,45 @@ async fn run() -> anyhow::Result<()> {
         Some(p) => Some(Scenario::load(p)?),
         None => None,
     };
-    if args.endpoints == 0 {
+    let link = if args.serial.is_empty() {
+        Link::Listen
+    } else {
+        Link::Serial(args.serial.clone())
+    };
+    let endpoints = match (&link, args.endpoints) {
+        (Link::Serial(paths), Some(n)) if n != paths.len() => {
+            bail!(
+                "--endpoints {n} with {} --serial paths: give one path per endpoint",
+                paths.len()
+            )
+        }
+        (Link::Serial(paths), _) => paths.len(),
+        (_, n) => n.unwrap_or(1),
+    };
+    if endpoints == 0 {
         bail!("--endpoints must be at least 1");
     }
+    let framing = match (&link, args.framing) {
+        (Link::Serial(_), Some(Framing::Tcp)) => {
+            bail!("--serial carries RTU frames: --framing tcp is for sockets")
+        }
+        (Link::Serial(_), _) => Framing::RtuOverTcp,
+        (_, f) => f.unwrap_or(Framing::Tcp),
+    };
     let cfg = SimConfig {
         host: args.host,
-        endpoints: args.endpoints,
+        endpoints,
         slcs_per_endpoint: args.slcs_per_endpoint,
         base_port: args.base_port,
         slc_profile: args.profile.clone(),
         rtu_profile: args.rtu_profile.clone(),
-        framing: args.framing,
+        framing,
         profiles,
         districts: args.districts,
         seed: args.seed,
         failure_rate_per_hour: args.failure_rate_per_hour,
         control_port: args.control_port,
+        link,
     };
     let sim = Simulator::start(cfg).await?;
     if let Some(s) = &scenario {
@@ -132,6 +164,12 @@ async fn run() -> anyhow::Result<()> {
     }
     let addrs = sim.endpoint_addrs();
     let ports = match (addrs.first(), addrs.last()) {
+        _ if !args.serial.is_empty() => args
+            .serial
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         (Some(a), Some(b)) if args.base_port != 0 => {
             format!("{}:{}-{}", args.host, a.port(), b.port())
         }
@@ -146,10 +184,10 @@ async fn run() -> anyhow::Result<()> {
         .map_or("none".to_string(), |a| format!("http://{a}"));
     println!(
         "lamp-sim ready: {} endpoints x {} SLCs ({}, {}) on {ports}; control {control}; started in {} ms",
-        args.endpoints,
+        endpoints,
         args.slcs_per_endpoint,
         args.profile,
-        args.framing,
+        sim.inventory_framing(),
         started.elapsed().as_millis()
     );
     wait_for_signal().await?;

@@ -4,7 +4,7 @@
 //! ([`crate::session`]).
 
 use crate::fault::EndpointFault;
-use crate::{session, Shared};
+use crate::{session, Place, Shared};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -12,6 +12,9 @@ use tokio::task::JoinSet;
 
 pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, first: TcpListener) {
     let endpoint = &shared.endpoints[index];
+    let Place::Listen(addr) = endpoint.place else {
+        unreachable!("a listening endpoint has an address")
+    };
     let mut fault = endpoint.fault.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
     let mut listener = Some(first);
@@ -29,11 +32,11 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, first: Tcp
         }
         let l = match listener.take() {
             Some(l) => l,
-            None => match TcpListener::bind(endpoint.addr).await {
+            None => match TcpListener::bind(addr).await {
                 Ok(l) => l,
                 Err(e) => {
                     // Someone took the port while we refused; keep trying.
-                    tracing::warn!(addr = %endpoint.addr, error = %e, "rebind failed");
+                    tracing::warn!(addr = %addr, error = %e, "rebind failed");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                         _ = shutdown.changed() => return,
@@ -52,7 +55,7 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, first: Tcp
                     }
                     Err(e) => {
                         // Typically out of file descriptors: back off instead of spinning.
-                        tracing::warn!(addr = %endpoint.addr, error = %e, "accept failed");
+                        tracing::warn!(addr = %addr, error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
