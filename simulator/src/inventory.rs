@@ -32,6 +32,7 @@ pub(crate) fn endpoint_cell(shared: &Shared, i: usize) -> String {
     match &shared.endpoints[i].place {
         Place::Listen(addr) => addr.to_string(),
         Place::Serial(path) => format!("serial:{}?{}", path.display(), serial::LINE_OPTIONS),
+        Place::DialIn(_) => format!("dtu:{}", cabinet_id(i)),
     }
 }
 
@@ -39,6 +40,7 @@ pub(crate) fn endpoint_cell(shared: &Shared, i: usize) -> String {
 pub(crate) fn framing_cell(shared: &Shared) -> &'static str {
     match (shared.endpoints.first().map(|e| &e.place), shared.framing) {
         (Some(Place::Serial(_)), _) => "rtu",
+        (Some(Place::DialIn(_)), Framing::RtuOverTcp) => "rtu",
         (_, Framing::Tcp) => "tcp",
         (_, Framing::RtuOverTcp) => "rtu-over-tcp",
     }

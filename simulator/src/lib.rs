@@ -2,6 +2,40 @@
 //! (RTUs) and single-lamp controllers (SLCs), speaking the same profiles as
 //! the gateway, with faults that tests can switch at run time.
 //!
+//! Endpoints meet the gateway over a [`Link`]: each listens on its own TCP
+//! port (default), or is served on a serial device / pty end
+//! ([`Link::Serial`], RTU), or dials out to the gateway like a 4G DTU and
+//! registers with its cabinet id ([`Link::DialIn`], see [`DialIn`]). The
+//! inventory's `endpoint` cell is `host:port`,
+//! `serial:PATH?baud=9600&parity=N&data_bits=8&stop_bits=1` (framing `rtu`)
+//! or `dtu:CAB-0001` (framing `rtu` or `tcp`) accordingly.
+//!
+//! Faults: per endpoint [`EndpointFault`] (including `stray_frames` on RTU
+//! links), per SLC [`SlcFault`], per cabinet RTU [`RtuFault`]; `no_answer`
+//! on a unit is a dead node that sends nothing at all.
+//!
+//! A gateway test can run a dial-in farm in-process:
+//!
+//! ```no_run
+//! # async fn demo(gateway_dialin: std::net::SocketAddr) -> Result<(), lamp_sim::SimError> {
+//! use lamp_sim::{DialIn, Framing, Link, SimConfig, Simulator};
+//! use std::time::Duration;
+//! let sim = Simulator::start(SimConfig {
+//!     endpoints: 3,
+//!     framing: Framing::RtuOverTcp,
+//!     link: Link::DialIn(DialIn {
+//!         heartbeat_interval: Duration::from_millis(200),
+//!         ..DialIn::new(gateway_dialin.to_string())
+//!     }),
+//!     ..SimConfig::default()
+//! })
+//! .await?;
+//! sim.set_registration_override(2, Some(b"NOT-IN-INVENTORY".to_vec()))?;
+//! sim.reconnect_endpoint(2)?; // registers with the wrong id now
+//! sim.reconnect_endpoint_half_open(0)?; // a new link while the old one hangs
+//! # Ok(()) }
+//! ```
+//!
 //! Endpoint `i` serves the cabinet RTU at unit id 1. Its SLC `j` is unit id
 //! `j + 2` with a unit-layout SLC profile, or register block `j` on unit 1
 //! with a block-layout profile (unit 1 then doubles as the concentrator).
@@ -14,6 +48,7 @@
 
 mod control;
 mod device;
+mod dialin;
 mod fault;
 mod frame;
 mod inventory;
@@ -25,6 +60,7 @@ mod session;
 mod stray;
 
 pub use device::{RtuValues, SlcValues};
+pub use dialin::{parse_heartbeat, DialIn};
 pub use fault::{EndpointFault, RtuFault, SlcFault};
 pub use frame::Framing;
 pub use inventory::InventoryOptions;
@@ -105,6 +141,10 @@ pub enum Link {
     /// framing (set `framing` to [`Framing::RtuOverTcp`]), 9600 baud 8N1;
     /// as many paths as endpoints.
     Serial(Vec<PathBuf>),
+    /// Every endpoint connects out to the gateway like a 4G DTU, registers
+    /// with its cabinet id and keeps the link up (see [`DialIn`]). Framing
+    /// [`Framing::RtuOverTcp`] passes RTU frames, [`Framing::Tcp`] MBAP.
+    DialIn(DialIn),
 }
 
 impl Default for SimConfig {
@@ -153,6 +193,7 @@ pub enum SimError {
 pub(crate) enum Place {
     Listen(SocketAddr),
     Serial(PathBuf),
+    DialIn(dialin::Dial),
 }
 
 /// One endpoint: its place, its cabinet, its fault.
@@ -162,6 +203,8 @@ pub(crate) struct Endpoint {
     pub fault: watch::Sender<Option<EndpointFault>>,
     /// Replies sent while `stray_frames` was set (whose turn it is).
     pub replies: AtomicU64,
+    /// Requests answered by this endpoint.
+    pub served: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -199,6 +242,7 @@ pub struct Simulator {
 enum Opened {
     Listener(tokio::net::TcpListener),
     Serial(serial::Port),
+    DialIn,
 }
 
 fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
@@ -253,6 +297,19 @@ fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
                 );
             }
         }
+        Link::DialIn(d) => {
+            d.check().map_err(SimError::Config)?;
+            if let Some(i) = d
+                .registration_override
+                .keys()
+                .find(|i| **i >= cfg.endpoints)
+            {
+                return bad(format!(
+                    "registration override for endpoint {i}, but there are {} endpoints",
+                    cfg.endpoints
+                ));
+            }
+        }
     }
     if cfg.link == Link::Listen
         && cfg.base_port != 0
@@ -273,7 +330,9 @@ fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
 }
 
 impl Simulator {
-    /// Binds every endpoint (and the control port), then serves in the background.
+    /// Binds every listening endpoint, opens every serial device (and binds
+    /// the control port), then serves in the background; dial-in endpoints
+    /// start dialling at once.
     pub async fn start(cfg: SimConfig) -> Result<Simulator, SimError> {
         let (rtu, slc) = check_config(&cfg)?;
         let circuits = rtu.circuits;
@@ -303,6 +362,12 @@ impl Simulator {
                     opened.push((Place::Serial(path.clone()), Opened::Serial(port)));
                 }
             }
+            Link::DialIn(d) => {
+                for i in 0..cfg.endpoints {
+                    let id = d.registration_override.get(&i).cloned();
+                    opened.push((Place::DialIn(dialin::Dial::new(id)), Opened::DialIn));
+                }
+            }
         }
         let clock = Clock::new();
         let now = clock.now();
@@ -321,6 +386,7 @@ impl Simulator {
                 )),
                 fault: watch::Sender::new(None),
                 replies: AtomicU64::new(0),
+                served: AtomicU64::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -350,6 +416,7 @@ impl Simulator {
             sim.tasks.lock().push(task);
         }
         let mut tasks = sim.tasks.lock();
+        let mut dial_cfg = None;
         for (i, o) in opened.into_iter().enumerate() {
             let shared = shared.clone();
             tasks.push(match o {
@@ -360,6 +427,13 @@ impl Simulator {
                     };
                     let path = path.clone();
                     tokio::spawn(serial::serve_endpoint(shared, i, path, port))
+                }
+                Opened::DialIn => {
+                    let Link::DialIn(d) = &cfg.link else {
+                        unreachable!("a dial-in endpoint of a dial-in farm")
+                    };
+                    let d = dial_cfg.get_or_insert_with(|| Arc::new(d.clone())).clone();
+                    tokio::spawn(dialin::serve_endpoint(shared, i, d))
                 }
             });
         }
@@ -393,9 +467,87 @@ impl Simulator {
         inventory::framing_cell(&self.shared)
     }
 
-    /// The inventory id of endpoint `i`'s cabinet, `CAB-{i+1:04}`.
+    /// The inventory id of endpoint `i`'s cabinet, `CAB-{i+1:04}` (also what
+    /// a dial-in endpoint registers with).
     pub fn cabinet_id(&self, i: usize) -> String {
         inventory::cabinet_id(i)
+    }
+
+    /// How the farm's endpoints meet the gateway: `listen`, `serial` or `dial_in`.
+    pub fn link_kind(&self) -> &'static str {
+        match self.shared.endpoints.first().map(|e| &e.place) {
+            Some(Place::Serial(_)) => "serial",
+            Some(Place::DialIn(_)) => "dial_in",
+            _ => "listen",
+        }
+    }
+
+    fn dial(&self, endpoint: usize) -> Result<&dialin::Dial, SimError> {
+        self.check_endpoint(endpoint)?;
+        match &self.shared.endpoints[endpoint].place {
+            Place::DialIn(d) => Ok(d),
+            _ => Err(SimError::Unsupported(format!(
+                "endpoint {endpoint} does not dial in (link `{}`)",
+                self.link_kind()
+            ))),
+        }
+    }
+
+    /// Dial-in: closes endpoint `endpoint`'s link and dials again at once
+    /// (also cutting a backoff wait short). Errors on an unknown index or an
+    /// endpoint that does not dial in.
+    pub fn reconnect_endpoint(&self, endpoint: usize) -> Result<(), SimError> {
+        self.dial(endpoint)?.reconnect.send_replace(false);
+        Ok(())
+    }
+
+    /// Dial-in: dials a new link while the old one stays open and unserved
+    /// (a DTU whose radio link died without a FIN), so the gateway has to
+    /// replace a connection it still believes in. The old socket is closed
+    /// at the next half-open reconnect, a `refuse` fault or shutdown.
+    pub fn reconnect_endpoint_half_open(&self, endpoint: usize) -> Result<(), SimError> {
+        self.dial(endpoint)?.reconnect.send_replace(true);
+        Ok(())
+    }
+
+    /// Dial-in: registers with these bytes instead of the cabinet id from
+    /// the next connection on (`None`: the cabinet id again). Combine with
+    /// [`Simulator::reconnect_endpoint`] to make it take effect now.
+    pub fn set_registration_override(
+        &self,
+        endpoint: usize,
+        id: Option<Vec<u8>>,
+    ) -> Result<(), SimError> {
+        *self.dial(endpoint)?.registration.lock() = id;
+        Ok(())
+    }
+
+    /// Dial-in: the bytes endpoint `endpoint` registers with (`None` for
+    /// other links).
+    pub fn registration(&self, endpoint: usize) -> Option<Vec<u8>> {
+        let d = self.dial(endpoint).ok()?;
+        let id = d.registration.lock().clone();
+        Some(id.unwrap_or_else(|| self.cabinet_id(endpoint).into_bytes()))
+    }
+
+    /// Dial-in: whether endpoint `endpoint` is connected and registered now.
+    pub fn dial_in_connected(&self, endpoint: usize) -> bool {
+        self.dial(endpoint)
+            .is_ok_and(|d| d.connected.load(Ordering::Relaxed))
+    }
+
+    /// Dial-in: connections endpoint `endpoint` has made and registered so far.
+    pub fn dial_in_connections(&self, endpoint: usize) -> u64 {
+        self.dial(endpoint)
+            .map_or(0, |d| d.connections.load(Ordering::Relaxed))
+    }
+
+    /// Modbus requests endpoint `endpoint` has answered (exception replies
+    /// included). Panics on an unknown index.
+    pub fn endpoint_request_count(&self, endpoint: usize) -> u64 {
+        self.shared.endpoints[endpoint]
+            .served
+            .load(Ordering::Relaxed)
     }
 
     pub fn control_addr(&self) -> Option<SocketAddr> {

@@ -144,10 +144,13 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, path: Path
                 }
             },
         };
-        let opts = session::Options { resync: true };
+        let opts = session::Options {
+            resync: true,
+            ..Default::default()
+        };
         match session::run(&shared, index, &mut p, opts).await {
             End::Shutdown => return,
-            End::Refused | End::Dropped | End::Malformed => {}
+            End::Refused | End::Dropped | End::Malformed | End::Reconnect { .. } => {}
             End::Closed => {
                 drop(p);
                 tokio::select! {

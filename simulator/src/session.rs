@@ -16,11 +16,16 @@ use tokio::sync::watch;
 const QUIET: Duration = Duration::from_millis(50);
 
 /// How a stream is served.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Options {
+#[derive(Default)]
+pub(crate) struct Options<'a> {
     /// A stream that lives on after garbage (serial line, dial-in link):
     /// RTU requests resynchronise instead of closing the stream.
     pub resync: bool,
+    /// Bytes written between frames, every so often (a DTU's heartbeat).
+    pub heartbeat: Option<(&'a [u8], Duration)>,
+    /// Ends the session with [`End::Reconnect`] when a reconnect is asked
+    /// for (dial-in); the value says whether to leave the old link half-open.
+    pub reconnect: Option<watch::Receiver<bool>>,
 }
 
 /// Why a session ended.
@@ -34,12 +39,34 @@ pub(crate) enum End {
     Dropped,
     /// Fault `refuse` was set.
     Refused,
+    /// A reconnect was asked for (dial-in).
+    Reconnect { half_open: bool },
     /// The farm shuts down.
     Shutdown,
 }
 
+async fn tick(t: &mut Option<tokio::time::Interval>) {
+    match t {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next reconnect request (`None`: the sender is gone).
+async fn reconnect_asked(r: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
+    match r {
+        Some(r) => match r.changed().await {
+            Ok(()) => Some(*r.borrow_and_update()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// Serves `io` for endpoint `index` until one of [`End`] happens.
-pub(crate) async fn run<S>(shared: &Shared, index: usize, io: &mut S, opts: Options) -> End
+pub(crate) async fn run<S>(shared: &Shared, index: usize, io: &mut S, opts: Options<'_>) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -51,6 +78,12 @@ where
     let mut rng = fastrand::Rng::new();
     // Resynchronising: the line went quiet with bytes that form no frame.
     let mut quiet = false;
+    let mut reconnect = opts.reconnect;
+    let mut heartbeat = opts.heartbeat.map(|(_, every)| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     loop {
         if *shutdown.borrow_and_update() {
             return End::Shutdown;
@@ -95,6 +128,18 @@ where
             r = fault.changed() => if r.is_err() { return End::Shutdown },
             r = shutdown.changed() => if r.is_err() { return End::Shutdown },
             _ = tokio::time::sleep(QUIET), if wait_quiet => quiet = true,
+            // Between frames by construction: replies are written whole
+            // before this loop polls again.
+            _ = tick(&mut heartbeat) => {
+                let bytes = opts.heartbeat.map_or(&[][..], |(b, _)| b);
+                if io.write_all(bytes).await.is_err() {
+                    return End::Closed;
+                }
+            }
+            r = reconnect_asked(&mut reconnect) => return match r {
+                Some(half_open) => End::Reconnect { half_open },
+                None => End::Shutdown,
+            },
         }
     }
 }
@@ -173,6 +218,9 @@ where
         return Err(End::Closed);
     }
     shared.requests.fetch_add(1, Ordering::Relaxed);
+    shared.endpoints[index]
+        .served
+        .fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
