@@ -462,7 +462,8 @@ impl Simulator {
     }
 
     /// The inventory's framing cell for the farm's endpoints: `tcp` or
-    /// `rtu-over-tcp` on listening endpoints, `rtu` on serial lines.
+    /// `rtu-over-tcp` on listening endpoints, `rtu` on serial lines, `rtu`
+    /// or `tcp` on dial-in links.
     pub fn inventory_framing(&self) -> &'static str {
         inventory::framing_cell(&self.shared)
     }
