@@ -1,9 +1,9 @@
 //! The control interface: a small HTTP/JSON server so tests and scripts can
 //! flip faults, alarms and the clock of a running farm.
 
-use crate::{EndpointFault, Simulator, SlcFault};
+use crate::{EndpointFault, RtuFault, SimError, Simulator, SlcFault};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -28,6 +28,21 @@ impl From<JsonRejection> for ApiError {
             "invalid_body",
             r.body_text(),
         )
+    }
+}
+
+impl From<SimError> for ApiError {
+    fn from(e: SimError) -> Self {
+        match e {
+            SimError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, "not_found", m),
+            SimError::Unsupported(m) => ApiError(StatusCode::CONFLICT, "unsupported", m),
+            SimError::Config(m) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            other => ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
+        }
     }
 }
 
@@ -74,15 +89,27 @@ async fn status(State(sim): State<Simulator>) -> ApiResult {
         "rtu_profile": sim.rtu_profile().name,
         "frozen": sim.frozen(),
         "request_count": sim.request_count(),
+        "link": sim.link_kind(),
     }))
 }
 
 async fn endpoints(State(sim): State<Simulator>) -> ApiResult {
-    let list: Vec<Value> = sim
-        .endpoint_addrs()
-        .iter()
-        .enumerate()
-        .map(|(i, a)| json!({"index": i, "addr": a.to_string(), "fault": sim.endpoint_fault(i)}))
+    let list: Vec<Value> = (0..sim.endpoint_count())
+        .map(|i| {
+            let mut v = json!({
+                "index": i,
+                "addr": sim.inventory_endpoint(i),
+                "fault": sim.endpoint_fault(i),
+                "rtu_fault": sim.rtu_fault(i),
+                "request_count": sim.endpoint_request_count(i),
+            });
+            if let Some(id) = sim.registration(i) {
+                v["registration"] = String::from_utf8_lossy(&id).into();
+                v["connected"] = sim.dial_in_connected(i).into();
+                v["connections"] = sim.dial_in_connections(i).into();
+            }
+            v
+        })
         .collect();
     ok(Value::Array(list))
 }
@@ -94,7 +121,7 @@ async fn put_fault(
 ) -> ApiResult {
     let i = endpoint(&sim, i)?;
     let Json(fault) = body?;
-    sim.set_endpoint_fault(i, Some(fault));
+    sim.try_set_endpoint_fault(i, Some(fault))?;
     ok(json!({"index": i, "fault": fault}))
 }
 
@@ -111,8 +138,32 @@ async fn put_slc_fault(
 ) -> ApiResult {
     let (i, j) = slc(&sim, i, j)?;
     let Json(fault) = body?;
-    sim.set_slc_fault(i, j, fault);
-    ok(json!({"endpoint": i, "index": j, "fault": fault}))
+    sim.try_set_slc_fault(i, j, fault)?;
+    ok(json!({"endpoint": i, "index": j, "fault": sim.slc_fault(i, j)}))
+}
+
+async fn get_slc_fault(
+    State(sim): State<Simulator>,
+    Path((i, j)): Path<(usize, usize)>,
+) -> ApiResult {
+    let (i, j) = slc(&sim, i, j)?;
+    ok(json!({"endpoint": i, "index": j, "fault": sim.slc_fault(i, j)}))
+}
+
+async fn put_rtu_fault(
+    State(sim): State<Simulator>,
+    Path(i): Path<usize>,
+    body: Result<Json<RtuFault>, JsonRejection>,
+) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    let Json(fault) = body?;
+    sim.set_rtu_fault(i, fault);
+    ok(json!({"endpoint": i, "fault": fault}))
+}
+
+async fn get_rtu_fault(State(sim): State<Simulator>, Path(i): Path<usize>) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    ok(json!({"endpoint": i, "fault": sim.rtu_fault(i)}))
 }
 
 async fn get_slc(State(sim): State<Simulator>, Path((i, j)): Path<(usize, usize)>) -> ApiResult {
@@ -145,6 +196,71 @@ async fn put_alarms(
     ok(json!({"door": a.door, "leakage": a.leakage}))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconnectQuery {
+    #[serde(default)]
+    half_open: bool,
+}
+
+async fn reconnect(
+    State(sim): State<Simulator>,
+    Path(i): Path<usize>,
+    query: Result<Query<ReconnectQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    let Query(q) = query.map_err(|r| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            r.body_text(),
+        )
+    })?;
+    if q.half_open {
+        sim.reconnect_endpoint_half_open(i)?;
+    } else {
+        sim.reconnect_endpoint(i)?;
+    }
+    ok(json!({"index": i, "half_open": q.half_open}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    id: String,
+}
+
+async fn put_registration(
+    State(sim): State<Simulator>,
+    Path(i): Path<usize>,
+    body: Result<Json<Registration>, JsonRejection>,
+) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    let Json(r) = body?;
+    sim.set_registration_override(i, Some(r.id.into_bytes()))?;
+    get_registration(State(sim), Path(i)).await
+}
+
+async fn delete_registration(State(sim): State<Simulator>, Path(i): Path<usize>) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    sim.set_registration_override(i, None)?;
+    get_registration(State(sim), Path(i)).await
+}
+
+async fn get_registration(State(sim): State<Simulator>, Path(i): Path<usize>) -> ApiResult {
+    let i = endpoint(&sim, i)?;
+    let Some(id) = sim.registration(i) else {
+        return Err(SimError::Unsupported(format!("endpoint {i} does not dial in")).into());
+    };
+    ok(json!({
+        "index": i,
+        "registration": String::from_utf8_lossy(&id),
+        "cabinet_id": sim.cabinet_id(i),
+        "connected": sim.dial_in_connected(i),
+        "connections": sim.dial_in_connections(i),
+    }))
+}
+
 async fn freeze(State(sim): State<Simulator>) -> ApiResult {
     sim.set_frozen(true);
     ok(json!({"frozen": true}))
@@ -165,9 +281,23 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/endpoints", get(endpoints))
         .route("/endpoints/{i}/fault", put(put_fault).delete(delete_fault))
         .route("/endpoints/{i}/slcs/{j}", get(get_slc))
-        .route("/endpoints/{i}/slcs/{j}/fault", put(put_slc_fault))
+        .route(
+            "/endpoints/{i}/slcs/{j}/fault",
+            put(put_slc_fault).get(get_slc_fault),
+        )
         .route("/endpoints/{i}/rtu", get(get_rtu))
         .route("/endpoints/{i}/rtu/alarms", put(put_alarms))
+        .route(
+            "/endpoints/{i}/rtu/fault",
+            put(put_rtu_fault).get(get_rtu_fault),
+        )
+        .route("/endpoints/{i}/reconnect", post(reconnect))
+        .route(
+            "/endpoints/{i}/registration",
+            put(put_registration)
+                .get(get_registration)
+                .delete(delete_registration),
+        )
         .route("/freeze", post(freeze))
         .route("/unfreeze", post(unfreeze))
         .fallback(not_found)

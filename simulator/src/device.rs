@@ -6,7 +6,7 @@
 //! endpoint is touched, at most once per simulated second unless a state
 //! change forces it, so an idle lamp costs nothing.
 
-use crate::fault::SlcFault;
+use crate::fault::{RtuFault, SlcFault};
 use lamp_profile::Quantity;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -161,6 +161,7 @@ pub(crate) struct Cabinet {
     pub contactors: Vec<bool>,
     pub door: bool,
     pub leakage: bool,
+    pub rtu_fault: RtuFault,
     energy_kwh: f64,
     last_t: f64,
     rng: fastrand::Rng,
@@ -195,6 +196,7 @@ impl Cabinet {
             contactors: vec![true; usize::from(circuits.max(1))],
             door: false,
             leakage: false,
+            rtu_fault: RtuFault::default(),
             energy_kwh: (hash(&[seed, 3, e]) % 500_000) as f64 / 10.0,
             last_t: now,
             rng: fastrand::Rng::with_seed(hash(&[seed, 4, e])),
@@ -321,6 +323,17 @@ impl Cabinet {
             door_alarm: self.door,
             leakage_alarm: self.leakage,
         }
+    }
+
+    /// The fault SLC `j` has now (the default when it has none).
+    pub fn slc_fault(&self, j: usize) -> SlcFault {
+        let mut f = self
+            .comm_faults
+            .get(&(j as u32))
+            .copied()
+            .unwrap_or_default();
+        f.failed = self.slcs[j].failed;
+        f
     }
 
     pub fn set_slc_fault(&mut self, j: usize, fault: SlcFault, now: f64) {

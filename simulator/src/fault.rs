@@ -1,4 +1,4 @@
-//! Faults a test or scenario can inject, per endpoint and per SLC.
+//! Faults a test or scenario can inject, per endpoint, per RTU and per SLC.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,28 @@ pub enum EndpointFault {
     Garble,
     /// Reply with a mismatching transaction id (RTU framing: a wrong CRC).
     WrongTid,
+    /// RTU framing only (serial, rtu-over-tcp, RTU dial-in): the line carries
+    /// other traffic. Before every `every`-th reply (default 1: all) the
+    /// endpoint writes one stray — another master's request to a unit the
+    /// farm does not use, that unit's reply, a broadcast time write to
+    /// unit 0, and with `noise` (default true) one to four random bytes, in
+    /// turn; all but noise are well-formed frames with a valid CRC — then
+    /// the correct reply. Modbus TCP has no shared line (every frame has its
+    /// own header and transaction id): setting it there is refused.
+    StrayFrames {
+        #[serde(default = "one")]
+        every: u32,
+        #[serde(default = "yes")]
+        noise: bool,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Misbehaviour of one single-lamp controller behind a live endpoint.
@@ -35,11 +57,29 @@ pub struct SlcFault {
     pub exception: Option<u8>,
     /// Lamp failure: fault flag bit 0, no power.
     pub failed: bool,
+    /// Unit layout only: a dead node behind a transparent converter. Requests
+    /// to the SLC's unit get nothing back at all (no reply, no exception);
+    /// the connection stays open and other units answer as usual. Takes
+    /// precedence over `silent` and `exception`. Block layout refuses it (the
+    /// concentrator answers for its SLCs: use `silent`, which reads
+    /// `comm_ok = 0`).
+    pub no_answer: bool,
 }
 
 impl SlcFault {
     /// Faults kept outside the compact per-SLC state (failure lives there).
     pub(crate) fn is_comm_fault(&self) -> bool {
-        self.silent || self.exception.is_some()
+        self.silent || self.exception.is_some() || self.no_answer
     }
+}
+
+/// Misbehaviour of the cabinet RTU (unit 1) behind a live endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtuFault {
+    /// Unit 1 sends nothing at all: requests to it get no reply and no
+    /// exception, the connection stays open and the SLC units (unit layout)
+    /// answer as usual. With a block-layout profile unit 1 is also the
+    /// concentrator, so its SLC blocks go unanswered too.
+    pub no_answer: bool,
 }

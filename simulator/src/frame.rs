@@ -2,9 +2,15 @@
 //! that server can only emit well-formed replies, and the simulator must also
 //! send garbled frames, wrong transaction ids and bad CRCs on purpose.
 //!
-//! Two framings share one PDU layer: Modbus TCP (MBAP header) and
-//! RTU-over-TCP (unit, PDU, CRC-16/MODBUS, no header, so the request length
-//! has to be derived from the function code).
+//! Two framings share one PDU layer: Modbus TCP (MBAP header) and RTU
+//! (unit, PDU, CRC-16/MODBUS, no header, so the request length has to be
+//! derived from the function code), tunnelled over TCP or on a serial line.
+//!
+//! A listening RTU-over-TCP endpoint closes the connection on a bad CRC. A
+//! serial line or a dial-in link is one stream for its whole life, so there
+//! the request framer resynchronises instead ([`parse_stream`]): a bad CRC
+//! skips one byte, bytes in front of a whole valid request are skipped, and
+//! bytes that form no frame are dropped once the line goes quiet.
 
 use lamp_profile::Table;
 use serde::{Deserialize, Serialize};
@@ -24,8 +30,8 @@ impl FromStr for Framing {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "tcp" => Ok(Framing::Tcp),
-            "rtu-over-tcp" | "rtu_over_tcp" => Ok(Framing::RtuOverTcp),
-            _ => Err(format!("unknown framing `{s}` (tcp or rtu-over-tcp)")),
+            "rtu-over-tcp" | "rtu_over_tcp" | "rtu" => Ok(Framing::RtuOverTcp),
+            _ => Err(format!("unknown framing `{s}` (tcp, rtu-over-tcp or rtu)")),
         }
     }
 }
@@ -62,16 +68,87 @@ pub(crate) enum Parse {
     /// A frame and the number of buffered bytes it used.
     Frame(Frame, usize),
     Malformed(&'static str),
+    /// Resynchronising: this many leading bytes are no request; skip them.
+    Garbage(usize),
 }
 
 /// Largest TCP PDU (function code + 252 data bytes).
 const MAX_PDU: usize = 253;
+/// Largest RTU frame (unit, PDU, CRC).
+const MAX_RTU_FRAME: usize = 256;
 
 pub(crate) fn parse(framing: Framing, buf: &[u8]) -> Parse {
     match framing {
         Framing::Tcp => parse_tcp(buf),
         Framing::RtuOverTcp => parse_rtu(buf),
     }
+}
+
+/// Like [`parse`], but an RTU stream never gives up: it skips what is not
+/// a request ([`Parse::Garbage`]) instead of calling it malformed.
+pub(crate) fn parse_stream(framing: Framing, buf: &[u8]) -> Parse {
+    match framing {
+        Framing::Tcp => parse_tcp(buf),
+        Framing::RtuOverTcp => parse_rtu_resync(buf),
+    }
+}
+
+/// Length of the RTU request starting `buf`, from its function code: `None`
+/// until enough bytes tell, `Some(None)` for a function of no known length.
+fn rtu_request_len(buf: &[u8]) -> Option<Option<usize>> {
+    match *buf.get(1)? {
+        1..=6 => Some(Some(8)),
+        15 | 16 => Some(Some(9 + usize::from(*buf.get(6)?))),
+        _ => Some(None),
+    }
+}
+
+fn crc_ends(frame: &[u8]) -> bool {
+    let n = frame.len();
+    n >= 4 && crc16(&frame[..n - 2]).to_le_bytes() == [frame[n - 2], frame[n - 1]]
+}
+
+fn rtu_frame(buf: &[u8], total: usize) -> Parse {
+    Parse::Frame(
+        Frame {
+            tid: 0,
+            unit: buf[0],
+            pdu: buf[1..total - 2].to_vec(),
+        },
+        total,
+    )
+}
+
+fn parse_rtu_resync(buf: &[u8]) -> Parse {
+    let at_start = match rtu_request_len(buf) {
+        None => Parse::Incomplete,
+        Some(Some(total)) if buf.len() >= total => {
+            return if crc_ends(&buf[..total]) {
+                rtu_frame(buf, total)
+            } else {
+                Parse::Garbage(1)
+            };
+        }
+        Some(Some(_)) => Parse::Incomplete,
+        // An unknown function: the shortest prefix that ends in its own CRC
+        // is the frame (the PDU layer answers "illegal function").
+        Some(None) => match (4..=buf.len().min(MAX_RTU_FRAME)).find(|&n| crc_ends(&buf[..n])) {
+            Some(n) => return rtu_frame(buf, n),
+            None if buf.len() >= MAX_RTU_FRAME => return Parse::Garbage(1),
+            None => Parse::Incomplete,
+        },
+    };
+    // Nothing whole at the start. If a whole valid request follows, what
+    // precedes it is noise or a stray; otherwise wait for more (or for the
+    // line to go quiet, when the caller drops a byte).
+    for k in 1..buf.len() {
+        if let Some(Some(total)) = rtu_request_len(&buf[k..]) {
+            if buf.len() - k >= total && crc_ends(&buf[k..k + total]) {
+                return Parse::Garbage(k);
+            }
+        }
+    }
+    at_start
 }
 
 fn parse_tcp(buf: &[u8]) -> Parse {
@@ -358,6 +435,40 @@ mod tests {
         f[3] ^= 1;
         assert!(matches!(
             parse(Framing::RtuOverTcp, &f),
+            Parse::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn rtu_stream_resynchronises_after_garbage() {
+        let req = {
+            let mut f = vec![1, 3, 0, 0, 0, 2];
+            let crc = crc16(&f);
+            f.extend_from_slice(&crc.to_le_bytes());
+            f
+        };
+        let stream = |b: &[u8]| parse_stream(Framing::RtuOverTcp, b);
+        // Noise in front of a whole request: skipped in one go.
+        let mut buf = vec![0x37, 0x99, 0x00];
+        buf.extend_from_slice(&req);
+        assert_eq!(stream(&buf), Parse::Garbage(3));
+        assert!(matches!(stream(&buf[3..]), Parse::Frame(f, 8) if f.unit == 1));
+        // A bad CRC skips one byte; a torn frame waits for the rest.
+        let mut bad = req.clone();
+        bad[7] ^= 1;
+        assert_eq!(stream(&bad), Parse::Garbage(1));
+        assert_eq!(stream(&req[..5]), Parse::Incomplete);
+        // Noise with no known function and nothing behind it: wait (the
+        // caller drops bytes when the line goes quiet).
+        assert_eq!(stream(&[0x11, 0x99, 0x42]), Parse::Incomplete);
+        // An unknown function with a valid CRC is a frame.
+        let mut odd = vec![2, 0x2B, 0x0E, 1, 0];
+        let crc = crc16(&odd);
+        odd.extend_from_slice(&crc.to_le_bytes());
+        assert!(matches!(stream(&odd), Parse::Frame(f, 7) if f.pdu == [0x2B, 0x0E, 1, 0]));
+        // The framer of a listening socket still calls a bad CRC malformed.
+        assert!(matches!(
+            parse(Framing::RtuOverTcp, &bad),
             Parse::Malformed(_)
         ));
     }

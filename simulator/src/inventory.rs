@@ -2,7 +2,8 @@
 //! `lamps.csv`, in the exact columns the gateway reads (empty cell = none).
 
 use crate::device::{hash, unit_noise};
-use crate::Shared;
+use crate::frame::Framing;
+use crate::{serial, Place, Shared};
 use lamp_profile::Layout;
 use std::io;
 use std::path::Path;
@@ -20,6 +21,30 @@ const LAMPS_PER_BARE_CABINET: usize = 2;
 /// Circuits of a cabinet without an RTU.
 const BARE_CABINET_CIRCUITS: usize = 2;
 const CENTRE: (f64, f64) = (30.27, 120.15);
+
+/// The inventory id of endpoint `i`'s cabinet.
+pub(crate) fn cabinet_id(i: usize) -> String {
+    format!("CAB-{:04}", i + 1)
+}
+
+/// The `endpoint` cell of endpoint `i`.
+pub(crate) fn endpoint_cell(shared: &Shared, i: usize) -> String {
+    match &shared.endpoints[i].place {
+        Place::Listen(addr) => addr.to_string(),
+        Place::Serial(path) => format!("serial:{}?{}", path.display(), serial::LINE_OPTIONS),
+        Place::DialIn(_) => format!("dtu:{}", cabinet_id(i)),
+    }
+}
+
+/// The `framing` cell of the farm's endpoints.
+pub(crate) fn framing_cell(shared: &Shared) -> &'static str {
+    match (shared.endpoints.first().map(|e| &e.place), shared.framing) {
+        (Some(Place::Serial(_)), _) => "rtu",
+        (Some(Place::DialIn(_)), Framing::RtuOverTcp) => "rtu",
+        (_, Framing::Tcp) => "tcp",
+        (_, Framing::RtuOverTcp) => "rtu-over-tcp",
+    }
+}
 
 fn district_id(d: usize) -> String {
     format!("D{:02}", d + 1)
@@ -86,10 +111,10 @@ pub(crate) fn write(shared: &Shared, dir: &Path, opts: &InventoryOptions) -> io:
         "slc_unit",
         "slc_index",
     ])?;
-    let framing = shared.framing.to_string();
+    let framing = framing_cell(shared);
     for (i, ep) in shared.endpoints.iter().enumerate() {
         let n = i + 1;
-        let cab_id = format!("CAB-{n:04}");
+        let cab_id = cabinet_id(i);
         let pos = place(seed, &[1, i as u64], (0.08, 0.1), CENTRE);
         cabs.write_record([
             cab_id.clone(),
@@ -98,8 +123,8 @@ pub(crate) fn write(shared: &Shared, dir: &Path, opts: &InventoryOptions) -> io:
             coord(pos.0),
             coord(pos.1),
             circuits.to_string(),
-            ep.addr.to_string(),
-            framing.clone(),
+            endpoint_cell(shared, i),
+            framing.to_string(),
             format!("RTU-{n:04}"),
             rtu_profile.name.clone(),
             "1".into(),

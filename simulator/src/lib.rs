@@ -2,6 +2,40 @@
 //! (RTUs) and single-lamp controllers (SLCs), speaking the same profiles as
 //! the gateway, with faults that tests can switch at run time.
 //!
+//! Endpoints meet the gateway over a [`Link`]: each listens on its own TCP
+//! port (default), or is served on a serial device / pty end
+//! ([`Link::Serial`], RTU), or dials out to the gateway like a 4G DTU and
+//! registers with its cabinet id ([`Link::DialIn`], see [`DialIn`]). The
+//! inventory's `endpoint` cell is `host:port`,
+//! `serial:PATH?baud=9600&parity=N&data_bits=8&stop_bits=1` (framing `rtu`)
+//! or `dtu:CAB-0001` (framing `rtu` or `tcp`) accordingly.
+//!
+//! Faults: per endpoint [`EndpointFault`] (including `stray_frames` on RTU
+//! links), per SLC [`SlcFault`], per cabinet RTU [`RtuFault`]; `no_answer`
+//! on a unit is a dead node that sends nothing at all.
+//!
+//! A gateway test can run a dial-in farm in-process:
+//!
+//! ```no_run
+//! # async fn demo(gateway_dialin: std::net::SocketAddr) -> Result<(), lamp_sim::SimError> {
+//! use lamp_sim::{DialIn, Framing, Link, SimConfig, Simulator};
+//! use std::time::Duration;
+//! let sim = Simulator::start(SimConfig {
+//!     endpoints: 3,
+//!     framing: Framing::RtuOverTcp,
+//!     link: Link::DialIn(DialIn {
+//!         heartbeat_interval: Duration::from_millis(200),
+//!         ..DialIn::new(gateway_dialin.to_string())
+//!     }),
+//!     ..SimConfig::default()
+//! })
+//! .await?;
+//! sim.set_registration_override(2, Some(b"NOT-IN-INVENTORY".to_vec()))?;
+//! sim.reconnect_endpoint(2)?; // registers with the wrong id now
+//! sim.reconnect_endpoint_half_open(0)?; // a new link while the old one hangs
+//! # Ok(()) }
+//! ```
+//!
 //! Endpoint `i` serves the cabinet RTU at unit id 1. Its SLC `j` is unit id
 //! `j + 2` with a unit-layout SLC profile, or register block `j` on unit 1
 //! with a block-layout profile (unit 1 then doubles as the concentrator).
@@ -14,15 +48,20 @@
 
 mod control;
 mod device;
+mod dialin;
 mod fault;
 mod frame;
 mod inventory;
 mod registers;
 mod scenario;
+mod serial;
 mod server;
+mod session;
+mod stray;
 
 pub use device::{RtuValues, SlcValues};
-pub use fault::{EndpointFault, SlcFault};
+pub use dialin::{parse_heartbeat, DialIn};
+pub use fault::{EndpointFault, RtuFault, SlcFault};
 pub use frame::Framing;
 pub use inventory::InventoryOptions;
 pub use scenario::{Scenario, ScenarioError};
@@ -33,7 +72,7 @@ use parking_lot::Mutex;
 use registers::Profiles;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -88,6 +127,24 @@ pub struct SimConfig {
     pub failure_rate_per_hour: f64,
     /// Control HTTP port; `Some(0)` = ephemeral, `None` = no control server.
     pub control_port: Option<u16>,
+    /// How the endpoints reach the gateway (default: each listens on TCP).
+    pub link: Link,
+}
+
+/// How a farm's endpoints meet the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Link {
+    /// Endpoint `i` listens on `host:base_port + i` (or an ephemeral port).
+    #[default]
+    Listen,
+    /// Endpoint `i` is served on the `i`-th serial device or pty end, RTU
+    /// framing (set `framing` to [`Framing::RtuOverTcp`]), 9600 baud 8N1;
+    /// as many paths as endpoints.
+    Serial(Vec<PathBuf>),
+    /// Every endpoint connects out to the gateway like a 4G DTU, registers
+    /// with its cabinet id and keeps the link up (see [`DialIn`]). Framing
+    /// [`Framing::RtuOverTcp`] passes RTU frames, [`Framing::Tcp`] MBAP.
+    DialIn(DialIn),
 }
 
 impl Default for SimConfig {
@@ -105,6 +162,7 @@ impl Default for SimConfig {
             seed: 1,
             failure_rate_per_hour: 0.0,
             control_port: None,
+            link: Link::Listen,
         }
     }
 }
@@ -118,13 +176,35 @@ pub enum SimError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open serial device {}: {source}", path.display())]
+    Serial {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An endpoint or SLC index the farm does not have.
+    #[error("{0}")]
+    NotFound(String),
+    /// A fault or action this farm's layout, framing or link cannot carry.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
-/// One endpoint: its address, its cabinet, its fault.
+/// Where one endpoint meets the gateway.
+pub(crate) enum Place {
+    Listen(SocketAddr),
+    Serial(PathBuf),
+    DialIn(dialin::Dial),
+}
+
+/// One endpoint: its place, its cabinet, its fault.
 pub(crate) struct Endpoint {
-    pub addr: SocketAddr,
+    pub place: Place,
     pub cabinet: Mutex<Cabinet>,
     pub fault: watch::Sender<Option<EndpointFault>>,
+    /// Replies sent while `stray_frames` was set (whose turn it is).
+    pub replies: AtomicU64,
+    /// Requests answered by this endpoint.
+    pub served: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -134,6 +214,7 @@ pub(crate) struct Shared {
     pub failure_rate: f64,
     pub seed: u64,
     pub districts: usize,
+    pub slcs: usize,
     pub endpoints: Vec<Endpoint>,
     pub requests: AtomicU64,
     pub shutdown: watch::Sender<bool>,
@@ -155,6 +236,13 @@ pub struct Simulator {
     shared: Arc<Shared>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
     control: Option<SocketAddr>,
+}
+
+/// An endpoint's listener or device, opened by `start` before serving.
+enum Opened {
+    Listener(tokio::net::TcpListener),
+    Serial(serial::Port),
+    DialIn,
 }
 
 fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
@@ -193,7 +281,40 @@ fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
         }
         _ => {}
     }
-    if cfg.base_port != 0 && usize::from(cfg.base_port) + cfg.endpoints > 0x1_0000 {
+    match &cfg.link {
+        Link::Listen => {}
+        Link::Serial(paths) => {
+            if paths.len() != cfg.endpoints {
+                return bad(format!(
+                    "{} serial paths for {} endpoints: give one path per endpoint",
+                    paths.len(),
+                    cfg.endpoints
+                ));
+            }
+            if cfg.framing != Framing::RtuOverTcp {
+                return bad(
+                    "a serial line carries RTU frames: set framing to rtu-over-tcp (rtu)".into(),
+                );
+            }
+        }
+        Link::DialIn(d) => {
+            d.check().map_err(SimError::Config)?;
+            if let Some(i) = d
+                .registration_override
+                .keys()
+                .find(|i| **i >= cfg.endpoints)
+            {
+                return bad(format!(
+                    "registration override for endpoint {i}, but there are {} endpoints",
+                    cfg.endpoints
+                ));
+            }
+        }
+    }
+    if cfg.link == Link::Listen
+        && cfg.base_port != 0
+        && usize::from(cfg.base_port) + cfg.endpoints > 0x1_0000
+    {
         return bad(format!(
             "{} endpoints from port {} run past port 65535",
             cfg.endpoints, cfg.base_port
@@ -209,30 +330,53 @@ fn check_config(cfg: &SimConfig) -> Result<(Profile, Profile), SimError> {
 }
 
 impl Simulator {
-    /// Binds every endpoint (and the control port), then serves in the background.
+    /// Binds every listening endpoint, opens every serial device (and binds
+    /// the control port), then serves in the background; dial-in endpoints
+    /// start dialling at once.
     pub async fn start(cfg: SimConfig) -> Result<Simulator, SimError> {
         let (rtu, slc) = check_config(&cfg)?;
         let circuits = rtu.circuits;
-        let mut listeners = Vec::with_capacity(cfg.endpoints);
-        for i in 0..cfg.endpoints {
-            let port = if cfg.base_port == 0 {
-                0
-            } else {
-                cfg.base_port + i as u16
-            };
-            let addr = SocketAddr::new(cfg.host, port);
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| SimError::Bind { addr, source })?;
-            listeners.push(l);
+        let mut opened = Vec::with_capacity(cfg.endpoints);
+        match &cfg.link {
+            Link::Listen => {
+                for i in 0..cfg.endpoints {
+                    let port = if cfg.base_port == 0 {
+                        0
+                    } else {
+                        cfg.base_port + i as u16
+                    };
+                    let addr = SocketAddr::new(cfg.host, port);
+                    let l = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| SimError::Bind { addr, source })?;
+                    let addr = l.local_addr().expect("bound listener has an address");
+                    opened.push((Place::Listen(addr), Opened::Listener(l)));
+                }
+            }
+            Link::Serial(paths) => {
+                for path in paths {
+                    let port = serial::Port::open(path).map_err(|source| SimError::Serial {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    opened.push((Place::Serial(path.clone()), Opened::Serial(port)));
+                }
+            }
+            Link::DialIn(d) => {
+                for i in 0..cfg.endpoints {
+                    let id = d.registration_override.get(&i).cloned();
+                    opened.push((Place::DialIn(dialin::Dial::new(id)), Opened::DialIn));
+                }
+            }
         }
         let clock = Clock::new();
         let now = clock.now();
-        let endpoints = listeners
-            .iter()
+        let (places, opened): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
+        let endpoints = places
+            .into_iter()
             .enumerate()
-            .map(|(i, l)| Endpoint {
-                addr: l.local_addr().expect("bound listener has an address"),
+            .map(|(i, place)| Endpoint {
+                place,
                 cabinet: Mutex::new(Cabinet::new(
                     i,
                     cfg.slcs_per_endpoint,
@@ -241,6 +385,8 @@ impl Simulator {
                     now,
                 )),
                 fault: watch::Sender::new(None),
+                replies: AtomicU64::new(0),
+                served: AtomicU64::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -250,6 +396,7 @@ impl Simulator {
             failure_rate: cfg.failure_rate_per_hour,
             seed: cfg.seed,
             districts: cfg.districts,
+            slcs: cfg.slcs_per_endpoint,
             endpoints,
             requests: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
@@ -269,15 +416,139 @@ impl Simulator {
             sim.tasks.lock().push(task);
         }
         let mut tasks = sim.tasks.lock();
-        for (i, l) in listeners.into_iter().enumerate() {
-            tasks.push(tokio::spawn(server::serve_endpoint(shared.clone(), i, l)));
+        let mut dial_cfg = None;
+        for (i, o) in opened.into_iter().enumerate() {
+            let shared = shared.clone();
+            tasks.push(match o {
+                Opened::Listener(l) => tokio::spawn(server::serve_endpoint(shared, i, l)),
+                Opened::Serial(port) => {
+                    let Place::Serial(path) = &shared.endpoints[i].place else {
+                        unreachable!("a serial endpoint has a path")
+                    };
+                    let path = path.clone();
+                    tokio::spawn(serial::serve_endpoint(shared, i, path, port))
+                }
+                Opened::DialIn => {
+                    let Link::DialIn(d) = &cfg.link else {
+                        unreachable!("a dial-in endpoint of a dial-in farm")
+                    };
+                    let d = dial_cfg.get_or_insert_with(|| Arc::new(d.clone())).clone();
+                    tokio::spawn(dialin::serve_endpoint(shared, i, d))
+                }
+            });
         }
         drop(tasks);
         Ok(sim)
     }
 
+    /// The listening addresses, endpoint by endpoint ([`Link::Listen`];
+    /// empty for the other links, which have none).
     pub fn endpoint_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.endpoints.iter().map(|e| e.addr).collect()
+        self.shared
+            .endpoints
+            .iter()
+            .filter_map(|e| match e.place {
+                Place::Listen(a) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Endpoint `i` as the emitted inventory's `endpoint` cell spells it:
+    /// `host:port`, `serial:PATH?baud=9600&parity=N&data_bits=8&stop_bits=1`
+    /// or `dtu:CAB-0001`. Panics on an unknown index.
+    pub fn inventory_endpoint(&self, i: usize) -> String {
+        inventory::endpoint_cell(&self.shared, i)
+    }
+
+    /// The inventory's framing cell for the farm's endpoints: `tcp` or
+    /// `rtu-over-tcp` on listening endpoints, `rtu` on serial lines, `rtu`
+    /// or `tcp` on dial-in links.
+    pub fn inventory_framing(&self) -> &'static str {
+        inventory::framing_cell(&self.shared)
+    }
+
+    /// The inventory id of endpoint `i`'s cabinet, `CAB-{i+1:04}` (also what
+    /// a dial-in endpoint registers with).
+    pub fn cabinet_id(&self, i: usize) -> String {
+        inventory::cabinet_id(i)
+    }
+
+    /// How the farm's endpoints meet the gateway: `listen`, `serial` or `dial_in`.
+    pub fn link_kind(&self) -> &'static str {
+        match self.shared.endpoints.first().map(|e| &e.place) {
+            Some(Place::Serial(_)) => "serial",
+            Some(Place::DialIn(_)) => "dial_in",
+            _ => "listen",
+        }
+    }
+
+    fn dial(&self, endpoint: usize) -> Result<&dialin::Dial, SimError> {
+        self.check_endpoint(endpoint)?;
+        match &self.shared.endpoints[endpoint].place {
+            Place::DialIn(d) => Ok(d),
+            _ => Err(SimError::Unsupported(format!(
+                "endpoint {endpoint} does not dial in (link `{}`)",
+                self.link_kind()
+            ))),
+        }
+    }
+
+    /// Dial-in: closes endpoint `endpoint`'s link and dials again at once
+    /// (also cutting a backoff wait short). Errors on an unknown index or an
+    /// endpoint that does not dial in.
+    pub fn reconnect_endpoint(&self, endpoint: usize) -> Result<(), SimError> {
+        self.dial(endpoint)?.reconnect.send_replace(false);
+        Ok(())
+    }
+
+    /// Dial-in: dials a new link while the old one stays open and unserved
+    /// (a DTU whose radio link died without a FIN), so the gateway has to
+    /// replace a connection it still believes in. The old socket is closed
+    /// at the next half-open reconnect, a `refuse` fault or shutdown.
+    pub fn reconnect_endpoint_half_open(&self, endpoint: usize) -> Result<(), SimError> {
+        self.dial(endpoint)?.reconnect.send_replace(true);
+        Ok(())
+    }
+
+    /// Dial-in: registers with these bytes instead of the cabinet id from
+    /// the next connection on (`None`: the cabinet id again). Combine with
+    /// [`Simulator::reconnect_endpoint`] to make it take effect now.
+    pub fn set_registration_override(
+        &self,
+        endpoint: usize,
+        id: Option<Vec<u8>>,
+    ) -> Result<(), SimError> {
+        *self.dial(endpoint)?.registration.lock() = id;
+        Ok(())
+    }
+
+    /// Dial-in: the bytes endpoint `endpoint` registers with (`None` for
+    /// other links).
+    pub fn registration(&self, endpoint: usize) -> Option<Vec<u8>> {
+        let d = self.dial(endpoint).ok()?;
+        let id = d.registration.lock().clone();
+        Some(id.unwrap_or_else(|| self.cabinet_id(endpoint).into_bytes()))
+    }
+
+    /// Dial-in: whether endpoint `endpoint` is connected and registered now.
+    pub fn dial_in_connected(&self, endpoint: usize) -> bool {
+        self.dial(endpoint)
+            .is_ok_and(|d| d.connected.load(Ordering::Relaxed))
+    }
+
+    /// Dial-in: connections endpoint `endpoint` has made and registered so far.
+    pub fn dial_in_connections(&self, endpoint: usize) -> u64 {
+        self.dial(endpoint)
+            .map_or(0, |d| d.connections.load(Ordering::Relaxed))
+    }
+
+    /// Modbus requests endpoint `endpoint` has answered (exception replies
+    /// included). Panics on an unknown index.
+    pub fn endpoint_request_count(&self, endpoint: usize) -> u64 {
+        self.shared.endpoints[endpoint]
+            .served
+            .load(Ordering::Relaxed)
     }
 
     pub fn control_addr(&self) -> Option<SocketAddr> {
@@ -317,19 +588,128 @@ impl Simulator {
         }
     }
 
-    /// Sets or clears a fault of endpoint `endpoint`. Panics on an unknown index.
+    /// Sets or clears a fault of endpoint `endpoint`. Panics where
+    /// [`Simulator::try_set_endpoint_fault`] returns an error.
     pub fn set_endpoint_fault(&self, endpoint: usize, fault: Option<EndpointFault>) {
+        if let Err(e) = self.try_set_endpoint_fault(endpoint, fault) {
+            panic!("set_endpoint_fault({endpoint}): {e}");
+        }
+    }
+
+    /// Sets or clears a fault of endpoint `endpoint`; refuses an unknown
+    /// index and `stray_frames` on Modbus TCP framing (or with `every = 0`).
+    pub fn try_set_endpoint_fault(
+        &self,
+        endpoint: usize,
+        fault: Option<EndpointFault>,
+    ) -> Result<(), SimError> {
+        self.check_endpoint(endpoint)?;
+        self.check_endpoint_fault(fault.as_ref())?;
         self.shared.endpoints[endpoint].fault.send_replace(fault);
+        Ok(())
+    }
+
+    /// Whether this farm can carry an endpoint fault at all.
+    pub(crate) fn check_endpoint_fault(
+        &self,
+        fault: Option<&EndpointFault>,
+    ) -> Result<(), SimError> {
+        if let Some(EndpointFault::StrayFrames { every, .. }) = fault {
+            if self.shared.framing == Framing::Tcp {
+                return Err(SimError::Unsupported(
+                    "endpoint fault stray_frames needs RTU framing (serial, rtu-over-tcp or an \
+                     RTU dial-in link): on Modbus TCP every frame has its own header and \
+                     transaction id, there is no shared line to carry other traffic"
+                        .into(),
+                ));
+            }
+            if *every == 0 {
+                return Err(SimError::Config(
+                    "endpoint fault stray_frames: `every` must be at least 1".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn endpoint_fault(&self, endpoint: usize) -> Option<EndpointFault> {
         *self.shared.endpoints[endpoint].fault.borrow()
     }
 
-    /// Replaces the fault of one SLC (the default value clears it).
+    /// Replaces the fault of one SLC (the default value clears it). Panics
+    /// where [`Simulator::try_set_slc_fault`] returns an error.
     pub fn set_slc_fault(&self, endpoint: usize, slc: usize, fault: SlcFault) {
+        if let Err(e) = self.try_set_slc_fault(endpoint, slc, fault) {
+            panic!("set_slc_fault({endpoint}, {slc}): {e}");
+        }
+    }
+
+    /// Replaces the fault of one SLC; refuses unknown indices and
+    /// `no_answer` with a block-layout profile.
+    pub fn try_set_slc_fault(
+        &self,
+        endpoint: usize,
+        slc: usize,
+        fault: SlcFault,
+    ) -> Result<(), SimError> {
+        self.check_slc(endpoint, slc)?;
+        self.check_slc_fault(&fault)?;
         let (mut cab, now) = self.shared.cabinet(endpoint, true);
         cab.set_slc_fault(slc, fault, now);
+        Ok(())
+    }
+
+    /// The fault SLC `slc` of endpoint `endpoint` has now (default: none).
+    pub fn slc_fault(&self, endpoint: usize, slc: usize) -> SlcFault {
+        self.shared.endpoints[endpoint]
+            .cabinet
+            .lock()
+            .slc_fault(slc)
+    }
+
+    fn check_slc(&self, endpoint: usize, slc: usize) -> Result<(), SimError> {
+        self.check_endpoint(endpoint)?;
+        let m = self.slcs_per_endpoint();
+        if slc >= m {
+            return Err(SimError::NotFound(format!(
+                "no SLC {slc} on endpoint {endpoint} (have {m})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_endpoint(&self, endpoint: usize) -> Result<(), SimError> {
+        let n = self.endpoint_count();
+        if endpoint >= n {
+            return Err(SimError::NotFound(format!(
+                "no endpoint {endpoint} (have {n})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether this farm can carry an SLC fault at all.
+    pub(crate) fn check_slc_fault(&self, fault: &SlcFault) -> Result<(), SimError> {
+        let p = &self.shared.profiles.slc;
+        if fault.no_answer && matches!(p.layout, Layout::Block { .. }) {
+            return Err(SimError::Unsupported(format!(
+                "SLC fault no_answer needs a unit-layout profile: `{}` keeps its SLCs in \
+                 register blocks of the concentrator (unit 1), which answers for them; \
+                 use `silent` (the block reads comm_ok = 0)",
+                p.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the fault of endpoint `endpoint`'s cabinet RTU (unit 1); the
+    /// default value clears it. Panics on an unknown index.
+    pub fn set_rtu_fault(&self, endpoint: usize, fault: RtuFault) {
+        self.shared.endpoints[endpoint].cabinet.lock().rtu_fault = fault;
+    }
+
+    pub fn rtu_fault(&self, endpoint: usize) -> RtuFault {
+        self.shared.endpoints[endpoint].cabinet.lock().rtu_fault
     }
 
     pub fn set_rtu_alarms(&self, endpoint: usize, door: bool, leakage: bool) {

@@ -27,6 +27,18 @@ struct Placed<'a> {
 }
 
 impl Profiles {
+    /// Whether unit `unit` is a dead node that sends nothing at all.
+    pub fn no_answer(&self, cab: &Cabinet, unit: u8) -> bool {
+        match (unit, self.slc.layout) {
+            (1, _) => cab.rtu_fault.no_answer,
+            (u, Layout::Unit) if u >= 2 => cab
+                .comm_faults
+                .get(&u32::from(u - 2))
+                .is_some_and(|f| f.no_answer),
+            _ => false,
+        }
+    }
+
     /// Fields of unit `unit` in `table` overlapping `[lo, hi]`, or the
     /// exception the unit answers with before looking at addresses.
     fn placed(

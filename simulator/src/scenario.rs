@@ -13,8 +13,17 @@
 //! endpoint = 1
 //! door = true
 //! ```
+//!
+//! Endpoint faults are the [`EndpointFault`] kinds (`refuse`, `silent`,
+//! `delay` with `ms`, `exception` with `code`, `drop`, `garble`,
+//! `wrong_tid`, and with RTU framing only `stray_frames` with optional
+//! `every = N` and `noise = false`). An `[[slc]]` fault takes the [`SlcFault`] keys `silent`,
+//! `exception = CODE`, `failed` and `no_answer` (unit layout only: the unit
+//! sends nothing at all). An `[[rtu]]` entry sets the cabinet's `door` and
+//! `leakage` alarms and its [`RtuFault`]: `fault = { no_answer = true }`
+//! makes unit 1 send nothing at all.
 
-use crate::{EndpointFault, SimError, Simulator, SlcFault};
+use crate::{EndpointFault, RtuFault, SimError, Simulator, SlcFault};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -55,6 +64,8 @@ pub struct RtuEntry {
     pub door: bool,
     #[serde(default)]
     pub leakage: bool,
+    #[serde(default)]
+    pub fault: RtuFault,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +79,9 @@ pub enum ScenarioError {
     Parse { path: String, message: String },
     #[error("scenario: {0}")]
     Index(String),
+    /// A fault this farm cannot carry (its layout, framing or link).
+    #[error("scenario: {0}")]
+    Unsupported(String),
 }
 
 impl From<ScenarioError> for SimError {
@@ -100,6 +114,12 @@ impl Scenario {
             if x.index >= e {
                 return Err(bad_ep(x.index));
             }
+            if let Err(err) = sim.check_endpoint_fault(x.fault.as_ref()) {
+                return Err(ScenarioError::Unsupported(format!(
+                    "endpoint {}: {err}",
+                    x.index
+                )));
+            }
         }
         for x in &self.rtus {
             if x.endpoint >= e {
@@ -116,6 +136,12 @@ impl Scenario {
                     x.index, x.endpoint
                 )));
             }
+            if let Err(e) = sim.check_slc_fault(&x.fault) {
+                return Err(ScenarioError::Unsupported(format!(
+                    "SLC {} of endpoint {}: {e}",
+                    x.index, x.endpoint
+                )));
+            }
         }
         for x in &self.endpoints {
             sim.set_endpoint_fault(x.index, x.fault);
@@ -125,6 +151,7 @@ impl Scenario {
         }
         for x in &self.rtus {
             sim.set_rtu_alarms(x.endpoint, x.door, x.leakage);
+            sim.set_rtu_fault(x.endpoint, x.fault);
         }
         if self.frozen {
             sim.set_frozen(true);
@@ -147,21 +174,41 @@ fault = { kind = "silent" }
 [[endpoint]]
 index = 4
 fault = { kind = "delay", ms = 250 }
+[[endpoint]]
+index = 5
+fault = { kind = "stray_frames", every = 3 }
 [[slc]]
 endpoint = 0
 index = 5
 fault = { failed = true }
+[[slc]]
+endpoint = 0
+index = 6
+fault = { no_answer = true }
 [[rtu]]
 endpoint = 1
 door = true
+[[rtu]]
+endpoint = 2
+fault = { no_answer = true }
 "#,
             "t.toml",
         )
         .unwrap();
         assert_eq!(s.endpoints[0].fault, Some(EndpointFault::Silent));
         assert_eq!(s.endpoints[1].fault, Some(EndpointFault::Delay { ms: 250 }));
+        assert_eq!(
+            s.endpoints[2].fault,
+            Some(EndpointFault::StrayFrames {
+                every: 3,
+                noise: true
+            })
+        );
         assert!(s.slcs[0].fault.failed && !s.slcs[0].fault.silent);
-        assert!(s.rtus[0].door && !s.rtus[0].leakage);
+        assert!(s.rtus[0].door && !s.rtus[0].leakage && !s.rtus[0].fault.no_answer);
+        assert!(s.slcs[1].fault.no_answer && !s.slcs[1].fault.silent);
+        assert!(s.rtus[1].fault.no_answer && !s.rtus[1].door);
+        assert!(Scenario::parse("[[rtu]]\nendpoint = 0\nfault = { mute = true }", "x").is_err());
         assert!(
             Scenario::parse("[[endpoint]]\nindex = 1\nfault = { kind = \"nap\" }", "x").is_err()
         );

@@ -1,21 +1,20 @@
-//! Endpoint listeners and connections. One task per endpoint owns its
-//! listener and a `JoinSet` of its connections, so dropping the set (fault
-//! `refuse`, shutdown) closes them all; one task per connection serves
-//! requests in order from a buffer that may hold partial or several frames.
+//! Listening endpoints. One task per endpoint owns its listener and a
+//! `JoinSet` of its connections, so dropping the set (fault `refuse`,
+//! shutdown) closes them all; one task per connection serves it
+//! ([`crate::session`]).
 
 use crate::fault::EndpointFault;
-use crate::frame::{self, exception_pdu, Framing, Parse, PduError};
-use crate::Shared;
-use bytes::{Buf, BytesMut};
-use std::sync::atomic::Ordering;
+use crate::{session, Place, Shared};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, first: TcpListener) {
     let endpoint = &shared.endpoints[index];
+    let Place::Listen(addr) = endpoint.place else {
+        unreachable!("a listening endpoint has an address")
+    };
     let mut fault = endpoint.fault.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
     let mut listener = Some(first);
@@ -33,11 +32,11 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, first: Tcp
         }
         let l = match listener.take() {
             Some(l) => l,
-            None => match TcpListener::bind(endpoint.addr).await {
+            None => match TcpListener::bind(addr).await {
                 Ok(l) => l,
                 Err(e) => {
                     // Someone took the port while we refused; keep trying.
-                    tracing::warn!(addr = %endpoint.addr, error = %e, "rebind failed");
+                    tracing::warn!(addr = %addr, error = %e, "rebind failed");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                         _ = shutdown.changed() => return,
@@ -56,7 +55,7 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, first: Tcp
                     }
                     Err(e) => {
                         // Typically out of file descriptors: back off instead of spinning.
-                        tracing::warn!(addr = %endpoint.addr, error = %e, "accept failed");
+                        tracing::warn!(addr = %addr, error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
@@ -76,93 +75,5 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, first: Tcp
 }
 
 async fn connection(shared: Arc<Shared>, index: usize, mut stream: TcpStream) {
-    let framing = shared.framing;
-    let mut buf = BytesMut::with_capacity(512);
-    let mut out = Vec::with_capacity(512);
-    loop {
-        match stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        loop {
-            let (frame, used) = match frame::parse(framing, &buf) {
-                Parse::Incomplete => break,
-                Parse::Malformed(why) => {
-                    tracing::debug!(endpoint = index, why, "malformed request, closing");
-                    return;
-                }
-                Parse::Frame(f, used) => (f, used),
-            };
-            buf.advance(used);
-            let fault = *shared.endpoints[index].fault.borrow();
-            let fc = frame.pdu[0];
-            let pdu = match fault {
-                Some(EndpointFault::Silent) => continue,
-                Some(EndpointFault::Drop | EndpointFault::Refuse) => return,
-                Some(EndpointFault::Exception { code }) => exception_pdu(fc, code),
-                _ => match reply(&shared, index, framing, frame.unit, &frame.pdu) {
-                    Some(pdu) => pdu,
-                    None => return,
-                },
-            };
-            if let Some(EndpointFault::Delay { ms }) = fault {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            out.clear();
-            match fault {
-                Some(EndpointFault::WrongTid) => {
-                    frame::encode(framing, frame.tid ^ 0x5A5A, frame.unit, &pdu, &mut out);
-                    if framing == Framing::RtuOverTcp {
-                        let n = out.len();
-                        out[n - 1] ^= 0xFF;
-                    }
-                }
-                Some(EndpointFault::Garble) => {
-                    frame::encode(framing, frame.tid, frame.unit, &pdu, &mut out);
-                    out.iter_mut().for_each(|b| *b = fastrand::u8(..));
-                    if framing == Framing::Tcp {
-                        // Garbage inside a consistent MBAP length with a bad
-                        // protocol id: clients see a broken frame at once
-                        // instead of waiting on a random length.
-                        let len = (out.len() - 6) as u16;
-                        out[4..6].copy_from_slice(&len.to_be_bytes());
-                        out[2] |= 0x80;
-                    }
-                }
-                _ => frame::encode(framing, frame.tid, frame.unit, &pdu, &mut out),
-            }
-            if stream.write_all(&out).await.is_err() {
-                return;
-            }
-            shared.requests.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The reply PDU for a request, or `None` when the request is malformed
-/// beyond an exception (the connection is then closed).
-fn reply(shared: &Shared, index: usize, framing: Framing, unit: u8, pdu: &[u8]) -> Option<Vec<u8>> {
-    let fc = pdu[0];
-    let request = match frame::decode_request(pdu) {
-        Ok(r) => r,
-        Err(PduError::Exception(code)) => return Some(exception_pdu(fc, code)),
-        Err(PduError::Malformed) => return None,
-    };
-    // Modbus TCP clients often address "the device itself" as 0 or 255.
-    let unit = match (framing, unit) {
-        (Framing::Tcp, 0 | 255) => 1,
-        _ => unit,
-    };
-    let is_write = !matches!(request, frame::Request::Read { .. });
-    let (mut cab, now) = shared.cabinet(index, is_write);
-    Some(match shared.profiles.serve(&mut cab, unit, &request, now) {
-        Ok(words) => {
-            let bits = matches!(
-                request,
-                frame::Request::Read { table, .. } if table.is_bit()
-            );
-            frame::reply_pdu(fc, pdu, &words, bits)
-        }
-        Err(code) => exception_pdu(fc, code),
-    })
+    session::run(&shared, index, &mut stream, session::Options::default()).await;
 }

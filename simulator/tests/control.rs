@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use lamp_sim::{EndpointFault, Framing, InventoryOptions, Scenario, SlcFault};
+use lamp_sim::{EndpointFault, Framing, InventoryOptions, RtuFault, Scenario, SlcFault};
 use tokio_modbus::prelude::*;
 
 #[tokio::test]
@@ -62,6 +62,43 @@ async fn control_interface_flips_faults() {
         (Some(true), Some(true))
     );
 
+    // no_answer, per SLC and per RTU, set, read back and cleared.
+    let (st, v) = http(
+        c,
+        "PUT",
+        "/endpoints/0/slcs/1/fault",
+        Some(r#"{"no_answer":true}"#),
+    )
+    .await;
+    assert_eq!((st, v["fault"]["no_answer"].as_bool()), (200, Some(true)));
+    assert!(sim.slc_fault(0, 1).no_answer);
+    let (st, v) = http(c, "GET", "/endpoints/0/slcs/1/fault", None).await;
+    assert_eq!((st, v["fault"]["no_answer"].as_bool()), (200, Some(true)));
+    let (st, _) = http(c, "PUT", "/endpoints/0/slcs/1/fault", Some("{}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(sim.slc_fault(0, 1), SlcFault::default());
+    let (st, v) = http(
+        c,
+        "PUT",
+        "/endpoints/1/rtu/fault",
+        Some(r#"{"no_answer":true}"#),
+    )
+    .await;
+    assert_eq!((st, v["fault"]["no_answer"].as_bool()), (200, Some(true)));
+    assert_eq!(sim.rtu_fault(1), RtuFault { no_answer: true });
+    let (_, list) = http(c, "GET", "/endpoints", None).await;
+    assert_eq!(list[1]["rtu_fault"]["no_answer"], true);
+    let (st, v) = http(c, "GET", "/endpoints/1/rtu/fault", None).await;
+    assert_eq!((st, v["fault"]["no_answer"].as_bool()), (200, Some(true)));
+    let (st, _) = http(c, "PUT", "/endpoints/1/rtu/fault", Some("{}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(sim.rtu_fault(1), RtuFault::default());
+    let (st, e) = http(c, "PUT", "/endpoints/1/rtu/fault", Some(r#"{"mute":true}"#)).await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (422, Some("invalid_body"))
+    );
+
     let (st, _) = http(c, "POST", "/unfreeze", None).await;
     assert_eq!(st, 200);
     assert!(!sim.frozen());
@@ -94,6 +131,35 @@ async fn scenario_applies_and_checks_indices() {
     let bad = Scenario::parse("[[slc]]\nendpoint = 0\nindex = 3\n", "test").unwrap();
     assert!(sim.apply_scenario(&bad).is_err());
     sim.set_slc_fault(0, 2, SlcFault::default());
+    let dead = Scenario::parse(
+        "[[slc]]\nendpoint = 1\nindex = 0\nfault = { no_answer = true }\n[[rtu]]\nendpoint = 0\nfault = { no_answer = true }\n",
+        "test",
+    )
+    .unwrap();
+    sim.apply_scenario(&dead).unwrap();
+    assert!(sim.slc_fault(1, 0).no_answer && sim.rtu_fault(0).no_answer);
+    sim.shutdown().await;
+
+    // A concentrator answers for its SLCs: no_answer is refused there, over
+    // the scenario and the control interface alike, and nothing is applied.
+    let sim = start("slc-b-block", 2, 2, Framing::Tcp).await;
+    let e = sim.apply_scenario(&dead).unwrap_err();
+    assert!(
+        e.to_string().contains("no_answer needs a unit-layout"),
+        "{e}"
+    );
+    assert!(!sim.rtu_fault(0).no_answer, "checked before applying");
+    let (st, e) = http(
+        sim.control_addr().unwrap(),
+        "PUT",
+        "/endpoints/0/slcs/1/fault",
+        Some(r#"{"no_answer":true}"#),
+    )
+    .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("unsupported"))
+    );
     sim.shutdown().await;
 }
 

@@ -4,8 +4,10 @@ mod common;
 
 use common::*;
 use lamp_profile::{encode, Quantity};
-use lamp_sim::{EndpointFault, Framing, SlcFault};
+use lamp_sim::{EndpointFault, Framing, RtuFault, SimError, SlcFault};
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio_modbus::prelude::*;
 
 /// A quick read of the RTU's voltages, with a short client-side timeout.
@@ -178,5 +180,152 @@ async fn silent_slc_in_a_concentrator_block_reads_comm_lost() {
         0.0,
         "live again: circuit 2 is open"
     );
+    sim.shutdown().await;
+}
+
+/// A read of `qty` registers with function `fc` in the farm's framing.
+fn read_req(framing: Framing, tid: u16, unit: u8, fc: u8, qty: u16) -> Vec<u8> {
+    let pdu = [fc, 0, 0, 0, qty as u8];
+    match framing {
+        Framing::Tcp => mbap(tid, unit, &pdu),
+        Framing::RtuOverTcp => rtu_frame(unit, &pdu),
+    }
+}
+
+/// Length of the reply to a read of `qty` registers.
+fn read_reply_len(framing: Framing, qty: usize) -> usize {
+    match framing {
+        Framing::Tcp => 7 + 2 + 2 * qty,
+        Framing::RtuOverTcp => 1 + 2 + 2 * qty + 2,
+    }
+}
+
+/// (transaction id or 0, unit, function code) of a reply.
+fn reply_head(framing: Framing, r: &[u8]) -> (u16, u8, u8) {
+    match framing {
+        Framing::Tcp => (u16::from_be_bytes([r[0], r[1]]), r[6], r[7]),
+        Framing::RtuOverTcp => {
+            assert!(crc_ok(r), "bad CRC on {r:02X?}");
+            (0, r[0], r[1])
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_answer_units_send_nothing_while_neighbours_answer() {
+    for framing in [Framing::Tcp, Framing::RtuOverTcp] {
+        let sim = start("slc-a-unit", 1, 3, framing).await;
+        let dead = SlcFault {
+            no_answer: true,
+            ..Default::default()
+        };
+        sim.set_slc_fault(0, 1, dead); // unit 3
+        sim.set_rtu_fault(0, RtuFault { no_answer: true }); // unit 1
+        assert_eq!(sim.slc_fault(0, 1), dead);
+        let mut s = within(TcpStream::connect(sim.endpoint_addrs()[0]))
+            .await
+            .unwrap();
+        // The dead units are asked first, a live neighbour last, all on one
+        // connection: the first bytes back are the neighbour's reply, so the
+        // dead units sent nothing at all (no reply, no exception).
+        let mut burst = read_req(framing, 1, 3, 3, 2);
+        burst.extend(read_req(framing, 2, 1, 4, 3));
+        burst.extend(read_req(framing, 3, 2, 3, 2));
+        s.write_all(&burst).await.unwrap();
+        let r = read_exact(&mut s, read_reply_len(framing, 2)).await;
+        let tid = if framing == Framing::Tcp { 3 } else { 0 };
+        assert_eq!(reply_head(framing, &r), (tid, 2, 3), "{framing}: {r:02X?}");
+        // Still nothing from the dead units: the next reply is the next request's.
+        s.write_all(&read_req(framing, 4, 4, 3, 2)).await.unwrap();
+        let r = read_exact(&mut s, read_reply_len(framing, 2)).await;
+        let tid = if framing == Framing::Tcp { 4 } else { 0 };
+        assert_eq!(reply_head(framing, &r), (tid, 4, 3), "{framing}: {r:02X?}");
+        assert_eq!(
+            sim.request_count(),
+            2,
+            "unanswered requests are not counted"
+        );
+
+        // Cleared, both answer again on the same connection.
+        sim.set_slc_fault(0, 1, SlcFault::default());
+        sim.set_rtu_fault(0, RtuFault::default());
+        s.write_all(&read_req(framing, 5, 3, 3, 2)).await.unwrap();
+        let r = read_exact(&mut s, read_reply_len(framing, 2)).await;
+        assert_eq!(reply_head(framing, &r).1, 3);
+        s.write_all(&read_req(framing, 6, 1, 4, 3)).await.unwrap();
+        let r = read_exact(&mut s, read_reply_len(framing, 3)).await;
+        assert_eq!(reply_head(framing, &r).1, 1);
+        sim.shutdown().await;
+    }
+
+    // A Modbus client sees a timeout on the dead unit, not an exception, and
+    // keeps using its connection for the neighbours.
+    let sim = start("slc-a-unit", 1, 3, Framing::Tcp).await;
+    sim.set_slc_fault(
+        0,
+        0,
+        SlcFault {
+            no_answer: true,
+            silent: true,
+            ..Default::default()
+        },
+    );
+    let mut ctx = tcp(sim.endpoint_addrs()[0], 2).await;
+    let r = tokio::time::timeout(
+        Duration::from_millis(300),
+        ctx.read_holding_registers(0, 11),
+    )
+    .await;
+    assert!(r.is_err(), "no_answer wins over silent: {r:?}");
+    ctx.set_slave(Slave(3));
+    within(ctx.read_holding_registers(0, 11))
+        .await
+        .unwrap()
+        .unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_answer_in_block_layout() {
+    let sim = start("slc-b-block", 1, 2, Framing::Tcp).await;
+    let e = sim
+        .try_set_slc_fault(
+            0,
+            1,
+            SlcFault {
+                no_answer: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, SimError::Unsupported(_)), "{e:?}");
+    assert!(e.to_string().contains("silent"), "{e}");
+    assert_eq!(sim.slc_fault(0, 1), SlcFault::default());
+    assert!(matches!(
+        sim.try_set_slc_fault(0, 2, SlcFault::default()),
+        Err(SimError::NotFound(_))
+    ));
+
+    // A dead RTU is a dead concentrator: its SLC blocks go unanswered too,
+    // while a unit with no device still gets the converter's 0x0B.
+    sim.set_rtu_fault(0, RtuFault { no_answer: true });
+    let mut s = within(TcpStream::connect(sim.endpoint_addrs()[0]))
+        .await
+        .unwrap();
+    let p = sim.slc_profile().clone();
+    let comm = p.field(Quantity::CommOk).unwrap();
+    let addr = p.absolute_address(comm, 1) as u16;
+    let table_fc = match comm.table {
+        lamp_profile::Table::Coil => 1,
+        lamp_profile::Table::DiscreteInput => 2,
+        lamp_profile::Table::Holding => 3,
+        lamp_profile::Table::Input => 4,
+    };
+    let [hi, lo] = addr.to_be_bytes();
+    let mut burst = mbap(1, 1, &[table_fc, hi, lo, 0, 1]);
+    burst.extend(mbap(2, 9, &[3, 0, 0, 0, 1]));
+    s.write_all(&burst).await.unwrap();
+    let r = read_exact(&mut s, 9).await;
+    assert_eq!(r, mbap(2, 9, &[0x83, 0x0B]));
     sim.shutdown().await;
 }

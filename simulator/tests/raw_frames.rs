@@ -8,15 +8,6 @@ use lamp_sim::Framing;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn mbap(tid: u16, unit: u8, pdu: &[u8]) -> Vec<u8> {
-    let mut f = tid.to_be_bytes().to_vec();
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(&(pdu.len() as u16 + 1).to_be_bytes());
-    f.push(unit);
-    f.extend_from_slice(pdu);
-    f
-}
-
 async fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];
     within(s.read_exact(&mut buf)).await.unwrap();

@@ -121,3 +121,54 @@ pub async fn http(
         .unwrap_or_default();
     (status, json)
 }
+
+/// A Modbus TCP request or reply frame around `pdu`.
+pub fn mbap(tid: u16, unit: u8, pdu: &[u8]) -> Vec<u8> {
+    let mut f = tid.to_be_bytes().to_vec();
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&(pdu.len() as u16 + 1).to_be_bytes());
+    f.push(unit);
+    f.extend_from_slice(pdu);
+    f
+}
+
+/// CRC-16/MODBUS, sent low byte first.
+pub fn crc16(data: &[u8]) -> u16 {
+    let mut crc = 0xFFFFu16;
+    for &b in data {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+/// An RTU frame: unit, PDU, CRC.
+pub fn rtu_frame(unit: u8, pdu: &[u8]) -> Vec<u8> {
+    let mut f = vec![unit];
+    f.extend_from_slice(pdu);
+    let crc = crc16(&f);
+    f.extend_from_slice(&crc.to_le_bytes());
+    f
+}
+
+/// Whether `frame` ends in its own valid CRC.
+pub fn crc_ok(frame: &[u8]) -> bool {
+    frame.len() >= 4 && {
+        let n = frame.len();
+        crc16(&frame[..n - 2]).to_le_bytes() == [frame[n - 2], frame[n - 1]]
+    }
+}
+
+/// Reads exactly `n` bytes, failing the test at the deadline.
+pub async fn read_exact<R: tokio::io::AsyncRead + Unpin>(r: &mut R, n: usize) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0; n];
+    within(r.read_exact(&mut buf)).await.expect("read");
+    buf
+}
