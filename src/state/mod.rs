@@ -177,9 +177,9 @@ impl<R> DeviceLive<R> {
             }
             Err(e) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                // A poll not sent says only that the poller waited; the
-                // failure that made it wait stays the one shown.
-                if !e.not_sent() || self.last_error.is_none() {
+                // A unit probed at its slower cadence keeps showing the
+                // failure that put it there.
+                if e != FailReason::Deferred || self.last_error.is_none() {
                     self.last_error = Some(e);
                 }
             }

@@ -121,14 +121,6 @@ pub enum FailReason {
 }
 
 impl FailReason {
-    /// A poll that was due but not sent (it still counts as failed).
-    pub fn not_sent(&self) -> bool {
-        matches!(
-            self,
-            FailReason::Backoff | FailReason::Deferred | FailReason::DtuAbsent
-        )
-    }
-
     /// Low-cardinality label for counters.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -3,6 +3,7 @@
 //! write codes, and the commissioning probe.
 
 mod dead_units;
+mod dtu;
 pub mod farm;
 mod probe;
 
