@@ -47,6 +47,10 @@ pub struct DialIn {
     /// id). [`crate::Simulator::set_registration_override`] changes them at
     /// run time.
     pub registration_override: BTreeMap<usize, Vec<u8>>,
+    /// Source addresses to dial from, endpoint `i` from `source_ips[i % n]`;
+    /// empty = the system's choice. On loopback (`127.x.y.z`) this gives a
+    /// farm of DTUs the distinct peer addresses real DTUs have.
+    pub source_ips: Vec<std::net::IpAddr>,
 }
 
 impl DialIn {
@@ -60,6 +64,7 @@ impl DialIn {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(10),
             registration_override: BTreeMap::new(),
+            source_ips: Vec::new(),
         }
     }
 
@@ -149,6 +154,24 @@ impl Backoff {
     }
 }
 
+/// Connects to `server`, from `source` (any port) when given.
+async fn dial_from(source: Option<std::net::IpAddr>, server: &str) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(server).await;
+    };
+    let target = tokio::net::lookup_host(server)
+        .await?
+        .find(|a| a.is_ipv4() == ip.is_ipv4())
+        .ok_or_else(|| std::io::Error::other(format!("{server}: no address of {ip}'s family")))?;
+    let socket = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    socket.connect(target).await
+}
+
 /// Keeps endpoint `index` dialled in until shutdown.
 pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, cfg: Arc<DialIn>) {
     let endpoint = &shared.endpoints[index];
@@ -191,7 +214,8 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, cfg: Arc<D
             }
             continue;
         }
-        let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&cfg.server));
+        let source = (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[index % cfg.source_ips.len()]);
+        let connect = tokio::time::timeout(CONNECT_TIMEOUT, dial_from(source, &cfg.server));
         let mut stream = tokio::select! {
             r = connect => match r {
                 Ok(Ok(s)) => s,
