@@ -214,7 +214,8 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, cfg: Arc<D
             }
             continue;
         }
-        let source = (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[index % cfg.source_ips.len()]);
+        let source =
+            (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[index % cfg.source_ips.len()]);
         let connect = tokio::time::timeout(CONNECT_TIMEOUT, dial_from(source, &cfg.server));
         let mut stream = tokio::select! {
             r = connect => match r {

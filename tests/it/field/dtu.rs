@@ -56,19 +56,43 @@ async fn dtus_register_are_polled_through_heartbeats_and_take_commands() {
     let d = dialin_of(&rtu);
     assert_eq!(d["id"], "CAB-0002", "{rtu}");
     assert_eq!(d["connected"], true, "{rtu}");
-    assert!(d["peer"].as_str().is_some_and(|p| p.starts_with("127.1.")), "{rtu}");
+    assert!(
+        d["peer"].as_str().is_some_and(|p| p.starts_with("127.1.")),
+        "{rtu}"
+    );
     assert!(d["connected_since"].is_string(), "{rtu}");
 
     // Over ten cycles nothing fails although heartbeats keep arriving.
-    let failed = |t: &TestApp| t.live.read().endpoints.iter().map(|e| e.reads_failed).sum::<u64>();
-    let cycles = |t: &TestApp| t.live.read().endpoints.iter().map(|e| e.cycles[1]).min().unwrap_or(0);
+    let failed = |t: &TestApp| {
+        t.live
+            .read()
+            .endpoints
+            .iter()
+            .map(|e| e.reads_failed)
+            .sum::<u64>()
+    };
+    let cycles = |t: &TestApp| {
+        t.live
+            .read()
+            .endpoints
+            .iter()
+            .map(|e| e.cycles[1])
+            .min()
+            .unwrap_or(0)
+    };
     let (f0, c0) = (failed(&t), cycles(&t));
-    eventually("ten more SLC cycles on every DTU", || async { cycles(&t) >= c0 + 10 }).await;
+    eventually("ten more SLC cycles on every DTU", || async {
+        cycles(&t) >= c0 + 10
+    })
+    .await;
     assert_eq!(failed(&t), f0, "a heartbeat between frames failed a read");
 
     let lamp = lamp_id(2, 1);
     let (status, body) = t
-        .post(&format!("/api/v1/lamps/{lamp}/commands"), serde_json::json!({"action": "dim", "level": 30}))
+        .post(
+            &format!("/api/v1/lamps/{lamp}/commands"),
+            serde_json::json!({"action": "dim", "level": 30}),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     let done = t.command_done(body["id"].as_str().unwrap()).await;
@@ -104,13 +128,18 @@ async fn a_dtu_that_dials_again_replaces_its_old_connection() {
 async fn an_unknown_dtu_is_refused_and_its_cabinet_goes_offline() {
     let t = dial_in_city(2, 3, Duration::from_secs(30)).await;
     t.all_online().await;
-    t.sim.set_registration_override(1, Some(b"NOT-A-CABINET".to_vec()));
+    t.sim
+        .set_registration_override(1, Some(b"NOT-A-CABINET".to_vec()));
     t.sim.reconnect_endpoint(1);
     eventually("the refusal counted", || async {
         let (_, text) = t.get_text("/metrics").await;
         text.lines().any(|l| {
             l.starts_with("lampgw_dialin_refused_total{reason=\"unknown_id\"}")
-                && l.split(' ').nth(1).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) >= 1.0
+                && l.split(' ')
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+                    >= 1.0
         })
     })
     .await;

@@ -20,6 +20,9 @@ pub struct Bus {
     pub exceptions: HashMap<u8, ExceptionCode>,
     /// Read requests received per unit, dead or alive.
     pub reads: HashMap<u8, u64>,
+    /// Answer function 06 with "illegal function", as SLCs that accept only 16 do.
+    pub refuse_single_writes: bool,
+    pub single_writes_refused: u64,
 }
 
 impl Bus {
@@ -53,6 +56,10 @@ impl tokio_modbus::server::Service for Service {
         }
         if let Some(code) = bus.exceptions.get(&unit) {
             return future::ready(Err(*code));
+        }
+        if bus.refuse_single_writes && matches!(req.request, Request::WriteSingleRegister(..)) {
+            bus.single_writes_refused += 1;
+            return future::ready(Err(ExceptionCode::IllegalFunction));
         }
         let Some(regs) = bus.registers.get_mut(&unit) else {
             return future::ready(Ok(None));

@@ -6,6 +6,7 @@ mod dead_units;
 mod dtu;
 pub mod farm;
 mod probe;
+mod rtu;
 
 use crate::common::{test_settings, ADMIN_TOKEN};
 use lamp_gateway::settings::Settings;
