@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: makes sure PostgreSQL (127.0.0.1:5432,
 # trust auth, user postgres) and Mosquitto (127.0.0.1:1883) are running,
-# installing them from Debian's packages when absent, then runs the checks
+# installing them from Debian's packages when absent, and socat for the
+# serial-line tests, then runs the checks
 # and every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,8 +43,16 @@ ensure_mosquitto() {
     wait_port 1883
 }
 
+# The serial-line tests run the gateway and the farm on a socat pty pair.
+ensure_socat() {
+    command -v socat >/dev/null && return 0
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq socat >/dev/null
+}
+
 ensure_postgres
 ensure_mosquitto
+ensure_socat
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
