@@ -2,6 +2,7 @@
 //! See docs/benchmarks.md.
 
 mod control;
+mod field;
 mod figures;
 mod gateway;
 mod mqtt;
@@ -80,6 +81,10 @@ enum Cmd {
     /// to a private Mosquitto and to the embedded broker, against a bare
     /// rumqttc publisher in the same run
     Mqtt(mqtt::MqttArgs),
+    /// Field connectivity: an endpoint with dead units against one with
+    /// none, and 1,000 dial-in DTUs × 50 SLCs against the same city over
+    /// plain TCP, in the same run
+    Field(field::FieldArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,6 +184,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Mqtt(args)) => mqtt::run(args),
+        Some(Cmd::Field(args)) => field::main(args),
         None => run(cli.run),
     }
 }
