@@ -11,7 +11,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "lamp-gateway",
-    version,
+    version = env!("LAMPGW_VERSION"),
     about = "Street-lighting single-lamp control gateway"
 )]
 #[derive(Debug)]

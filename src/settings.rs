@@ -78,6 +78,11 @@ fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
 pub struct PathSettings {
     pub inventory: PathBuf,
     pub profiles: PathBuf,
+    /// Where runtime data goes: a relative SQLite `store.url`, `store.spool_dir`
+    /// and `mqtt.spill_dir` are taken relative to it (and it to the settings
+    /// file), so data stays out of the configuration folder. Unset: they are
+    /// relative to the settings file, as every other path.
+    pub data: Option<PathBuf>,
 }
 
 impl Default for PathSettings {
@@ -85,6 +90,7 @@ impl Default for PathSettings {
         Self {
             inventory: "inventory".into(),
             profiles: "profiles".into(),
+            data: None,
         }
     }
 }
@@ -139,8 +145,15 @@ impl Settings {
             .unwrap_or_default();
         settings.paths.inventory = base.join(&settings.paths.inventory);
         settings.paths.profiles = base.join(&settings.paths.profiles);
-        settings.store.rebase(&base);
-        settings.mqtt.spill_dir = base.join(&settings.mqtt.spill_dir);
+        let data = match &settings.paths.data {
+            Some(dir) => base.join(dir),
+            None => base.clone(),
+        };
+        if settings.paths.data.is_some() {
+            settings.paths.data = Some(data.clone());
+        }
+        settings.store.rebase(&data);
+        settings.mqtt.spill_dir = data.join(&settings.mqtt.spill_dir);
         // TLS files too, like every other path in the file.
         for file in [
             &mut settings.mqtt.ca_file,
@@ -226,6 +239,35 @@ mod tests {
                 tls: true
             }
         );
+    }
+
+    #[test]
+    fn runtime_data_goes_under_paths_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config/gw.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text = "[paths]\ndata = \"../var\"\n[store]\nurl = \"sqlite://lampgw.db\"\n";
+        std::fs::write(&path, text).unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        let data = dir.path().join("config/../var");
+        assert_eq!(s.paths.data.as_deref(), Some(data.as_path()));
+        let sqlite = |s: &Settings| match &s.store.url {
+            crate::store::Backend::Sqlite(p) => p.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(sqlite(&s), data.join("lampgw.db"));
+        assert_eq!(s.store.spool_dir, data.join("spool"));
+        assert_eq!(s.mqtt.spill_dir, data.join("mqtt-spool"));
+        // Inventory and profiles stay beside the settings file.
+        assert_eq!(s.paths.inventory, dir.path().join("config/inventory"));
+        // An absolute store path stays where it is.
+        std::fs::write(
+            &path,
+            "[paths]\ndata = \"../var\"\n[store]\nurl = \"sqlite:///srv/x.db\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        assert_eq!(sqlite(&s), std::path::Path::new("/srv/x.db"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::gateway::Gateway;
 use crate::{default_gateway_binary, procfs, write_profiles};
 use anyhow::Context as _;
 use clap::ValueEnum;
-use lamp_sim::{DialIn, Framing, InventoryOptions, Link, SimConfig, SlcFault, Simulator};
+use lamp_sim::{DialIn, Framing, InventoryOptions, Link, SimConfig, Simulator, SlcFault};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -91,7 +91,10 @@ pub fn main(args: FieldArgs) -> anyhow::Result<()> {
 
 fn stats(mut v: Vec<f64>) -> Value {
     v.sort_by(f64::total_cmp);
-    let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied();
+    let at = |q: f64| {
+        v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+    };
     json!({"n": v.len(), "median": at(0.5), "p90": at(0.9), "max": v.last(), "min": v.first()})
 }
 
@@ -278,7 +281,8 @@ async fn city(binary: &Path, args: &FieldArgs, mode: Mode) -> anyhow::Result<Val
     let m1 = gw.metrics()?;
     let cpu1 = procfs::cpu_seconds(pid).context("gateway CPU")?;
     let secs = t0.elapsed().as_secs_f64();
-    let get = |m: &std::collections::HashMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+    let get =
+        |m: &std::collections::HashMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
     let samples = get(&m1, "lampgw_device_samples_total") - get(&m0, "lampgw_device_samples_total");
     let full = get(&m1, "lampgw_full_poll_cycles") - get(&m0, "lampgw_full_poll_cycles");
     let failures: f64 = m1

@@ -117,3 +117,68 @@ async fn three_dead_units_of_twelve_cost_the_other_nine_nothing() {
     assert_eq!(done["targets"][0]["state"], "failed", "{done}");
     gw.app.shutdown().await.unwrap();
 }
+
+/// The same on RTU framing through a serial-to-TCP converter (our own
+/// framing keeps the link open after a unit's timeout), with the
+/// simulator's `no_answer` fault: 3 of 12 units dead, the 9 others read
+/// every cycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_units_on_rtu_framing_cost_their_neighbours_nothing() {
+    use crate::common::{lamp_id, spawn_app_with};
+    use lamp_sim::{Framing, InventoryOptions, SimConfig, SlcFault};
+    let cfg = SimConfig {
+        endpoints: 1,
+        slcs_per_endpoint: 12,
+        framing: Framing::RtuOverTcp,
+        control_port: None,
+        failure_rate_per_hour: 0.0,
+        ..SimConfig::default()
+    };
+    let interval = Duration::from_millis(300);
+    let t = spawn_app_with(cfg, InventoryOptions::default(), |s| {
+        s.poll.slc_interval = interval;
+        s.poll.request_timeout = Duration::from_millis(100);
+        s.poll.unit_backoff_max = Duration::from_secs(2);
+    })
+    .await;
+    t.all_online().await;
+    let dead = [2usize, 3, 8];
+    for j in dead {
+        t.sim.set_slc_fault(
+            0,
+            j,
+            SlcFault {
+                no_answer: true,
+                ..SlcFault::default()
+            },
+        );
+    }
+    let lamp = |j: usize| t.live.inventory.lamp_position(&lamp_id(0, j)).unwrap();
+    eventually("the three dead SLCs offline", || async {
+        let live = t.live.read();
+        dead.iter().all(|&j| !live.lamps[lamp(j)].online)
+    })
+    .await;
+    let seen = |j: usize| t.live.read().lamps[lamp(j)].last_seen;
+    let before: Vec<_> = (0..12).map(seen).collect();
+    let window = Duration::from_secs(3);
+    let end = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < end {
+        let live = t.live.read();
+        for j in (0..12).filter(|j| !dead.contains(j)) {
+            assert!(live.lamps[lamp(j)].online, "SLC {j} dropped offline");
+        }
+        drop(live);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for j in (0..12).filter(|j| !dead.contains(j)) {
+        let last = seen(j).expect("seen");
+        assert!(before[j] < Some(last), "SLC {j} not read during the window");
+        let age = chrono::Utc::now() - last;
+        assert!(
+            age.to_std().unwrap_or_default() < interval * 3,
+            "SLC {j} last read {age} ago: not at its cadence"
+        );
+    }
+    t.stop().await;
+}
