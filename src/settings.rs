@@ -267,7 +267,7 @@ mod tests {
         )
         .unwrap();
         let s = Settings::load(Some(&path)).unwrap();
-        assert_eq!(sqlite(&s), std::path::Path::new("/srv/x.db"));
+        assert_eq!(sqlite(&s), Path::new("/srv/x.db"));
     }
 
     #[test]

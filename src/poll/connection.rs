@@ -4,7 +4,6 @@
 
 use super::link::serial::SerialParams;
 use super::link::{self, LinkFraming, LinkOptions};
-use super::worker::Connection;
 use crate::dialin::DtuConn;
 use crate::inventory::{Framing, Link, Parity, SerialLine};
 use crate::state::FailReason;
@@ -12,9 +11,23 @@ use crate::topology::EndpointSpec;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio_modbus::client::Context;
 use tokio_modbus::Slave;
 
 pub(super) type Opened = Connection;
+
+/// An open link and how far it can be trusted after a lost answer.
+pub(super) struct Connection {
+    pub(super) ctx: Context,
+    /// Our RTU or DTU framing matches each answer to its request and throws
+    /// away anything else, so a late answer cannot be mistaken for the next
+    /// one: the link survives a timeout. tokio-modbus's Modbus TCP client
+    /// cannot skip a stale answer (tokio-modbus #324), so after a timeout
+    /// that link is opened afresh.
+    pub(super) survives_timeout: bool,
+    /// The DTU connection's generation, to tell the registry it was lost.
+    pub(super) generation: Option<u64>,
+}
 
 /// Opens the endpoint's link. A dial-in endpoint cannot be opened from this
 /// side: its DTU has not registered.

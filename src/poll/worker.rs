@@ -3,7 +3,7 @@
 
 use super::cadence::{next_due, Backoff, UnitHealth};
 use super::config::PollerConfig;
-use super::connection::{classify, connect, Opened};
+use super::connection::{classify, connect, Connection, Opened};
 use crate::control::{FailCause, WriteJob};
 use crate::dialin::Slot;
 use crate::inventory::Link;
@@ -44,19 +44,6 @@ pub(super) struct Endpoint {
     /// Why the endpoint failed last: the reason given for the polls not sent
     /// while it backs off (a lamp whose endpoint timed out shows `timeout`).
     pub(super) last_failure: Option<FailReason>,
-}
-
-/// An open link and how far it can be trusted after a lost answer.
-pub(super) struct Connection {
-    pub(super) ctx: Context,
-    /// Our RTU or DTU framing matches each answer to its request and throws
-    /// away anything else, so a late answer cannot be mistaken for the next
-    /// one: the link survives a timeout. tokio-modbus's Modbus TCP client
-    /// cannot skip a stale answer (tokio-modbus #324), so after a timeout
-    /// that link is opened afresh.
-    pub(super) survives_timeout: bool,
-    /// The DTU connection's generation, to tell the registry it was lost.
-    pub(super) generation: Option<u64>,
 }
 
 pub(super) async fn run(
@@ -239,8 +226,9 @@ impl Endpoint {
     }
 
     pub(super) async fn ensure_connected(&mut self) -> Result<&mut Context, FailReason> {
-        // A DTU that registered again replaces the connection in use.
-        if self.dtu.is_some() {
+        // A DTU that registered while the link was down; a replacement of a
+        // link in use is taken between cycles (the run loop waits on it).
+        if self.conn.is_none() && self.dtu.is_some() {
             self.take_waiting_dtu();
         }
         if self.conn.is_none() {

@@ -109,7 +109,9 @@ async fn a_dtu_that_dials_again_replaces_its_old_connection() {
     let first = since(&t.rtu("RTU-0001").await);
     // A cell handover: the DTU's new connection comes while the old socket
     // is still open on our side (no FIN ever arrived).
-    t.sim.reconnect_endpoint_half_open(0);
+    t.sim
+        .reconnect_endpoint_half_open(0)
+        .expect("a dial-in endpoint");
     eventually("the new connection in use", || async {
         let rtu = t.rtu("RTU-0001").await;
         dialin_of(&rtu)["connected"] == true && since(&rtu) != first
@@ -129,8 +131,9 @@ async fn an_unknown_dtu_is_refused_and_its_cabinet_goes_offline() {
     let t = dial_in_city(2, 3, Duration::from_secs(30)).await;
     t.all_online().await;
     t.sim
-        .set_registration_override(1, Some(b"NOT-A-CABINET".to_vec()));
-    t.sim.reconnect_endpoint(1);
+        .set_registration_override(1, Some(b"NOT-A-CABINET".to_vec()))
+        .expect("a dial-in endpoint");
+    t.sim.reconnect_endpoint(1).expect("a dial-in endpoint");
     eventually("the refusal counted", || async {
         let (_, text) = t.get_text("/metrics").await;
         text.lines().any(|l| {

@@ -148,13 +148,13 @@ async fn stray_frames_and_noise_before_replies_are_skipped_without_dropping_the_
         t.live.read().endpoints[0].cycles[1] >= cycles + 10
     })
     .await;
-    let live = t.live.read();
-    assert_eq!(
-        live.endpoints[0].reads_failed, failed,
-        "a stray frame failed a read"
-    );
-    assert!(live.lamps.iter().all(|l| l.online) && live.rtus.iter().all(|r| r.online));
-    drop(live);
+    let (failed_now, all_online) = {
+        let live = t.live.read();
+        let on = live.lamps.iter().all(|l| l.online) && live.rtus.iter().all(|r| r.online);
+        (live.endpoints[0].reads_failed, on)
+    };
+    assert_eq!(failed_now, failed, "a stray frame failed a read");
+    assert!(all_online);
     t.stop().await;
 }
 
@@ -197,9 +197,11 @@ async fn an_slc_that_accepts_only_write_multiple_is_commanded_with_function_16()
     .await;
     let done = gw.get(&path).await.1;
     assert_eq!(done["targets"][0]["state"], "confirmed", "{done}");
-    let bus = bus.lock();
-    assert_eq!(bus.registers[&2][1], 20);
-    assert_eq!(bus.single_writes_refused, 0, "function 06 was never sent");
-    drop(bus);
+    let (dim, refused) = {
+        let bus = bus.lock();
+        (bus.registers[&2][1], bus.single_writes_refused)
+    };
+    assert_eq!(dim, 20);
+    assert_eq!(refused, 0, "function 06 was never sent");
     gw.app.shutdown().await.unwrap();
 }
