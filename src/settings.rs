@@ -211,10 +211,11 @@ fn blame(path: Option<&Path>, all: config::ConfigError) -> SettingsError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn load(file: &str) -> Result<Settings, String> {
+    /// Loads settings from `file`'s text, the error as the operator sees it.
+    pub(crate) fn load(file: &str) -> Result<Settings, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gw.toml");
         std::fs::write(&path, file).unwrap();

@@ -129,14 +129,7 @@ impl fmt::Debug for Heartbeat {
 
 #[cfg(test)]
 mod tests {
-    use crate::settings::Settings;
-
-    fn load(file: &str) -> Result<Settings, String> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gw.toml");
-        std::fs::write(&path, file).unwrap();
-        Settings::load(Some(&path)).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
-    }
+    use crate::settings::tests::load;
 
     #[test]
     fn dialin_section_parses() {

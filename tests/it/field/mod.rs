@@ -61,6 +61,20 @@ impl Gateway {
         (status, r.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    /// Gives a lamp a command and waits until it is done; returns it.
+    pub async fn command(&self, lamp: &str, body: Value) -> Value {
+        let (status, given) = self
+            .post(&format!("/api/v1/lamps/{lamp}/commands"), body)
+            .await;
+        assert_eq!(status, 202, "{given}");
+        let path = format!("/api/v1/commands/{}", given["id"].as_str().expect("an id"));
+        crate::common::eventually(&format!("command to {lamp} done"), || async {
+            self.get(&path).await.1["status"] == "done"
+        })
+        .await;
+        self.get(&path).await.1
+    }
+
     /// Online state of each lamp, in inventory order.
     pub fn online(&self) -> Vec<bool> {
         let live = self.live.read();

@@ -101,19 +101,9 @@ async fn a_bus_on_a_serial_port_is_polled_and_commanded() {
         format!("{ours}?baud=9600&parity=N&data_bits=8&stop_bits=1&request_gap=5ms")
     );
     let lamp = lamp_id(0, 4);
-    let (status, body) = gw
-        .post(
-            &format!("/api/v1/lamps/{lamp}/commands"),
-            json!({"action": "dim", "level": 55}),
-        )
+    let done = gw
+        .command(&lamp, json!({"action": "dim", "level": 55}))
         .await;
-    assert_eq!(status, 202, "{body}");
-    let path = format!("/api/v1/commands/{}", body["id"].as_str().unwrap());
-    eventually("the command done", || async {
-        gw.get(&path).await.1["status"] == "done"
-    })
-    .await;
-    let done = gw.get(&path).await.1;
     assert_eq!(done["targets"][0]["state"], "confirmed", "{done}");
     assert_eq!(sim.slc_values(0, 4).dim_level, 55.0);
     gw.app.shutdown().await.unwrap();
@@ -183,19 +173,9 @@ async fn an_slc_that_accepts_only_write_multiple_is_commanded_with_function_16()
     );
     let gw = Gateway::start(dir.path(), |s| s.paths.profiles = profiles.clone()).await;
     eventually("the SLC online", || async { gw.online() == [true] }).await;
-    let (status, body) = gw
-        .post(
-            "/api/v1/lamps/L-002/commands",
-            json!({"action": "dim", "level": 20}),
-        )
+    let done = gw
+        .command("L-002", json!({"action": "dim", "level": 20}))
         .await;
-    assert_eq!(status, 202, "{body}");
-    let path = format!("/api/v1/commands/{}", body["id"].as_str().unwrap());
-    eventually("the command done", || async {
-        gw.get(&path).await.1["status"] == "done"
-    })
-    .await;
-    let done = gw.get(&path).await.1;
     assert_eq!(done["targets"][0]["state"], "confirmed", "{done}");
     let (dim, refused) = {
         let bus = bus.lock();
