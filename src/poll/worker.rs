@@ -113,8 +113,14 @@ pub(super) async fn run(
             // use it at once and poll what is due without waiting the backoff.
             conn = next_dtu(dtu.as_deref()) => {
                 ep.adopt_dtu(conn);
-                not_before = Instant::now();
+                let now = Instant::now();
+                not_before = now;
                 backoff.reset();
+                // Its devices have been failing as absent: read them now,
+                // not at the next due time.
+                for d in &mut due {
+                    *d = (*d).min(now);
+                }
                 continue;
             }
             () = cancel.cancelled() => break,
