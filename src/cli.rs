@@ -100,8 +100,19 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// API listen address.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "LAMPGW_DEMO_LISTEN")]
     pub listen: SocketAddr,
+    /// The embedded MQTT broker's address (Mosquitto usually holds 1883).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:1884",
+        env = "LAMPGW_DEMO_MQTT_LISTEN"
+    )]
+    pub mqtt_listen: SocketAddr,
+    /// Where the demo keeps its store, spools, inventory and profiles; kept
+    /// after the demo stops, so its history grows run after run.
+    #[arg(long, default_value = "demo-data", env = "LAMPGW_DEMO_DATA")]
+    pub data: std::path::PathBuf,
 }
 
 fn settings(args: &ConfigArgs) -> anyhow::Result<Settings> {

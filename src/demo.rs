@@ -10,8 +10,38 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    // A port in use is said with the flag that moves it, before anything
+    // is started or written.
+    free(
+        args.listen,
+        "the API",
+        "--listen ADDR (or LAMPGW_DEMO_LISTEN)",
+    )?;
+    free(
+        args.mqtt_listen,
+        "the embedded MQTT broker",
+        "--mqtt-listen ADDR (or LAMPGW_DEMO_MQTT_LISTEN)",
+    )?;
+    // A demo that fails before it runs leaves no folder it created behind.
+    let created = !args.data.exists();
+    let result = demo(&args).await;
+    if result.is_err() && created {
+        let _ = std::fs::remove_dir_all(&args.data);
+    }
+    result
+}
+
+fn free(addr: std::net::SocketAddr, what: &str, flag: &str) -> anyhow::Result<()> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) => anyhow::bail!("{what} cannot listen on {addr} ({e}): choose another with {flag}"),
+    }
+}
+
+async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::default();
     settings.api.listen = args.listen;
+    settings.mqtt.embedded_listen = args.mqtt_listen;
     settings.poll.slc_interval = Duration::from_secs(2);
     settings.poll.rtu_interval = Duration::from_secs(2);
     settings.poll.request_timeout = Duration::from_millis(500);
@@ -46,9 +76,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         },
     );
 
-    let dir = tempfile::tempdir()?;
-    let inventory = dir.path().join("inventory");
-    let profiles = dir.path().join("profiles");
+    let dir = &args.data;
+    std::fs::create_dir_all(dir)?;
+    let dir = std::path::absolute(dir)?;
+    // The city is generated afresh each run (same seed, same ids), so the
+    // store's history carries on.
+    let inventory = dir.join("inventory");
+    let profiles = dir.join("profiles");
     std::fs::create_dir_all(&inventory)?;
     std::fs::create_dir_all(&profiles)?;
     for (name, text) in lamp_profile::SHIPPED {
@@ -74,18 +108,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         });
         tokens.push(token);
     }
-    let db = dir.path().join("store.db");
+    let db = dir.join("store.db");
     settings.store.url = lamp_gateway::store::Backend::Sqlite(db.clone());
-    settings.store.spool_dir = dir.path().join("spool");
-    settings.mqtt.spill_dir = dir.path().join("mqtt-spill");
+    settings.store.spool_dir = dir.join("spool");
+    settings.mqtt.spill_dir = dir.join("mqtt-spill");
     settings.mqtt.refresh_interval = Duration::from_secs(60);
 
     let app = Application::build(settings).await?;
     let base = format!("http://{}", app.local_addr());
     println!(
-        "lamp-gateway demo: {} simulated endpoints, inventory in {}",
+        "lamp-gateway demo: {} simulated endpoints; data (store, spools, inventory) kept in {}",
         sim.endpoint_addrs().len(),
-        inventory.display()
+        dir.display()
     );
     println!("  viewer token    {}", tokens[0]);
     println!("  operator token  {}", tokens[1]);
