@@ -76,6 +76,32 @@ pub struct Front<T> {
     pub mark: Mark,
 }
 
+/// How marks of the generation a [`Spool::compact`] ended map onto the new
+/// file: the same records, the consumed bytes before them gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebase {
+    from: u64,
+    to: u64,
+    shift: u64,
+    base: Tally,
+}
+
+impl Rebase {
+    /// The mark in the new file. A mark of another generation, or of a
+    /// record consumed before the compaction, is returned as it is (it
+    /// commits nothing).
+    pub fn mark(&self, m: Mark) -> Mark {
+        if m.generation != self.from || m.end < self.shift {
+            return m;
+        }
+        Mark {
+            generation: self.to,
+            end: m.end - self.shift,
+            tally: m.tally.minus(self.base),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Spool<T> {
     path: PathBuf,
@@ -186,15 +212,34 @@ impl<T: Record> Spool<T> {
     where
         T: 'a,
     {
+        Ok(self.append_each(records)?.pop())
+    }
+
+    /// Appends the records behind every earlier one, in one write, and
+    /// returns each one's mark, in order (none when there were none), for an
+    /// owner that holds them in memory and commits them one by one.
+    pub fn append_each<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a T>,
+    ) -> Result<Vec<Mark>, SpoolError>
+    where
+        T: 'a,
+    {
         let mut buf = Vec::new();
         let mut tally = self.appended;
+        let mut marks = Vec::new();
         for r in records {
             serde_json::to_writer(&mut buf, r).expect("records serialise");
             buf.push(b'\n');
             tally.add(r.weight());
+            marks.push(Mark {
+                generation: self.generation,
+                end: self.len + buf.len() as u64,
+                tally,
+            });
         }
         if buf.is_empty() {
-            return Ok(None);
+            return Ok(marks);
         }
         if self.torn {
             self.file.set_len(self.len).map_err(|e| self.io(e))?;
@@ -212,7 +257,7 @@ impl<T: Record> Spool<T> {
         }
         self.len += buf.len() as u64;
         self.appended = tally;
-        Ok(Some(self.mark_here()))
+        Ok(marks)
     }
 
     fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -222,14 +267,6 @@ impl<T: Record> Spool<T> {
             return Err(std::io::Error::from_raw_os_error(28));
         }
         self.file.write_all(buf)
-    }
-
-    fn mark_here(&self) -> Mark {
-        Mark {
-            generation: self.generation,
-            end: self.len,
-            tally: self.appended,
-        }
     }
 
     /// Asks the kernel to put what was appended on the device.
@@ -408,6 +445,32 @@ impl<T: Record> Spool<T> {
             self.reset()?;
         }
         Ok(())
+    }
+
+    /// Bytes of consumed records still at the front of the file.
+    pub fn consumed_bytes(&self) -> u64 {
+        self.offset
+    }
+
+    /// Moves the waiting records to the front of a new file (as
+    /// [`Spool::rewrite_front`] with no head) once at least `min_consumed`
+    /// bytes of consumed records precede them and the waiting ones are at
+    /// most a quarter of that, so the copy costs little next to what it
+    /// frees. For an owner that commits as it goes and so seldom sees the
+    /// spool empty (the cut to zero of invariant 5). Returns how the marks
+    /// it holds carry over (`None`: nothing was done).
+    pub fn compact(&mut self, min_consumed: u64) -> Result<Option<Rebase>, SpoolError> {
+        if self.offset < min_consumed.max(1) || self.is_empty() || self.bytes() > self.offset / 4 {
+            return Ok(None);
+        }
+        let (from, shift, base) = (self.generation, self.offset, self.committed);
+        self.rewrite_front(std::iter::empty(), None)?;
+        Ok(Some(Rebase {
+            from,
+            to: self.generation,
+            shift,
+            base,
+        }))
     }
 
     /// Everything is consumed: the file starts again from nothing.
