@@ -26,8 +26,10 @@
 
 use crate::queue::{Mark, Record, Spool, SpoolError};
 
-/// Consumed bytes at the front of the spool before it is compacted.
+/// Consumed bytes at the front of the spool before it is compacted, and the
+/// waiting bytes it copies at most.
 const COMPACT_AT: u64 = 4 << 20;
+const COMPACT_MAX_WAITING: u64 = 1 << 20;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fs::{self, File};
@@ -256,7 +258,7 @@ impl Outbox {
         if self.spool.consumed_bytes() < self.compact_at {
             return;
         }
-        match self.spool.compact(self.compact_at) {
+        match self.spool.compact(self.compact_at, COMPACT_MAX_WAITING) {
             Ok(Some(rebase)) => {
                 for e in &mut self.memory {
                     e.spooled = e.spooled.map(|m| rebase.mark(m));

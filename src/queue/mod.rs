@@ -38,6 +38,8 @@
 //!     twice, not lost), done only once the consumed bytes before the waiting
 //!     records are many and the waiting ones few; the [`Rebase`] it returns
 //!     carries the owner's marks over to the new file, the same records.
+//! 11. A [`Snapshot`] reads what was waiting when it was taken, whatever is
+//!     appended meanwhile, so an owner can read outside its lock.
 //!
 //! The page cache survives a process kill; a power cut can lose what the
 //! kernel has not written yet unless the owner calls [`Spool::sync`].
@@ -46,4 +48,4 @@ mod spool;
 #[cfg(test)]
 mod tests;
 
-pub use spool::{Front, Mark, Rebase, Record, Spool, SpoolError};
+pub use spool::{Front, Mark, Rebase, Record, Snapshot, Spool, SpoolError};

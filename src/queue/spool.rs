@@ -277,27 +277,19 @@ impl<T: Record> Spool<T> {
     /// Reads from the committed offset while the weight read is under
     /// `max_weight` (so the last record may go past it).
     pub fn front(&self, max_weight: usize) -> Result<Front<T>, SpoolError> {
-        let mut weight = 0;
-        let read = self.read(self.offset, self.committed, |r| {
-            let more = weight < max_weight;
-            if more {
-                weight += r.weight();
-            }
-            more
-        })?;
-        let mark = read.last().map_or(
-            Mark {
-                generation: self.generation,
-                end: self.offset,
-                tally: self.committed,
-            },
-            |(_, m)| *m,
-        );
-        Ok(Front {
-            records: read.into_iter().map(|(r, _)| r).collect(),
-            weight,
-            mark,
-        })
+        self.snapshot().front(max_weight)
+    }
+
+    /// The waiting records as they are now, to read without the spool.
+    pub fn snapshot(&self) -> Snapshot<T> {
+        Snapshot {
+            path: self.path.clone(),
+            offset: self.offset,
+            committed: self.committed,
+            len: self.len,
+            generation: self.generation,
+            records: PhantomData,
+        }
     }
 
     /// Reads up to `max` records after `after` (from the committed offset
@@ -313,7 +305,7 @@ impl<T: Record> Spool<T> {
             _ => (self.offset, self.committed),
         };
         let mut n = 0;
-        self.read(from, tally, |_| {
+        self.snapshot().read(from, tally, |_| {
             n += 1;
             n <= max
         })
@@ -321,50 +313,6 @@ impl<T: Record> Spool<T> {
 
     fn current(&self, m: Mark) -> bool {
         m.generation == self.generation && m.end <= self.len
-    }
-
-    /// Reads whole lines from `from` while `take` says so (it sees each
-    /// record before it is kept). Stops at a line without its newline.
-    fn read(
-        &self,
-        from: u64,
-        mut tally: Tally,
-        mut take: impl FnMut(&T) -> bool,
-    ) -> Result<Vec<(T, Mark)>, SpoolError> {
-        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
-        reader.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
-        let mut out = Vec::new();
-        let mut at = from;
-        let mut line = Vec::new();
-        while at < self.len {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| self.io(e))?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                break;
-            }
-            let record: T =
-                serde_json::from_slice(&line).map_err(|source| SpoolError::Corrupt {
-                    path: self.path.clone(),
-                    offset: at,
-                    source,
-                })?;
-            if !take(&record) {
-                break;
-            }
-            at += n as u64;
-            tally.add(record.weight());
-            out.push((
-                record,
-                Mark {
-                    generation: self.generation,
-                    end: at,
-                    tally,
-                },
-            ));
-        }
-        Ok(out)
     }
 
     /// Consumes everything up to `mark`. A mark at or before the committed
@@ -455,12 +403,19 @@ impl<T: Record> Spool<T> {
     /// Moves the waiting records to the front of a new file (as
     /// [`Spool::rewrite_front`] with no head) once at least `min_consumed`
     /// bytes of consumed records precede them and the waiting ones are at
-    /// most a quarter of that, so the copy costs little next to what it
-    /// frees. For an owner that commits as it goes and so seldom sees the
+    /// most a quarter of that and at most `max_waiting` bytes, so the copy
+    /// is short and costs little next to what it frees. For an owner that commits as it goes and so seldom sees the
     /// spool empty (the cut to zero of invariant 5). Returns how the marks
     /// it holds carry over (`None`: nothing was done).
-    pub fn compact(&mut self, min_consumed: u64) -> Result<Option<Rebase>, SpoolError> {
-        if self.offset < min_consumed.max(1) || self.is_empty() || self.bytes() > self.offset / 4 {
+    pub fn compact(
+        &mut self,
+        min_consumed: u64,
+        max_waiting: u64,
+    ) -> Result<Option<Rebase>, SpoolError> {
+        if self.offset < min_consumed.max(1)
+            || self.is_empty()
+            || self.bytes() > max_waiting.min(self.offset / 4)
+        {
             return Ok(None);
         }
         let (from, shift, base) = (self.generation, self.offset, self.committed);
@@ -500,6 +455,98 @@ impl<T: Record> Spool<T> {
             f.set_len(text.len() as u64).map_err(io)?;
         }
         Ok(())
+    }
+}
+
+/// The waiting records of a spool as they were at one moment, read without
+/// the spool: for an owner that reads outside its lock while appends go on
+/// (they land past the end this saw). Its marks stay good until the owner
+/// commits past them, compacts or rewrites the spool.
+#[derive(Debug, Clone)]
+pub struct Snapshot<T> {
+    path: PathBuf,
+    offset: u64,
+    committed: Tally,
+    len: u64,
+    generation: u64,
+    records: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Snapshot<T> {
+    fn io(&self, source: std::io::Error) -> SpoolError {
+        SpoolError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// [`Spool::front`] as it was when the snapshot was taken.
+    pub fn front(&self, max_weight: usize) -> Result<Front<T>, SpoolError> {
+        let mut weight = 0;
+        let read = self.read(self.offset, self.committed, |r| {
+            let more = weight < max_weight;
+            if more {
+                weight += r.weight();
+            }
+            more
+        })?;
+        let mark = read.last().map_or(
+            Mark {
+                generation: self.generation,
+                end: self.offset,
+                tally: self.committed,
+            },
+            |(_, m)| *m,
+        );
+        Ok(Front {
+            records: read.into_iter().map(|(r, _)| r).collect(),
+            weight,
+            mark,
+        })
+    }
+
+    /// Reads whole lines from `from` while `take` says so (it sees each
+    /// record before it is kept). Stops at a line without its newline.
+    fn read(
+        &self,
+        from: u64,
+        mut tally: Tally,
+        mut take: impl FnMut(&T) -> bool,
+    ) -> Result<Vec<(T, Mark)>, SpoolError> {
+        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
+        reader.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
+        let mut out = Vec::new();
+        let mut at = from;
+        let mut line = Vec::new();
+        while at < self.len {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| self.io(e))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            let record: T =
+                serde_json::from_slice(&line).map_err(|source| SpoolError::Corrupt {
+                    path: self.path.clone(),
+                    offset: at,
+                    source,
+                })?;
+            if !take(&record) {
+                break;
+            }
+            at += n as u64;
+            tally.add(record.weight());
+            out.push((
+                record,
+                Mark {
+                    generation: self.generation,
+                    end: at,
+                    tally,
+                },
+            ));
+        }
+        Ok(out)
     }
 }
 

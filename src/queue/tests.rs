@@ -285,11 +285,16 @@ fn compaction_keeps_the_waiting_records_and_carries_their_marks() {
     let line = file_len(dir.path()) / 40;
     // Too little consumed, or too much still waiting: nothing is done.
     s.commit(marks[4]).unwrap();
-    assert_eq!(s.compact(line * 10).unwrap(), None);
+    assert_eq!(s.compact(line * 10, u64::MAX).unwrap(), None);
     s.commit(marks[19]).unwrap();
-    assert_eq!(s.compact(line * 10).unwrap(), None, "20 of 40 still wait");
+    assert_eq!(
+        s.compact(line * 10, u64::MAX).unwrap(),
+        None,
+        "20 of 40 still wait"
+    );
     s.commit(marks[35]).unwrap();
-    let rebase = s.compact(line * 10).unwrap().expect("compacted");
+    assert_eq!(s.compact(line * 10, 3 * line).unwrap(), None, "4 lines > 3");
+    let rebase = s.compact(line * 10, 4 * line).unwrap().expect("compacted");
     assert_eq!(
         file_len(dir.path()),
         4 * line,
@@ -314,4 +319,22 @@ fn compaction_keeps_the_waiting_records_and_carries_their_marks() {
     s.commit(f.mark).unwrap();
     assert!(s.is_empty());
     assert_eq!(file_len(dir.path()), 0);
+}
+
+#[test]
+fn a_snapshot_reads_what_waited_when_it_was_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&[rec(1), rec(2), rec(3)]).unwrap();
+    let first = s.read_after(None, 1).unwrap()[0].1;
+    s.commit(first).unwrap();
+    let snap = s.snapshot();
+    // Appended after the snapshot: not in it.
+    s.append([&rec(4)]).unwrap();
+    let f = snap.front(100).unwrap();
+    assert_eq!(ids(&f.records), [2, 3]);
+    assert_eq!((f.weight, s.len()), (4, 3));
+    // Its mark commits what it read, on the spool it came from.
+    s.commit(f.mark).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [4]);
 }

@@ -33,7 +33,7 @@
 //!    (plus the chunk being written), `queue_rows_max` while it fails.
 
 use super::rows::Batch;
-use crate::queue::{Mark, Record, Spool, SpoolError};
+use crate::queue::{Front, Mark, Record, Snapshot, Spool, SpoolError};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,6 +46,10 @@ const SPOOL_RETRY: Duration = Duration::from_secs(1);
 /// waiting records copied to a new file): the spool seldom empties while the
 /// gateway runs, since batches keep arriving while one is written.
 const COMPACT_AT: u64 = 16 << 20;
+
+/// Waiting bytes copied by a compaction at most: it runs under the backlog's
+/// lock, which the state task takes for every batch.
+const COMPACT_MAX_WAITING: u64 = 4 << 20;
 
 /// The spool counts a batch in rows, as the backlog and `/readyz` do.
 impl Record for Batch {
@@ -111,6 +115,18 @@ enum Source {
         records: usize,
         rows: usize,
     },
+}
+
+/// What the writer takes next ([`Backlog::begin_take`]).
+#[derive(Debug)]
+pub enum Take {
+    /// From memory.
+    Chunk(Chunk),
+    /// From the spool: read this outside the lock, then
+    /// [`Backlog::finish_disk_take`].
+    Disk(Snapshot<Batch>),
+    /// Nothing waits.
+    Empty,
 }
 
 impl Chunk {
@@ -351,6 +367,21 @@ impl Backlog {
     /// Takes up to about `max_rows` rows from the front: what is held first
     /// (it is on no disk), then the window, then the spool past it.
     pub fn take(&mut self, max_rows: usize) -> Result<Option<Chunk>, SpoolError> {
+        match self.begin_take(max_rows) {
+            Take::Chunk(c) => Ok(Some(c)),
+            Take::Disk(snapshot) => {
+                let front = snapshot.front(max_rows);
+                self.finish_disk_take(front)
+            }
+            Take::Empty => Ok(None),
+        }
+    }
+
+    /// [`Backlog::take`] in two steps, so that the writer reads a chunk back
+    /// from the spool (JSON, up to `batch_size` rows) without holding the
+    /// lock the state task appends under: what is held or in the window is
+    /// taken at once; records on disk only come as a snapshot to read.
+    pub fn begin_take(&mut self, max_rows: usize) -> Take {
         if !self.held.is_empty() {
             let mut batch = Batch::default();
             while let Some(front) = self.held.front() {
@@ -361,10 +392,10 @@ impl Backlog {
                 self.held_rows -= front.rows();
                 batch.absorb(front);
             }
-            return Ok(Some(Chunk {
+            return Take::Chunk(Chunk {
                 batch,
                 source: Source::Held,
-            }));
+            });
         }
         if let Some(first) = self.window.pop_front() {
             self.window_rows -= first.batch.rows();
@@ -379,37 +410,48 @@ impl Backlog {
                 mark = front.mark;
                 records += front.records;
             }
-            return Ok(Some(Chunk {
+            return Take::Chunk(Chunk {
                 batch,
                 source: Source::Window { mark, records },
-            }));
+            });
         }
         if self.disk_records > 0 {
             // The window is empty, so the committed offset is where the
-            // records on disk only begin.
-            let front = self.spool.front(max_rows)?;
-            if !front.records.is_empty() {
-                let records = front.records.len();
-                let mut batch = Batch::default();
-                for b in front.records {
-                    batch.absorb(b);
-                }
-                return Ok(Some(Chunk {
-                    batch,
-                    source: Source::Disk {
-                        mark: front.mark,
-                        records,
-                        rows: front.weight,
-                    },
-                }));
-            }
-            // Fewer on disk than counted (cannot happen); trust the file.
-            self.disk_records = 0;
-            self.disk_rows = 0;
+            // records on disk only begin; appends meanwhile land past the
+            // snapshot, and only the writer commits or compacts.
+            return Take::Disk(self.spool.snapshot());
         }
         // Nothing is held: nothing is at risk from the spool now.
         self.recovered("nothing waits for the spool any more");
-        Ok(None)
+        Take::Empty
+    }
+
+    /// The records a [`Take::Disk`] snapshot read, as a chunk.
+    pub fn finish_disk_take(
+        &mut self,
+        front: Result<Front<Batch>, SpoolError>,
+    ) -> Result<Option<Chunk>, SpoolError> {
+        let front = front?;
+        if front.records.is_empty() {
+            // Fewer on disk than counted (cannot happen); trust the file.
+            self.disk_records = 0;
+            self.disk_rows = 0;
+            self.recovered("nothing waits for the spool any more");
+            return Ok(None);
+        }
+        let records = front.records.len();
+        let mut batch = Batch::default();
+        for b in front.records {
+            batch.absorb(b);
+        }
+        Ok(Some(Chunk {
+            batch,
+            source: Source::Disk {
+                mark: front.mark,
+                records,
+                rows: front.weight,
+            },
+        }))
     }
 
     /// The chunk is in the database: its records leave the spool.
@@ -436,7 +478,7 @@ impl Backlog {
         if self.spool.consumed_bytes() < self.compact_at {
             return Ok(());
         }
-        match self.spool.compact(self.compact_at) {
+        match self.spool.compact(self.compact_at, COMPACT_MAX_WAITING) {
             Ok(Some(rebase)) => {
                 for e in &mut self.window {
                     e.mark = rebase.mark(e.mark);

@@ -1,7 +1,7 @@
 //! The writer: backlog → database, in batches, flushed by size and by time;
 //! a chunk leaves the spool only once the database committed it.
 
-use super::backlog::Chunk;
+use super::backlog::{Chunk, Take};
 use super::sink::Shared;
 use crate::inventory::Inventory;
 use crate::store::db::Db;
@@ -80,12 +80,17 @@ pub(crate) async fn writer(a: WriterArgs) {
             }
             continue;
         }
-        let chunk = {
-            let mut b = a.shared.backlog.lock();
-            let c = b.take(s.batch_size);
-            status.record_backlog(&b);
-            c
+        let taken = a.shared.backlog.lock().begin_take(s.batch_size);
+        let chunk = match taken {
+            Take::Chunk(c) => Ok(Some(c)),
+            Take::Empty => Ok(None),
+            // Read back outside the lock the state task appends under.
+            Take::Disk(snapshot) => {
+                let front = snapshot.front(s.batch_size);
+                a.shared.backlog.lock().finish_disk_take(front)
+            }
         };
+        status.record_backlog(&a.shared.backlog.lock());
         let chunk = match chunk {
             Ok(Some(c)) => c,
             Ok(None) => {
