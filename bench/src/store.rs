@@ -1,5 +1,5 @@
 //! `lamp-bench store`: sustained samples per second through the whole store
-//! (sink → intake → writer → database) into SQLite and PostgreSQL, next to a
+//! (sink and its spool append → writer → database) into SQLite and PostgreSQL, next to a
 //! plain sqlx loop of one-row inserts in transactions on the same machine in
 //! the same run, so the figures read as ratios.
 
@@ -34,6 +34,9 @@ pub struct StoreArgs {
     /// PostgreSQL server to create a scratch database on; `none` to skip
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub postgres: String,
+    /// `store.fsync`: every spool append synced to the device (SQLite FULL)
+    #[arg(long)]
+    pub fsync: bool,
 }
 
 struct BenchOptions {
@@ -43,6 +46,7 @@ struct BenchOptions {
     baseline_rows: usize,
     postgres: Option<String>,
     batch_size: usize,
+    fsync: bool,
 }
 
 /// Runs the store bench on its own runtime and prints a line per backend.
@@ -57,6 +61,7 @@ pub fn main(args: StoreArgs) -> anyhow::Result<()> {
         baseline_rows: args.baseline_rows,
         postgres: (args.postgres != "none").then_some(args.postgres),
         batch_size: args.batch_size,
+        fsync: args.fsync,
     }))
 }
 
@@ -119,8 +124,14 @@ fn reading(i: usize, cycle: usize) -> SlcReading {
     }
 }
 
-/// Runs the store on `url` and returns sustained samples per second.
-async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyhow::Result<f64> {
+/// Runs the store on `url` and returns sustained samples per second, and
+/// samples per second handed to the sink (what the state task spends on
+/// it: turning batches into rows and appending them to the spool).
+async fn through_store(
+    url: &str,
+    o: &BenchOptions,
+    inv: Arc<Inventory>,
+) -> anyhow::Result<(f64, f64)> {
     let spool = tempfile::tempdir()?;
     let settings = StoreSettings {
         url: url.parse().map_err(anyhow::Error::msg)?,
@@ -128,6 +139,7 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
         batch_size: o.batch_size,
         // Only the database's own speed should bound this run.
         queue_rows: usize::MAX / 2,
+        fsync: o.fsync,
         ..StoreSettings::default()
     };
     let cancel = CancellationToken::new();
@@ -154,6 +166,7 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
     let total = (o.cycles * inv.lamps.len()) as u64;
     let start = Instant::now();
     let t0 = Utc::now() - Span::hours(1);
+    let mut offering = Duration::ZERO;
     for cycle in 0..o.cycles {
         let at = t0 + Span::seconds(cycle as i64 * 10);
         for e in 0..o.endpoints {
@@ -171,7 +184,9 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
                 samples,
                 transitions: Vec::new(),
             });
+            let t = Instant::now();
             lamp_gateway::state::Sink::offer(running.sink.as_ref(), applied);
+            offering += t.elapsed();
         }
         tokio::task::yield_now().await;
     }
@@ -186,7 +201,7 @@ async fn through_store(url: &str, o: &BenchOptions, inv: Arc<Inventory>) -> anyh
     let rate = total as f64 / start.elapsed().as_secs_f64();
     cancel.cancel();
     running.join().await;
-    Ok(rate)
+    Ok((rate, total as f64 / offering.as_secs_f64()))
 }
 
 fn rows_for_baseline(n: usize, lamps: usize) -> Vec<LampRow> {
@@ -279,7 +294,7 @@ async fn bench_backend(
     o: &BenchOptions,
     inv: Arc<Inventory>,
 ) -> anyhow::Result<()> {
-    let store = through_store(url, o, inv.clone()).await?;
+    let (store, offer) = through_store(url, o, inv.clone()).await?;
     let backend: Backend = url.parse().map_err(anyhow::Error::msg)?;
     let db = Db::connect_lazy(&backend, 2)?.ok_or_else(|| anyhow::anyhow!("disabled"))?;
     let rows = rows_for_baseline(o.baseline_rows, inv.lamps.len());
@@ -289,18 +304,20 @@ async fn bench_backend(
         o.batch_size,
         store / base
     );
+    println!("{name:<10} sink offer (the state task's share: rows + spool append) {offer:>10.0} samples/s");
     Ok(())
 }
 
 async fn run(o: BenchOptions) -> anyhow::Result<()> {
     let inv = Arc::new(inventory(&o));
     println!(
-        "store bench: {} lamps on {} endpoints, {} cycles = {} samples per backend, batch_size {}",
+        "store bench: {} lamps on {} endpoints, {} cycles = {} samples per backend, batch_size {}, fsync {}",
         inv.lamps.len(),
         o.endpoints,
         o.cycles,
         inv.lamps.len() * o.cycles,
-        o.batch_size
+        o.batch_size,
+        o.fsync
     );
     let dir = tempfile::tempdir()?;
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());

@@ -58,11 +58,15 @@ pub struct MqttSettings {
     /// Poll batches waiting for the MQTT task; past it a batch keeps only its
     /// transitions and the task rescans the live state instead.
     pub batch_queue: usize,
-    /// Events kept in memory while the broker is away; later ones go to
-    /// `spill_dir` and come back in order.
+    /// Events also held in memory while they wait for the broker (every
+    /// event is appended to the spool in `spill_dir` at once); later ones
+    /// wait on disk only and come back in order.
     pub event_queue: usize,
-    /// Folder for events past `event_queue` (relative to the settings file).
+    /// Folder of the events' spool (relative to the settings file).
     pub spill_dir: PathBuf,
+    /// Put every append to the events' spool on the device (`fdatasync`)
+    /// before going on, so a power cut loses no queued event either.
+    pub fsync: bool,
     /// How long a stopping gateway keeps trying to deliver what it holds
     /// before it publishes `offline` and disconnects.
     #[serde(with = "humantime_serde")]
@@ -92,6 +96,7 @@ impl Default for MqttSettings {
             batch_queue: 1024,
             event_queue: 10_000,
             spill_dir: "mqtt-spool".into(),
+            fsync: false,
             drain_timeout: Duration::from_secs(5),
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! Data flow: the state task offers each applied batch to [`inbox::MqttSink`]
 //! (a lock and a push); the publisher task compares it with what it last
-//! published ([`track`]), queues events in the [`outbox`] (memory, then disk)
-//! and hands publishes to rumqttc as the in-flight window allows.
+//! published ([`track`]), queues events in the [`outbox`] (appended to its
+//! spool at once, a window of them in memory) and hands publishes to rumqttc
+//! as the in-flight window allows.
 
 pub mod broker;
 pub mod commands;
@@ -134,7 +135,7 @@ pub fn start(
     let scheme = if tls { "mqtts" } else { "mqtt" };
     let status = Arc::new(LinkStatus::new(format!("{scheme}://{host}:{port}")));
     let inbox = inbox::Inbox::new(m.batch_queue, status.clone());
-    let outbox = outbox::Outbox::open(&m.spill_dir, m.event_queue)?;
+    let outbox = outbox::Outbox::open(&m.spill_dir, m.event_queue)?.with_fsync(m.fsync);
     let tracker = track::Tracker::new(
         topology,
         live.inventory.lamps.len(),

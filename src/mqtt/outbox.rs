@@ -4,23 +4,32 @@
 //! events across an outage.
 //!
 //! The outbox is the delivery state machine only; keeping events is the
-//! durable spool's job ([`crate::queue::Spool`], in `spill_dir`):
+//! durable spool's job ([`crate::queue::Spool`], in `spill_dir`), and the
+//! spool is every event's first stop:
 //!
-//! - Up to `cap` events wait in memory. Past it, each new event is appended to
-//!   the spool at once (one write per event), and every later one too while
-//!   the spool holds anything, so the spool is always the newest part of the
-//!   queue and a kill loses none of what reached it.
-//! - Spooled events are read back into memory (a window) as memory frees up;
-//!   they leave the spool only when the broker has acknowledged them, so a
-//!   kill replays them.
-//! - At a clean stop, what is still unacknowledged in memory is written ahead
-//!   of the spool, so the next run delivers it first, in order.
+//! - Every event is appended to the spool the moment it is queued (one write
+//!   per batch of events, to the page cache; on the device too with
+//!   `mqtt.fsync`), broker up or not, so a kill loses none that was queued.
+//! - Up to `cap` of the oldest waiting events are also held in memory (the
+//!   window), in spool order; past it they are on disk only and are read
+//!   back into the window, in order, as it frees up.
+//! - An event leaves the spool (its mark committed) only when the broker has
+//!   acknowledged it and every one before it; a kill replays whatever was not
+//!   (at least once: one acknowledged just before the kill comes again).
+//! - Only when the spool cannot be written (a full disk) is an event held in
+//!   memory alone, logged loudly; a clean stop then writes it ahead of the
+//!   spool, so the next run delivers it first, in order.
 //! - At start the spool is replayed first, in order. A torn last line (a kill
-//!   in the middle of a write) loses that one event.
-//!
-//! Still lost by a kill: events that were in memory only (under `cap`).
+//!   in the middle of a write) loses that one write.
+//! - The spool is compacted once its consumed front is large, as it seldom
+//!   empties while events keep coming.
 
 use crate::queue::{Mark, Record, Spool, SpoolError};
+
+/// Consumed bytes at the front of the spool before it is compacted, and the
+/// waiting bytes it copies at most.
+const COMPACT_AT: u64 = 4 << 20;
+const COMPACT_MAX_WAITING: u64 = 1 << 20;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fs::{self, File};
@@ -77,6 +86,11 @@ pub struct Outbox {
     /// Spooled events not in the window.
     unread: usize,
     next_id: u64,
+    /// `mqtt.fsync`: every append is put on the device before `push` returns.
+    fsync: bool,
+    /// Consumed bytes past which the next compaction is tried.
+    compact_at: u64,
+    /// Events that went past the memory window, on disk only, since start.
     pub spilled_total: u64,
     pub spill_errors: u64,
 }
@@ -94,6 +108,8 @@ impl Outbox {
             spool,
             read_to: None,
             next_id: 0,
+            fsync: false,
+            compact_at: COMPACT_AT,
             spilled_total: 0,
             spill_errors: 0,
         };
@@ -101,32 +117,54 @@ impl Outbox {
         Ok(outbox)
     }
 
+    /// `mqtt.fsync`: put every append on the device before `push` returns.
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
     /// Queues an event behind every earlier one.
     pub fn push(&mut self, msg: Message) {
-        let spilling = !self.spool.is_empty() || self.memory.len() >= self.cap;
-        if spilling {
-            match self.spool.append([&msg]) {
-                Ok(mark) => {
-                    self.spilled_total += 1;
+        self.push_all(vec![msg]);
+    }
+
+    /// Queues events behind every earlier one: appended to the spool first,
+    /// in one write, then held in the window while it reaches the end of the
+    /// spool and has room.
+    pub fn push_all(&mut self, msgs: Vec<Message>) {
+        if msgs.is_empty() {
+            return;
+        }
+        match self.spool.append_each(&msgs) {
+            Ok(marks) => {
+                if self.fsync {
+                    if let Err(e) = self.spool.sync() {
+                        self.spill_errors += 1;
+                        tracing::error!(error = %e, "cannot sync the MQTT spool (mqtt.fsync)");
+                    }
+                }
+                for (msg, mark) in msgs.into_iter().zip(marks) {
                     if self.unread == 0 && self.memory.len() < self.cap {
                         // The window reaches the end of the spool: it goes
                         // straight into it, no need to read it back.
-                        self.read_to = mark;
-                        self.remember(msg, mark);
+                        self.read_to = Some(mark);
+                        self.remember(msg, Some(mark));
                     } else {
                         self.unread += 1;
+                        self.spilled_total += 1;
                     }
-                    return;
                 }
-                Err(e) => {
-                    // Keeping it in memory past the bound beats losing it;
-                    // order holds only if nothing is on disk yet, so log loudly.
-                    self.spill_errors += 1;
-                    tracing::error!(error = %e, "cannot spill event; keeping it in memory");
+            }
+            Err(e) => {
+                // Keeping them in memory beats losing them; order holds only
+                // if nothing is on disk past the window, so log loudly.
+                self.spill_errors += 1;
+                tracing::error!(error = %e, events = msgs.len(), "cannot spool events; keeping them in memory only");
+                for msg in msgs {
+                    self.remember(msg, None);
                 }
             }
         }
-        self.remember(msg, None);
     }
 
     fn remember(&mut self, msg: Message, spooled: Option<Mark>) {
@@ -209,8 +247,33 @@ impl Outbox {
                 self.spill_errors += 1;
                 tracing::error!(error = %e, "cannot advance the MQTT spool");
             }
+            self.compact();
         }
         self.refill();
+    }
+
+    /// Cuts the consumed front off the spool once it is large, carrying the
+    /// window's marks over.
+    fn compact(&mut self) {
+        if self.spool.consumed_bytes() < self.compact_at {
+            return;
+        }
+        match self.spool.compact(self.compact_at, COMPACT_MAX_WAITING) {
+            Ok(Some(rebase)) => {
+                for e in &mut self.memory {
+                    e.spooled = e.spooled.map(|m| rebase.mark(m));
+                }
+                self.read_to = self.read_to.map(|m| rebase.mark(m));
+                self.compact_at = COMPACT_AT;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // The old file is still the spool; try again further on.
+                self.spill_errors += 1;
+                self.compact_at = self.spool.consumed_bytes() + COMPACT_AT;
+                tracing::warn!(error = %e, "cannot compact the MQTT spool");
+            }
+        }
     }
 
     /// The client would not take it this time (its queue is full): it waits
@@ -247,9 +310,12 @@ impl Outbox {
         self.memory.is_empty() && self.spool.is_empty()
     }
 
-    /// Writes what is still unsettled in memory ahead of the spooled events
-    /// past the window, so the next run delivers it first; returns how many.
-    /// Called at stop, after [`Outbox::requeue_in_flight`].
+    /// Makes the spool say what the next run must deliver: what is still
+    /// unsettled in memory, then the events past the window; returns how
+    /// many wait. Every event is in the spool already unless its append
+    /// failed or one in the window was settled out of order; only then is
+    /// the front rewritten. Called at stop, after
+    /// [`Outbox::requeue_in_flight`].
     pub fn persist(&mut self) -> Result<usize, SpoolError> {
         let left: Vec<&Message> = self
             .memory

@@ -110,9 +110,7 @@ impl Publisher {
         let mut stop_by: Option<Instant> = None;
         loop {
             let taken = self.inbox.take();
-            for message in taken.messages {
-                self.outbox.push(message);
-            }
+            self.outbox.push_all(taken.messages);
             for batch in &taken.batches {
                 let raw = self.tracker.apply(batch);
                 self.queue_events(raw, run_id, &mut seq);
@@ -256,8 +254,15 @@ impl Publisher {
         self.outbox.push(ack);
     }
 
+    /// Turns raw events into messages and queues them in one append to the
+    /// outbox's spool; counted as raised once they are there.
     fn queue_events(&mut self, raw: Vec<RawEvent>, run: i64, seq: &mut u64) {
+        if raw.is_empty() {
+            return;
+        }
         let inv = &self.live.inventory;
+        let raised = raw.len() as u64;
+        let mut messages = Vec::with_capacity(raw.len());
         for e in raw {
             let name = crate::state::device_name(inv, e.key);
             *seq += 1;
@@ -272,14 +277,17 @@ impl Publisher {
                 reason: e.reason.as_ref(),
             };
             let payload = serde_json::to_string(&event).expect("plain struct serialises");
-            self.status.events_raised.fetch_add(1, Ordering::Relaxed);
             match self.topics.events(name.district) {
-                Ok(topic) => self.outbox.push(Message { topic, payload }),
+                Ok(topic) => messages.push(Message { topic, payload }),
                 // The start checked every district; this keeps a bad one
                 // from ever reaching the client.
                 Err(e) => self.count_dropped(&e.to_string(), "no topic for the district"),
             }
         }
+        self.outbox.push_all(messages);
+        self.status
+            .events_raised
+            .fetch_add(raised, Ordering::Relaxed);
     }
 
     /// Hands publishes to the client while the in-flight window has room:

@@ -1,6 +1,8 @@
-//! The durable queue both sinks put on disk what they cannot hand on yet: the
-//! store its batches while the database is slow or away, the MQTT outbox its
-//! events while the broker is. It sits low in the house and knows neither.
+//! The durable queue that is the first stop of both sinks: the store appends
+//! every batch of rows to it the moment it takes it, the MQTT outbox every
+//! event, before anything else depends on them; each consumes (commits) what
+//! the database has committed or the broker acknowledged. It sits low in the
+//! house and knows neither.
 //!
 //! A [`Spool`] is a folder with two files: `spool.jsonl`, one JSON record per
 //! line, and `spool.offset`, the committed read offset in bytes. Records before
@@ -30,6 +32,14 @@
 //! 8. Opening never fails on a whole line that is not a record (damaged on
 //!    disk): the file is kept as `spool.jsonl.bad-<time>`, an error logged,
 //!    and the spool goes on with the readable records before and after it.
+//! 9. [`Spool::append_each`] gives every record of one write its own mark.
+//! 10. [`Spool::compact`] is a `rewrite_front` with no head (so invariant 6
+//!     holds for it: a crash in between replays the old file from its start,
+//!     twice, not lost), done only once the consumed bytes before the waiting
+//!     records are many and the waiting ones few; the [`Rebase`] it returns
+//!     carries the owner's marks over to the new file, the same records.
+//! 11. A [`Snapshot`] reads what was waiting when it was taken, whatever is
+//!     appended meanwhile, so an owner can read outside its lock.
 //!
 //! The page cache survives a process kill; a power cut can lose what the
 //! kernel has not written yet unless the owner calls [`Spool::sync`].
@@ -38,4 +48,4 @@ mod spool;
 #[cfg(test)]
 mod tests;
 
-pub use spool::{Front, Mark, Record, Spool, SpoolError};
+pub use spool::{Front, Mark, Rebase, Record, Snapshot, Spool, SpoolError};

@@ -76,6 +76,32 @@ pub struct Front<T> {
     pub mark: Mark,
 }
 
+/// How marks of the generation a [`Spool::compact`] ended map onto the new
+/// file: the same records, the consumed bytes before them gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebase {
+    from: u64,
+    to: u64,
+    shift: u64,
+    base: Tally,
+}
+
+impl Rebase {
+    /// The mark in the new file. A mark of another generation, or of a
+    /// record consumed before the compaction, is returned as it is (it
+    /// commits nothing).
+    pub fn mark(&self, m: Mark) -> Mark {
+        if m.generation != self.from || m.end < self.shift {
+            return m;
+        }
+        Mark {
+            generation: self.to,
+            end: m.end - self.shift,
+            tally: m.tally.minus(self.base),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Spool<T> {
     path: PathBuf,
@@ -186,15 +212,34 @@ impl<T: Record> Spool<T> {
     where
         T: 'a,
     {
+        Ok(self.append_each(records)?.pop())
+    }
+
+    /// Appends the records behind every earlier one, in one write, and
+    /// returns each one's mark, in order (none when there were none), for an
+    /// owner that holds them in memory and commits them one by one.
+    pub fn append_each<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a T>,
+    ) -> Result<Vec<Mark>, SpoolError>
+    where
+        T: 'a,
+    {
         let mut buf = Vec::new();
         let mut tally = self.appended;
+        let mut marks = Vec::new();
         for r in records {
             serde_json::to_writer(&mut buf, r).expect("records serialise");
             buf.push(b'\n');
             tally.add(r.weight());
+            marks.push(Mark {
+                generation: self.generation,
+                end: self.len + buf.len() as u64,
+                tally,
+            });
         }
         if buf.is_empty() {
-            return Ok(None);
+            return Ok(marks);
         }
         if self.torn {
             self.file.set_len(self.len).map_err(|e| self.io(e))?;
@@ -212,7 +257,7 @@ impl<T: Record> Spool<T> {
         }
         self.len += buf.len() as u64;
         self.appended = tally;
-        Ok(Some(self.mark_here()))
+        Ok(marks)
     }
 
     fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -224,14 +269,6 @@ impl<T: Record> Spool<T> {
         self.file.write_all(buf)
     }
 
-    fn mark_here(&self) -> Mark {
-        Mark {
-            generation: self.generation,
-            end: self.len,
-            tally: self.appended,
-        }
-    }
-
     /// Asks the kernel to put what was appended on the device.
     pub fn sync(&self) -> Result<(), SpoolError> {
         self.file.sync_data().map_err(|e| self.io(e))
@@ -240,27 +277,19 @@ impl<T: Record> Spool<T> {
     /// Reads from the committed offset while the weight read is under
     /// `max_weight` (so the last record may go past it).
     pub fn front(&self, max_weight: usize) -> Result<Front<T>, SpoolError> {
-        let mut weight = 0;
-        let read = self.read(self.offset, self.committed, |r| {
-            let more = weight < max_weight;
-            if more {
-                weight += r.weight();
-            }
-            more
-        })?;
-        let mark = read.last().map_or(
-            Mark {
-                generation: self.generation,
-                end: self.offset,
-                tally: self.committed,
-            },
-            |(_, m)| *m,
-        );
-        Ok(Front {
-            records: read.into_iter().map(|(r, _)| r).collect(),
-            weight,
-            mark,
-        })
+        self.snapshot().front(max_weight)
+    }
+
+    /// The waiting records as they are now, to read without the spool.
+    pub fn snapshot(&self) -> Snapshot<T> {
+        Snapshot {
+            path: self.path.clone(),
+            offset: self.offset,
+            committed: self.committed,
+            len: self.len,
+            generation: self.generation,
+            records: PhantomData,
+        }
     }
 
     /// Reads up to `max` records after `after` (from the committed offset
@@ -276,7 +305,7 @@ impl<T: Record> Spool<T> {
             _ => (self.offset, self.committed),
         };
         let mut n = 0;
-        self.read(from, tally, |_| {
+        self.snapshot().read(from, tally, |_| {
             n += 1;
             n <= max
         })
@@ -284,50 +313,6 @@ impl<T: Record> Spool<T> {
 
     fn current(&self, m: Mark) -> bool {
         m.generation == self.generation && m.end <= self.len
-    }
-
-    /// Reads whole lines from `from` while `take` says so (it sees each
-    /// record before it is kept). Stops at a line without its newline.
-    fn read(
-        &self,
-        from: u64,
-        mut tally: Tally,
-        mut take: impl FnMut(&T) -> bool,
-    ) -> Result<Vec<(T, Mark)>, SpoolError> {
-        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
-        reader.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
-        let mut out = Vec::new();
-        let mut at = from;
-        let mut line = Vec::new();
-        while at < self.len {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| self.io(e))?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                break;
-            }
-            let record: T =
-                serde_json::from_slice(&line).map_err(|source| SpoolError::Corrupt {
-                    path: self.path.clone(),
-                    offset: at,
-                    source,
-                })?;
-            if !take(&record) {
-                break;
-            }
-            at += n as u64;
-            tally.add(record.weight());
-            out.push((
-                record,
-                Mark {
-                    generation: self.generation,
-                    end: at,
-                    tally,
-                },
-            ));
-        }
-        Ok(out)
     }
 
     /// Consumes everything up to `mark`. A mark at or before the committed
@@ -410,6 +395,39 @@ impl<T: Record> Spool<T> {
         Ok(())
     }
 
+    /// Bytes of consumed records still at the front of the file.
+    pub fn consumed_bytes(&self) -> u64 {
+        self.offset
+    }
+
+    /// Moves the waiting records to the front of a new file (as
+    /// [`Spool::rewrite_front`] with no head) once at least `min_consumed`
+    /// bytes of consumed records precede them and the waiting ones are at
+    /// most a quarter of that and at most `max_waiting` bytes, so the copy
+    /// is short and costs little next to what it frees. For an owner that commits as it goes and so seldom sees the
+    /// spool empty (the cut to zero of invariant 5). Returns how the marks
+    /// it holds carry over (`None`: nothing was done).
+    pub fn compact(
+        &mut self,
+        min_consumed: u64,
+        max_waiting: u64,
+    ) -> Result<Option<Rebase>, SpoolError> {
+        if self.offset < min_consumed.max(1)
+            || self.is_empty()
+            || self.bytes() > max_waiting.min(self.offset / 4)
+        {
+            return Ok(None);
+        }
+        let (from, shift, base) = (self.generation, self.offset, self.committed);
+        self.rewrite_front(std::iter::empty(), None)?;
+        Ok(Some(Rebase {
+            from,
+            to: self.generation,
+            shift,
+            base,
+        }))
+    }
+
     /// Everything is consumed: the file starts again from nothing.
     fn reset(&mut self) -> Result<(), SpoolError> {
         self.file.set_len(0).map_err(|e| self.io(e))?;
@@ -437,6 +455,98 @@ impl<T: Record> Spool<T> {
             f.set_len(text.len() as u64).map_err(io)?;
         }
         Ok(())
+    }
+}
+
+/// The waiting records of a spool as they were at one moment, read without
+/// the spool: for an owner that reads outside its lock while appends go on
+/// (they land past the end this saw). Its marks stay good until the owner
+/// commits past them, compacts or rewrites the spool.
+#[derive(Debug, Clone)]
+pub struct Snapshot<T> {
+    path: PathBuf,
+    offset: u64,
+    committed: Tally,
+    len: u64,
+    generation: u64,
+    records: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Snapshot<T> {
+    fn io(&self, source: std::io::Error) -> SpoolError {
+        SpoolError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// [`Spool::front`] as it was when the snapshot was taken.
+    pub fn front(&self, max_weight: usize) -> Result<Front<T>, SpoolError> {
+        let mut weight = 0;
+        let read = self.read(self.offset, self.committed, |r| {
+            let more = weight < max_weight;
+            if more {
+                weight += r.weight();
+            }
+            more
+        })?;
+        let mark = read.last().map_or(
+            Mark {
+                generation: self.generation,
+                end: self.offset,
+                tally: self.committed,
+            },
+            |(_, m)| *m,
+        );
+        Ok(Front {
+            records: read.into_iter().map(|(r, _)| r).collect(),
+            weight,
+            mark,
+        })
+    }
+
+    /// Reads whole lines from `from` while `take` says so (it sees each
+    /// record before it is kept). Stops at a line without its newline.
+    fn read(
+        &self,
+        from: u64,
+        mut tally: Tally,
+        mut take: impl FnMut(&T) -> bool,
+    ) -> Result<Vec<(T, Mark)>, SpoolError> {
+        let mut reader = BufReader::new(File::open(&self.path).map_err(|e| self.io(e))?);
+        reader.seek(SeekFrom::Start(from)).map_err(|e| self.io(e))?;
+        let mut out = Vec::new();
+        let mut at = from;
+        let mut line = Vec::new();
+        while at < self.len {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| self.io(e))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            let record: T =
+                serde_json::from_slice(&line).map_err(|source| SpoolError::Corrupt {
+                    path: self.path.clone(),
+                    offset: at,
+                    source,
+                })?;
+            if !take(&record) {
+                break;
+            }
+            at += n as u64;
+            tally.add(record.weight());
+            out.push((
+                record,
+                Mark {
+                    generation: self.generation,
+                    end: at,
+                    tally,
+                },
+            ));
+        }
+        Ok(out)
     }
 }
 

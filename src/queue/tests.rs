@@ -252,3 +252,89 @@ fn a_damaged_line_in_the_middle_is_set_aside_and_the_rest_kept() {
     assert!(s.is_empty());
     assert_eq!(file_len(dir.path()), 0);
 }
+
+#[test]
+fn append_each_marks_every_record_of_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append([&rec(0)]).unwrap();
+    let marks = s.append_each(&[rec(1), rec(2), rec(3)]).unwrap();
+    assert_eq!(marks.len(), 3);
+    assert!(s.append_each(&[]).unwrap().is_empty());
+    // Each mark consumes its record and every one before it, no more.
+    s.commit(marks[0]).unwrap();
+    assert_eq!((s.len(), s.weight()), (2, 4));
+    assert_eq!(ids(&s.front(100).unwrap().records), [2, 3]);
+    // The marks are the ones a read gives.
+    let read = s.read_after(None, 10).unwrap();
+    assert_eq!(read[0].1, marks[1]);
+    assert_eq!(read[1].1, marks[2]);
+    drop(s);
+    let s = Spool::<Rec>::open(dir.path()).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [2, 3]);
+}
+
+#[test]
+fn compaction_keeps_the_waiting_records_and_carries_their_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    // Ids of one width, so every line has the same length.
+    let marks = s
+        .append_each(&(100..140).map(rec).collect::<Vec<_>>())
+        .unwrap();
+    let line = file_len(dir.path()) / 40;
+    // Too little consumed, or too much still waiting: nothing is done.
+    s.commit(marks[4]).unwrap();
+    assert_eq!(s.compact(line * 10, u64::MAX).unwrap(), None);
+    s.commit(marks[19]).unwrap();
+    assert_eq!(
+        s.compact(line * 10, u64::MAX).unwrap(),
+        None,
+        "20 of 40 still wait"
+    );
+    s.commit(marks[35]).unwrap();
+    assert_eq!(s.compact(line * 10, 3 * line).unwrap(), None, "4 lines > 3");
+    let rebase = s.compact(line * 10, 4 * line).unwrap().expect("compacted");
+    assert_eq!(
+        file_len(dir.path()),
+        4 * line,
+        "only the waiting records kept"
+    );
+    assert_eq!((s.len(), s.weight()), (4, 8));
+    assert_eq!(ids(&s.front(100).unwrap().records), [136, 137, 138, 139]);
+    // An old mark as it is commits nothing (another generation); carried
+    // over it consumes exactly what it did before.
+    s.commit(marks[37]).unwrap();
+    assert_eq!(s.len(), 4);
+    s.commit(rebase.mark(marks[37])).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [138, 139]);
+    // A mark of a record consumed before the compaction commits nothing.
+    s.commit(rebase.mark(marks[3])).unwrap();
+    assert_eq!(s.len(), 2);
+    s.append([&rec(140)]).unwrap();
+    drop(s);
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    let f = s.front(100).unwrap();
+    assert_eq!(ids(&f.records), [138, 139, 140]);
+    s.commit(f.mark).unwrap();
+    assert!(s.is_empty());
+    assert_eq!(file_len(dir.path()), 0);
+}
+
+#[test]
+fn a_snapshot_reads_what_waited_when_it_was_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::<Rec>::open(dir.path()).unwrap();
+    s.append(&[rec(1), rec(2), rec(3)]).unwrap();
+    let first = s.read_after(None, 1).unwrap()[0].1;
+    s.commit(first).unwrap();
+    let snap = s.snapshot();
+    // Appended after the snapshot: not in it.
+    s.append([&rec(4)]).unwrap();
+    let f = snap.front(100).unwrap();
+    assert_eq!(ids(&f.records), [2, 3]);
+    assert_eq!((f.weight, s.len()), (4, 3));
+    // Its mark commits what it read, on the spool it came from.
+    s.commit(f.mark).unwrap();
+    assert_eq!(ids(&s.front(100).unwrap().records), [4]);
+}

@@ -90,9 +90,21 @@ pub struct Applied {
     pub transitions: Vec<Transition>,
 }
 
-/// A consumer of applied batches. `offer` must not block the state task: a
-/// sink that cannot take a batch now keeps it (queue, spool) and delivers it
-/// later; it never drops it silently.
+/// What one applied outcome adds to the counters: its successful samples,
+/// its transitions and the district position of each.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub samples: u64,
+    pub transitions: u64,
+    pub districts: Vec<usize>,
+}
+
+/// A consumer of applied batches. `offer` must not wait on a database, a
+/// broker or another task: a sink that cannot deliver a batch now keeps it
+/// (queue, spool) and delivers it later; it never drops it silently. The
+/// store's sink appends the batch to its spool right here (one write to the
+/// page cache; a sync with `store.fsync`), so that it survives a kill from
+/// the moment the state counts it.
 pub trait Sink: Send + Sync + std::fmt::Debug {
     fn offer(&self, batch: Arc<Applied>);
 }
@@ -326,9 +338,30 @@ impl LiveState {
         self.inner.read()
     }
 
-    /// Applies one poll outcome. The samples are copied into the returned
-    /// batch only when `keep_samples` (some sink wants them).
+    /// Applies one poll outcome and counts it. The samples are copied into
+    /// the returned batch only when `keep_samples` (some sink wants them).
     pub fn apply(&self, outcome: PollOutcome, keep_samples: bool) -> Applied {
+        let (applied, counts) = self.apply_uncounted(outcome, keep_samples);
+        self.count(counts);
+        applied
+    }
+
+    /// Adds what one applied outcome brought to the counters
+    /// (`lampgw_device_samples_total`, `lampgw_transitions_total`).
+    pub fn count(&self, counts: Counts) {
+        let mut inner = self.inner.write();
+        inner.samples_total += counts.samples;
+        inner.transitions_total += counts.transitions;
+        for d in counts.districts {
+            inner.transitions_by_district[d] += 1;
+        }
+    }
+
+    /// Applies one poll outcome without counting its samples and
+    /// transitions yet: [`run`] counts them once every sink has taken the
+    /// batch, so a sample counted is one the store has on its spool.
+    pub fn apply_uncounted(&self, outcome: PollOutcome, keep_samples: bool) -> (Applied, Counts) {
+        let mut counts = Counts::default();
         let mut transitions = Vec::new();
         let mut samples = Vec::new();
         let mut guard = self.inner.write();
@@ -336,7 +369,7 @@ impl LiveState {
         let at = outcome.at;
         for (key, result) in outcome.results {
             if let Ok(r) = &result {
-                inner.samples_total += 1;
+                counts.samples += 1;
                 if keep_samples {
                     samples.push(Sample {
                         key,
@@ -402,23 +435,24 @@ impl LiveState {
                 });
             }
         }
-        inner.transitions_total += transitions.len() as u64;
+        counts.transitions = transitions.len() as u64;
         for t in &transitions {
             if let Some(d) = self.inventory.district_position(&t.district) {
-                inner.transitions_by_district[d] += 1;
+                counts.districts.push(d);
             }
             if inner.recent_transitions.len() == RECENT_TRANSITIONS {
                 inner.recent_transitions.pop_front();
             }
             inner.recent_transitions.push_back(t.clone());
         }
-        Applied {
+        let applied = Applied {
             endpoint: outcome.endpoint,
             class: outcome.class,
             at,
             samples,
             transitions,
-        }
+        };
+        (applied, counts)
     }
 
     /// Applies a confirmed command write: the lighting rule takes the lamp's
@@ -479,7 +513,7 @@ pub async fn run(
                 continue;
             }
         };
-        let applied = state.apply(outcome, !sinks.is_empty());
+        let (applied, counts) = state.apply_uncounted(outcome, !sinks.is_empty());
         for t in applied.transitions.iter().filter(|t| !t.online) {
             tracing::info!(
                 device_kind = t.device_kind,
@@ -497,5 +531,8 @@ pub async fn run(
                 sink.offer(applied.clone());
             }
         }
+        // Counted once the sinks have it: the store appends it to its spool
+        // in `offer`, so what `/metrics` counts as polled survives a kill.
+        state.count(counts);
     }
 }

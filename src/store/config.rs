@@ -17,13 +17,17 @@ pub struct StoreSettings {
     /// Longest time a row waits in memory before it is written.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
-    /// Rows kept in memory while the database is slow; past this they go to the spool.
+    /// Rows whose copy is kept in memory while they wait for the database
+    /// (every row is in the spool from the moment it is taken); past this
+    /// they are on disk only and read back.
     pub queue_rows: usize,
     /// Rows kept in memory at most while the spool cannot be written (its
     /// disk full); past this new rows are dropped and counted. Unset: four
     /// times `queue_rows`.
     pub queue_rows_max: Option<usize>,
-    /// Batches between the state task and the store's intake.
+    /// Ignored: there is no intake channel any more (the state task appends
+    /// each batch to the spool itself). Accepted so that settings files
+    /// which set it still load.
     pub channel: usize,
     /// Folder of the append-only spool (relative to the settings file's folder).
     pub spool_dir: PathBuf,
@@ -45,9 +49,16 @@ pub struct StoreSettings {
     pub max_connections: u32,
     /// PostgreSQL: daily partitions created ahead of today.
     pub partitions_ahead_days: u32,
-    /// On shutdown, how long the store may keep writing before the rest is spooled.
+    /// On shutdown, how long the store may keep writing before the rest is
+    /// left in the spool.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Put every spool append on the device (`fdatasync`) before the state
+    /// task goes on, and make SQLite commits durable (`synchronous = FULL`):
+    /// a power cut then loses nothing either. Off, a process kill loses
+    /// nothing (the page cache survives it); a power cut can lose what the
+    /// kernel had not written back yet.
+    pub fsync: bool,
 }
 
 impl StoreSettings {
@@ -76,6 +87,7 @@ impl Default for StoreSettings {
             max_connections: 4,
             partitions_ahead_days: 3,
             shutdown_timeout: Duration::from_secs(10),
+            fsync: false,
         }
     }
 }
@@ -176,7 +188,6 @@ impl StoreSettings {
             "queue_rows_max",
             "must be at least store.queue_rows",
         );
-        need(self.channel >= 1, "channel", "must be at least 1");
         need(
             self.retention_days >= 1,
             "retention_days",

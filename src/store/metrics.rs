@@ -1,6 +1,6 @@
 //! Prometheus families of the store: degraded, queued and spooled rows, rows
 //! written by table, write failures, spool failures and rows dropped past
-//! them, intake overflows.
+//! them.
 
 use super::StoreStatus;
 use crate::exposition::{counter, counters, gauge, label};
@@ -24,19 +24,19 @@ impl Collector for StoreMetrics {
         gauge(
             &mut enc,
             "lampgw_store_queued_rows",
-            "Rows waiting in memory for the database",
+            "Rows waiting for the database held in memory (a copy of the spool's, or only there while the spool cannot be written)",
             v.queued_rows.load(Relaxed),
         )?;
         gauge(
             &mut enc,
             "lampgw_store_spooled_rows",
-            "Rows waiting in the spool file",
+            "Rows waiting for the database on disk only (past store.queue_rows), read back from the spool",
             v.spooled_rows.load(Relaxed),
         )?;
         gauge(
             &mut enc,
             "lampgw_store_spooled_bytes",
-            "Bytes waiting in the spool file",
+            "Bytes of the spool file waiting for the database (every row not yet committed)",
             v.spooled_bytes.load(Relaxed),
         )?;
         counters(
@@ -55,7 +55,7 @@ impl Collector for StoreMetrics {
         counter(
             &mut enc,
             "lampgw_store_spool_failures",
-            "Failed spool writes (a full or failing disk); the rows stay in memory",
+            "Failed spool writes or syncs (a full or failing disk); rows that could not be appended stay in memory",
             v.spool_failures.load(Relaxed),
         )?;
         counter(
@@ -69,12 +69,6 @@ impl Collector for StoreMetrics {
             "lampgw_store_write_failures",
             "Failed database writes and connection attempts",
             v.write_failures.load(Relaxed),
-        )?;
-        counter(
-            &mut enc,
-            "lampgw_store_intake_overflows",
-            "Batches queued on the state task because the store's intake channel was full",
-            v.intake_overflows.load(Relaxed),
         )
     }
 }

@@ -1,12 +1,11 @@
 //! The time-series store: every sample and transition the state applies,
-//! written in batches to SQLite or PostgreSQL, kept in memory and then in a
-//! spool file while the database is slow or away, rolled up hourly and
-//! trimmed by retention.
+//! appended to a spool file the moment it is taken (so a kill loses none of
+//! it), written in batches to SQLite or PostgreSQL and consumed from the
+//! spool once committed, rolled up hourly and trimmed by retention.
 //!
 //! Rooms, lowest first: `db/` (the backend, the store's column types, the
 //! queries both backends share, and per dialect only partitions, rollups and
-//! bulk writes), `ingest/` (rows, backlog, the intake and writer tasks, the
-//! sinks), `read/` (history, what the windowed figures read, the audit
+//! bulk writes), `ingest/` (rows, backlog, the writer task, the sinks), `read/` (history, what the windowed figures read, the audit
 //! trail), `maintenance` (the run's heartbeat, rollups, retention and
 //! partitions), `metrics` (its Prometheus families) and `config`. The
 //! backlog's spool is the generic durable queue (`crate::queue`).
@@ -34,7 +33,6 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -76,9 +74,6 @@ pub struct StoreStatus {
     pub transition_rows: AtomicU64,
     pub writes: AtomicU64,
     pub write_failures: AtomicU64,
-    /// Batches the state handed over while the intake channel was full (taken
-    /// on the state task instead of dropped).
-    pub intake_overflows: AtomicU64,
     /// Earliest sample time (µs) written behind the rollups, to be rolled up again.
     pub dirty_from_us: AtomicI64,
     /// Rollups are complete before this time (µs).
@@ -117,7 +112,6 @@ impl Default for StoreStatus {
             transition_rows: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             write_failures: AtomicU64::new(0),
-            intake_overflows: AtomicU64::new(0),
             dirty_from_us: AtomicI64::new(i64::MAX),
             rolled_to_us: AtomicI64::new(0),
             last_error: Mutex::new(None),
@@ -194,7 +188,6 @@ impl Store {
 pub struct Running {
     pub sink: Arc<StoreSink>,
     pub store: Arc<Store>,
-    intake: JoinHandle<()>,
     writer: JoinHandle<()>,
     maintenance: JoinHandle<()>,
 }
@@ -207,12 +200,11 @@ impl Running {
         })
     }
 
-    /// Waits until everything queued is written (or spooled, if the database
-    /// stays away past `shutdown_timeout`) and the run's stop is recorded.
-    /// Call after the state task has dropped its sinks.
+    /// Waits until everything queued is written (or left in the spool, if
+    /// the database stays away past `shutdown_timeout`) and the run's stop
+    /// is recorded. Call after the state task has dropped its sinks.
     pub async fn join(self) {
         drop(self.sink);
-        let _ = self.intake.await;
         let _ = self.writer.await;
         let _ = self.maintenance.await;
     }
@@ -237,7 +229,12 @@ pub struct StartArgs {
 /// `none`. The database is connected by the writer, so a database that is
 /// away at start delays writes, not polling.
 pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
-    let Some(db) = Db::connect_lazy(&args.settings.url, args.settings.max_connections)? else {
+    let Some(db) = Db::connect_lazy_with(
+        &args.settings.url,
+        args.settings.max_connections,
+        args.settings.fsync,
+    )?
+    else {
         return Ok(None);
     };
     let db = Arc::new(db);
@@ -247,7 +244,8 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
         spool,
         args.settings.queue_rows,
         args.settings.queue_rows_max(),
-    );
+    )
+    .with_fsync(args.settings.fsync);
     status.record_backlog(&backlog);
     if backlog.spooled_rows() > 0 {
         tracing::info!(
@@ -261,13 +259,11 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
         status.clone(),
         Naming::new(&args.inventory),
     ));
-    let (tx, rx) = mpsc::channel(args.settings.channel);
     let run_id = format!(
         "{}-{}",
         args.gateway_id,
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
     );
-    let intake = tokio::spawn(writer::intake(rx, shared.clone()));
     let writer = tokio::spawn(writer::writer(writer::WriterArgs {
         db: db.clone(),
         shared: shared.clone(),
@@ -286,9 +282,8 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
         cancel: args.cancel,
     }));
     Ok(Some(Running {
-        sink: Arc::new(StoreSink { tx, shared }),
+        sink: Arc::new(StoreSink { shared }),
         store: Arc::new(Store { db, status }),
-        intake,
         writer,
         maintenance,
     }))

@@ -24,4 +24,5 @@ mod mqtt;
 mod scope;
 mod store;
 mod store_kill;
+mod store_kill_random;
 mod values;

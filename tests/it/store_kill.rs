@@ -1,6 +1,7 @@
 //! Kill the gateway (SIGKILL, a child process) while the database is away
-//! and its rows are in the spool; restart it: the spool is replayed and every
-//! row of the first run is in the database once.
+//! and its rows wait for it (in the spool, some with a copy in memory);
+//! restart it: the spool is replayed and every row of the first run is in
+//! the database once.
 
 use crate::common::db::{metric, PgTestDb, Proxy, PG_SERVER};
 use crate::common::eventually;
@@ -11,19 +12,32 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const TOKEN: &str = "lgw_kill_test_viewer";
+/// The viewer token of the gateways these tests start.
+pub(crate) const TOKEN: &str = "lgw_kill_test_viewer";
 
-struct Gateway {
-    child: Child,
-    base: String,
-    http: reqwest::Client,
+/// The `lamp-gateway` binary as a child process.
+pub(crate) struct Gateway {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
 }
 
 async fn start_gateway(config: &Path) -> Gateway {
+    start(config, Stdio::inherit()).await
+}
+
+/// Starts the binary on `config`, its log (stderr) in `log`.
+pub(crate) async fn start_gateway_logging(config: &Path, log: &Path) -> Gateway {
+    let log = std::fs::File::create(log).expect("log file");
+    start(config, Stdio::from(log)).await
+}
+
+async fn start(config: &Path, stderr: Stdio) -> Gateway {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lamp-gateway"))
         .args(["run", "--config"])
         .arg(config)
         .stdout(Stdio::piped())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("gateway starts");
@@ -48,7 +62,7 @@ async fn start_gateway(config: &Path) -> Gateway {
 }
 
 impl Gateway {
-    async fn text(&self, path: &str) -> String {
+    pub(crate) async fn text(&self, path: &str) -> String {
         let req = self.http.get(format!("{}{path}", self.base));
         match req.bearer_auth(TOKEN).send().await {
             Ok(r) => r.text().await.unwrap_or_default(),
@@ -147,8 +161,14 @@ role = "viewer"
         let samples = metric(&m, "lampgw_device_samples_total");
         let transitions = metric(&m, "lampgw_transitions_total");
         produced.set((samples, transitions));
-        metric(&m, "lampgw_store_spooled_rows") > 0.0
-            && metric(&m, "lampgw_store_spooled_rows")
+        // Every row is in the spool from the start; those past
+        // `queue_rows` are on disk only (spooled), the rest have a copy in
+        // memory (queued). Some wait, and none is anywhere else.
+        let waiting =
+            metric(&m, "lampgw_store_queued_rows") + metric(&m, "lampgw_store_spooled_rows");
+        waiting > 0.0
+            && metric(&m, "lampgw_store_queued_rows")
+                + metric(&m, "lampgw_store_spooled_rows")
                 + metric(&m, "lampgw_store_rows_written_total")
                 == samples + transitions
     })

@@ -167,17 +167,59 @@ fn a_kill_replays_every_spooled_unacked_event_exactly_once_in_order() {
 }
 
 #[test]
-fn a_kill_loses_what_was_in_memory_only() {
-    // The limit the durable-first hardening removes: events under the
-    // memory cap are not on disk until a clean stop.
+fn a_kill_loses_no_event_that_was_queued() {
+    // Events under the memory cap are on disk too, from the first one.
     let dir = tempfile::tempdir().unwrap();
     let mut o = Outbox::open(dir.path(), 3).unwrap();
     for i in 0..5 {
         o.push(msg(i));
     }
+    assert_eq!((o.in_memory(), o.spilled()), (3, 2));
+    // One delivered, one in flight when the process dies.
+    assert_eq!(deliver(&mut o, 1), ["0"]);
+    let _in_flight = o.next_to_send().unwrap();
     drop(o);
     let mut o = Outbox::open(dir.path(), 3).unwrap();
-    assert_eq!(drain(&mut o), payloads(3..5));
+    assert_eq!(drain(&mut o), payloads(1..5));
+    drop(o);
+    assert!(Outbox::open(dir.path(), 3).unwrap().is_empty());
+}
+
+#[test]
+fn a_batch_of_events_is_one_append_and_keeps_its_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Outbox::open(dir.path(), 2).unwrap();
+    o.push(msg(0));
+    o.push_all((1..6).map(msg).collect());
+    assert_eq!((o.in_memory(), o.spilled()), (2, 4));
+    assert_eq!(o.spilled_total, 4);
+    drop(o);
+    let mut o = Outbox::open(dir.path(), 2).unwrap();
+    assert_eq!(drain(&mut o), payloads(0..6));
+}
+
+#[test]
+fn a_spool_that_never_empties_is_compacted_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Outbox::open(dir.path(), 4).unwrap();
+    o.compact_at = 1;
+    let mut got = Vec::new();
+    // Always one event waiting, so the spool never empties by itself.
+    o.push(msg(0));
+    for i in 1..50 {
+        o.push(msg(i));
+        got.extend(deliver(&mut o, 1));
+        o.compact_at = 1;
+    }
+    let len = spool_len(dir.path());
+    assert!(
+        len < 300,
+        "front cut off: {len} bytes (50 events take 1,500)"
+    );
+    drop(o);
+    let mut o = Outbox::open(dir.path(), 4).unwrap();
+    got.extend(drain(&mut o));
+    assert_eq!(got, payloads(0..50));
 }
 
 #[test]

@@ -107,6 +107,18 @@ impl Db {
     /// A pool that connects on first use, so a database that is away at start
     /// does not stop the gateway from polling.
     pub fn connect_lazy(backend: &Backend, max_connections: u32) -> Result<Option<Db>, StoreError> {
+        Self::connect_lazy_with(backend, max_connections, false)
+    }
+
+    /// [`Db::connect_lazy`]; with `durable` (`store.fsync`) SQLite commits
+    /// are on the device before they return (`synchronous = FULL`), so a
+    /// batch whose spool records are consumed survives a power cut too.
+    /// PostgreSQL commits are durable by its own settings.
+    pub fn connect_lazy_with(
+        backend: &Backend,
+        max_connections: u32,
+        durable: bool,
+    ) -> Result<Option<Db>, StoreError> {
         Ok(match backend {
             Backend::Disabled => None,
             Backend::Sqlite(path) => {
@@ -116,7 +128,7 @@ impl Db {
                         source,
                     })?;
                 }
-                Some(Db::Sqlite(sqlite::pool(path, max_connections)))
+                Some(Db::Sqlite(sqlite::pool(path, max_connections, durable)))
             }
             Backend::Postgres(url) => Some(Db::Postgres(Postgres::new(
                 secrecy::ExposeSecret::expose_secret(url),

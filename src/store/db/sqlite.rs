@@ -18,14 +18,20 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 /// Rows per INSERT: SQLite takes at most 32,766 bound values per statement.
 const ROWS_PER_INSERT: usize = 1000;
 
-pub fn pool(path: &Path, max_connections: u32) -> SqlitePool {
+/// The pool; `durable` (`store.fsync`) makes every commit reach the device.
+pub fn pool(path: &Path, max_connections: u32, durable: bool) -> SqlitePool {
     let opts = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        // WAL with NORMAL survives a process kill; only power loss can take
-        // the last commits, which the spool does not cover either.
-        .synchronous(SqliteSynchronous::Normal)
+        // WAL with NORMAL survives a process kill; a power cut can take the
+        // last commits, whose spool records may be consumed already — hence
+        // FULL with `store.fsync`, which syncs the spool too.
+        .synchronous(if durable {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        })
         .busy_timeout(Duration::from_secs(5));
     SqlitePoolOptions::new()
         .max_connections(max_connections)

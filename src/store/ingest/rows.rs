@@ -169,6 +169,18 @@ impl Batch {
         self.transitions.extend_from_slice(&other.transitions);
     }
 
+    /// Moves `other`'s rows behind these (no copy when this one is empty).
+    pub fn absorb(&mut self, other: Batch) {
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        self.lamps.extend(other.lamps);
+        self.rtus.extend(other.rtus);
+        self.transitions.extend(other.transitions);
+        self.commands.extend(other.commands);
+    }
+
     /// The earliest time in the batch, if any.
     pub fn min_time_us(&self) -> Option<i64> {
         let l = self.lamps.iter().map(|r| r.time_us);

@@ -1,5 +1,7 @@
 //! The state's and control's handles on the store: they hand over batches and
-//! completed commands without ever waiting on the database.
+//! completed commands without ever waiting on the database. Handing over is
+//! appending to the spool (the backlog's first stop): when `offer` returns,
+//! the rows are in the page cache (on the device with `store.fsync`).
 
 use super::backlog::Backlog;
 use super::rows::{Batch, CommandRow, Naming};
@@ -9,17 +11,19 @@ use crate::store::StoreStatus;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-/// Shared between the sink (on the state task), the intake and the writer.
+/// Shared between the sink (on the state task), the audit observer and the
+/// writer.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) backlog: Mutex<Backlog>,
     pub(crate) status: Arc<StoreStatus>,
     pub(crate) naming: Naming,
-    /// Wakes the writer: rows arrived, or the intake closed.
+    /// Wakes the writer: rows arrived, or the sink was dropped.
     pub(crate) wake: Notify,
-    pub(crate) intake_closed: AtomicBool,
+    /// The state task dropped the sink: no more batches come.
+    pub(crate) closed: AtomicBool,
 }
 
 impl Shared {
@@ -29,7 +33,7 @@ impl Shared {
             status,
             naming,
             wake: Notify::new(),
-            intake_closed: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -45,32 +49,26 @@ impl Shared {
     }
 }
 
-/// The state's handle on the store: hands batches to the intake without
-/// waiting. When the channel is full it queues the batch itself rather than
-/// wait or drop it.
+/// The state's handle on the store: turns each applied batch into rows and
+/// appends them to the spool on the state task, so that what the state
+/// counts as polled is on disk when the count moves (`state::run` counts
+/// after the sinks). It never waits on the database.
 #[derive(Debug)]
 pub struct StoreSink {
-    pub(crate) tx: mpsc::Sender<Arc<Applied>>,
     pub(crate) shared: Arc<Shared>,
 }
 
 impl Sink for StoreSink {
     fn offer(&self, batch: Arc<Applied>) {
-        match self.tx.try_send(batch) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                self.shared
-                    .status
-                    .intake_overflows
-                    .fetch_add(1, Ordering::Relaxed);
-                self.shared.push(self.shared.naming.batch(&batch));
-            }
-            Err(mpsc::error::TrySendError::Closed(batch)) => {
-                // The intake ended early (it only does when its channel
-                // closes, so this is a bug); still keep the rows.
-                self.shared.push(self.shared.naming.batch(&batch));
-            }
-        }
+        self.shared.push(self.shared.naming.batch(&batch));
+    }
+}
+
+/// The last handle gone (the state task ended): the writer drains and stops.
+impl Drop for StoreSink {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
     }
 }
 

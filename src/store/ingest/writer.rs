@@ -1,31 +1,18 @@
-//! The intake (applied batches → rows → backlog) and the writer (backlog →
-//! database, in batches, flushed by size and by time).
+//! The writer: backlog → database, in batches, flushed by size and by time;
+//! a chunk leaves the spool only once the database committed it.
 
-use super::backlog::Chunk;
+use super::backlog::{Chunk, Take};
 use super::sink::Shared;
 use crate::inventory::Inventory;
-use crate::state::Applied;
 use crate::store::db::Db;
 use crate::store::maintenance::ROLLED_TO;
 use crate::store::{StoreError, StoreSettings};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const RETRY_MIN: Duration = Duration::from_millis(200);
-
-/// Ends when the sink is dropped (the state task ended) and the channel is
-/// drained.
-pub(crate) async fn intake(mut rx: mpsc::Receiver<Arc<Applied>>, shared: Arc<Shared>) {
-    while let Some(applied) = rx.recv().await {
-        let batch = shared.naming.batch(&applied);
-        shared.push(batch);
-    }
-    shared.intake_closed.store(true, Ordering::Release);
-    shared.wake.notify_one();
-}
 
 pub(crate) struct WriterArgs {
     pub db: Arc<Db>,
@@ -37,9 +24,9 @@ pub(crate) struct WriterArgs {
     pub lit_threshold_w: Arc<Vec<f64>>,
 }
 
-/// Connects, migrates and records the run; then writes until the intake has
-/// closed and the backlog is empty (or, with the database away, until
-/// `shutdown_timeout` after the intake closed, leaving the rest in the spool).
+/// Connects, migrates and records the run; then writes until the sink has
+/// been dropped and the backlog is empty (or, with the database away, until
+/// `shutdown_timeout` after that, leaving the rest in the spool).
 pub(crate) async fn writer(a: WriterArgs) {
     let s = &a.settings;
     let status = &a.shared.status;
@@ -47,7 +34,7 @@ pub(crate) async fn writer(a: WriterArgs) {
     let mut last_flush = Instant::now();
     let mut closing_since: Option<Instant> = None;
     loop {
-        let closed = a.shared.intake_closed.load(Ordering::Acquire);
+        let closed = a.shared.closed.load(Ordering::Acquire);
         if closed && closing_since.is_none() {
             closing_since = Some(Instant::now());
         }
@@ -93,12 +80,17 @@ pub(crate) async fn writer(a: WriterArgs) {
             }
             continue;
         }
-        let chunk = {
-            let mut b = a.shared.backlog.lock();
-            let c = b.take(s.batch_size);
-            status.record_backlog(&b);
-            c
+        let taken = a.shared.backlog.lock().begin_take(s.batch_size);
+        let chunk = match taken {
+            Take::Chunk(c) => Ok(Some(c)),
+            Take::Empty => Ok(None),
+            // Read back outside the lock the state task appends under.
+            Take::Disk(snapshot) => {
+                let front = snapshot.front(s.batch_size);
+                a.shared.backlog.lock().finish_disk_take(front)
+            }
         };
+        status.record_backlog(&a.shared.backlog.lock());
         let chunk = match chunk {
             Ok(Some(c)) => c,
             Ok(None) => {
@@ -114,7 +106,7 @@ pub(crate) async fn writer(a: WriterArgs) {
             }
             Err(e) => {
                 // A spool that cannot be read cannot be replayed; say so
-                // loudly and keep writing what arrives in memory.
+                // loudly and try again (what is in memory is written first).
                 tracing::error!(error = %e, "spool unreadable");
                 *status.last_error.lock() = Some(e.to_string());
                 pause(&a, &mut retry, closed).await;
@@ -191,7 +183,7 @@ fn written(a: &WriterArgs, chunk: Chunk) {
     let was_failing = status.failing.swap(false, Ordering::Relaxed);
     let mut bl = a.shared.backlog.lock();
     if let Err(e) = bl.written(chunk) {
-        tracing::error!(error = %e, "cannot advance the spool; its rows will be written again");
+        tracing::error!(error = %e, "cannot advance the spool; its rows will be written again after a restart");
     }
     status.record_backlog(&bl);
     if was_failing {
@@ -204,12 +196,13 @@ fn failed(a: &WriterArgs, chunk: Option<Chunk>, error: String, msg: &'static str
     let first = !status.failing.load(Ordering::Relaxed);
     status.fail(error.clone());
     let mut bl = a.shared.backlog.lock();
+    // The chunk waits again; what is held in memory only tries the spool.
     let kept = match chunk {
         Some(c) => bl.failed(c),
         None => bl.spill(),
     };
     // A spool failure is logged and counted by the backlog; the rows stay
-    // in memory.
+    // in memory. While the database is away the spool is put on the device.
     if let Err(e) = kept.and_then(|()| bl.sync()) {
         *status.last_error.lock() = Some(e.to_string());
     }
@@ -231,7 +224,8 @@ async fn pause(a: &WriterArgs, retry: &mut Duration, closed: bool) {
     *retry = (*retry * 2).min(a.settings.retry_max.max(RETRY_MIN));
 }
 
-/// Puts what is left on disk and records the run's stop.
+/// Puts what is held in memory only on disk and records the run's stop
+/// (everything else is in the spool already).
 async fn finish(a: &WriterArgs) {
     let status = &a.shared.status;
     {
@@ -242,7 +236,7 @@ async fn finish(a: &WriterArgs) {
                     error = %e,
                     dir = %a.settings.spool_dir.display(),
                     rows = bl.queued_rows(),
-                    "rows lost at shutdown: cannot spool"
+                    "rows lost at shutdown: held in memory and cannot spool"
                 );
             }
         }

@@ -139,6 +139,11 @@ impl Subscriber {
 /// Removes the retained messages a test left under `root` (an empty
 /// retained publish clears a topic), so the shared Mosquitto stays small.
 pub async fn clear_retained(host: &str, port: u16, root: &str) {
+    clear_retained_under(host, port, root, &[format!("gw-{root}")]).await;
+}
+
+/// [`clear_retained`] for gateways of these ids (their presence topics).
+pub async fn clear_retained_under(host: &str, port: u16, root: &str, gateways: &[String]) {
     let sub = Subscriber::start(host, port, &format!("{root}/#")).await;
     // Retained messages arrive right after the SUBACK; a quiet 300 ms after
     // the last one means all are in (this is cleanup, not an assertion).
@@ -155,7 +160,11 @@ pub async fn clear_retained(host: &str, port: u16, root: &str) {
         last = n;
     }
     let mut topics: Vec<String> = sub.seen.lock().states.keys().cloned().collect();
-    topics.push(format!("{root}/gateway/gw-{root}/status"));
+    topics.extend(
+        gateways
+            .iter()
+            .map(|id| format!("{root}/gateway/{id}/status")),
+    );
     sub.stop();
     let mut o = MqttOptions::new(format!("clear-{}", unique_root("c")), host, port);
     o.set_keep_alive(Duration::from_secs(5));

@@ -3,7 +3,7 @@
 //! embedded broker. Each test uses a topic root of its own.
 
 mod commands;
-mod harness;
+pub(crate) mod harness;
 mod mosquitto;
 mod poison;
 mod secure;
