@@ -46,6 +46,12 @@ pub struct ApiLoadArgs {
     /// Worker threads of the load generator's runtime (in this process, beside the simulator).
     #[arg(long, default_value_t = 2)]
     load_threads: usize,
+    /// Niceness of the load generator's threads (0 = as the simulator): with
+    /// 19 the load takes what CPU the simulator (the field's devices) and the
+    /// gateway leave, as clients on other machines would; with 0 it competes
+    /// with the simulator on this machine's two cores.
+    #[arg(long, default_value_t = 0)]
+    load_nice: i32,
     /// How often the gateway's /metrics is read.
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     scrape: Duration,
@@ -73,10 +79,19 @@ pub fn main(args: ApiLoadArgs) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("lamp-sim")
         .build()?;
+    let load_nice = args.load_nice;
     let load_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.load_threads.max(1))
         .enable_all()
         .thread_name("api-load")
+        .on_thread_start(move || {
+            if load_nice != 0 {
+                let tid = rustix::thread::gettid();
+                if let Err(e) = rustix::process::setpriority_process(Some(tid), load_nice) {
+                    eprintln!("lamp-bench api-load: cannot set the load's niceness: {e}");
+                }
+            }
+        })
         .build()?;
     let sim = sim_rt.block_on(Simulator::start(SimConfig {
         endpoints: args.endpoints,
@@ -218,6 +233,7 @@ pub fn main(args: ApiLoadArgs) -> anyhow::Result<()> {
         "connections_per_path": args.connections,
         "paths": args.path,
         "api_settings": args.api_setting,
+        "load_nice": args.load_nice,
         "medians": Value::Object(medians),
         "pairs": pairs,
         "gateway_peak_rss_mib": peak,
