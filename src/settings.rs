@@ -171,7 +171,8 @@ impl Settings {
     /// Values that parse but make no sense, naming each key. (Token problems
     /// need the inventory's districts and are checked with it.)
     pub fn problems(&self) -> Vec<(String, String)> {
-        let mut out = self.poll.problems();
+        let mut out = self.api.problems();
+        out.extend(self.poll.problems());
         out.extend(self.store.problems());
         out.extend(self.mqtt.problems());
         out.extend(self.dialin.problems());

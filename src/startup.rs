@@ -33,6 +33,8 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the API's runtime: {0}")]
+    ApiRuntime(#[source] std::io::Error),
 }
 
 fn list(issues: &[ConfigIssue]) -> String {
@@ -49,7 +51,7 @@ pub struct Application {
     live: Arc<LiveState>,
     control: Arc<Control>,
     cancel: CancellationToken,
-    server: JoinHandle<std::io::Result<()>>,
+    server: api::Server,
     pollers: JoinSet<()>,
     state_task: JoinHandle<()>,
     store: Option<store::Running>,
@@ -175,9 +177,7 @@ impl Application {
                 .unwrap_or(chrono::Duration::minutes(1)),
             time_zone,
         ));
-        let now_cache = Arc::new(crate::figures::NowCache::new(
-            std::time::Duration::from_secs(1),
-        ));
+        let now_cache = Arc::new(crate::figures::NowCache::new(settings.api.cache_ttl));
         let mut metrics = prometheus_client::registry::Registry::default();
         metrics.register_collector(Box::new(state::metrics::PollMetrics(live.clone())));
         metrics.register_collector(Box::new(crate::figures::metrics::FigureMetrics {
@@ -206,13 +206,17 @@ impl Application {
             dialin: dialin.clone(),
             time_zone,
             figures,
+            cache: Arc::new(api::ApiCache::new(settings.api.cache_ttl)),
+            max_concurrent: settings.api.max_concurrent,
         });
-        let stop = cancel.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        // The API on a runtime of its own (`api::Server`): requests never
+        // queue in front of the pollers and the state task.
+        let listener = listener.into_std().map_err(|source| StartupError::Listen {
+            addr: local_addr,
+            source,
+        })?;
+        let server = api::Server::start(listener, app, &settings.api, cancel.clone())
+            .map_err(StartupError::ApiRuntime)?;
         tracing::info!(
             api = %local_addr,
             endpoints = loaded.topology.endpoints.len(),
@@ -307,7 +311,7 @@ impl Application {
         if let Some(task) = self.mqtt_task.take() {
             task.await?;
         }
-        self.server.await??;
+        self.server.join().await?;
         tracing::info!("gateway stopped");
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! lamp-bench: the gateway against the limit, on the simulator, in one run.
 //! See docs/benchmarks.md.
 
+mod api_load;
 mod control;
 mod field;
 mod figures;
@@ -85,6 +86,10 @@ enum Cmd {
     /// none, and 1,000 dial-in DTUs × 50 SLCs against the same city over
     /// plain TCP, in the same run
     Field(field::FieldArgs),
+    /// API load against polling: 100,000 lamps at the default cadence,
+    /// quiet windows against windows with N connections per API path on
+    /// the same gateway
+    ApiLoad(api_load::ApiLoadArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,6 +190,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Cmd::Mqtt(args)) => mqtt::run(args),
         Some(Cmd::Field(args)) => field::main(args),
+        Some(Cmd::ApiLoad(args)) => api_load::main(args),
         None => run(cli.run),
     }
 }

@@ -1,11 +1,15 @@
 //! The HTTP layer's error: every failure is `{"error": {"code", "message"}}`
-//! with the matching status.
+//! with the matching status; a request shed under load (503 `overloaded`)
+//! also carries `Retry-After`.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+
+/// What a shed request is told to wait before it asks again.
+pub(super) const RETRY_AFTER_SECONDS: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -29,6 +33,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     NotReady(String),
+    /// More requests at once than `api.max_concurrent`: 503 with `Retry-After`.
+    #[error("{0}")]
+    Overloaded(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -47,6 +54,7 @@ impl ApiError {
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -56,6 +64,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let body = json!({ "error": { "code": code, "message": self.to_string() } });
+        if let ApiError::Overloaded(_) = self {
+            // Whole seconds (RFC 9110 §10.2.3): a second is long against the
+            // time a request takes, short against a person's patience.
+            return (
+                status,
+                [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)],
+                Json(body),
+            )
+                .into_response();
+        }
         (status, Json(body)).into_response()
     }
 }

@@ -30,25 +30,41 @@ pub(super) async fn summary(
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> Result<Json<Summary>, ApiError> {
     let district = scope(&s, &p, q.district)?;
-    let (city, districts) = figures::summaries_now(&s.live);
+    let now = now(&s).await?;
+    let (city, districts) = &*now;
     match district {
-        None => Ok(Json(city)),
+        None => Ok(Json(city.clone())),
         Some(id) => districts
-            .into_iter()
+            .iter()
             .find(|d| d.scope == id)
+            .cloned()
             .map(Json)
             .ok_or_else(|| ApiError::BadRequest(format!("unknown district `{id}`"))),
     }
 }
 
+/// The figures now, shared with `/metrics` for `api.cache_ttl`
+/// (`figures::NowCache`): computed on the blocking pool, since a computation
+/// walks every lamp and the others wait for it.
+pub(super) async fn now(s: &AppState) -> Result<std::sync::Arc<figures::CityNow>, ApiError> {
+    let (cache, live) = (s.now_cache.clone(), s.live.clone());
+    super::blocking(move || cache.get(&live)).await
+}
+
 /// `GET /api/v1/metrics/districts` — every district's figures and the city's.
 /// A district-scoped caller sees its own district and no city total.
-pub(super) async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
-    let (city, districts) = figures::summaries_now(&s.live);
+pub(super) async fn districts(
+    State(s): State<AppState>,
+    p: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let now = now(&s).await?;
+    let (city, districts) = &*now;
     let at = city.at;
     let city = p.district.is_none().then_some(city);
-    let districts: Vec<_> = districts.into_iter().filter(|d| p.sees(&d.scope)).collect();
-    Json(json!({ "at": at, "city": city, "districts": districts }))
+    let districts: Vec<_> = districts.iter().filter(|d| p.sees(&d.scope)).collect();
+    Ok(Json(
+        json!({ "at": at, "city": city, "districts": districts }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -187,7 +203,8 @@ pub(super) async fn monthly(
     )
     .await
     .map_err(from_window)?;
-    let (_, per) = figures::counts_now(&s.live);
+    let live = s.live.clone();
+    let (_, per) = super::blocking(move || figures::counts_now(&live)).await?;
     let (ds, _, _) = positions(&s, district.as_deref());
     let rows = report::rows(
         &s.figures,

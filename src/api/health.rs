@@ -74,9 +74,15 @@ pub(super) async fn readyz(
 /// Prometheus text format (0.0.4). Every subsystem renders its own
 /// families (`state::metrics`, `figures::metrics`, `store::metrics`,
 /// `mqtt::metrics`); the registry holds their collectors.
+/// Rendered on the blocking pool: the figures' collector may have to walk
+/// every lamp (or wait for another caller doing so, `figures::NowCache`).
 pub(super) async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let mut out = String::with_capacity(8192);
-    prometheus_client::encoding::prometheus_text::encode(&mut out, &s.metrics)
-        .map_err(|e| ApiError::Internal(format!("cannot render metrics: {e}")))?;
+    let registry = s.metrics.clone();
+    let out = super::blocking(move || {
+        let mut out = String::with_capacity(8192);
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).map(|()| out)
+    })
+    .await?
+    .map_err(|e| ApiError::Internal(format!("cannot render metrics: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

@@ -3,8 +3,11 @@
 use super::query::{paging, ApiPath, ApiQuery};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::state::{LampView, RtuView};
+use crate::state::{DeviceLive, Inner, LampView, LiveState, RtuView, SlcReading};
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -86,16 +89,22 @@ fn district_json(s: &AppState, id: &str) -> Option<Value> {
     }))
 }
 
-pub(super) async fn districts(State(s): State<AppState>, p: Principal) -> Json<Value> {
-    let items: Vec<Value> = s
-        .live
-        .inventory
-        .districts
-        .iter()
-        .filter(|d| p.sees(&d.id))
-        .filter_map(|d| district_json(&s, &d.id))
-        .collect();
-    Json(json!({ "total": items.len(), "items": items }))
+/// Counting a district's lamps walks them all: on the blocking pool.
+pub(super) async fn districts(
+    State(s): State<AppState>,
+    p: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let items: Vec<Value> = super::blocking(move || {
+        s.live
+            .inventory
+            .districts
+            .iter()
+            .filter(|d| p.sees(&d.id))
+            .filter_map(|d| district_json(&s, &d.id))
+            .collect()
+    })
+    .await?;
+    Ok(Json(json!({ "total": items.len(), "items": items })))
 }
 
 pub(super) async fn district(
@@ -103,8 +112,12 @@ pub(super) async fn district(
     p: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    p.visible_district(&s.live.inventory, &id)
-        .and_then(|d| district_json(&s, &d.id))
+    let d = p
+        .visible_district(&s.live.inventory, &id)
+        .map(|d| d.id.clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no district `{id}`")))?;
+    super::blocking(move || district_json(&s, &d))
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no district `{id}`")))
 }
@@ -249,11 +262,16 @@ pub(super) struct LampQuery {
     offset: Option<usize>,
 }
 
+/// `GET /api/v1/lamps`: a page of the lamps that match, in inventory order.
+/// The inventory's filters are applied without the live state's lock; the
+/// lock is held only to read the online flags (`online=`) and to copy the
+/// page's entries, and the page is serialised without it, on the blocking
+/// pool, and reused for `api.cache_ttl` (`cache.rs`).
 pub(super) async fn lamps(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<LampQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let district = scope(&s, &p, q.district)?;
     let inv = &s.live.inventory;
     if let Some(c) = &q.cabinet {
@@ -262,19 +280,101 @@ pub(super) async fn lamps(
         }
     }
     let (limit, offset) = paging(q.limit, q.offset)?;
-    let live = s.live.read();
-    let all = inv.lamps.iter().enumerate().filter_map(|(i, l)| {
-        let c = inv.cabinet(&l.cabinet)?;
-        let keep = district.as_ref().is_none_or(|d| &c.district == d)
-            && q.cabinet.as_ref().is_none_or(|x| &l.cabinet == x)
-            && q.has_slc.is_none_or(|h| l.slc.is_some() == h)
-            && q.online
-                .is_none_or(|o| l.slc.is_some() && live.lamps[i].online == o);
-        keep.then(|| LampView::new(l, c, &live, i))
-    });
-    Ok(Json(
-        serde_json::to_value(page(all, limit, offset)).expect("serialisable"),
-    ))
+    let filter = LampFilter {
+        district,
+        cabinet: q.cabinet,
+        online: q.online,
+        has_slc: q.has_slc,
+    };
+    // Everything the answer depends on: the caller's scope is in `district`
+    // and was checked above.
+    let key = format!("lamps {filter:?} {limit} {offset}");
+    let writes = s.live.writes_applied();
+    let live = s.live.clone();
+    let body = s
+        .cache
+        .get(key, writes, move || {
+            let (total, copies) = lamp_page(&live, &filter, limit, offset);
+            let inv = &live.inventory;
+            let items: Vec<LampView<'_>> = copies
+                .iter()
+                .filter_map(|(i, d)| {
+                    let c = inv.cabinet_of_lamp(*i)?;
+                    Some(LampView::of(&inv.lamps[*i], &inv.cabinets[c], d))
+                })
+                .collect();
+            serde_json::to_vec(&Page {
+                total,
+                limit,
+                offset,
+                items,
+            })
+            .map(Bytes::from)
+            .map_err(|e| ApiError::Internal(format!("cannot serialise lamps: {e}")))
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[derive(Debug)]
+struct LampFilter {
+    district: Option<String>,
+    cabinet: Option<String>,
+    online: Option<bool>,
+    has_slc: Option<bool>,
+}
+
+/// How many lamps match, and the positions and live entries of those on the
+/// page. Lamps without an SLC match neither `online=true` nor `false`.
+fn lamp_page(
+    live: &LiveState,
+    f: &LampFilter,
+    limit: usize,
+    offset: usize,
+) -> (usize, Vec<(usize, DeviceLive<SlcReading>)>) {
+    let inv = &live.inventory;
+    let listed = |i: usize| {
+        let l = &inv.lamps[i];
+        let Some(c) = inv.cabinet_of_lamp(i) else {
+            return false;
+        };
+        f.district
+            .as_ref()
+            .is_none_or(|d| &inv.cabinets[c].district == d)
+            && f.cabinet.as_ref().is_none_or(|x| &l.cabinet == x)
+            && f.has_slc.is_none_or(|h| l.slc.is_some() == h)
+    };
+    let mut total = 0;
+    let mut page = Vec::new();
+    let mut count = |i: usize| {
+        if total >= offset && page.len() < limit {
+            page.push(i);
+        }
+        total += 1;
+    };
+    let copy = |g: &Inner, page: Vec<usize>| {
+        page.into_iter()
+            .map(|i| (i, g.lamps[i].clone()))
+            .collect::<Vec<_>>()
+    };
+    match f.online {
+        None => {
+            (0..inv.lamps.len())
+                .filter(|&i| listed(i))
+                .for_each(&mut count);
+            let g = live.read();
+            (total, copy(&g, page))
+        }
+        // The flags and the page's entries under one read, so that every lamp
+        // on the page shows the status it was chosen by.
+        Some(o) => {
+            let g = live.read();
+            (0..inv.lamps.len())
+                .filter(|&i| listed(i) && inv.lamps[i].slc.is_some() && g.lamps[i].online == o)
+                .for_each(&mut count);
+            (total, copy(&g, page))
+        }
+    }
 }
 
 pub(super) async fn lamp(

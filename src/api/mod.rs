@@ -1,7 +1,19 @@
 //! The HTTP API (axum). `router(state)` is separate from serving, so tests can
 //! drive it over a real socket on a port of their own.
+//!
+//! Load on the API must not cost polling its cadence (issue 12). So: the API
+//! is served on a runtime of its own whose threads run at a lower priority
+//! (`Server`, `api.threads`, `api.nice`), so a poller never waits in a run
+//! queue behind requests and the kernel gives polling the CPU first when it
+//! is short; at most `api.max_concurrent` `/api/v1` requests are answered at
+//! once, and one more is refused at once with 503 and `Retry-After` (the
+//! layers in `router`, `shed`); no handler holds the live state's read lock for longer than a
+//! copy of what it shows, and the serialisation of large answers runs on the
+//! blocking pool (`blocking`); the lamp list pages and the figures now are
+//! reused for `api.cache_ttl` (`cache.rs`, `figures::NowCache`).
 
 mod auth;
+mod cache;
 mod commands;
 mod config;
 mod error;
@@ -18,10 +30,17 @@ use crate::auth::Tokens;
 use crate::control::Control;
 use crate::state::LiveState;
 use auth::require_token;
+use axum::error_handling::HandleErrorLayer;
 use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::error::Overloaded;
+use tower::load_shed::LoadShedLayer;
+use tower::{BoxError, ServiceBuilder};
 use tower_http::trace::TraceLayer;
 
 #[derive(Debug, Clone)]
@@ -42,7 +61,13 @@ pub struct AppState {
     pub metrics: Arc<prometheus_client::registry::Registry>,
     /// What the windowed figures need of the inventory and the gateway.
     pub figures: Arc<crate::figures::window::Context>,
+    /// Answers many clients ask for, reused for `api.cache_ttl`.
+    pub cache: Arc<ApiCache>,
+    /// `/api/v1` requests answered at once (`api.max_concurrent`).
+    pub max_concurrent: usize,
 }
+
+pub use cache::ApiCache;
 
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
@@ -73,7 +98,17 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             require_token,
-        ));
+        ))
+        // At most `max_concurrent` at once over every route: one semaphore
+        // (`GlobalConcurrencyLimitLayer`, since `Router::layer` builds the
+        // layer once per route); past it `LoadShed` refuses a request at once
+        // rather than queue it, and `shed` makes that our 503.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(shed))
+                .layer(LoadShedLayer::new())
+                .layer(GlobalConcurrencyLimitLayer::new(state.max_concurrent)),
+        );
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -82,4 +117,108 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such path".into()) })
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A request the concurrency limit refused: 503 with `Retry-After`.
+async fn shed(e: BoxError) -> Response {
+    if e.is::<Overloaded>() {
+        ApiError::Overloaded("too many requests at once; try again shortly".into()).into_response()
+    } else {
+        ApiError::Internal(e.to_string()).into_response()
+    }
+}
+
+/// Runs `f` on the blocking pool: handlers whose work grows with the city
+/// (walking or serialising every lamp) must not hold an async worker.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("a blocking task failed: {e}")))
+}
+
+/// The HTTP server on a runtime of its own: `api.threads` worker threads
+/// (and its blocking pool) at `api.nice` below the process's priority, so
+/// that however many requests arrive, a poller never waits in a run queue
+/// behind them, and when the CPU is short the kernel gives it to polling
+/// first. Everything the handlers share with the rest of the gateway is
+/// runtime-agnostic (the live state's lock, channels, the store's pool).
+#[derive(Debug)]
+pub struct Server {
+    runtime: Option<tokio::runtime::Runtime>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Serves `app` on `listener` until `stop` is cancelled.
+    pub fn start(
+        listener: std::net::TcpListener,
+        app: Router,
+        settings: &ApiSettings,
+        stop: CancellationToken,
+    ) -> std::io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        let base = own_niceness();
+        let nice = (base + settings.nice).min(19);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(settings.threads)
+            .max_blocking_threads(settings.threads * 4)
+            .thread_name("lampgw-api")
+            .enable_all()
+            .on_thread_start(move || {
+                if nice != base {
+                    set_niceness(nice);
+                }
+            })
+            .build()?;
+        let task = runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+        Ok(Server {
+            runtime: Some(runtime),
+            task,
+        })
+    }
+
+    /// Waits until the server has stopped (after `stop`), then ends its runtime.
+    pub async fn join(mut self) -> std::io::Result<()> {
+        let result = (&mut self.task).await;
+        result.map_err(std::io::Error::other)?
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its blocking tasks, which an async
+        // caller may not do; a stopped server has none left that matter.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The calling thread's niceness (Linux keeps one per thread).
+fn own_niceness() -> i32 {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap_or(0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0
+    }
+}
+
+/// Sets the calling thread's niceness; a refusal is logged, never fatal.
+fn set_niceness(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
+        tracing::warn!(nice, error = %e, "cannot lower the API threads' priority");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }

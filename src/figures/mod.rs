@@ -142,13 +142,25 @@ pub fn summaries_now(live: &LiveState) -> (Summary, Vec<Summary>) {
     (Summary::new("city", "city", at, city), districts)
 }
 
-/// The figures now, reused for up to `ttl`: Prometheus scrapes are frequent
-/// and each computation walks every lamp under the state's read lock, which
-/// holds up the state task; the API's own answers stay fresh.
+/// The figures now, reused for up to `ttl` by `/metrics` and the API's
+/// `/api/v1/metrics/…`: each computation walks every lamp under the state's
+/// read lock, which holds up the state task, and many clients asking at once
+/// would each walk it. A confirmed command makes the figures stale at once
+/// (the lighting rate judges by it as soon as it says confirmed); a poll's
+/// values are in them within `ttl`. One caller computes while the others
+/// wait for its result.
 #[derive(Debug)]
 pub struct NowCache {
     ttl: std::time::Duration,
-    slot: parking_lot::Mutex<Option<(std::time::Instant, Arc<CityNow>)>>,
+    slot: parking_lot::Mutex<Option<Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    at: std::time::Instant,
+    /// `LiveState::writes_applied` before the computation began.
+    writes: u64,
+    now: Arc<CityNow>,
 }
 
 /// The city's summary and every district's.
@@ -162,14 +174,23 @@ impl NowCache {
         }
     }
 
+    /// The figures now, from the cache when they are fresh. Blocks while
+    /// another caller computes them: call it off the async workers
+    /// (`spawn_blocking`) where many may ask at once.
     pub fn get(&self, live: &LiveState) -> Arc<CityNow> {
         let mut slot = self.slot.lock();
+        let writes = live.writes_applied();
         match &*slot {
-            Some((at, v)) if at.elapsed() < self.ttl => v.clone(),
+            Some(c) if c.at.elapsed() < self.ttl && c.writes == writes => c.now.clone(),
             _ => {
-                let v = Arc::new(summaries_now(live));
-                *slot = Some((std::time::Instant::now(), v.clone()));
-                v
+                let at = std::time::Instant::now();
+                let now = Arc::new(summaries_now(live));
+                *slot = Some(Cached {
+                    at,
+                    writes,
+                    now: now.clone(),
+                });
+                now
             }
         }
     }

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -255,6 +256,9 @@ pub struct LiveState {
     /// profile; by lamp position (0 for lamps without an SLC).
     lit_threshold_w: Vec<f64>,
     inner: RwLock<Inner>,
+    /// Confirmed command writes applied: what the API's caches check, so a
+    /// confirmed command is in the figures now as soon as it says confirmed.
+    writes_applied: AtomicU64,
 }
 
 impl LiveState {
@@ -288,6 +292,7 @@ impl LiveState {
             offline_after,
             lit_threshold_w,
             inner: RwLock::new(inner),
+            writes_applied: AtomicU64::new(0),
         }
     }
 
@@ -460,7 +465,15 @@ impl LiveState {
     fn apply_write(&self, write: &ConfirmedWrite) {
         if let DeviceKey::Lamp(i) = write.key {
             self.inner.write().commanded[i as usize] = Some(write.commanded_on);
+            self.writes_applied.fetch_add(1, Ordering::Release);
         }
+    }
+
+    /// How many confirmed command writes have been applied: a view of the
+    /// state computed before the number last changed may judge a lamp by a
+    /// command it no longer has.
+    pub fn writes_applied(&self) -> u64 {
+        self.writes_applied.load(Ordering::Acquire)
     }
 
     /// True once every endpoint has been polled at least once, so "now"

@@ -56,14 +56,18 @@ pub struct LampView<'a> {
 
 impl<'a> LampView<'a> {
     pub fn new(lamp: &'a Lamp, cabinet: &'a Cabinet, live: &'a Inner, index: usize) -> Self {
-        let slc = lamp.slc.as_ref().map(|s| {
-            let d = &live.lamps[index];
-            SlcView {
-                id: &s.id,
-                profile: &s.profile,
-                live: d.into(),
-                lamp_failure: d.reading.as_ref().map(SlcReading::lamp_failure),
-            }
+        Self::of(lamp, cabinet, &live.lamps[index])
+    }
+
+    /// The view of a lamp from its SLC's live state (`Inner::lamps` at the
+    /// lamp's position), e.g. a copy taken under the read lock so that the
+    /// view is built and serialised without it.
+    pub fn of(lamp: &'a Lamp, cabinet: &'a Cabinet, d: &'a DeviceLive<SlcReading>) -> Self {
+        let slc = lamp.slc.as_ref().map(|s| SlcView {
+            id: &s.id,
+            profile: &s.profile,
+            live: d.into(),
+            lamp_failure: d.reading.as_ref().map(SlcReading::lamp_failure),
         });
         Self {
             id: &lamp.id,

@@ -20,6 +20,7 @@ mod figures_window;
 mod full_disk;
 mod http;
 mod lighting;
+mod load;
 mod mqtt;
 mod scope;
 mod store;
