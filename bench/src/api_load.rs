@@ -194,14 +194,17 @@ pub fn main(args: ApiLoadArgs) -> anyhow::Result<()> {
             "slc_cycles_per_endpoint": ratio("slc_cycles_per_endpoint"),
             "modbus_reads_per_s": ratio("modbus_reads_per_s"),
         });
-        pairs.push(json!({ "pair": i + 1, "quiet": quiet, "loaded": loaded, "loaded_over_quiet": ratios }));
+        pairs.push(
+            json!({ "pair": i + 1, "quiet": quiet, "loaded": loaded, "loaded_over_quiet": ratios }),
+        );
     }
     let peak = gw.peak_rss_mib();
     gw.stop(Duration::from_secs(30))?;
     sim_rt.block_on(sim.shutdown());
 
     let med = |side: &str, k: &str| {
-        stats::median(pairs.iter().filter_map(|p| p[side][k].as_f64()).collect()).map(|x| round(x, 3))
+        stats::median(pairs.iter().filter_map(|p| p[side][k].as_f64()).collect())
+            .map(|x| round(x, 3))
     };
     let keys = [
         "slc_cycle_max_s",
@@ -220,7 +223,12 @@ pub fn main(args: ApiLoadArgs) -> anyhow::Result<()> {
             .collect();
         medians.insert(side.into(), Value::Object(m));
     }
-    for k in ["requests_per_s", "status_503_share", "latency_ms_p50", "latency_ms_p99"] {
+    for k in [
+        "requests_per_s",
+        "status_503_share",
+        "latency_ms_p50",
+        "latency_ms_p99",
+    ] {
         if let Some(v) = med("loaded", &format!("api_{k}")) {
             medians["loaded"][format!("api_{k}")] = json!(v);
         }

@@ -110,7 +110,10 @@ mod tests {
             assert_eq!(a.await.unwrap(), "0");
         }
         assert_eq!(n.load(Ordering::SeqCst), 1, "16 callers, one computation");
-        assert_eq!(cache.get("other".into(), 0, counting(&n)).await.unwrap(), "1");
+        assert_eq!(
+            cache.get("other".into(), 0, counting(&n)).await.unwrap(),
+            "1"
+        );
         // A confirmed write since: computed again.
         assert_eq!(cache.get("k".into(), 1, counting(&n)).await.unwrap(), "2");
         assert_eq!(cache.get("k".into(), 1, counting(&n)).await.unwrap(), "2");

@@ -67,7 +67,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Overloaded(_) = self {
             // Whole seconds (RFC 9110 §10.2.3): a second is long against the
             // time a request takes, short against a person's patience.
-            return (status, [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)], Json(body))
+            return (
+                status,
+                [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)],
+                Json(body),
+            )
                 .into_response();
         }
         (status, Json(body)).into_response()

@@ -62,7 +62,9 @@ pub(super) async fn districts(
     let at = city.at;
     let city = p.district.is_none().then_some(city);
     let districts: Vec<_> = districts.iter().filter(|d| p.sees(&d.scope)).collect();
-    Ok(Json(json!({ "at": at, "city": city, "districts": districts })))
+    Ok(Json(
+        json!({ "at": at, "city": city, "districts": districts }),
+    ))
 }
 
 #[derive(Deserialize)]

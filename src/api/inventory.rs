@@ -359,7 +359,9 @@ fn lamp_page(
     };
     match f.online {
         None => {
-            (0..inv.lamps.len()).filter(|&i| listed(i)).for_each(&mut count);
+            (0..inv.lamps.len())
+                .filter(|&i| listed(i))
+                .for_each(&mut count);
             let g = live.read();
             (total, copy(&g, page))
         }

@@ -63,13 +63,11 @@ impl<'a> LampView<'a> {
     /// lamp's position), e.g. a copy taken under the read lock so that the
     /// view is built and serialised without it.
     pub fn of(lamp: &'a Lamp, cabinet: &'a Cabinet, d: &'a DeviceLive<SlcReading>) -> Self {
-        let slc = lamp.slc.as_ref().map(|s| {
-            SlcView {
-                id: &s.id,
-                profile: &s.profile,
-                live: d.into(),
-                lamp_failure: d.reading.as_ref().map(SlcReading::lamp_failure),
-            }
+        let slc = lamp.slc.as_ref().map(|s| SlcView {
+            id: &s.id,
+            profile: &s.profile,
+            live: d.into(),
+            lamp_failure: d.reading.as_ref().map(SlcReading::lamp_failure),
         });
         Self {
             id: &lamp.id,

@@ -199,4 +199,3 @@ async fn past_the_limit_requests_are_shed_with_retry_after_and_polling_goes_on()
     assert_eq!(lamps["total"], 200);
     t.stop().await;
 }
-
