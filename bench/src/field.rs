@@ -290,7 +290,7 @@ async fn city(binary: &Path, args: &FieldArgs, mode: Mode) -> anyhow::Result<Val
         .filter(|(k, _)| k.starts_with("lampgw_device_poll_failures_total"))
         .map(|(k, v)| v - m0.get(k).copied().unwrap_or(0.0))
         .sum();
-    let rss_now = procfs_rss_mib(pid);
+    let rss_now = procfs::rss_mib(pid);
     let peak = gw.peak_rss_mib();
     gw.stop(Duration::from_secs(30))?;
     sim.shutdown().await;
@@ -306,15 +306,4 @@ async fn city(binary: &Path, args: &FieldArgs, mode: Mode) -> anyhow::Result<Val
         "failed_polls_in_window": failures,
         "rss_mib": rss_now, "peak_rss_mib": peak,
     }))
-}
-
-fn procfs_rss_mib(pid: u32) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line["VmRSS:".len()..]
-        .split_whitespace()
-        .next()?
-        .parse::<f64>()
-        .ok()
-        .map(|k| k / 1024.0)
 }

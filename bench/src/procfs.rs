@@ -36,6 +36,15 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     .map(|k| k / 1024.0)
 }
 
+/// Resident set size now in MiB (`VmRSS` in `/proc/PID/status`).
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    status_kib(
+        &Path::new("/proc").join(pid.to_string()).join("status"),
+        "VmRSS:",
+    )
+    .map(|k| k / 1024.0)
+}
+
 pub fn self_peak_rss_mib() -> Option<f64> {
     status_kib(Path::new("/proc/self/status"), "VmHWM:").map(|k| k / 1024.0)
 }

@@ -14,8 +14,6 @@ use tokio::net::TcpStream;
 use tokio_modbus::client::Context;
 use tokio_modbus::Slave;
 
-pub(super) type Opened = Connection;
-
 /// An open link and how far it can be trusted after a lost answer.
 pub(super) struct Connection {
     pub(super) ctx: Context,
@@ -31,7 +29,10 @@ pub(super) struct Connection {
 
 /// Opens the endpoint's link. A dial-in endpoint cannot be opened from this
 /// side: its DTU has not registered.
-pub(super) async fn connect(spec: &EndpointSpec, limit: Duration) -> Result<Opened, FailReason> {
+pub(super) async fn connect(
+    spec: &EndpointSpec,
+    limit: Duration,
+) -> Result<Connection, FailReason> {
     match &spec.link {
         Link::Tcp { address } => {
             let stream = dial(address, limit).await?;

@@ -107,24 +107,7 @@ fn describe_cause(c: &FailCause) -> String {
 fn lone_endpoint(spec: Arc<EndpointSpec>, cfg: PollerConfig) -> Endpoint {
     let (_tx, writes) = mpsc::channel(1);
     let (reports, _rx) = mpsc::channel(1);
-    let dtu = match &spec.link {
-        crate::inventory::Link::DialIn { id } => cfg.dialin.as_ref().and_then(|r| r.slot(id)),
-        _ => None,
-    };
-    Endpoint {
-        index: 0,
-        spec,
-        cfg,
-        conn: None,
-        writes,
-        reports,
-        dtu,
-        units: HashMap::new(),
-        last_answered: [false; 2],
-        resume_at: [0; 2],
-        last_io: None,
-        last_failure: None,
-    }
+    Endpoint::new(0, spec, cfg, writes, reports)
 }
 
 /// Reads every field of `profile` at `unit` (and `block_index` behind a

@@ -3,7 +3,7 @@
 
 use super::cadence::{next_due, Backoff, UnitHealth};
 use super::config::PollerConfig;
-use super::connection::{classify, connect, Connection, Opened};
+use super::connection::{classify, connect, Connection};
 use crate::control::{FailCause, WriteJob};
 use crate::dialin::Slot;
 use crate::inventory::Link;
@@ -61,26 +61,10 @@ pub(super) async fn run(
     .into_iter()
     .filter(|(c, _)| spec.reads.iter().any(|r| r.class == *c))
     .collect();
-    let dtu = match &spec.link {
-        Link::DialIn { id } => cfg.dialin.as_ref().and_then(|r| r.slot(id)),
-        _ => None,
-    };
     let dial_in = matches!(spec.link, Link::DialIn { .. });
     let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
-    let mut ep = Endpoint {
-        index,
-        spec,
-        cfg,
-        conn: None,
-        writes,
-        reports,
-        dtu: dtu.clone(),
-        units: HashMap::new(),
-        last_answered: [false; 2],
-        resume_at: [0; 2],
-        last_io: None,
-        last_failure: None,
-    };
+    let mut ep = Endpoint::new(index, spec, cfg, writes, reports);
+    let dtu = ep.dtu.clone();
     let mut due: Vec<Instant> = vec![Instant::now(); classes.len()];
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
     // After the endpoint failed nothing is sent before this; kept apart from
@@ -182,6 +166,35 @@ async fn next_dtu(slot: Option<&Slot>) -> crate::dialin::DtuConn {
 }
 
 impl Endpoint {
+    /// A poller with no link open yet; a dial-in endpoint finds its place
+    /// in the DTU registry.
+    pub(super) fn new(
+        index: u32,
+        spec: Arc<EndpointSpec>,
+        cfg: PollerConfig,
+        writes: mpsc::Receiver<WriteJob>,
+        reports: mpsc::Sender<Report>,
+    ) -> Endpoint {
+        let dtu = match &spec.link {
+            Link::DialIn { id } => cfg.dialin.as_ref().and_then(|r| r.slot(id)),
+            _ => None,
+        };
+        Endpoint {
+            index,
+            spec,
+            cfg,
+            conn: None,
+            writes,
+            reports,
+            dtu,
+            units: HashMap::new(),
+            last_answered: [false; 2],
+            resume_at: [0; 2],
+            last_io: None,
+            last_failure: None,
+        }
+    }
+
     /// Every device of `class` failed with `reason`, nothing sent.
     fn not_sent(&self, class: PollClass, reason: FailReason) -> PollOutcome {
         PollOutcome {
@@ -238,7 +251,7 @@ impl Endpoint {
             self.take_waiting_dtu();
         }
         if self.conn.is_none() {
-            let opened: Opened = connect(&self.spec, self.cfg.connect_timeout).await?;
+            let opened = connect(&self.spec, self.cfg.connect_timeout).await?;
             tracing::debug!(endpoint = %self.spec.address, "connected");
             self.conn = Some(opened);
         }
