@@ -119,6 +119,7 @@ fn settings(args: &ConfigArgs) -> anyhow::Result<Settings> {
     let mut s = Settings::load(Some(&args.config))?;
     if let Some(dir) = &args.inventory {
         s.paths.inventory = dir.clone();
+        s.pinned_inventory = Some(dir.clone());
     }
     Ok(s)
 }
@@ -174,6 +175,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutdown requested");
         stop.cancel();
     });
+    #[cfg(unix)]
+    tokio::spawn(reload_on_sighup(app.reloads()));
     app.run_until_stopped().await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -224,6 +227,33 @@ fn describe(b: &lamp_gateway::store::Backend) -> String {
             u.split('@').next_back().unwrap_or_default().to_string()
         }
         lamp_gateway::store::Backend::Disabled => "none".into(),
+    }
+}
+
+/// Each `SIGHUP` asks for a reload; the application logs what it changed,
+/// or every problem and that nothing was changed.
+#[cfg(unix)]
+async fn reload_on_sighup(reloads: lamp_gateway::api::Reloads) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: reload through the API only");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the configuration");
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = lamp_gateway::api::ReloadRequest {
+            by: "sighup".into(),
+            reply,
+        };
+        if reloads.send(request).await.is_err() {
+            return;
+        }
+        // The outcome is logged where the reload runs.
+        let _ = answer.await;
     }
 }
 

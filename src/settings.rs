@@ -43,6 +43,13 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub dialin: DialInSettings,
+    /// The file these settings were read from: what a reload reads again.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    /// An inventory folder the command line gave (`--inventory`): a reload
+    /// keeps it over the file's `paths.inventory`.
+    #[serde(skip)]
+    pub pinned_inventory: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,6 +159,7 @@ impl Settings {
         if settings.paths.data.is_some() {
             settings.paths.data = Some(data.clone());
         }
+        settings.source = path.map(Path::to_path_buf);
         settings.store.rebase(&data);
         settings.mqtt.spill_dir = data.join(&settings.mqtt.spill_dir);
         // TLS files too, like every other path in the file.

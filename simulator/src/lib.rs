@@ -205,6 +205,8 @@ pub(crate) struct Endpoint {
     pub replies: AtomicU64,
     /// Requests answered by this endpoint.
     pub served: AtomicU64,
+    /// TCP connections accepted by this endpoint.
+    pub accepted: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -387,6 +389,7 @@ impl Simulator {
                 fault: watch::Sender::new(None),
                 replies: AtomicU64::new(0),
                 served: AtomicU64::new(0),
+                accepted: AtomicU64::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -548,6 +551,14 @@ impl Simulator {
     pub fn endpoint_request_count(&self, endpoint: usize) -> u64 {
         self.shared.endpoints[endpoint]
             .served
+            .load(Ordering::Relaxed)
+    }
+
+    /// TCP connections endpoint `endpoint` has accepted so far: a client
+    /// that keeps its link open makes one.
+    pub fn endpoint_connections(&self, endpoint: usize) -> u64 {
+        self.shared.endpoints[endpoint]
+            .accepted
             .load(Ordering::Relaxed)
     }
 

@@ -51,6 +51,9 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, index: usize, first: Tcp
                 r = l.accept() => match r {
                     Ok((stream, _)) => {
                         let _ = stream.set_nodelay(true);
+                        shared.endpoints[index]
+                            .accepted
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         conns.spawn(connection(shared.clone(), index, stream));
                     }
                     Err(e) => {

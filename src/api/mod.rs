@@ -12,6 +12,7 @@
 //! blocking pool (`blocking`); the lamp list pages and the figures now are
 //! reused for `api.cache_ttl` (`cache.rs`, `figures::NowCache`).
 
+mod admin;
 mod auth;
 mod cache;
 mod commands;
@@ -23,6 +24,7 @@ mod history;
 mod inventory;
 mod query;
 
+pub use admin::{ReloadError, ReloadReport, ReloadRequest, Reloads};
 pub use config::ApiSettings;
 pub use error::ApiError;
 
@@ -65,6 +67,9 @@ pub struct AppState {
     pub cache: Arc<ApiCache>,
     /// `/api/v1` requests answered at once (`api.max_concurrent`).
     pub max_concurrent: usize,
+    /// Where `POST /api/v1/admin/reload` asks for a reload; `None` when the
+    /// gateway was not started from a settings file.
+    pub reloads: Option<Reloads>,
 }
 
 pub use cache::ApiCache;
@@ -95,6 +100,7 @@ pub fn router(state: AppState) -> Router {
             "/groups/{name}",
             get(commands::group).put(commands::put_group),
         )
+        .route("/admin/reload", post(admin::reload))
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             require_token,
@@ -148,6 +154,8 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub struct Server {
     runtime: Option<tokio::runtime::Runtime>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The router requests go to; a reload puts a new one here.
+    current: Arc<parking_lot::RwLock<Router>>,
 }
 
 impl Server {
@@ -172,16 +180,32 @@ impl Server {
                 }
             })
             .build()?;
+        let current = Arc::new(parking_lot::RwLock::new(app));
+        // Each request goes to the router current when it arrives: one
+        // that started before a reload finishes on the old one.
+        let routed = current.clone();
+        let serve = Router::new().fallback_service(tower::service_fn(
+            move |req: axum::extract::Request| {
+                let router = routed.read().clone();
+                tower::ServiceExt::oneshot(router, req)
+            },
+        ));
         let task = runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app)
+            axum::serve(listener, serve)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
         });
         Ok(Server {
             runtime: Some(runtime),
             task,
+            current,
         })
+    }
+
+    /// Serves `app` from the next request on (a reload's new state).
+    pub fn replace(&self, app: Router) {
+        *self.current.write() = app;
     }
 
     /// Waits until the server has stopped (after `stop`), then ends its runtime.

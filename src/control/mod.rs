@@ -86,12 +86,14 @@ type Recent = (HashMap<String, Arc<CommandCell>>, VecDeque<String>);
 
 #[derive(Debug)]
 pub struct Control {
-    live: Arc<LiveState>,
-    /// Device → (endpoint, index in its devices).
-    placement: HashMap<DeviceKey, (u32, u32)>,
-    /// Quantities each device's profile maps, to refuse writes it cannot take.
-    circuits: HashMap<DeviceKey, u8>,
-    writers: Vec<mpsc::Sender<WriteJob>>,
+    /// The live state and the pollers' queues commands go to; a reload
+    /// replaces it whole (`rewire`), so one command sees one generation.
+    wiring: RwLock<Arc<Wiring>>,
+    /// Queue length per endpoint (`control.write_queue`).
+    write_queue: usize,
+    /// The names of the groups the settings define (the rest were set
+    /// through the API).
+    settings_groups: RwLock<std::collections::BTreeSet<String>>,
     commands: Mutex<Recent>,
     idempotency: Mutex<HashMap<(String, String), String>>,
     groups: RwLock<BTreeMap<String, Vec<String>>>,
@@ -106,15 +108,26 @@ pub struct Control {
     seq: std::sync::atomic::AtomicU64,
 }
 
-impl Control {
-    /// Builds the control service and the write queues, one per endpoint
-    /// (hand the receivers to the pollers).
+/// What commands are resolved against and sent through: one generation of
+/// the live state and of the pollers.
+#[derive(Debug)]
+pub struct Wiring {
+    pub(crate) live: Arc<LiveState>,
+    /// Device → (endpoint, index in its devices).
+    placement: HashMap<DeviceKey, (u32, u32)>,
+    /// Quantities each device's profile maps, to refuse writes it cannot take.
+    pub(crate) circuits: HashMap<DeviceKey, u8>,
+    writers: Vec<mpsc::Sender<WriteJob>>,
+}
+
+impl Wiring {
+    /// The wiring for `topology` and the write queues, one per endpoint, in
+    /// endpoint order (hand the receivers to the pollers).
     pub fn new(
         live: Arc<LiveState>,
         topology: &Topology,
-        settings: &ControlSettings,
-        cancel: CancellationToken,
-    ) -> (Arc<Control>, Vec<mpsc::Receiver<WriteJob>>) {
+        write_queue: usize,
+    ) -> (Wiring, Vec<mpsc::Receiver<WriteJob>>) {
         let mut placement = HashMap::new();
         let mut circuits = HashMap::new();
         let mut writers = Vec::new();
@@ -124,20 +137,39 @@ impl Control {
                 placement.insert(dev.key, (e as u32, d as u32));
                 circuits.insert(dev.key, dev.profile.circuits);
             }
-            let (tx, rx) = mpsc::channel(settings.write_queue.max(1));
+            let (tx, rx) = mpsc::channel(write_queue.max(1));
             writers.push(tx);
             receivers.push(rx);
         }
+        let w = Wiring {
+            live,
+            placement,
+            circuits,
+            writers,
+        };
+        (w, receivers)
+    }
+}
+
+impl Control {
+    /// Builds the control service and the write queues, one per endpoint
+    /// (hand the receivers to the pollers).
+    pub fn new(
+        live: Arc<LiveState>,
+        topology: &Topology,
+        settings: &ControlSettings,
+        cancel: CancellationToken,
+    ) -> (Arc<Control>, Vec<mpsc::Receiver<WriteJob>>) {
+        let (wiring, receivers) = Wiring::new(live, topology, settings.write_queue);
         let groups = settings
             .groups
             .iter()
             .map(|g| (g.name.clone(), g.lamps.clone()))
             .collect();
         let control = Arc::new(Control {
-            live,
-            placement,
-            circuits,
-            writers,
+            wiring: RwLock::new(Arc::new(wiring)),
+            write_queue: settings.write_queue,
+            settings_groups: RwLock::new(settings.groups.iter().map(|g| g.name.clone()).collect()),
             commands: Mutex::new((HashMap::new(), VecDeque::new())),
             idempotency: Mutex::new(HashMap::new()),
             groups: RwLock::new(groups),
@@ -149,6 +181,74 @@ impl Control {
             seq: std::sync::atomic::AtomicU64::new(0),
         });
         (control, receivers)
+    }
+
+    /// The current generation of the live state and the pollers' queues.
+    pub fn wiring(&self) -> Arc<Wiring> {
+        self.wiring.read().clone()
+    }
+
+    /// A reload's wiring for `topology` (see [`Wiring::new`]), sized as
+    /// the settings say.
+    pub fn prepare(
+        &self,
+        live: Arc<LiveState>,
+        topology: &Topology,
+    ) -> (Wiring, Vec<mpsc::Receiver<WriteJob>>) {
+        Wiring::new(live, topology, self.write_queue)
+    }
+
+    /// Switches to a reload's wiring once the old pollers have ended (so
+    /// no write of the old generation is still to confirm): what is kept
+    /// per lamp (the latest command, the last confirmed action) follows the
+    /// lamp's id to its new position, a lamp that is gone drops out; the
+    /// groups the settings define are replaced by `groups`, those set
+    /// through the API are kept with the lamps that still exist.
+    pub fn rewire(&self, wiring: Wiring, groups: &[GroupConfig]) {
+        let old = self.wiring();
+        let (from, to) = (&old.live.inventory, &wiring.live.inventory);
+        let rekey = |k: &DeviceKey| -> Option<DeviceKey> {
+            match *k {
+                DeviceKey::Lamp(i) => from
+                    .lamps
+                    .get(i as usize)
+                    .and_then(|l| to.lamp_position(&l.id))
+                    .map(|i| DeviceKey::Lamp(i as u32)),
+                DeviceKey::Rtu(i) => from
+                    .cabinets
+                    .get(i as usize)
+                    .and_then(|c| c.rtu.as_ref())
+                    .and_then(|r| to.rtu_position(&r.id))
+                    .map(|i| DeviceKey::Rtu(i as u32)),
+            }
+        };
+        {
+            let mut latest = self.latest.lock();
+            *latest = latest
+                .drain()
+                .filter_map(|(k, v)| rekey(&k).map(|k| (k, v)))
+                .collect();
+        }
+        {
+            let mut confirmed = self.confirmed.lock();
+            *confirmed = confirmed
+                .drain()
+                .filter_map(|(k, v)| rekey(&k).map(|k| (k, v)))
+                .collect();
+        }
+        {
+            let mut names = self.settings_groups.write();
+            let mut all = self.groups.write();
+            all.retain(|name, _| !names.contains(name));
+            for lamps in all.values_mut() {
+                lamps.retain(|l| to.lamp_position(l).is_some());
+            }
+            for g in groups {
+                all.insert(g.name.clone(), g.lamps.clone());
+            }
+            *names = groups.iter().map(|g| g.name.clone()).collect();
+        }
+        *self.wiring.write() = Arc::new(wiring);
     }
 
     pub fn observe(&self, observer: Arc<dyn CommandObserver>) {
@@ -169,7 +269,7 @@ impl Control {
         check_name(name).map_err(|e| ControlError::Invalid(format!("name: {e}")))?;
         if let Some(bad) = lamps
             .iter()
-            .find(|l| self.live.inventory.lamp_position(l).is_none())
+            .find(|l| self.wiring().live.inventory.lamp_position(l).is_none())
         {
             return Err(ControlError::Invalid(format!(
                 "lamps: unknown lamp `{bad}`"
@@ -269,7 +369,9 @@ impl Control {
                 )));
             }
         }
-        let resolved = resolve::resolve(self, principal, &sub.selector, sub.action)?;
+        // Resolved and sent in one generation: positions and queues match.
+        let wiring = self.wiring();
+        let resolved = resolve::resolve(self, &wiring, principal, &sub.selector, sub.action)?;
         let now = Utc::now();
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = format!("cmd-{}-{n}", now.format("%Y%m%dT%H%M%S%.3f"));
@@ -334,13 +436,13 @@ impl Control {
         let mut jobs: Vec<(u32, WriteJob)> = Vec::new();
         for (i, t) in resolved.targets.into_iter().enumerate() {
             let online = {
-                let live = self.live.read();
+                let live = wiring.live.read();
                 match t.key {
                     DeviceKey::Lamp(l) => live.lamps[l as usize].online,
                     DeviceKey::Rtu(c) => live.rtus[c as usize].online,
                 }
             };
-            let placed = self.placement.get(&t.key).copied();
+            let placed = wiring.placement.get(&t.key).copied();
             match placed {
                 Some((endpoint, device)) if online => jobs.push((
                     endpoint,
@@ -356,7 +458,7 @@ impl Control {
                 _ => cell.finish(i, Err(FailCause::Offline)),
             }
         }
-        let writers = self.writers.clone();
+        let writers = wiring.writers.clone();
         tokio::spawn(async move {
             for (endpoint, job) in jobs {
                 let (cell, target) = (job.cell.clone(), job.target);
@@ -399,6 +501,7 @@ impl Control {
             };
             for (lamp, action) in restore {
                 let key = control
+                    .wiring()
                     .live
                     .inventory
                     .lamp_position(&lamp)

@@ -50,6 +50,7 @@ fn lamp_writes(action: Action) -> Vec<(Quantity, f64)> {
 
 pub(super) fn resolve(
     control: &Control,
+    wiring: &super::Wiring,
     p: &Principal,
     selector: &Selector,
     action: Action,
@@ -64,7 +65,7 @@ pub(super) fn resolve(
     // another district's lamp, cabinet, circuit, district or group is
     // refused exactly as an unknown one is, never as "forbidden", which
     // would confirm that it exists and say where.
-    let inv = &control.live.inventory;
+    let inv = &wiring.live.inventory;
 
     if let Selector::Circuit { cabinet, circuit } = selector {
         if matches!(action, Action::Dim { .. }) {
@@ -77,7 +78,7 @@ pub(super) fn resolve(
         })?;
         let c = &inv.cabinets[ci];
         let key = DeviceKey::Rtu(ci as u32);
-        let switchable = control
+        let switchable = wiring
             .circuits
             .get(&key)
             .copied()
@@ -164,7 +165,7 @@ pub(super) fn resolve(
             "target: the selector matches no lamp".into(),
         ));
     }
-    let live = control.live.read();
+    let live = wiring.live.read();
     let mut targets = Vec::with_capacity(positions.len());
     let mut restore = Vec::with_capacity(positions.len());
     for i in positions {

@@ -53,10 +53,10 @@ pub(crate) async fn register(
         };
         buf.extend_from_slice(&chunk[..n]);
         quiet = match registry.judge(&buf) {
-            Judgement::Register(slot) => return Ok(slot.clone()),
+            Judgement::Register(slot) => return Ok(slot),
             // No room left to wait in: what has come is the registration.
-            Judgement::RegisterIfQuiet(slot) if buf.len() == READ_ROOM => return Ok(slot.clone()),
-            Judgement::RegisterIfQuiet(slot) => Some((slot.clone(), Instant::now() + QUIET)),
+            Judgement::RegisterIfQuiet(slot) if buf.len() == READ_ROOM => return Ok(slot),
+            Judgement::RegisterIfQuiet(slot) => Some((slot, Instant::now() + QUIET)),
             Judgement::ReadOn => None,
             Judgement::Refuse(why) => return Err(Refused { why, bytes: buf }),
         };

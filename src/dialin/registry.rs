@@ -41,7 +41,9 @@ pub struct DtuStatus {
 #[derive(Debug)]
 pub struct Registry {
     /// By id bytes: the handshake looks ids up by prefix.
-    slots: BTreeMap<Vec<u8>, Arc<Slot>>,
+    /// Grows when a reload adds `dtu:` endpoints (a slot is never removed:
+    /// a DTU still dialling in is told apart from a stranger).
+    slots: parking_lot::RwLock<BTreeMap<Vec<u8>, Arc<Slot>>>,
     heartbeat: Option<Arc<[u8]>>,
     generation: AtomicU64,
     stats: Arc<DialInStats>,
@@ -49,10 +51,10 @@ pub struct Registry {
 
 /// What the handshake makes of the bytes read so far (the rule in `mod.rs`).
 #[derive(Debug)]
-pub(crate) enum Judgement<'a> {
-    Register(&'a Arc<Slot>),
+pub(crate) enum Judgement {
+    Register(Arc<Slot>),
     /// Register unless more bytes come within the quiet period.
-    RegisterIfQuiet(&'a Arc<Slot>),
+    RegisterIfQuiet(Arc<Slot>),
     ReadOn,
     Refuse(super::Refusal),
 }
@@ -77,7 +79,7 @@ impl Registry {
             })
             .collect();
         Arc::new(Registry {
-            slots,
+            slots: parking_lot::RwLock::new(slots),
             heartbeat,
             generation: AtomicU64::new(0),
             stats,
@@ -85,12 +87,27 @@ impl Registry {
     }
 
     pub fn slot(&self, id: &str) -> Option<Arc<Slot>> {
-        self.slots.get(id.as_bytes()).cloned()
+        self.slots.read().get(id.as_bytes()).cloned()
+    }
+
+    /// Adds a slot for each id it does not have yet (a reload's new `dtu:`
+    /// endpoints); returns how many were new.
+    pub fn add(&self, ids: impl IntoIterator<Item = String>) -> usize {
+        let mut slots = self.slots.write();
+        let mut added = 0;
+        for id in ids {
+            if !slots.contains_key(id.as_bytes()) {
+                let slot = Arc::new(Slot::new(id.clone(), self.stats.clone()));
+                slots.insert(id.into_bytes(), slot);
+                added += 1;
+            }
+        }
+        added
     }
 
     /// Every configured id, in id order.
     pub fn status(&self) -> Vec<DtuStatus> {
-        self.slots.values().map(|s| s.status()).collect()
+        self.slots.read().values().map(|s| s.status()).collect()
     }
 
     /// The bytes the DTUs send when idle, for the Modbus framing to drop.
@@ -99,16 +116,17 @@ impl Registry {
     }
 
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.slots.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.slots.read().is_empty()
     }
 
     /// DTUs connected now.
     pub fn connected(&self) -> usize {
         self.slots
+            .read()
             .values()
             .filter(|s| s.inner.lock().open.is_some())
             .count()
@@ -120,7 +138,7 @@ impl Registry {
 
     /// Shuts every connection down (at gateway stop, after the pollers).
     pub fn close_all(&self) {
-        for slot in self.slots.values() {
+        for slot in self.slots.read().values() {
             let mut inner = slot.inner.lock();
             inner.waiting = None;
             if let Some(open) = inner.open.take() {
@@ -130,23 +148,24 @@ impl Registry {
     }
 
     /// A configured id of at most [`MAX_ID_LEN`] bytes.
-    fn exact(&self, bytes: &[u8]) -> Option<&Arc<Slot>> {
+    fn exact(&self, bytes: &[u8]) -> Option<Arc<Slot>> {
         if bytes.is_empty() || bytes.len() > MAX_ID_LEN {
             return None;
         }
-        self.slots.get(bytes)
+        self.slots.read().get(bytes).cloned()
     }
 
     /// Some configured id is longer than `bytes` and starts with them.
     fn extends(&self, bytes: &[u8]) -> bool {
         self.slots
+            .read()
             .range::<[u8], _>((Bound::Excluded(bytes), Bound::Unbounded))
             .next()
             .is_some_and(|(k, _)| k.starts_with(bytes))
     }
 
     /// The registration rule (module documentation of `dialin`).
-    pub(crate) fn judge(&self, buf: &[u8]) -> Judgement<'_> {
+    pub(crate) fn judge(&self, buf: &[u8]) -> Judgement {
         let end = buf
             .iter()
             .rposition(|&b| !separator(b))

@@ -18,6 +18,18 @@ struct Queue {
     closed: bool,
     /// Command acks to publish, in order.
     messages: Vec<super::outbox::Message>,
+    /// A reload's new live state, after the first `.0` batches (the old
+    /// generation's last).
+    reconfigure: Option<(usize, Reconfigure)>,
+}
+
+/// A reload's new live state and the tracker for its devices: the batches
+/// queued before it name devices by the old positions, those after it by
+/// the new.
+#[derive(Debug)]
+pub struct Reconfigure {
+    pub live: Arc<crate::state::LiveState>,
+    pub tracker: super::track::Tracker,
 }
 
 #[derive(Debug)]
@@ -35,6 +47,8 @@ pub struct Taken {
     pub rescan: bool,
     pub closed: bool,
     pub messages: Vec<super::outbox::Message>,
+    /// Switch to it after `batches`; more may be waiting behind it.
+    pub reconfigure: Option<Reconfigure>,
 }
 
 impl Inbox {
@@ -49,12 +63,26 @@ impl Inbox {
 
     pub fn take(&self) -> Taken {
         let mut q = self.queue.lock();
+        let (batches, reconfigure) = match q.reconfigure.take() {
+            Some((n, r)) => (q.batches.drain(..n).collect(), Some(r)),
+            None => (std::mem::take(&mut q.batches), None),
+        };
         Taken {
-            batches: std::mem::take(&mut q.batches),
+            batches,
             rescan: std::mem::take(&mut q.rescan),
             closed: q.closed,
             messages: std::mem::take(&mut q.messages),
+            reconfigure,
         }
+    }
+
+    /// Queues a reload's switch behind the batches offered so far.
+    pub fn reconfigure(&self, r: Reconfigure) {
+        let mut q = self.queue.lock();
+        let n = q.batches.len();
+        q.reconfigure = Some((n, r));
+        drop(q);
+        self.notify.notify_one();
     }
 
     /// Queues a message (a command ack) for the MQTT task; it then goes

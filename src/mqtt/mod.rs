@@ -52,10 +52,33 @@ pub enum MqttError {
 #[derive(Debug)]
 pub struct MqttLink {
     pub sink: Arc<dyn Sink>,
+    /// Tells the publisher of a reload's new live state.
+    pub reload: Reloader,
     pub status: Arc<LinkStatus>,
     pub task: JoinHandle<()>,
     /// Where the embedded broker listens, when it was started.
     pub embedded: Option<SocketAddr>,
+}
+
+/// The publisher's side of a reload.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    inbox: Arc<inbox::Inbox>,
+    bands: track::Deadbands,
+}
+
+impl Reloader {
+    /// From the batches offered after this call on, devices are those of
+    /// `live` and `topology`. Call between state generations.
+    pub fn reconfigure(&self, live: Arc<LiveState>, topology: &Topology) {
+        let tracker = track::Tracker::new(
+            topology,
+            live.inventory.lamps.len(),
+            live.inventory.cabinets.len(),
+            self.bands,
+        );
+        self.inbox.reconfigure(inbox::Reconfigure { live, tracker });
+    }
 }
 
 /// Every inventory id that goes into a topic passes [`payload::check_level`],
@@ -136,15 +159,16 @@ pub fn start(
     let status = Arc::new(LinkStatus::new(format!("{scheme}://{host}:{port}")));
     let inbox = inbox::Inbox::new(m.batch_queue, status.clone());
     let outbox = outbox::Outbox::open(&m.spill_dir, m.event_queue)?.with_fsync(m.fsync);
+    let bands = track::Deadbands {
+        power: m.deadband_power,
+        voltage: m.deadband_voltage,
+        current: m.deadband_current,
+    };
     let tracker = track::Tracker::new(
         topology,
         live.inventory.lamps.len(),
         live.inventory.cabinets.len(),
-        track::Deadbands {
-            power: m.deadband_power,
-            voltage: m.deadband_voltage,
-            current: m.deadband_current,
-        },
+        bands,
     );
     let publisher = publisher::Publisher {
         settings: m.clone(),
@@ -167,6 +191,10 @@ pub fn start(
     let span = tracing::info_span!("mqtt", broker = %status.broker);
     let task = tokio::spawn(tracing::Instrument::instrument(publisher.run(), span));
     Ok(Some(MqttLink {
+        reload: Reloader {
+            inbox: inbox.clone(),
+            bands,
+        },
         sink: Arc::new(inbox::MqttSink { inbox }),
         status,
         task,

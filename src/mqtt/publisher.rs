@@ -122,6 +122,15 @@ impl Publisher {
                 };
                 self.queue_events(raw, run_id, &mut seq);
             }
+            if let Some(r) = taken.reconfigure {
+                // Every state is published again from the new tracker, so
+                // no change pending in the old one is lost; the batches
+                // behind the switch are taken at once.
+                self.live = r.live;
+                self.tracker = r.tracker;
+                self.tracker.mark_all(&self.live.read());
+                self.inbox.notify.notify_one();
+            }
             if taken.closed && stop_by.is_none() {
                 stop_by = Some(Instant::now() + self.settings.drain_timeout);
             }

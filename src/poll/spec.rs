@@ -175,7 +175,15 @@ async fn against_a_silent_endpoint(cfg: PollerConfig, n: usize) -> Vec<(Duration
     let (_writes, writes_rx) = mpsc::channel(1);
     let cancel = CancellationToken::new();
     let t0 = Instant::now();
-    let poller = tokio::spawn(worker::run(0, spec, cfg, tx, writes_rx, cancel.clone()));
+    let poller = tokio::spawn(worker::run(
+        0,
+        spec,
+        cfg,
+        tx,
+        writes_rx,
+        cancel.clone(),
+        worker::Lifecycle::default(),
+    ));
     let mut got = Vec::new();
     while got.len() < n {
         // A silent endpoint confirms no write: every report is a poll.

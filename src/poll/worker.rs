@@ -46,6 +46,32 @@ pub(super) struct Endpoint {
     pub(super) last_failure: Option<FailReason>,
 }
 
+/// How a poller starts and when it hands over: `retire` ends it between
+/// cycles with its link and timing kept (a reload keeping the endpoint);
+/// `resume` is what an earlier poller of the same endpoint handed over.
+#[derive(Default)]
+pub(super) struct Lifecycle {
+    pub(super) retire: CancellationToken,
+    pub(super) resume: Option<Box<Handover>>,
+}
+
+/// What a retired poller passes to its successor so that polling goes on as
+/// if nothing happened: the open link, each class's next due time, the
+/// backoff, and what it learnt of its units.
+pub(super) struct Handover {
+    conn: Option<Connection>,
+    due: Vec<Instant>,
+    not_before: Instant,
+    backoff: Backoff,
+    units: HashMap<u8, UnitHealth>,
+    last_answered: [bool; 2],
+    resume_at: [usize; 2],
+    last_io: Option<Instant>,
+    last_failure: Option<FailReason>,
+}
+
+/// Polls until `cancel` (returns `None`) or `life.retire` (returns the
+/// handover, after the queued command writes have been carried out).
 pub(super) async fn run(
     index: u32,
     spec: Arc<EndpointSpec>,
@@ -53,7 +79,8 @@ pub(super) async fn run(
     reports: mpsc::Sender<Report>,
     writes: mpsc::Receiver<WriteJob>,
     cancel: CancellationToken,
-) {
+    life: Lifecycle,
+) -> Option<Box<Handover>> {
     let classes: Vec<(PollClass, Duration)> = [
         (PollClass::Rtu, cfg.rtu_interval),
         (PollClass::Slc, cfg.slc_interval),
@@ -70,6 +97,22 @@ pub(super) async fn run(
     // After the endpoint failed nothing is sent before this; kept apart from
     // the per-class due times so the class that waited longest goes next.
     let mut not_before = Instant::now();
+    if let Some(h) = life.resume {
+        let h = *h;
+        // The same endpoint with the same plan: the classes are the same.
+        if h.due.len() == due.len() {
+            due = h.due;
+        }
+        not_before = h.not_before;
+        backoff = h.backoff;
+        ep.conn = h.conn;
+        ep.units = h.units;
+        ep.last_answered = h.last_answered;
+        ep.resume_at = h.resume_at;
+        ep.last_io = h.last_io;
+        ep.last_failure = h.last_failure;
+    }
+    let mut retired = false;
     loop {
         let next = due.iter().enumerate().min_by_key(|(_, t)| **t);
         let (slot, when) = next.map_or((usize::MAX, far), |(s, t)| (s, *t));
@@ -108,6 +151,11 @@ pub(super) async fn run(
                 continue;
             }
             () = cancel.cancelled() => break,
+            // Between cycles only: a cycle under way is finished first.
+            () = life.retire.cancelled() => {
+                retired = true;
+                break;
+            }
         }
         let Some(&(class, interval)) = classes.get(slot) else {
             continue;
@@ -147,13 +195,32 @@ pub(super) async fn run(
             break;
         }
     }
+    ep.writes.close();
+    if retired && !cancel.is_cancelled() {
+        // Commands already queued here are carried out, not failed: their
+        // callers were told they were accepted.
+        while let Ok(job) = ep.writes.try_recv() {
+            ep.execute(job).await;
+        }
+        return Some(Box::new(Handover {
+            conn: ep.conn.take(),
+            due,
+            not_before,
+            backoff,
+            units: std::mem::take(&mut ep.units),
+            last_answered: ep.last_answered,
+            resume_at: ep.resume_at,
+            last_io: ep.last_io,
+            last_failure: ep.last_failure.take(),
+        }));
+    }
     if let Some(mut conn) = ep.conn.take() {
         let _ = conn.ctx.disconnect().await;
     }
-    ep.writes.close();
     while let Ok(job) = ep.writes.try_recv() {
         job.cell.finish(job.target, Err(FailCause::ShuttingDown));
     }
+    None
 }
 
 /// The next DTU connection registered for this endpoint; never, for an

@@ -1,6 +1,7 @@
 //! Live state: the latest values and online status of every RTU and SLC, and
 //! the online/offline transitions, fed by the pollers through one channel.
 
+mod carry;
 pub mod metrics;
 mod name;
 mod reading;

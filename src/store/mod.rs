@@ -200,6 +200,20 @@ impl Running {
         })
     }
 
+    /// A reload's new inventory: the rows of every batch from now on are
+    /// named from it, and the writer brings the `lamps` table up to date.
+    /// Call while no state task offers batches (between generations).
+    pub fn reconfigure(&self, inventory: Arc<Inventory>, lit_threshold_w: Arc<Vec<f64>>) {
+        let shared = &self.sink.shared;
+        *shared.naming.write() = Naming::new(&inventory);
+        *shared.lamps.lock() = ingest::sink::LampsTable {
+            inventory,
+            lit_threshold_w,
+            stale: true,
+        };
+        shared.wake.notify_one();
+    }
+
     /// Waits until everything queued is written (or left in the spool, if
     /// the database stays away past `shutdown_timeout`) and the run's stop
     /// is recorded. Call after the state task has dropped its sinks.
@@ -258,6 +272,11 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
         backlog,
         status.clone(),
         Naming::new(&args.inventory),
+        ingest::sink::LampsTable {
+            inventory: args.inventory.clone(),
+            lit_threshold_w: args.lit_threshold_w.clone(),
+            stale: false,
+        },
     ));
     let run_id = format!(
         "{}-{}",
@@ -270,8 +289,6 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
         settings: args.settings.clone(),
         run_id: run_id.clone(),
         gateway_id: args.gateway_id.clone(),
-        inventory: args.inventory.clone(),
-        lit_threshold_w: args.lit_threshold_w.clone(),
     }));
     let maintenance = tokio::spawn(maintenance::run(maintenance::MaintenanceArgs {
         db: db.clone(),

@@ -44,6 +44,7 @@ pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
     let topology = check(&inventory, &profiles, settings.poll.max_gap, &mut issues);
     settings::tokens(settings, &inventory, &mut issues);
     settings::dialin(settings, &inventory, &mut issues);
+    settings::groups(settings, &inventory, &mut issues);
     // What the MQTT mirror refuses at start, reported here with file:line so
     // `check-config` refuses what `run` would.
     if !matches!(settings.mqtt.url, crate::mqtt::BrokerChoice::None) {

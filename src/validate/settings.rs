@@ -21,6 +21,29 @@ pub(super) fn tokens(settings: &Settings, inv: &Inventory, issues: &mut Vec<Conf
     );
 }
 
+/// The groups the settings define: a name as the API takes one, lamps the
+/// inventory has (a reload checks them against the new inventory).
+pub(super) fn groups(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, g) in settings.control.groups.iter().enumerate() {
+        let at = format!("settings control.groups[{i}]");
+        if let Err(e) = crate::control::check_name(&g.name) {
+            issues.push(ConfigIssue::new(&at, format!("name: {e}")));
+        } else if !seen.insert(g.name.as_str()) {
+            issues.push(ConfigIssue::new(
+                &at,
+                format!("group `{}` is defined twice", g.name),
+            ));
+        }
+        if let Some(bad) = g.lamps.iter().find(|l| inv.lamp_position(l).is_none()) {
+            issues.push(ConfigIssue::new(
+                &at,
+                format!("group `{}`: unknown lamp `{bad}`", g.name),
+            ));
+        }
+    }
+}
+
 /// `dtu:<id>` endpoints need `[dialin] listen` (else their pollers wait for
 /// a connection that cannot come). The id itself is checked where the
 /// endpoint cell is parsed (inventory/endpoint.rs).

@@ -22,6 +22,7 @@ mod http;
 mod lighting;
 mod load;
 mod mqtt;
+mod reload;
 mod scope;
 mod store;
 mod store_kill;

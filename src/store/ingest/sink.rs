@@ -19,7 +19,12 @@ use tokio::sync::Notify;
 pub(crate) struct Shared {
     pub(crate) backlog: Mutex<Backlog>,
     pub(crate) status: Arc<StoreStatus>,
-    pub(crate) naming: Naming,
+    /// Ids and districts by device position; replaced by a reload (while the
+    /// state task is between generations, so no batch sees a mix).
+    pub(crate) naming: parking_lot::RwLock<Naming>,
+    /// The inventory the `lamps` table must hold, and whether the writer
+    /// has yet to write it since a reload changed it.
+    pub(crate) lamps: Mutex<LampsTable>,
     /// Wakes the writer: rows arrived, or the sink was dropped.
     pub(crate) wake: Notify,
     /// The state task dropped the sink: no more batches come.
@@ -27,11 +32,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(backlog: Backlog, status: Arc<StoreStatus>, naming: Naming) -> Self {
+    pub(crate) fn new(
+        backlog: Backlog,
+        status: Arc<StoreStatus>,
+        naming: Naming,
+        lamps: LampsTable,
+    ) -> Self {
         Self {
             backlog: Mutex::new(backlog),
             status,
-            naming,
+            naming: parking_lot::RwLock::new(naming),
+            lamps: Mutex::new(lamps),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
         }
@@ -49,6 +60,16 @@ impl Shared {
     }
 }
 
+/// What the `lamps` table is written from (at connect, and again after a
+/// reload changed the inventory).
+#[derive(Debug, Clone)]
+pub(crate) struct LampsTable {
+    pub(crate) inventory: Arc<crate::inventory::Inventory>,
+    pub(crate) lit_threshold_w: Arc<Vec<f64>>,
+    /// A reload changed it and the writer has not written it yet.
+    pub(crate) stale: bool,
+}
+
 /// The state's handle on the store: turns each applied batch into rows and
 /// appends them to the spool on the state task, so that what the state
 /// counts as polled is on disk when the count moves (`state::run` counts
@@ -60,7 +81,8 @@ pub struct StoreSink {
 
 impl Sink for StoreSink {
     fn offer(&self, batch: Arc<Applied>) {
-        self.shared.push(self.shared.naming.batch(&batch));
+        let rows = self.shared.naming.read().batch(&batch);
+        self.shared.push(rows);
     }
 }
 

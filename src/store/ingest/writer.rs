@@ -3,7 +3,6 @@
 
 use super::backlog::{Chunk, Take};
 use super::sink::Shared;
-use crate::inventory::Inventory;
 use crate::store::db::Db;
 use crate::store::maintenance::ROLLED_TO;
 use crate::store::{StoreError, StoreSettings};
@@ -20,8 +19,6 @@ pub(crate) struct WriterArgs {
     pub settings: StoreSettings,
     pub run_id: String,
     pub gateway_id: String,
-    pub inventory: Arc<Inventory>,
-    pub lit_threshold_w: Arc<Vec<f64>>,
 }
 
 /// Connects, migrates and records the run; then writes until the sink has
@@ -63,6 +60,15 @@ pub(crate) async fn writer(a: WriterArgs) {
                     pause(&a, &mut retry, closed).await;
                     continue;
                 }
+            }
+        }
+        if a.shared.lamps.lock().stale {
+            // A reload changed the inventory: new lamps get their rows
+            // before their samples' rollups need them.
+            match tokio::time::timeout(s.write_timeout, upsert_lamps(&a)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed(&a, None, e.to_string(), "store cannot write the lamps"),
+                Err(_) => failed(&a, None, "timed out".into(), "store cannot write the lamps"),
             }
         }
         let (queued, spooled) = {
@@ -145,9 +151,22 @@ pub(crate) async fn writer(a: WriterArgs) {
     finish(&a).await;
 }
 
+/// Writes the `lamps` table from the current inventory; it is clean once
+/// written, unless a reload changed it meanwhile.
+async fn upsert_lamps(a: &WriterArgs) -> Result<(), StoreError> {
+    let table = a.shared.lamps.lock().clone();
+    a.db.upsert_lamps(&table.inventory, &table.lit_threshold_w)
+        .await?;
+    let mut now = a.shared.lamps.lock();
+    if Arc::ptr_eq(&now.inventory, &table.inventory) {
+        now.stale = false;
+    }
+    Ok(())
+}
+
 async fn setup(a: &WriterArgs) -> Result<(), StoreError> {
     a.db.migrate().await?;
-    a.db.upsert_lamps(&a.inventory, &a.lit_threshold_w).await?;
+    upsert_lamps(a).await?;
     let now = chrono::Utc::now();
     a.db.partitions_ahead(now, a.settings.partitions_ahead_days)
         .await?;

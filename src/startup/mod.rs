@@ -1,5 +1,8 @@
 //! Builds the running gateway: configuration checked, pollers, live state and
-//! the HTTP API on a bound port.
+//! the HTTP API on a bound port; runs it until it is stopped, reloading its
+//! configuration when asked (reload.rs).
+
+mod reload;
 
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
@@ -7,7 +10,7 @@ use crate::control::Control;
 use crate::dialin;
 use crate::inventory::{ConfigIssue, Inventory};
 use crate::mqtt::{self, LinkStatus};
-use crate::poll::{self, PollerConfig};
+use crate::poll::{PollerConfig, Pollers};
 use crate::settings::Settings;
 use crate::state::{self, LiveState};
 use crate::store;
@@ -16,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,14 +50,23 @@ fn list(issues: &[ConfigIssue]) -> String {
 
 #[derive(Debug)]
 pub struct Application {
+    /// The settings running now (a reload replaces the parts it applies).
+    settings: Settings,
     local_addr: SocketAddr,
     live: Arc<LiveState>,
     control: Arc<Control>,
     cancel: CancellationToken,
     server: api::Server,
-    pollers: JoinSet<()>,
+    pollers: Pollers,
     state_task: JoinHandle<()>,
+    /// Every sink the state task offers batches to, kept here too so that a
+    /// reload's next state task gets the same ones; dropped at stop, after
+    /// the last state task, which lets the store and MQTT drain.
+    sinks: Vec<Arc<dyn state::Sink>>,
     store: Option<store::Running>,
+    mqtt_reload: Option<mqtt::Reloader>,
+    reloads: api::Reloads,
+    reload_requests: mpsc::Receiver<api::ReloadRequest>,
     dialin: Arc<dialin::Registry>,
     /// Where dial-in DTUs connect, when `dialin.listen` is set.
     dialin_addr: Option<SocketAddr>,
@@ -109,8 +121,9 @@ impl Application {
             &settings.control,
             cancel.clone(),
         );
-        let pollers = poll::spawn_all(
+        let pollers = Pollers::start(
             &loaded.topology,
+            &loaded.inventory,
             PollerConfig {
                 dialin: Some(dialin.clone()),
                 ..PollerConfig::new(&settings.poll, &settings.control)
@@ -142,14 +155,19 @@ impl Application {
             &loaded.topology,
             Some(control.clone()),
         )?;
-        let (mqtt_task, mqtt_status, mqtt_embedded) = match mqtt {
+        let (mqtt_task, mqtt_status, mqtt_embedded, mqtt_reload) = match mqtt {
             Some(link) => {
                 sinks.push(link.sink);
-                (Some(link.task), Some(link.status), link.embedded)
+                (
+                    Some(link.task),
+                    Some(link.status),
+                    link.embedded,
+                    Some(link.reload),
+                )
             }
-            None => (None, None, None),
+            None => (None, None, None, None),
         };
-        let state_task = tokio::spawn(state::run(live.clone(), rx, sinks));
+        let state_task = tokio::spawn(state::run(live.clone(), rx, sinks.clone()));
         let (dialin_addr, dialin_task) = match dialin_listener {
             Some((addr, listener)) => {
                 tracing::info!(listen = %addr, dtus = dialin.len(), "dial-in listener on");
@@ -167,48 +185,18 @@ impl Application {
         if tokens.is_empty() {
             tracing::warn!("no API tokens configured: every /api/v1 request will be refused (lamp-gateway token new)");
         }
-        let time_zone = settings.gateway.time_zone;
-        let figures = Arc::new(crate::figures::window::Context::new(
-            loaded.inventory.clone(),
-            &settings.gateway.id,
-            // A run that did not stop cleanly was observed until its last
-            // heartbeat and at most one more interval it may have missed.
-            chrono::Duration::from_std(settings.store.heartbeat_interval * 2)
-                .unwrap_or(chrono::Duration::minutes(1)),
-            time_zone,
-        ));
-        let now_cache = Arc::new(crate::figures::NowCache::new(settings.api.cache_ttl));
-        let mut metrics = prometheus_client::registry::Registry::default();
-        metrics.register_collector(Box::new(state::metrics::PollMetrics(live.clone())));
-        metrics.register_collector(Box::new(crate::figures::metrics::FigureMetrics {
-            live: live.clone(),
-            cache: now_cache.clone(),
-        }));
-        if let Some(s) = &store {
-            metrics.register_collector(Box::new(store::metrics::StoreMetrics(
-                s.store.status.clone(),
-            )));
-        }
-        if let Some(m) = &mqtt_status {
-            metrics.register_collector(Box::new(mqtt::metrics::MqttMetrics(m.clone())));
-        }
-        if dialin_addr.is_some() || !dialin.is_empty() {
-            metrics.register_collector(Box::new(dialin::metrics::DialInMetrics(dialin.clone())));
-        }
-        let app = api::router(AppState {
-            live: live.clone(),
+        let (reloads, reload_requests) = mpsc::channel(4);
+        let app = api::router(app_state(&ApiParts {
+            settings: &settings,
+            live: &live,
             tokens,
-            control: control.clone(),
-            now_cache,
-            metrics: Arc::new(metrics),
+            control: &control,
             store: store.as_ref().map(|s| s.store.clone()),
             mqtt: mqtt_status.clone(),
-            dialin: dialin.clone(),
-            time_zone,
-            figures,
-            cache: Arc::new(api::ApiCache::new(settings.api.cache_ttl)),
-            max_concurrent: settings.api.max_concurrent,
-        });
+            dialin: &dialin,
+            dialin_listening: dialin_addr.is_some(),
+            reloads: Some(reloads.clone()),
+        }));
         // The API on a runtime of its own (`api::Server`): requests never
         // queue in front of the pollers and the state task.
         let listener = listener.into_std().map_err(|source| StartupError::Listen {
@@ -227,6 +215,11 @@ impl Application {
             "gateway started"
         );
         Ok(Application {
+            settings,
+            sinks,
+            mqtt_reload,
+            reloads,
+            reload_requests,
             local_addr,
             live,
             control,
@@ -290,11 +283,26 @@ impl Application {
         self.cancel.clone()
     }
 
-    /// Runs until the stopper fires, then stops pollers and the dial-in
-    /// listener, drains the state and closes the API.
+    /// Where reloads are asked for (`SIGHUP`); the API's admin route asks
+    /// the same way.
+    pub fn reloads(&self) -> api::Reloads {
+        self.reloads.clone()
+    }
+
+    /// Runs until the stopper fires, reloading when asked; then stops
+    /// pollers and the dial-in listener, drains the state and closes the API.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
-        self.cancel.cancelled().await;
-        while self.pollers.join_next().await.is_some() {}
+        loop {
+            tokio::select! {
+                () = self.cancel.cancelled() => break,
+                Some(request) = self.reload_requests.recv() => {
+                    let result = self.reload(&request.by).await;
+                    // The asker may have gone (a closed connection).
+                    let _ = request.reply.send(result);
+                }
+            }
+        }
+        self.pollers.join().await;
         // No poller holds a DTU connection any more: the listener has
         // stopped accepting, and every DTU sees its connection close.
         if let Some(task) = self.dialin_task.take() {
@@ -302,6 +310,8 @@ impl Application {
         }
         self.dialin.close_all();
         self.state_task.await?;
+        // The last state task has ended: the sinks' last handles go.
+        self.sinks.clear();
         // The state task has dropped its sinks: the store drains and stops.
         if let Some(store) = self.store.take() {
             store.join().await;
@@ -319,6 +329,67 @@ impl Application {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.cancel.cancel();
         self.run_until_stopped().await
+    }
+}
+
+/// What the API's state is made of; built at start and again at a reload.
+struct ApiParts<'a> {
+    settings: &'a Settings,
+    live: &'a Arc<LiveState>,
+    tokens: Arc<Tokens>,
+    control: &'a Arc<Control>,
+    store: Option<Arc<store::Store>>,
+    mqtt: Option<Arc<LinkStatus>>,
+    dialin: &'a Arc<dialin::Registry>,
+    dialin_listening: bool,
+    reloads: Option<api::Reloads>,
+}
+
+/// The API's state over one generation of the live state: the figures'
+/// inventory, fresh caches, and every subsystem's collector for `/metrics`.
+fn app_state(p: &ApiParts<'_>) -> AppState {
+    let settings = p.settings;
+    let live = p.live;
+    let time_zone = settings.gateway.time_zone;
+    let figures = Arc::new(crate::figures::window::Context::new(
+        live.inventory.clone(),
+        &settings.gateway.id,
+        // A run that did not stop cleanly was observed until its last
+        // heartbeat and at most one more interval it may have missed.
+        chrono::Duration::from_std(settings.store.heartbeat_interval * 2)
+            .unwrap_or(chrono::Duration::minutes(1)),
+        time_zone,
+    ));
+    let now_cache = Arc::new(crate::figures::NowCache::new(settings.api.cache_ttl));
+    let mut metrics = prometheus_client::registry::Registry::default();
+    metrics.register_collector(Box::new(state::metrics::PollMetrics(live.clone())));
+    metrics.register_collector(Box::new(crate::figures::metrics::FigureMetrics {
+        live: live.clone(),
+        cache: now_cache.clone(),
+    }));
+    if let Some(s) = &p.store {
+        metrics.register_collector(Box::new(store::metrics::StoreMetrics(s.status.clone())));
+    }
+    if let Some(m) = &p.mqtt {
+        metrics.register_collector(Box::new(mqtt::metrics::MqttMetrics(m.clone())));
+    }
+    if p.dialin_listening || !p.dialin.is_empty() {
+        metrics.register_collector(Box::new(dialin::metrics::DialInMetrics(p.dialin.clone())));
+    }
+    AppState {
+        live: live.clone(),
+        tokens: p.tokens.clone(),
+        control: p.control.clone(),
+        now_cache,
+        metrics: Arc::new(metrics),
+        store: p.store.clone(),
+        mqtt: p.mqtt.clone(),
+        dialin: p.dialin.clone(),
+        time_zone,
+        figures,
+        cache: Arc::new(api::ApiCache::new(settings.api.cache_ttl)),
+        max_concurrent: settings.api.max_concurrent,
+        reloads: p.reloads.clone(),
     }
 }
 
