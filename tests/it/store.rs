@@ -446,3 +446,65 @@ async fn retention_case(db: &Db) {
         .unwrap();
     assert_eq!(new[0].on_seconds, 0.0);
 }
+
+/// Issue 12, "slow stop": the writer's pause between tries did not wake on
+/// a stop, so a stop with the database away took up to `store.retry_max`
+/// longer than `store.shutdown_timeout`. Now the stop is bounded by
+/// `shutdown_timeout` (plus one short pause), and what was not written is in
+/// the spool: the next run writes it.
+#[tokio::test]
+async fn a_stop_with_the_database_away_is_bounded_and_loses_nothing() {
+    let pg = PgTestDb::new().await;
+    let proxy = Proxy::start(crate::common::db::PG_SERVER).await;
+    let url = pg.url_via(proxy.addr);
+    let configure = |s: &mut Settings| {
+        fast_store(s);
+        s.store.url = url.parse().unwrap();
+        // Long pauses between tries, as in production; a short bound.
+        s.store.retry_max = Duration::from_secs(30);
+        s.store.shutdown_timeout = Duration::from_secs(1);
+    };
+    let mut t = spawn_app_with(sim(2, 4), InventoryOptions::default(), configure).await;
+    let store = t.app.as_ref().unwrap().store().unwrap();
+    t.all_online().await;
+    eventually("rows written", || async { store.status.rows_written() > 0 }).await;
+    proxy.sever();
+    // Enough failed tries that the pause has grown past a few seconds.
+    eventually("several failed tries", || async {
+        let (_, m) = t.get_text("/metrics").await;
+        metric(&m, "lampgw_store_write_failures_total") >= 5.0
+    })
+    .await;
+    let started = std::time::Instant::now();
+    t.app.take().unwrap().shutdown().await.unwrap();
+    let took = started.elapsed();
+    println!("stop with the database away took {took:?} (shutdown_timeout 1 s, retry_max 30 s)");
+    assert!(
+        took < Duration::from_secs(4),
+        "stop took {took:?}, beyond shutdown_timeout"
+    );
+    let counted = t.live.read().samples_total;
+
+    // The next run, with the database back, writes what the first left.
+    proxy.restore();
+    let mut settings = crate::common::test_settings(t.dir.path());
+    configure(&mut settings);
+    let app = lamp_gateway::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let pool = pg.pool().await;
+    eventually("the first run's samples in the database", || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM lamp_samples) + (SELECT COUNT(*) FROM rtu_samples)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        n as u64 >= counted
+    })
+    .await;
+    app.shutdown().await.unwrap();
+    pool.close().await;
+    t.sim.shutdown().await;
+    pg.drop_db().await;
+}

@@ -36,8 +36,27 @@ pub(crate) async fn writer(a: WriterArgs) {
             closing_since = Some(Instant::now());
         }
         let give_up = closing_since.is_some_and(|t| t.elapsed() >= s.shutdown_timeout);
+        if give_up {
+            // The rest stays in the spool for the next start: a stop is
+            // bounded by `shutdown_timeout` whether the database is away,
+            // slow or up with a long spool to replay.
+            let left = a.shared.backlog.lock().spooled_rows();
+            tracing::warn!(
+                rows = left,
+                "store stop: the rest is left in the spool for the next start"
+            );
+            break;
+        }
+        // While stopping, no database call may outlast the stop's bound.
+        let limit = match closing_since {
+            Some(t) => s
+                .write_timeout
+                .min(s.shutdown_timeout.saturating_sub(t.elapsed()))
+                .max(Duration::from_millis(10)),
+            None => s.write_timeout,
+        };
         if !status.ready.load(Ordering::Relaxed) {
-            match tokio::time::timeout(s.write_timeout, setup(&a)).await {
+            match tokio::time::timeout(limit, setup(&a)).await {
                 Ok(Ok(())) => {
                     status.ready.store(true, Ordering::Relaxed);
                     status.failing.store(false, Ordering::Relaxed);
@@ -46,17 +65,11 @@ pub(crate) async fn writer(a: WriterArgs) {
                 }
                 Ok(Err(e)) => {
                     failed(&a, None, e.to_string(), "store cannot connect");
-                    if give_up {
-                        break;
-                    }
                     pause(&a, &mut retry, closed).await;
                     continue;
                 }
                 Err(_) => {
                     failed(&a, None, "connect timed out".into(), "store cannot connect");
-                    if give_up {
-                        break;
-                    }
                     pause(&a, &mut retry, closed).await;
                     continue;
                 }
@@ -116,22 +129,16 @@ pub(crate) async fn writer(a: WriterArgs) {
                 tracing::error!(error = %e, "spool unreadable");
                 *status.last_error.lock() = Some(e.to_string());
                 pause(&a, &mut retry, closed).await;
-                if give_up {
-                    break;
-                }
                 continue;
             }
         };
-        match tokio::time::timeout(s.write_timeout, a.db.write(&chunk.batch)).await {
+        match tokio::time::timeout(limit, a.db.write(&chunk.batch)).await {
             Ok(Ok(())) => {
                 retry = RETRY_MIN;
                 written(&a, chunk);
             }
             Ok(Err(e)) => {
                 failed(&a, Some(chunk), e.to_string(), "store write failed");
-                if give_up {
-                    break;
-                }
                 pause(&a, &mut retry, closed).await;
             }
             Err(_) => {
@@ -141,9 +148,6 @@ pub(crate) async fn writer(a: WriterArgs) {
                     "write timed out".into(),
                     "store write failed",
                 );
-                if give_up {
-                    break;
-                }
                 pause(&a, &mut retry, closed).await;
             }
         }
@@ -233,13 +237,25 @@ fn failed(a: &WriterArgs, chunk: Option<Chunk>, error: String, msg: &'static str
     }
 }
 
+/// Waits before the next try; a stop that comes meanwhile ends the wait
+/// (rows arriving do not: the database is not hammered once per batch).
 async fn pause(a: &WriterArgs, retry: &mut Duration, closed: bool) {
     let wait = if closed {
         (*retry).min(Duration::from_millis(500))
     } else {
         *retry
     };
-    tokio::time::sleep(wait).await;
+    let until = Instant::now() + wait;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => break,
+            () = a.shared.wake.notified() => {
+                if !closed && a.shared.closed.load(Ordering::Acquire) {
+                    break;
+                }
+            }
+        }
+    }
     *retry = (*retry * 2).min(a.settings.retry_max.max(RETRY_MIN));
 }
 
