@@ -20,6 +20,7 @@ pub mod lighting;
 pub mod mqtt;
 pub mod poll;
 pub mod queue;
+pub mod schedule;
 pub mod settings;
 pub mod startup;
 pub mod state;
