@@ -30,13 +30,18 @@ pub struct LampFacts {
     pub contactor_closed: Option<bool>,
     /// Power above which a lamp that is on counts as lit (from its SLC's profile).
     pub lit_threshold_w: f64,
+    /// What the schedule (or an override on a scheduled lamp) says the lamp
+    /// should be now; `None` for a lamp no calendar governs.
+    pub scheduled: Option<bool>,
 }
 
 /// The verdict for one lamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Lighting {
-    /// Should be lit: commanded on (by the last confirmed command, else its
-    /// own relay) and its circuit energised.
+    /// Should be lit: what the schedule says now for a lamp it governs (a
+    /// lamp the schedule has off is not expected, one it has on is expected
+    /// whatever its relay or circuit do); otherwise commanded on (by the last
+    /// confirmed command, else its own relay) and its circuit energised.
     pub expected: bool,
     /// Lit: expected, drawing more than its threshold, no lamp failure.
     pub lit: bool,
@@ -57,7 +62,10 @@ impl LampFacts {
         if !self.online {
             return Lighting::default();
         }
-        let expected = self.energised() && self.commanded.unwrap_or(self.relay_on);
+        let expected = match self.scheduled {
+            Some(on) => on,
+            None => self.energised() && self.commanded.unwrap_or(self.relay_on),
+        };
         let lit = expected
             && self.power_w.is_some_and(|p| p > self.lit_threshold_w)
             && !self.lamp_failure;
@@ -81,7 +89,33 @@ mod tests {
             commanded: None,
             contactor_closed: None,
             lit_threshold_w: 5.0,
+            scheduled: None,
         }
+    }
+
+    #[test]
+    fn the_schedule_decides_what_should_be_lit() {
+        // Scheduled off: not expected, even with the relay on and drawing.
+        let off = LampFacts {
+            scheduled: Some(false),
+            ..lamp()
+        };
+        assert_eq!(off.judge(), verdict(false, false));
+        // Scheduled on but dark (relay off, no power, circuit dead): expected
+        // and not lit, so it counts against the rate.
+        let dark = LampFacts {
+            scheduled: Some(true),
+            relay_on: false,
+            power_w: Some(0.0),
+            voltage_v: Some(0.0),
+            ..lamp()
+        };
+        assert_eq!(dark.judge(), verdict(true, false));
+        let lit = LampFacts {
+            scheduled: Some(true),
+            ..lamp()
+        };
+        assert_eq!(lit.judge(), verdict(true, true));
     }
 
     fn verdict(expected: bool, lit: bool) -> Lighting {

@@ -14,6 +14,7 @@ use crate::control::ControlSettings;
 use crate::dialin::DialInSettings;
 use crate::mqtt::MqttSettings;
 use crate::poll::PollSettings;
+use crate::schedule::ScheduleSettings;
 use crate::store::StoreSettings;
 use crate::telemetry::LogSettings;
 use chrono_tz::Tz;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub dialin: DialInSettings,
+    #[serde(default)]
+    pub schedule: ScheduleSettings,
     /// The file these settings were read from: what a reload reads again.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -162,6 +165,7 @@ impl Settings {
         settings.source = path.map(Path::to_path_buf);
         settings.store.rebase(&data);
         settings.mqtt.spill_dir = data.join(&settings.mqtt.spill_dir);
+        settings.schedule.file = data.join(&settings.schedule.file);
         // TLS files too, like every other path in the file.
         for file in [
             &mut settings.mqtt.ca_file,
@@ -184,6 +188,7 @@ impl Settings {
         out.extend(self.store.problems());
         out.extend(self.mqtt.problems());
         out.extend(self.dialin.problems());
+        out.extend(self.schedule.problems());
         out
     }
 }

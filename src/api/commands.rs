@@ -79,6 +79,7 @@ fn submit(
         action: body.action()?,
         expires_at: body.expires_at,
         idempotency_key: idempotency_key(headers, body)?,
+        note: None,
     };
     Ok(s.control.submit(p, sub)?.snapshot())
 }

@@ -23,6 +23,7 @@ mod health;
 mod history;
 mod inventory;
 mod query;
+mod schedules;
 
 pub use admin::{ReloadError, ReloadReport, ReloadRequest, Reloads};
 pub use config::ApiSettings;
@@ -35,7 +36,7 @@ use auth::require_token;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -70,6 +71,8 @@ pub struct AppState {
     /// Where `POST /api/v1/admin/reload` asks for a reload; `None` when the
     /// gateway was not started from a settings file.
     pub reloads: Option<Reloads>,
+    /// The night plan, unless `schedule.enabled` is off.
+    pub schedule: Option<Arc<crate::schedule::Schedule>>,
 }
 
 pub use cache::ApiCache;
@@ -101,6 +104,26 @@ pub fn router(state: AppState) -> Router {
             get(commands::group).put(commands::put_group),
         )
         .route("/admin/reload", post(admin::reload))
+        .route("/schedules", get(schedules::book))
+        .route("/schedules/preview", get(schedules::preview))
+        .route("/schedules/sun", get(schedules::sun))
+        .route("/schedules/state", get(schedules::state))
+        .route(
+            "/programs/{id}",
+            put(schedules::put_program).delete(schedules::delete_program),
+        )
+        .route(
+            "/calendars/{id}",
+            put(schedules::put_calendar).delete(schedules::delete_calendar),
+        )
+        .route(
+            "/assignments/{id}",
+            put(schedules::put_assignment).delete(schedules::delete_assignment),
+        )
+        .route(
+            "/emergency-shifts/{id}",
+            put(schedules::put_shift).delete(schedules::delete_shift),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             require_token,

@@ -79,7 +79,17 @@ pub struct Submission {
     pub action: Action,
     pub expires_at: Option<DateTime<Utc>>,
     pub idempotency_key: Option<String>,
+    /// Why the command was issued, kept in the audit with its selector
+    /// (the schedule names its program, rule and switch point).
+    pub note: Option<String>,
 }
+
+/// Whether the schedule governs a lamp (by id).
+pub trait Governs: Send + Sync + std::fmt::Debug {
+    fn governs(&self, lamp: &str) -> bool;
+}
+
+pub type Governor = Arc<dyn Governs>;
 
 /// Commands by id, and their ids oldest first for eviction.
 type Recent = (HashMap<String, Arc<CommandCell>>, VecDeque<String>);
@@ -104,6 +114,10 @@ pub struct Control {
     confirmed: Mutex<HashMap<DeviceKey, Action>>,
     audit: Mutex<VecDeque<Command>>,
     observers: RwLock<Vec<Arc<dyn CommandObserver>>>,
+    /// Tells a lamp the schedule governs: when an override on it expires the
+    /// schedule puts it back to what it says now, not this service to what
+    /// the lamp did before.
+    governor: RwLock<Option<Governor>>,
     cancel: CancellationToken,
     seq: std::sync::atomic::AtomicU64,
 }
@@ -177,6 +191,7 @@ impl Control {
             confirmed: Mutex::new(HashMap::new()),
             audit: Mutex::new(VecDeque::new()),
             observers: RwLock::new(Vec::new()),
+            governor: RwLock::new(None),
             cancel,
             seq: std::sync::atomic::AtomicU64::new(0),
         });
@@ -249,6 +264,11 @@ impl Control {
             *names = groups.iter().map(|g| g.name.clone()).collect();
         }
         *self.wiring.write() = Arc::new(wiring);
+    }
+
+    /// Hands overrides' expiry on the lamps `governs` names to the schedule.
+    pub fn set_governor(&self, governs: Governor) {
+        *self.governor.write() = Some(governs);
     }
 
     pub fn observe(&self, observer: Arc<dyn CommandObserver>) {
@@ -381,7 +401,13 @@ impl Control {
             source: sub.source,
             action: sub.action,
             kind: resolved.kind,
-            selector: serde_json::to_value(&sub.selector).unwrap_or_default(),
+            selector: {
+                let mut v = serde_json::to_value(&sub.selector).unwrap_or_default();
+                if let (Some(note), Some(o)) = (&sub.note, v.as_object_mut()) {
+                    o.insert("note".into(), note.clone().into());
+                }
+                v
+            },
             created_at: now,
             expires_at: sub.expires_at,
             completed_at: None,
@@ -516,6 +542,11 @@ impl Control {
                 if !still_ours {
                     continue;
                 }
+                // The schedule takes the lamp back to what it says now.
+                let governed = control.governor.read().clone();
+                if governed.is_some_and(|g| g.governs(&lamp)) {
+                    continue;
+                }
                 let sub = Submission {
                     actor: "system".into(),
                     source: Source::Expiry,
@@ -523,6 +554,7 @@ impl Control {
                     action,
                     expires_at: None,
                     idempotency_key: None,
+                    note: None,
                 };
                 if let Err(e) = control.submit(&system, sub) {
                     tracing::warn!(lamp = %lamp, command = %command.id, error = %e, "cannot restore after override");

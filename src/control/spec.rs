@@ -193,6 +193,7 @@ fn to(lamps: &[&str], action: Action) -> Submission {
         action,
         expires_at: None,
         idempotency_key: None,
+        note: None,
     }
 }
 

@@ -167,6 +167,7 @@ pub fn handle(
         action,
         expires_at: body.expires_at,
         idempotency_key: request_id.clone(),
+        note: None,
     };
     match control.submit(&principal, sub) {
         Ok(cell) => {

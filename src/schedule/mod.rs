@@ -1,7 +1,16 @@
 //! Schedules: the city's night plan (issue 13). The objects (model.rs), sun
-//! times (sun.rs), and what every lamp and circuit should be at any moment
-//! (plan.rs), which the engine enforces through the control path
-//! (engine.rs).
+//! times (sun.rs), what every lamp and circuit should be at any moment
+//! (plan.rs, whose module doc holds the rules), and the engine that
+//! enforces it through the control path (engine.rs) on a clock of its own
+//! (clock.rs). The gateway drives the switching: schedules stored in the
+//! devices themselves are not used.
 
+pub mod clock;
+mod config;
+pub mod engine;
 pub mod model;
+pub mod plan;
 pub mod sun;
+
+pub use config::ScheduleSettings;
+pub use engine::{Schedule, ScheduleError};

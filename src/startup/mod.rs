@@ -38,6 +38,8 @@ pub enum StartupError {
     },
     #[error("cannot start the API's runtime: {0}")]
     ApiRuntime(#[source] std::io::Error),
+    #[error("schedule: {0}")]
+    Schedule(#[source] crate::schedule::ScheduleError),
 }
 
 fn list(issues: &[ConfigIssue]) -> String {
@@ -46,6 +48,14 @@ fn list(issues: &[ConfigIssue]) -> String {
         .map(|i| format!("  {i}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// What a caller of [`Application::build_with`] may choose.
+#[derive(Debug, Default)]
+pub struct BuildOptions {
+    /// The schedule engine's clock (the system's by default): tests run a
+    /// night on a clock they set.
+    pub schedule_clock: Option<Arc<dyn crate::schedule::clock::Clock>>,
 }
 
 #[derive(Debug)]
@@ -67,6 +77,9 @@ pub struct Application {
     mqtt_reload: Option<mqtt::Reloader>,
     reloads: api::Reloads,
     reload_requests: mpsc::Receiver<api::ReloadRequest>,
+    /// The night plan's engine, unless `schedule.enabled` is off.
+    schedule: Option<Arc<crate::schedule::Schedule>>,
+    schedule_task: Option<JoinHandle<()>>,
     dialin: Arc<dialin::Registry>,
     /// Where dial-in DTUs connect, when `dialin.listen` is set.
     dialin_addr: Option<SocketAddr>,
@@ -80,6 +93,14 @@ impl Application {
     /// Loads and checks the configuration, binds the API listener (port 0
     /// picks a free port) and starts polling.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        Self::build_with(settings, BuildOptions::default()).await
+    }
+
+    /// [`Application::build`] with what tests and the demo choose.
+    pub async fn build_with(
+        settings: Settings,
+        options: BuildOptions,
+    ) -> Result<Application, StartupError> {
         let loaded = validate::load(&settings).map_err(StartupError::Config)?;
         let listener = TcpListener::bind(settings.api.listen)
             .await
@@ -132,6 +153,23 @@ impl Application {
             writes,
             cancel.clone(),
         );
+        let schedule = if settings.schedule.enabled {
+            Some(
+                crate::schedule::Schedule::start(
+                    &settings.schedule,
+                    settings.gateway.time_zone,
+                    control.clone(),
+                )
+                .map_err(StartupError::Schedule)?,
+            )
+            .inspect(|s| {
+                if let Some(clock) = options.schedule_clock.clone() {
+                    s.use_clock(clock);
+                }
+            })
+        } else {
+            None
+        };
         let mut sinks: Vec<Arc<dyn state::Sink>> = Vec::new();
         let slowest = settings.poll.slc_interval.max(settings.poll.rtu_interval);
         let store = store::start(store::StartArgs {
@@ -196,7 +234,13 @@ impl Application {
             dialin: &dialin,
             dialin_listening: dialin_addr.is_some(),
             reloads: Some(reloads.clone()),
+            schedule: schedule.clone(),
         }));
+        // After the store and MQTT observe the control: the first tick's
+        // commands are audited and acked like any.
+        let schedule_task = schedule
+            .clone()
+            .map(|s| tokio::spawn(s.run(cancel.clone())));
         // The API on a runtime of its own (`api::Server`): requests never
         // queue in front of the pollers and the state task.
         let listener = listener.into_std().map_err(|source| StartupError::Listen {
@@ -215,6 +259,8 @@ impl Application {
             "gateway started"
         );
         Ok(Application {
+            schedule,
+            schedule_task,
             settings,
             sinks,
             mqtt_reload,
@@ -283,6 +329,11 @@ impl Application {
         self.cancel.clone()
     }
 
+    /// The schedule engine, unless `schedule.enabled` is off.
+    pub fn schedule(&self) -> Option<Arc<crate::schedule::Schedule>> {
+        self.schedule.clone()
+    }
+
     /// Where reloads are asked for (`SIGHUP`); the API's admin route asks
     /// the same way.
     pub fn reloads(&self) -> api::Reloads {
@@ -301,6 +352,9 @@ impl Application {
                     let _ = request.reply.send(result);
                 }
             }
+        }
+        if let Some(task) = self.schedule_task.take() {
+            let _ = task.await;
         }
         self.pollers.join().await;
         // No poller holds a DTU connection any more: the listener has
@@ -343,6 +397,7 @@ struct ApiParts<'a> {
     dialin: &'a Arc<dialin::Registry>,
     dialin_listening: bool,
     reloads: Option<api::Reloads>,
+    schedule: Option<Arc<crate::schedule::Schedule>>,
 }
 
 /// The API's state over one generation of the live state: the figures'
@@ -390,6 +445,7 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
         cache: Arc::new(api::ApiCache::new(settings.api.cache_ttl)),
         max_concurrent: settings.api.max_concurrent,
         reloads: p.reloads.clone(),
+        schedule: p.schedule.clone(),
     }
 }
 

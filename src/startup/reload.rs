@@ -141,6 +141,7 @@ impl Application {
             dialin: &self.dialin,
             dialin_listening: self.dialin_addr.is_some(),
             reloads: Some(self.reloads.clone()),
+            schedule: self.schedule.clone(),
         })));
         Ok(ReloadReport {
             endpoints,

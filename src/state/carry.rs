@@ -24,6 +24,7 @@ impl LiveState {
                 if same_slc {
                     inner.lamps[i] = before.lamps[j].clone();
                     inner.commanded[i] = before.commanded[j];
+                    inner.scheduled[i] = before.scheduled[j];
                 }
             }
         }

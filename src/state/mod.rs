@@ -230,6 +230,9 @@ pub struct Inner {
     /// The switch state the last confirmed command gave each lamp; `None`
     /// until a command is confirmed, when the lamp's own relay state counts.
     pub commanded: Vec<Option<bool>>,
+    /// What the schedule says each lamp should be now (`None`: no calendar
+    /// governs it); written by the schedule engine, read by the lighting rule.
+    pub scheduled: Vec<Option<bool>>,
     pub rtus: Vec<DeviceLive<RtuReading>>,
     pub endpoints: Vec<EndpointLive>,
     pub recent_transitions: VecDeque<Transition>,
@@ -267,6 +270,7 @@ impl LiveState {
         let inner = Inner {
             lamps: vec![DeviceLive::default(); inventory.lamps.len()],
             commanded: vec![None; inventory.lamps.len()],
+            scheduled: vec![None; inventory.lamps.len()],
             rtus: vec![DeviceLive::default(); inventory.cabinets.len()],
             endpoints: topology
                 .endpoints
@@ -332,6 +336,7 @@ impl LiveState {
             commanded: inner.commanded[lamp],
             contactor_closed,
             lit_threshold_w: self.lit_threshold_w[lamp],
+            scheduled: inner.scheduled[lamp],
         })
     }
 
@@ -466,6 +471,19 @@ impl LiveState {
     fn apply_write(&self, write: &ConfirmedWrite) {
         if let DeviceKey::Lamp(i) = write.key {
             self.inner.write().commanded[i as usize] = Some(write.commanded_on);
+            self.writes_applied.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// The schedule's expectation for every lamp, by position; a vector of
+    /// another length (an inventory the engine has not caught up with) is
+    /// ignored. The one thing besides the state task that writes the state:
+    /// an expectation, not a fact about a device.
+    pub fn set_scheduled(&self, scheduled: Vec<Option<bool>>) {
+        let mut inner = self.inner.write();
+        if scheduled.len() == inner.scheduled.len() && inner.scheduled != scheduled {
+            inner.scheduled = scheduled;
+            // Cached figures were computed on the old expectation.
             self.writes_applied.fetch_add(1, Ordering::Release);
         }
     }

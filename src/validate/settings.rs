@@ -44,6 +44,33 @@ pub(super) fn groups(settings: &Settings, inv: &Inventory, issues: &mut Vec<Conf
     }
 }
 
+/// The schedule's book: every object checked, and its scopes and groups
+/// against the inventory and the settings' groups.
+pub(super) fn schedule(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
+    if !settings.schedule.enabled {
+        return;
+    }
+    let at = format!("schedule {}", settings.schedule.file.display());
+    let book = match crate::schedule::engine::load_book(&settings.schedule.file) {
+        Ok(b) => b,
+        Err(e) => {
+            issues.push(ConfigIssue::new(&at, e.to_string()));
+            return;
+        }
+    };
+    let groups = settings
+        .control
+        .groups
+        .iter()
+        .map(|g| (g.name.clone(), g.lamps.clone()))
+        .collect();
+    let mut problems = book.problems();
+    problems.extend(crate::schedule::plan::Plan::check_scopes(
+        &book, inv, &groups,
+    ));
+    issues.extend(problems.into_iter().map(|p| ConfigIssue::new(&at, p)));
+}
+
 /// `dtu:<id>` endpoints need `[dialin] listen` (else their pollers wait for
 /// a connection that cannot come). The id itself is checked where the
 /// endpoint cell is parsed (inventory/endpoint.rs).

@@ -89,6 +89,7 @@ fn sample(t: DateTime<Utc>, lamp: &str, d: &str, on: bool, v: f64, p: f64, flags
         commanded: None,
         contactor_closed: None,
         lit_threshold_w: 5.0,
+        scheduled: None,
     }
     .judge();
     LampRow {

@@ -23,6 +23,7 @@ mod lighting;
 mod load;
 mod mqtt;
 mod reload;
+mod schedule;
 mod scope;
 mod store;
 mod store_kill;

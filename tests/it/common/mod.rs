@@ -52,6 +52,7 @@ pub fn test_settings(dir: &Path) -> Settings {
     // MQTT tests opt in with a broker of their own; the others need none.
     s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::None;
     s.mqtt.spill_dir = dir.join("mqtt-spill");
+    s.schedule.file = dir.join("schedule.json");
     s
 }
 

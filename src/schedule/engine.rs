@@ -1,0 +1,578 @@
+//! The engine: on every tick (and at once when the book changes) it works
+//! out what every governed lamp and circuit should be now (plan.rs), and
+//! where that differs from what it last commanded, issues the command
+//! through the control path — SLC writes for lamps, RTU contactor writes for
+//! circuits — as `source: schedule`, naming program, rule and switch point.
+//! Read-back confirms as for manual commands; a target that failed is tried
+//! again after `schedule.retry_after`.
+//!
+//! Catch-up needs no special case: at start nothing has been commanded, so
+//! the first tick enforces what should be now (a restart at 21:00 switches
+//! on what should be on).
+//!
+//! Precedence: a manual command (API, MQTT) on a target holds it — until
+//! its `expires_at`, or without one until the target's next switch point —
+//! above emergency shifts and calendars; when the hold ends the target goes
+//! to what the schedule says then. Holds are kept in a file beside the book
+//! and re-armed after a restart.
+
+use super::clock::{Clock, SystemClock};
+use super::model::Book;
+use super::plan::{Event, Plan, Source, Target};
+use super::ScheduleSettings;
+use crate::auth::{Principal, Role};
+use crate::control::{
+    Action, Command, CommandObserver, Control, Governs, Selector, Source as CommandSource,
+    Submission, TargetState,
+};
+use crate::inventory::Inventory;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("schedule file {path}: {detail}")]
+    File { path: String, detail: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A manual command holding a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    pub since: DateTime<Utc>,
+    /// `None`: until the target's next switch point.
+    pub until: Option<DateTime<Utc>>,
+    pub level: f64,
+    pub command: String,
+}
+
+#[derive(Debug, Default, Clone)]
+struct TargetRun {
+    /// The level last commanded, and whether it was confirmed.
+    commanded: Option<f64>,
+    confirmed: bool,
+    /// When its command failed, on the monotonic clock: a retry waits real
+    /// time whatever the schedule's clock does.
+    failed_at: Option<std::time::Instant>,
+}
+
+/// One target as `/schedules/state` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetNow {
+    pub target: String,
+    pub kind: &'static str,
+    pub district: String,
+    /// What the calendar (with shifts) says now.
+    pub scheduled: Option<f64>,
+    /// After a manual hold.
+    pub effective: Option<f64>,
+    pub source: Option<Source>,
+    pub program: Option<String>,
+    pub rule: Option<String>,
+    /// The level the engine last commanded and whether it was confirmed.
+    pub commanded: Option<f64>,
+    pub confirmed: bool,
+}
+
+#[derive(Debug)]
+pub struct Schedule {
+    settings: ScheduleSettings,
+    book_path: PathBuf,
+    holds_path: PathBuf,
+    tz: Tz,
+    control: Arc<Control>,
+    book: RwLock<Arc<Book>>,
+    plan: RwLock<Option<Arc<Plan>>>,
+    /// Groups the plan was built with (a change rebuilds it).
+    plan_groups: Mutex<BTreeMap<String, Vec<String>>>,
+    clock: RwLock<Arc<dyn Clock>>,
+    wake: Notify,
+    runs: Mutex<HashMap<String, TargetRun>>,
+    holds: Mutex<BTreeMap<String, Hold>>,
+    /// Ticks done, for tests and `/metrics`.
+    ticks: std::sync::atomic::AtomicU64,
+}
+
+fn schedule_principal() -> Principal {
+    Principal {
+        name: "schedule".into(),
+        role: Role::Admin,
+        district: None,
+    }
+}
+
+/// The target's key: the lamp id, or `CABINET#n` as control names circuits.
+pub fn target_key(inv: &Inventory, t: Target) -> String {
+    match t {
+        Target::Lamp(l) => inv.lamps[l].id.clone(),
+        Target::Circuit(c, n) => format!("{}#{n}", inv.cabinets[c].id),
+    }
+}
+
+fn action_for(level: f64) -> Action {
+    if level <= 0.0 {
+        Action::Off
+    } else if level >= 100.0 {
+        Action::On
+    } else {
+        Action::Dim { level }
+    }
+}
+
+impl Schedule {
+    /// Loads the book and the holds (absent files: empty) and registers with
+    /// the control (it learns manual holds, and leaves the expiry of
+    /// overrides on governed lamps to the schedule).
+    pub fn start(
+        settings: &ScheduleSettings,
+        tz: Tz,
+        control: Arc<Control>,
+    ) -> Result<Arc<Schedule>, ScheduleError> {
+        let book_path = settings.file.clone();
+        let book = load_book(&book_path)?;
+        let holds_path = book_path.with_extension("holds.json");
+        let holds = match std::fs::read(&holds_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ScheduleError::File {
+                path: holds_path.display().to_string(),
+                detail: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(ScheduleError::File {
+                    path: holds_path.display().to_string(),
+                    detail: e.to_string(),
+                })
+            }
+        };
+        let s = Arc::new(Schedule {
+            settings: settings.clone(),
+            book_path,
+            holds_path,
+            tz,
+            control: control.clone(),
+            book: RwLock::new(Arc::new(book)),
+            plan: RwLock::new(None),
+            plan_groups: Mutex::new(BTreeMap::new()),
+            clock: RwLock::new(Arc::new(SystemClock)),
+            wake: Notify::new(),
+            runs: Mutex::new(HashMap::new()),
+            holds: Mutex::new(holds),
+            ticks: Default::default(),
+        });
+        control.observe(Arc::new(Observer(Arc::downgrade(&s))));
+        control.set_governor(Arc::new(Governor(Arc::downgrade(&s))));
+        Ok(s)
+    }
+
+    /// Runs the engine on another clock (tests, the demo's fast night).
+    pub fn use_clock(&self, clock: Arc<dyn Clock>) {
+        *self.clock.write() = clock;
+        self.wake.notify_one();
+    }
+
+    /// Ticks at once (after the clock was moved).
+    pub fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.read().now()
+    }
+
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn time_zone(&self) -> Tz {
+        self.tz
+    }
+
+    pub fn book(&self) -> Arc<Book> {
+        self.book.read().clone()
+    }
+
+    pub fn holds(&self) -> BTreeMap<String, Hold> {
+        self.holds.lock().clone()
+    }
+
+    /// The plan for the current inventory, groups and book.
+    pub fn plan(&self) -> Arc<Plan> {
+        let inv = self.control.wiring().live.inventory.clone();
+        let groups = self.control.groups();
+        let book = self.book();
+        if let Some(p) = self.plan.read().as_ref() {
+            if Arc::ptr_eq(&p.inventory, &inv)
+                && Arc::ptr_eq(&p.book, &book)
+                && *self.plan_groups.lock() == groups
+            {
+                return p.clone();
+            }
+        }
+        let plan = Arc::new(Plan::new(
+            book,
+            inv,
+            &groups,
+            self.tz,
+            (self.settings.centre_lat, self.settings.centre_lon),
+        ));
+        *self.plan_groups.lock() = groups;
+        *self.plan.write() = Some(plan.clone());
+        plan
+    }
+
+    /// Replaces the book after checking it against the inventory and the
+    /// groups, and writes it to its file (atomically); the engine applies
+    /// it at once.
+    pub fn replace_book(&self, book: Book) -> Result<(), ScheduleError> {
+        let mut problems = book.problems();
+        let inv = self.control.wiring().live.inventory.clone();
+        problems.extend(Plan::check_scopes(&book, &inv, &self.control.groups()));
+        if !problems.is_empty() {
+            return Err(ScheduleError::Invalid(problems.join("; ")));
+        }
+        write_atomically(
+            &self.book_path,
+            &serde_json::to_vec_pretty(&book).expect("plain data"),
+        )
+        .map_err(|e| ScheduleError::File {
+            path: self.book_path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        *self.book.write() = Arc::new(book);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Runs until `cancel`.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            self.tick();
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.settings.tick) => {}
+            }
+        }
+    }
+
+    /// One comparison of what should be with what was commanded.
+    pub fn tick(self: &Arc<Self>) {
+        let now = self.now();
+        let plan = self.plan();
+        let inv = plan.inventory.clone();
+        let live = self.control.wiring().live.clone();
+        let released = self.release_holds(&plan, now);
+        let holds = self.holds.lock().clone();
+        let mut expect: Vec<Option<bool>> = vec![None; inv.lamps.len()];
+        // Lamps whose level comes from their circuit's contactor.
+        let mut circuit_level: HashMap<(usize, u8), f64> = HashMap::new();
+        // level bits and note → targets of one command.
+        let mut lamp_batches: BTreeMap<(u64, String), Vec<String>> = BTreeMap::new();
+        let mut circuit_commands: Vec<(String, u8, f64, String)> = Vec::new();
+        let mut runs = self.runs.lock();
+        for key in &released {
+            runs.remove(key);
+        }
+        for t in plan.targets() {
+            let Some(event) = plan.level_at(t, now) else {
+                continue;
+            };
+            let key = target_key(&inv, t);
+            let level = holds.get(&key).map_or(event.level, |h| h.level);
+            match t {
+                Target::Lamp(l) => expect[l] = Some(level > 0.0),
+                Target::Circuit(c, n) => {
+                    circuit_level.insert((c, n), level);
+                }
+            }
+            if holds.contains_key(&key) {
+                continue;
+            }
+            let run = runs.entry(key.clone()).or_default();
+            let retry = run
+                .failed_at
+                .is_some_and(|f| f.elapsed() >= self.settings.retry_after);
+            if run.commanded == Some(event.level) && !retry {
+                continue;
+            }
+            run.commanded = Some(event.level);
+            run.confirmed = false;
+            run.failed_at = None;
+            let note = format!("{} {} {}", event.program, event.rule, event.point);
+            match t {
+                Target::Lamp(_) => lamp_batches
+                    .entry((event.level.to_bits(), note))
+                    .or_default()
+                    .push(key),
+                Target::Circuit(c, n) => {
+                    circuit_commands.push((inv.cabinets[c].id.clone(), n, event.level, note))
+                }
+            }
+        }
+        drop(runs);
+        // Lamps without an assignment of their own follow their circuit.
+        for (l, lamp) in inv.lamps.iter().enumerate() {
+            if expect[l].is_none() {
+                if let Some(c) = inv.cabinet_position(&lamp.cabinet) {
+                    if let Some(level) = circuit_level.get(&(c, lamp.circuit)) {
+                        expect[l] = Some(*level > 0.0);
+                    }
+                }
+            }
+        }
+        live.set_scheduled(expect);
+        for ((bits, note), lamps) in lamp_batches {
+            self.issue(Selector::Lamps(lamps), f64::from_bits(bits), note);
+        }
+        for (cabinet, circuit, level, note) in circuit_commands {
+            let action_level = if level > 0.0 { 100.0 } else { 0.0 };
+            self.issue(Selector::Circuit { cabinet, circuit }, action_level, note);
+        }
+        self.ticks
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    fn issue(self: &Arc<Self>, selector: Selector, level: f64, note: String) {
+        let sub = Submission {
+            actor: "schedule".into(),
+            source: CommandSource::Schedule,
+            selector,
+            action: action_for(level),
+            expires_at: None,
+            idempotency_key: None,
+            note: Some(note),
+        };
+        let cell = match self.control.submit(&schedule_principal(), sub) {
+            Ok(cell) => cell,
+            Err(e) => {
+                tracing::warn!(error = %e, "schedule command refused");
+                return;
+            }
+        };
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let command = cell.wait().await;
+            let Some(me) = me.upgrade() else { return };
+            let mut runs = me.runs.lock();
+            for t in &command.targets {
+                if let Some(run) = runs.get_mut(&t.id) {
+                    if t.state == TargetState::Confirmed {
+                        run.confirmed = true;
+                    } else {
+                        run.failed_at = Some(std::time::Instant::now());
+                    }
+                }
+            }
+            let failed = command
+                .targets
+                .iter()
+                .filter(|t| t.state != TargetState::Confirmed)
+                .count();
+            if failed > 0 {
+                tracing::warn!(command = %command.id, failed, "schedule command not confirmed everywhere: tried again later");
+            }
+        });
+    }
+
+    /// Ends the holds that are over; returns their targets.
+    fn release_holds(&self, plan: &Plan, now: DateTime<Utc>) -> Vec<String> {
+        let mut holds = self.holds.lock();
+        let inv = &plan.inventory;
+        let mut over = Vec::new();
+        for (key, h) in holds.iter() {
+            let ended = match h.until {
+                Some(until) => until <= now,
+                None => {
+                    let target = key_target(inv, key);
+                    target
+                        .and_then(|t| plan.next_event(t, h.since))
+                        .is_none_or(|e| e.at <= now)
+                }
+            };
+            if ended {
+                over.push(key.clone());
+            }
+        }
+        for k in &over {
+            holds.remove(k);
+            tracing::info!(target = %k, "manual hold over: back to the schedule");
+        }
+        if !over.is_empty() {
+            self.save_holds(&holds);
+        }
+        over
+    }
+
+    fn save_holds(&self, holds: &BTreeMap<String, Hold>) {
+        let bytes = serde_json::to_vec_pretty(holds).expect("plain data");
+        if let Err(e) = write_atomically(&self.holds_path, &bytes) {
+            tracing::error!(path = %self.holds_path.display(), error = %e, "cannot keep the manual holds");
+        }
+    }
+
+    /// A manual command completed: its confirmed targets are held.
+    fn manual(&self, command: &Command) {
+        if matches!(
+            command.source,
+            CommandSource::Schedule | CommandSource::Expiry
+        ) {
+            return;
+        }
+        let level = match command.action {
+            Action::On => 100.0,
+            Action::Off => 0.0,
+            Action::Dim { level } => level,
+        };
+        // Only what a calendar governs is held: the rest has no schedule to
+        // go back to.
+        let plan = self.plan();
+        let governed = |key: &str| match key_target(&plan.inventory, key) {
+            Some(Target::Lamp(l)) => plan.governs_lamp(l),
+            Some(t @ Target::Circuit(..)) => plan.targets().any(|x| x == t),
+            None => false,
+        };
+        let mut holds = self.holds.lock();
+        let mut changed = false;
+        for t in command
+            .targets
+            .iter()
+            .filter(|t| t.state == TargetState::Confirmed && governed(&t.id))
+        {
+            holds.insert(
+                t.id.clone(),
+                Hold {
+                    since: self.now(),
+                    until: command.expires_at,
+                    level,
+                    command: command.id.clone(),
+                },
+            );
+            self.runs.lock().remove(&t.id);
+            changed = true;
+        }
+        if changed {
+            self.save_holds(&holds);
+            drop(holds);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Every governed target now, as `/schedules/state` shows it.
+    pub fn state_now(&self, district: Option<&str>) -> Vec<TargetNow> {
+        let now = self.now();
+        let plan = self.plan();
+        let inv = &plan.inventory;
+        let holds = self.holds.lock().clone();
+        let runs = self.runs.lock().clone();
+        plan.targets()
+            .filter_map(|t| {
+                let (kind, d) = match t {
+                    Target::Lamp(l) => {
+                        ("lamp", inv.cabinet(&inv.lamps[l].cabinet)?.district.clone())
+                    }
+                    Target::Circuit(c, _) => ("circuit", inv.cabinets[c].district.clone()),
+                };
+                if district.is_some_and(|x| x != d) {
+                    return None;
+                }
+                let key = target_key(inv, t);
+                let ev: Option<Event> = plan.level_at(t, now);
+                let hold = holds.get(&key);
+                let run = runs.get(&key);
+                Some(TargetNow {
+                    kind,
+                    district: d,
+                    scheduled: ev.as_ref().map(|e| e.level),
+                    effective: hold.map(|h| h.level).or(ev.as_ref().map(|e| e.level)),
+                    source: if hold.is_some() {
+                        Some(Source::Override)
+                    } else {
+                        ev.as_ref().map(|e| e.source)
+                    },
+                    program: ev.as_ref().map(|e| e.program.clone()),
+                    rule: ev.as_ref().map(|e| format!("{} {}", e.rule, e.point)),
+                    commanded: run.and_then(|r| r.commanded),
+                    confirmed: run.is_some_and(|r| r.confirmed),
+                    target: key,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The target a key names in an inventory.
+pub fn key_target(inv: &Inventory, key: &str) -> Option<Target> {
+    if let Some(l) = inv.lamp_position(key) {
+        return Some(Target::Lamp(l));
+    }
+    let (cab, n) = key.rsplit_once('#')?;
+    Some(Target::Circuit(inv.cabinet_position(cab)?, n.parse().ok()?))
+}
+
+/// Reads a book file; absent is an empty book.
+pub fn load_book(path: &std::path::Path) -> Result<Book, ScheduleError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let mut de = serde_json::Deserializer::from_slice(&bytes);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| ScheduleError::File {
+                path: path.display().to_string(),
+                detail: format!("{}: {}", e.path(), e.inner()),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
+        Err(e) => Err(ScheduleError::File {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in its folder and a
+/// rename, so a crash leaves the old file or the new one, never half.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Observer(std::sync::Weak<Schedule>);
+
+impl CommandObserver for Observer {
+    fn completed(&self, command: &Command) {
+        if let Some(s) = self.0.upgrade() {
+            s.manual(command);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Governor(std::sync::Weak<Schedule>);
+
+impl Governs for Governor {
+    fn governs(&self, lamp: &str) -> bool {
+        let Some(s) = self.0.upgrade() else {
+            return false;
+        };
+        let plan = s.plan();
+        plan.inventory
+            .lamp_position(lamp)
+            .is_some_and(|l| plan.governs_lamp(l))
+    }
+}

@@ -1,0 +1,552 @@
+//! What every lamp and circuit should be at any moment, from the book and
+//! the inventory. The rules, in one place:
+//!
+//! - A lamp follows the most specific assignment whose scope holds it
+//!   (lamps > group > circuit > cabinet > district > city; among equals,
+//!   the one listed last). Its SLC is switched at every switch point that
+//!   applies to it (a point's `group` and `alternate` narrow it).
+//! - A circuit of a cabinet with an RTU follows the most specific assignment
+//!   of city, district, cabinet or circuit scope that holds it; its
+//!   contactor closes at a point for all lamps with a level above 0 and
+//!   opens at one with level 0 (a contactor is all or nothing, so points
+//!   for part of the lamps do not move it).
+//! - The program of a local date is the calendar's first matching rule by
+//!   priority, else its default; none: the target is left as it is.
+//! - The level at a moment is that of the last switch point at or before it,
+//!   looking back over the previous local day (a lamp switched on at
+//!   yesterday's sunset is on at 02:00).
+//! - An emergency shift active at a moment and holding the target (the
+//!   most specific one) forces its level, or moves the target's switch-on
+//!   points (level above 0 after a 0) earlier and switch-off points later.
+//! - Sun events are at the cabinet's lat/lon (the city centre when it has
+//!   none); a point at a sun event that does not happen is skipped.
+
+use super::model::{Alternate, Assignment, Book, EmergencyShift, Level, Scope, SunEvent, When};
+use super::sun::sun_times;
+use crate::inventory::Inventory;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Sunrise and sunset of a day, either absent in polar day or night.
+type SunPair = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// Something the plan switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// A lamp by inventory position (its SLC).
+    Lamp(usize),
+    /// A circuit of a cabinet (by position) with an RTU, 1-based.
+    Circuit(usize, u8),
+}
+
+/// Where a level comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Calendar,
+    Emergency,
+    Override,
+}
+
+/// One switch event of a target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    /// Percent, 0 to 100.
+    pub level: f64,
+    pub source: Source,
+    pub program: String,
+    /// The calendar rule (or shift id) and the switch point.
+    pub rule: String,
+    pub point: String,
+}
+
+/// The book laid over the inventory: who follows which assignment, where
+/// each lamp stands in its circuit and groups, where the sun is.
+#[derive(Debug)]
+pub struct Plan {
+    pub book: Arc<Book>,
+    pub inventory: Arc<Inventory>,
+    tz: Tz,
+    lamp_assignment: Vec<Option<usize>>,
+    circuit_assignment: BTreeMap<(usize, u8), usize>,
+    /// 1-based position of each lamp along its circuit.
+    circuit_position: Vec<u32>,
+    /// Group → lamp position → 1-based position in the group.
+    groups: HashMap<String, HashMap<usize, u32>>,
+    coords: Vec<(f64, f64)>,
+    /// Sun times by (cabinet, local date).
+    sun: Mutex<HashMap<(usize, NaiveDate), SunPair>>,
+}
+
+impl Plan {
+    /// `groups` are the control's (settings and API); `centre` is the city
+    /// centre for cabinets without coordinates.
+    pub fn new(
+        book: Arc<Book>,
+        inventory: Arc<Inventory>,
+        groups: &BTreeMap<String, Vec<String>>,
+        tz: Tz,
+        centre: (f64, f64),
+    ) -> Plan {
+        let inv = &inventory;
+        let group_pos: HashMap<String, HashMap<usize, u32>> = groups
+            .iter()
+            .map(|(name, ids)| {
+                let m = ids
+                    .iter()
+                    .filter_map(|id| inv.lamp_position(id))
+                    .enumerate()
+                    .map(|(k, p)| (p, k as u32 + 1))
+                    .collect();
+                (name.clone(), m)
+            })
+            .collect();
+        let holds = |scope: &Scope, lamp: usize| -> bool {
+            let l = &inv.lamps[lamp];
+            let district = inv.cabinet(&l.cabinet).map(|c| c.district.as_str());
+            match scope {
+                Scope::City => true,
+                Scope::District(d) => district == Some(d.as_str()),
+                Scope::Cabinet(c) => l.cabinet == *c,
+                Scope::Circuit { cabinet, circuit } => {
+                    l.cabinet == *cabinet && l.circuit == *circuit
+                }
+                Scope::Group(g) => group_pos.get(g).is_some_and(|m| m.contains_key(&lamp)),
+                Scope::Lamps(ids) => ids.contains(&l.id),
+            }
+        };
+        let most_specific = |candidates: &mut dyn Iterator<Item = (usize, &Assignment)>| {
+            candidates
+                .max_by_key(|(i, a)| (a.scope.specificity(), *i))
+                .map(|(i, _)| i)
+        };
+        let lamp_assignment = (0..inv.lamps.len())
+            .map(|l| {
+                most_specific(
+                    &mut book
+                        .assignments
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, a)| holds(&a.scope, l)),
+                )
+            })
+            .collect();
+        let mut circuit_assignment = BTreeMap::new();
+        for (c, cab) in inv.cabinets.iter().enumerate() {
+            if cab.rtu.is_none() {
+                continue;
+            }
+            for circuit in 1..=cab.circuits {
+                let chosen =
+                    most_specific(&mut book.assignments.iter().enumerate().filter(|(_, a)| {
+                        match &a.scope {
+                            Scope::City => true,
+                            Scope::District(d) => cab.district == *d,
+                            Scope::Cabinet(id) => cab.id == *id,
+                            Scope::Circuit {
+                                cabinet,
+                                circuit: n,
+                            } => cab.id == *cabinet && *n == circuit,
+                            _ => false,
+                        }
+                    }));
+                if let Some(a) = chosen {
+                    circuit_assignment.insert((c, circuit), a);
+                }
+            }
+        }
+        let mut seen: HashMap<(&str, u8), u32> = HashMap::new();
+        let circuit_position = inv
+            .lamps
+            .iter()
+            .map(|l| {
+                let n = seen.entry((l.cabinet.as_str(), l.circuit)).or_default();
+                *n += 1;
+                *n
+            })
+            .collect();
+        let coords = inv
+            .cabinets
+            .iter()
+            .map(|c| match (c.lat, c.lon) {
+                (Some(lat), Some(lon)) => (lat, lon),
+                _ => centre,
+            })
+            .collect();
+        Plan {
+            book,
+            tz,
+            lamp_assignment,
+            circuit_assignment,
+            circuit_position,
+            groups: group_pos,
+            coords,
+            sun: Mutex::new(HashMap::new()),
+            inventory,
+        }
+    }
+
+    pub fn time_zone(&self) -> Tz {
+        self.tz
+    }
+
+    /// Every target a calendar governs: each lamp with an SLC that follows
+    /// an assignment, each circuit of an RTU that does.
+    pub fn targets(&self) -> impl Iterator<Item = Target> + '_ {
+        let lamps = self
+            .lamp_assignment
+            .iter()
+            .enumerate()
+            .filter(|(l, a)| a.is_some() && self.inventory.lamps[*l].slc.is_some())
+            .map(|(l, _)| Target::Lamp(l));
+        lamps.chain(
+            self.circuit_assignment
+                .keys()
+                .map(|&(c, n)| Target::Circuit(c, n)),
+        )
+    }
+
+    /// Whether a lamp follows a calendar (its SLC or its circuit).
+    pub fn governs_lamp(&self, lamp: usize) -> bool {
+        self.lamp_assignment.get(lamp).is_some_and(Option::is_some)
+            || self.inventory.lamps.get(lamp).is_some_and(|l| {
+                self.inventory
+                    .cabinet_position(&l.cabinet)
+                    .is_some_and(|c| self.circuit_assignment.contains_key(&(c, l.circuit)))
+            })
+    }
+
+    fn assignment(&self, t: Target) -> Option<&Assignment> {
+        let i = match t {
+            Target::Lamp(l) => (*self.lamp_assignment.get(l)?)?,
+            Target::Circuit(c, n) => *self.circuit_assignment.get(&(c, n))?,
+        };
+        self.book.assignments.get(i)
+    }
+
+    fn cabinet_of(&self, t: Target) -> Option<usize> {
+        match t {
+            Target::Lamp(l) => self.inventory.cabinet_of_lamp(l),
+            Target::Circuit(c, _) => Some(c),
+        }
+    }
+
+    fn sun(
+        &self,
+        cabinet: usize,
+        date: NaiveDate,
+    ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let mut cache = self.sun.lock();
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        *cache.entry((cabinet, date)).or_insert_with(|| {
+            let (lat, lon) = self.coords[cabinet];
+            sun_times(lat, lon, date).map_or((None, None), |s| (s.sunrise, s.sunset))
+        })
+    }
+
+    /// Sun times of a cabinet on a local date.
+    pub fn sun_of_cabinet(&self, cabinet: usize, date: NaiveDate) -> SunPair {
+        self.sun(cabinet, date)
+    }
+
+    /// Whether a switch point's subset takes in the target.
+    fn applies(&self, t: Target, group: Option<&str>, alternate: Option<Alternate>) -> bool {
+        match t {
+            Target::Circuit(..) => group.is_none() && alternate.is_none(),
+            Target::Lamp(l) => {
+                let pos = match group {
+                    Some(g) => match self.groups.get(g).and_then(|m| m.get(&l)) {
+                        Some(p) => *p,
+                        None => return false,
+                    },
+                    None => self.circuit_position[l],
+                };
+                match alternate {
+                    None => true,
+                    Some(Alternate::Odd) => pos % 2 == 1,
+                    Some(Alternate::Even) => pos % 2 == 0,
+                }
+            }
+        }
+    }
+
+    /// The calendar's events of the target on a local date, in time order,
+    /// before emergency shifts; and the points skipped (no sun event).
+    fn calendar_events(&self, t: Target, date: NaiveDate, skipped: &mut Vec<String>) -> Vec<Event> {
+        let Some(a) = self.assignment(t) else {
+            return Vec::new();
+        };
+        let Some(cal) = self.book.calendar(&a.calendar) else {
+            return Vec::new();
+        };
+        let Some((program_id, rule)) = cal.program_for(date) else {
+            return Vec::new();
+        };
+        let Some(program) = self.book.program(program_id) else {
+            return Vec::new();
+        };
+        let cabinet = self.cabinet_of(t);
+        let mut out = Vec::new();
+        for p in &program.points {
+            if !self.applies(t, p.group.as_deref(), p.alternate) {
+                continue;
+            }
+            // A contactor only follows the points for every lamp.
+            let at = match p.when() {
+                Ok(When::Fixed(m)) => {
+                    let local = super::model::local_time(date, m);
+                    self.tz
+                        .from_local_datetime(&local)
+                        .earliest()
+                        .map(|t| t.with_timezone(&Utc))
+                }
+                Ok(When::Sun(ev, offset)) => {
+                    let (rise, set) = cabinet.map_or((None, None), |c| self.sun(c, date));
+                    let base = if ev == SunEvent::Sunrise { rise } else { set };
+                    base.map(|b| b + Duration::minutes(i64::from(offset)))
+                }
+                Err(_) => None,
+            };
+            let Some(at) = at else {
+                skipped.push(format!("{}: {} has no sun event that day", date, p.label()));
+                continue;
+            };
+            out.push(Event {
+                at,
+                level: p.level.percent(),
+                source: Source::Calendar,
+                program: program.id.clone(),
+                rule: rule.clone(),
+                point: p.label(),
+            });
+        }
+        out.sort_by_key(|e| e.at);
+        out
+    }
+
+    /// The most specific emergency shift holding the target active at `at`.
+    fn shift_at(&self, t: Target, at: DateTime<Utc>) -> Option<&EmergencyShift> {
+        self.book
+            .emergency_shifts
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active_at(at) && self.scope_holds(&s.scope, t))
+            .max_by_key(|(i, s)| (s.scope.specificity(), *i))
+            .map(|(_, s)| s)
+    }
+
+    fn scope_holds(&self, scope: &Scope, t: Target) -> bool {
+        let inv = &self.inventory;
+        match t {
+            Target::Lamp(l) => {
+                let lamp = &inv.lamps[l];
+                let district = inv.cabinet(&lamp.cabinet).map(|c| c.district.as_str());
+                match scope {
+                    Scope::City => true,
+                    Scope::District(d) => district == Some(d.as_str()),
+                    Scope::Cabinet(c) => lamp.cabinet == *c,
+                    Scope::Circuit { cabinet, circuit } => {
+                        lamp.cabinet == *cabinet && lamp.circuit == *circuit
+                    }
+                    Scope::Group(g) => self.groups.get(g).is_some_and(|m| m.contains_key(&l)),
+                    Scope::Lamps(ids) => ids.contains(&lamp.id),
+                }
+            }
+            Target::Circuit(c, n) => {
+                let cab = &inv.cabinets[c];
+                match scope {
+                    Scope::City => true,
+                    Scope::District(d) => cab.district == *d,
+                    Scope::Cabinet(id) => cab.id == *id,
+                    Scope::Circuit { cabinet, circuit } => cab.id == *cabinet && *circuit == n,
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// The target's events from the local day before `from`'s to the one
+    /// after `to`'s, shifts applied, in time order.
+    pub fn events_between(
+        &self,
+        t: Target,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        skipped: &mut Vec<String>,
+    ) -> Vec<Event> {
+        let first = from.with_timezone(&self.tz).date_naive() - Duration::days(1);
+        let last = to.with_timezone(&self.tz).date_naive();
+        let mut events = Vec::new();
+        let mut d = first;
+        while d <= last {
+            events.extend(self.calendar_events(t, d, skipped));
+            d += Duration::days(1);
+        }
+        // Shifts move switch-on earlier and switch-off later where they
+        // are active at the moved time, or force their level.
+        let mut prev = 0.0;
+        for e in &mut events {
+            let on = e.level > 0.0 && prev == 0.0;
+            let off = e.level == 0.0 && prev > 0.0;
+            prev = e.level;
+            let moved = if on {
+                self.shift_at(t, e.at)
+                    .filter(|s| s.force.is_none() && s.on_earlier_min > 0)
+                    .map(|s| (e.at - Duration::minutes(i64::from(s.on_earlier_min)), s))
+            } else if off {
+                self.shift_at(t, e.at)
+                    .filter(|s| s.force.is_none() && s.off_later_min > 0)
+                    .map(|s| (e.at + Duration::minutes(i64::from(s.off_later_min)), s))
+            } else {
+                None
+            };
+            if let Some((at, s)) = moved {
+                e.at = at;
+                e.source = Source::Emergency;
+                e.rule = format!("shift {}", s.id);
+            }
+        }
+        // Forced periods: the level at their start, the calendar's again at
+        // their end.
+        for s in self
+            .book
+            .emergency_shifts
+            .iter()
+            .filter(|s| s.force.is_some())
+        {
+            if !self.scope_holds(&s.scope, t)
+                || s.until < from - Duration::days(1)
+                || s.from > to + Duration::days(1)
+            {
+                continue;
+            }
+            events.retain(|e| !(s.from <= e.at && e.at < s.until) || e.source == Source::Emergency);
+            events.push(Event {
+                at: s.from,
+                level: s.force.map_or(0.0, Level::percent),
+                source: Source::Emergency,
+                program: String::new(),
+                rule: format!("shift {}", s.id),
+                point: "force".into(),
+            });
+            events.sort_by_key(|e| e.at);
+            let back = events
+                .iter()
+                .rev()
+                .find(|e| e.at < s.from && e.source == Source::Calendar)
+                .cloned();
+            if let Some(mut back) = back {
+                back.at = s.until;
+                back.rule = format!("{} (after shift {})", back.rule, s.id);
+                events.push(back);
+            }
+        }
+        events.sort_by_key(|e| e.at);
+        events
+    }
+
+    /// The target's level at `at` and the event that set it; `None` when
+    /// no calendar says anything about it then.
+    pub fn level_at(&self, t: Target, at: DateTime<Utc>) -> Option<Event> {
+        let mut skipped = Vec::new();
+        self.events_between(t, at, at, &mut skipped)
+            .into_iter()
+            .rev()
+            .find(|e| e.at <= at)
+    }
+
+    /// The next event of the target after `after` (within two days).
+    pub fn next_event(&self, t: Target, after: DateTime<Utc>) -> Option<Event> {
+        let mut skipped = Vec::new();
+        self.events_between(t, after, after + Duration::days(1), &mut skipped)
+            .into_iter()
+            .find(|e| e.at > after)
+    }
+
+    /// The events of a local date (preview), and the points skipped.
+    pub fn day(&self, t: Target, date: NaiveDate) -> (Vec<Event>, Vec<String>) {
+        let tz = self.tz;
+        let start = tz
+            .from_local_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
+            .earliest();
+        let Some(start) = start.map(|s| s.with_timezone(&Utc)) else {
+            return (Vec::new(), Vec::new());
+        };
+        let end = start + Duration::days(1);
+        let mut skipped = Vec::new();
+        let events = self
+            .events_between(t, start, end - Duration::seconds(1), &mut skipped)
+            .into_iter()
+            .filter(|e| start <= e.at && e.at < end)
+            .collect();
+        skipped.retain(|s| s.starts_with(&date.to_string()));
+        (events, skipped)
+    }
+
+    /// Problems of the book that need the inventory and the groups: scopes
+    /// and points naming what is not there.
+    pub fn check_scopes(
+        book: &Book,
+        inventory: &Inventory,
+        groups: &BTreeMap<String, Vec<String>>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let scope_problem = |s: &Scope| -> Option<String> {
+            match s {
+                Scope::City => None,
+                Scope::District(d) => inventory
+                    .district(d)
+                    .is_none()
+                    .then(|| format!("unknown district `{d}`")),
+                Scope::Cabinet(c) => inventory
+                    .cabinet(c)
+                    .is_none()
+                    .then(|| format!("unknown cabinet `{c}`")),
+                Scope::Circuit { cabinet, circuit } => match inventory.cabinet(cabinet) {
+                    None => Some(format!("unknown cabinet `{cabinet}`")),
+                    Some(c) if *circuit == 0 || *circuit > c.circuits => Some(format!(
+                        "cabinet `{cabinet}` has circuits 1..={}, not {circuit}",
+                        c.circuits
+                    )),
+                    Some(_) => None,
+                },
+                Scope::Group(g) => {
+                    (!groups.contains_key(g)).then(|| format!("unknown group `{g}`"))
+                }
+                Scope::Lamps(ids) => ids
+                    .iter()
+                    .find(|l| inventory.lamp_position(l).is_none())
+                    .map(|l| format!("unknown lamp `{l}`")),
+            }
+        };
+        for (i, a) in book.assignments.iter().enumerate() {
+            if let Some(p) = scope_problem(&a.scope) {
+                out.push(format!("assignments[{i}].scope: {p}"));
+            }
+        }
+        for (i, s) in book.emergency_shifts.iter().enumerate() {
+            if let Some(p) = scope_problem(&s.scope) {
+                out.push(format!("emergency_shifts[{i}].scope: {p}"));
+            }
+        }
+        for (i, p) in book.programs.iter().enumerate() {
+            for (j, pt) in p.points.iter().enumerate() {
+                if let Some(g) = &pt.group {
+                    if !groups.contains_key(g) {
+                        out.push(format!(
+                            "programs[{i}].points[{j}].group: unknown group `{g}`"
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
