@@ -136,7 +136,11 @@ impl SwitchPoint {
         let when = match (&self.at, self.sun) {
             (Some(at), _) => at.clone(),
             (None, Some(sun)) => {
-                let s = if sun == SunEvent::Sunset { "sunset" } else { "sunrise" };
+                let s = if sun == SunEvent::Sunset {
+                    "sunset"
+                } else {
+                    "sunrise"
+                };
                 match self.offset_min {
                     0 => s.to_string(),
                     o => format!("{s}{o:+}min"),
@@ -311,7 +315,10 @@ impl Calendar {
         for (i, r) in self.rules.iter().enumerate() {
             r.check().map_err(|e| format!("rules[{i}].{e}"))?;
             if !program_exists(&r.program) {
-                return Err(format!("rules[{i}].program: unknown program `{}`", r.program));
+                return Err(format!(
+                    "rules[{i}].program: unknown program `{}`",
+                    r.program
+                ));
             }
         }
         if let Some(p) = &self.default_program {
@@ -328,10 +335,14 @@ impl Calendar {
                 if a.priority != b.priority || a.program == b.program {
                     continue;
                 }
-                let clash = a.dates.iter().chain(&b.dates).find_map(|d| match parse_span(d) {
-                    Ok(DateSpan::Days(x, _)) => Some(x),
-                    _ => None,
-                });
+                let clash = a
+                    .dates
+                    .iter()
+                    .chain(&b.dates)
+                    .find_map(|d| match parse_span(d) {
+                        Ok(DateSpan::Days(x, _)) => Some(x),
+                        _ => None,
+                    });
                 let days = clash
                     .into_iter()
                     .flat_map(|d| d.iter_days().take(370))
@@ -359,9 +370,16 @@ impl Calendar {
         match self.rule_for(date) {
             Some((i, r)) => Some((
                 r.program.as_str(),
-                if r.name.is_empty() { format!("rules[{i}]") } else { r.name.clone() },
+                if r.name.is_empty() {
+                    format!("rules[{i}]")
+                } else {
+                    r.name.clone()
+                },
             )),
-            None => self.default_program.as_deref().map(|p| (p, "default".to_string())),
+            None => self
+                .default_program
+                .as_deref()
+                .map(|p| (p, "default".to_string())),
         }
     }
 }
@@ -375,7 +393,10 @@ pub enum Scope {
     District(String),
     /// Its circuits, switched by the RTU's contactors (回路).
     Cabinet(String),
-    Circuit { cabinet: String, circuit: u8 },
+    Circuit {
+        cabinet: String,
+        circuit: u8,
+    },
     Group(String),
     Lamps(Vec<String>),
 }
@@ -438,7 +459,9 @@ impl EmergencyShift {
         }
         let limit = MAX_OFFSET_MIN as u32;
         if self.on_earlier_min > limit || self.off_later_min > limit {
-            return Err(format!("on_earlier_min: shifts are at most {limit} minutes"));
+            return Err(format!(
+                "on_earlier_min: shifts are at most {limit} minutes"
+            ));
         }
         if let Some(l) = self.force {
             let p = l.percent();
@@ -446,7 +469,10 @@ impl EmergencyShift {
                 return Err(format!("force: must be off, on or 0 to 100, got {p}"));
             }
         } else if self.on_earlier_min == 0 && self.off_later_min == 0 {
-            return Err("force: a shift moves switching (on_earlier_min, off_later_min) or forces a level".into());
+            return Err(
+                "force: a shift moves switching (on_earlier_min, off_later_min) or forces a level"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -506,7 +532,10 @@ impl Book {
                 out.push(format!("assignments[{i}].id: {e}"));
             }
             if self.calendar(&a.calendar).is_none() {
-                out.push(format!("assignments[{i}].calendar: unknown calendar `{}`", a.calendar));
+                out.push(format!(
+                    "assignments[{i}].calendar: unknown calendar `{}`",
+                    a.calendar
+                ));
             }
             if !ids.insert(("assignment", a.id.as_str())) {
                 out.push(format!("assignments[{i}].id: `{}` is defined twice", a.id));
@@ -517,7 +546,10 @@ impl Book {
                 out.push(format!("emergency_shifts[{i}].{e}"));
             }
             if !ids.insert(("shift", s.id.as_str())) {
-                out.push(format!("emergency_shifts[{i}].id: `{}` is defined twice", s.id));
+                out.push(format!(
+                    "emergency_shifts[{i}].id: `{}` is defined twice",
+                    s.id
+                ));
             }
         }
         out
@@ -527,7 +559,11 @@ impl Book {
 /// A fixed local time on a date: `minutes` after midnight (1440 is the
 /// next midnight).
 pub fn local_time(date: NaiveDate, minutes: u32) -> chrono::NaiveDateTime {
-    let day = if minutes >= 1440 { date.succ_opt().unwrap_or(date) } else { date };
+    let day = if minutes >= 1440 {
+        date.succ_opt().unwrap_or(date)
+    } else {
+        date
+    };
     let m = minutes % 1440;
     day.and_time(NaiveTime::from_hms_opt(m / 60, m % 60, 0).expect("a time of day"))
 }
@@ -575,16 +611,38 @@ mod tests {
             name: String::new(),
             rules: vec![
                 rule("weekend", 0, &[], &["sat", "sun"]),
-                rule("holiday", 10, &["--10-01/--10-07", "2027-01-28/2027-02-03"], &[]),
-                rule("winter", 0, &["--11-01/--02-28"], &["mon", "tue", "wed", "thu", "fri"]),
+                rule(
+                    "holiday",
+                    10,
+                    &["--10-01/--10-07", "2027-01-28/2027-02-03"],
+                    &[],
+                ),
+                rule(
+                    "winter",
+                    0,
+                    &["--11-01/--02-28"],
+                    &["mon", "tue", "wed", "thu", "fri"],
+                ),
             ],
             default_program: Some("normal".into()),
         };
         let prog = |s: &str| cal.program_for(d(s)).map(|(p, _)| p.to_string());
-        assert_eq!(prog("2026-10-03").as_deref(), Some("holiday"), "a Saturday in the National Day week");
+        assert_eq!(
+            prog("2026-10-03").as_deref(),
+            Some("holiday"),
+            "a Saturday in the National Day week"
+        );
         assert_eq!(prog("2026-10-10").as_deref(), Some("weekend"));
-        assert_eq!(prog("2026-12-21").as_deref(), Some("winter"), "a Monday; the range wraps the year");
-        assert_eq!(prog("2027-02-01").as_deref(), Some("holiday"), "a one-off range");
+        assert_eq!(
+            prog("2026-12-21").as_deref(),
+            Some("winter"),
+            "a Monday; the range wraps the year"
+        );
+        assert_eq!(
+            prog("2027-02-01").as_deref(),
+            Some("holiday"),
+            "a one-off range"
+        );
         assert_eq!(prog("2026-06-22").as_deref(), Some("normal"));
     }
 
@@ -593,14 +651,23 @@ mod tests {
         let mut cal = Calendar {
             id: "c".into(),
             name: String::new(),
-            rules: vec![rule("a", 0, &["--06-01/--06-30"], &[]), rule("b", 0, &[], &["sun"])],
+            rules: vec![
+                rule("a", 0, &["--06-01/--06-30"], &[]),
+                rule("b", 0, &[], &["sun"]),
+            ],
             default_program: None,
         };
         let err = cal.check(|_| true).unwrap_err();
-        assert!(err.starts_with("rules[1].priority: overlaps rules[0]"), "{err}");
+        assert!(
+            err.starts_with("rules[1].priority: overlaps rules[0]"),
+            "{err}"
+        );
         cal.rules[1].priority = 1;
         assert_eq!(cal.check(|_| true), Ok(()));
         cal.rules[1].dates = vec!["2026-02-30".into()];
-        assert!(cal.check(|_| true).unwrap_err().starts_with("rules[1].dates:"));
+        assert!(cal
+            .check(|_| true)
+            .unwrap_err()
+            .starts_with("rules[1].dates:"));
     }
 }

@@ -49,7 +49,11 @@ fn noaa(lat: f64, lon: f64, date: NaiveDate) -> (Option<f64>, Option<f64>) {
             }
             let ha = cos_ha.acos().to_degrees();
             let noon = 720.0 - 4.0 * lon - eq_time;
-            minutes = if rising { noon - 4.0 * ha } else { noon + 4.0 * ha };
+            minutes = if rising {
+                noon - 4.0 * ha
+            } else {
+                noon + 4.0 * ha
+            };
         }
         Some(minutes)
     };
@@ -81,7 +85,6 @@ fn sun_position(jd: f64) -> (f64, f64) {
             - 1.25 * e * e * (2.0 * rad(m)).sin());
     (decl, eq_time)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -158,7 +161,10 @@ mod tests {
                 }
             }
         }
-        println!("{checked} days: worst difference {:.2} min up to 45°, {:.2} min up to 60°", worst[0], worst[1]);
+        println!(
+            "{checked} days: worst difference {:.2} min up to 45°, {:.2} min up to 60°",
+            worst[0], worst[1]
+        );
         assert!(worst[0] < 1.5 && worst[1] < 2.5, "{worst:?}");
     }
 
@@ -189,6 +195,9 @@ mod tests {
         assert_eq!((night.sunrise, night.sunset), (None, None));
         let day = sun_times(78.2, 15.6, NaiveDate::from_ymd_opt(2026, 6, 21).unwrap()).unwrap();
         assert_eq!((day.sunrise, day.sunset), (None, None));
-        assert_eq!(sun_times(91.0, 0.0, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()), None);
+        assert_eq!(
+            sun_times(91.0, 0.0, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()),
+            None
+        );
     }
 }
