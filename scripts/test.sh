@@ -2,8 +2,8 @@
 # The whole test suite, with its set-up: makes sure PostgreSQL (127.0.0.1:5432,
 # trust auth, user postgres) and Mosquitto (127.0.0.1:1883) are running,
 # installing them from Debian's packages when absent, and socat for the
-# serial-line tests, then runs the checks
-# and every test of the workspace.
+# serial-line tests, then runs the checks, every test of the workspace and
+# Schemathesis against the HTTP API's OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,3 +57,9 @@ ensure_socat
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
+
+# The HTTP API against its own OpenAPI document: Schemathesis on a gateway on
+# the simulator, bounded to MAX_TIME (150 s); SCHEMATHESIS=0 skips it.
+if [ "${SCHEMATHESIS:-1}" != 0 ]; then
+    scripts/schemathesis.sh
+fi

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 /// A bucket of a windowed figure or report, cut at local boundaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     Hour,

@@ -2,6 +2,7 @@
 //! city-wide admin, answered with what it changed or why it changed nothing.
 //! The API only asks; the application, which owns the pollers, reloads.
 
+use super::error::{Conflict, Forbidden, Invalid, Unauthorized, Unavailable};
 use super::{ApiError, AppState};
 use crate::auth::{Principal, Role};
 use crate::inventory::ConfigIssue;
@@ -10,6 +11,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
 
 /// One reload asked for, by whom (`sighup` or a token's name), and where
 /// its answer goes.
@@ -23,8 +25,9 @@ pub struct ReloadRequest {
 pub type Reloads = mpsc::Sender<ReloadRequest>;
 
 /// What a reload changed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReloadReport {
+    #[schema(value_type = EndpointChanges)]
     pub endpoints: PollerChanges,
     pub lamps: usize,
     pub cabinets: usize,
@@ -35,6 +38,19 @@ pub struct ReloadReport {
     /// tokens).
     pub restart_needed: Vec<String>,
     pub took_ms: f64,
+}
+
+/// `poll::PollerChanges` as the document shows it (poll/ is Modbus, not
+/// HTTP): what a reload did to the pollers, by endpoint address.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct EndpointChanges {
+    /// Polling on without a pause: same link, same devices, same plan.
+    kept: Vec<String>,
+    /// Stopped and started again: the link or the plan changed.
+    restarted: Vec<String>,
+    started: Vec<String>,
+    stopped: Vec<String>,
 }
 
 /// Why a reload changed nothing.
@@ -48,7 +64,22 @@ pub enum ReloadError {
     Stopping,
 }
 
-/// `POST /api/v1/admin/reload` — city-wide admins only.
+/// `POST /api/v1/admin/reload` — city-wide admins only: reads the settings
+/// file, inventory, profiles, groups and tokens again, as `SIGHUP` does.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/reload",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Reloaded: what changed", body = ReloadReport),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn reload(
     State(s): State<AppState>,
     p: Principal,

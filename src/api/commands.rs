@@ -1,19 +1,26 @@
 //! Commands, groups and the audit trail over HTTP.
 
+use super::error::{
+    BadRequest, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 use super::inventory::visible_lamp;
 use super::query::{ApiPath, ApiQuery, JsonBody};
 use super::{ApiError, AppState};
 use crate::auth::{Principal, Role};
 use crate::control::{
     check_name, Command, CommandBody, ControlError, RequestError, Selector, Source, Submission,
+    Tally,
 };
+use crate::store::read::audit::AuditEntry;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
@@ -50,18 +57,48 @@ fn idempotency_key(headers: &HeaderMap, body: &CommandBody) -> Result<Option<Str
     Ok(body.request_id.clone())
 }
 
+/// `in_progress` while some target is queued or written, else `done`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum CommandStatus {
+    InProgress,
+    Done,
+}
+
+impl CommandStatus {
+    fn of(command: &Command) -> Self {
+        if command.is_complete() {
+            CommandStatus::Done
+        } else {
+            CommandStatus::InProgress
+        }
+    }
+}
+
+/// A command taken: follow it at `status_url`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Accepted {
+    id: String,
+    status: CommandStatus,
+    /// Lamps or circuits it acts on.
+    targets: usize,
+    tally: Tally,
+    /// `/api/v1/commands/{id}`, also in `Location`.
+    status_url: String,
+}
+
 fn accepted(command: Command) -> impl IntoResponse {
     let location = format!("/api/v1/commands/{}", command.id);
     (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location.clone())],
-        Json(json!({
-            "id": command.id,
-            "status": command.status(),
-            "targets": command.targets.len(),
-            "tally": command.tally(),
-            "status_url": location,
-        })),
+        Json(Accepted {
+            status: CommandStatus::of(&command),
+            targets: command.targets.len(),
+            tally: command.tally(),
+            id: command.id,
+            status_url: location,
+        }),
     )
 }
 
@@ -84,7 +121,30 @@ fn submit(
     Ok(s.control.submit(p, sub)?.snapshot())
 }
 
-/// `POST /api/v1/lamps/{id}/commands`
+/// `POST /api/v1/lamps/{id}/commands`: switches or dims one lamp.
+#[utoipa::path(
+    post,
+    path = "/api/v1/lamps/{id}/commands",
+    tag = "commands",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Lamp id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The caller's id for the request (1 to 64 letters, digits or ` -_.:`): a repeat returns the first command"),
+    ),
+    request_body(content = CommandBody, description = "The action, without `target` (the lamp is in the path)"),
+    responses(
+        (status = 202, description = "Taken; carried out target by target", body = Accepted,
+            headers(("Location" = String, description = "The command's status URL"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn lamp_command(
     State(s): State<AppState>,
     p: Principal,
@@ -108,7 +168,30 @@ pub(super) async fn lamp_command(
     )?))
 }
 
-/// `POST /api/v1/commands` — a group selector.
+/// `POST /api/v1/commands` — a group selector: lamps, a cabinet's lamps, a
+/// circuit's contactor, a district's lamps or a named group.
+#[utoipa::path(
+    post,
+    path = "/api/v1/commands",
+    tag = "commands",
+    security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "The caller's id for the request (1 to 64 letters, digits or ` -_.:`): a repeat returns the first command"),
+    ),
+    request_body(content = CommandBody, description = "The action and its `target` (required)"),
+    responses(
+        (status = 202, description = "Taken; carried out target by target", body = Accepted,
+            headers(("Location" = String, description = "The command's status URL"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn group_command(
     State(s): State<AppState>,
     p: Principal,
@@ -127,39 +210,90 @@ fn visible(p: &Principal, c: &Command) -> bool {
     c.targets.iter().all(|t| p.sees(&t.district))
 }
 
+/// A command with its per-target state.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CommandState {
+    #[serde(flatten)]
+    command: Command,
+    status: CommandStatus,
+    tally: Tally,
+}
+
 /// `GET /api/v1/commands/{id}` — per-target status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/commands/{id}",
+    tag = "commands",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Command id")),
+    responses(
+        (status = 200, description = "The command and each target's state", body = CommandState),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn get_command(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CommandState>, ApiError> {
     let command = s
         .control
         .get(&id)
         .map(|c| c.snapshot())
         .filter(|c| visible(&p, c))
         .ok_or_else(|| ApiError::NotFound(format!("no command `{id}`")))?;
-    let mut v = serde_json::to_value(&command).map_err(|e| ApiError::Internal(e.to_string()))?;
-    v["status"] = json!(command.status());
-    v["tally"] = json!(command.tally());
-    Ok(Json(v))
+    Ok(Json(CommandState {
+        status: CommandStatus::of(&command),
+        tally: command.tally(),
+        command,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
+    /// Start of the window (RFC 3339): commands completed from then.
     from: DateTime<Utc>,
+    /// End of the window (RFC 3339), after `from`.
     to: DateTime<Utc>,
+    /// Only this actor's commands (a token's name).
     actor: Option<String>,
+}
+
+/// The audit trail's answer: at most 10,000 rows, `truncated` past that.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditTrail {
+    total: usize,
+    /// More commands completed in the window than one answer carries;
+    /// narrow the window.
+    truncated: bool,
+    items: Vec<AuditEntry>,
 }
 
 /// `GET /api/v1/audit?from=&to=[&actor=]` — completed commands, from the
 /// store when there is one (it outlives restarts), else from memory.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "commands",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The commands completed in the window that the caller sees", body = AuditTrail),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn audit(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditTrail>, ApiError> {
     if q.from >= q.to {
         return Err(ApiError::BadRequest("`from` must be before `to`".into()));
     }
@@ -174,30 +308,46 @@ pub(super) async fn audit(
             .into_iter()
             .filter(|r| r.districts.iter().all(|d| p.sees(d)))
             .collect();
-        return Ok(Json(
-            json!({ "total": rows.len(), "truncated": truncated, "items": rows }),
-        ));
+        return Ok(Json(AuditTrail {
+            total: rows.len(),
+            truncated,
+            items: rows,
+        }));
     }
-    let rows: Vec<Value> = s
+    let rows: Vec<AuditEntry> = s
         .control
         .audit(q.from, q.to, q.actor.as_deref())
         .into_iter()
         .filter(|c| visible(&p, c))
-        .map(|c| {
-            json!({
-                "command": c.id, "at": c.created_at, "completed_at": c.completed_at,
-                "actor": c.actor, "source": c.source, "action": c.action, "kind": c.kind,
-                "selector": c.selector, "expires_at": c.expires_at, "targets": c.targets.len(),
-                "outcome": {"confirmed": c.tally().confirmed, "failed": c.tally().failed},
-                "results": c.targets.iter().map(|t| json!({
-                    "id": t.id, "state": t.state, "reason": t.reason, "attempts": t.attempts,
-                })).collect::<Vec<_>>(),
-            })
+        .map(|c| AuditEntry {
+            command: c.id.clone(),
+            at: c.created_at,
+            completed_at: c.completed_at.unwrap_or(c.created_at),
+            actor: c.actor.clone(),
+            source: json!(c.source).as_str().unwrap_or_default().to_string(),
+            action: json!(c.action),
+            kind: c.kind.to_string(),
+            selector: c.selector.clone(),
+            expires_at: c.expires_at,
+            targets: c.targets.len() as i64,
+            outcome: json!({"confirmed": c.tally().confirmed, "failed": c.tally().failed}),
+            results: c
+                .targets
+                .iter()
+                .map(|t| {
+                    json!({
+                        "id": t.id, "state": t.state, "reason": t.reason, "attempts": t.attempts,
+                    })
+                })
+                .collect(),
+            districts: Vec::new(),
         })
         .collect();
-    Ok(Json(
-        json!({ "total": rows.len(), "truncated": false, "items": rows }),
-    ))
+    Ok(Json(AuditTrail {
+        total: rows.len(),
+        truncated: false,
+        items: rows,
+    }))
 }
 
 /// Most audit rows one request returns; narrow the window for more.
@@ -205,6 +355,17 @@ const AUDIT_LIMIT: i64 = 10_000;
 
 /// `GET /api/v1/groups` — each group as the caller sees it: only its lamps
 /// in the caller's scope; a group with none of them is left out.
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups",
+    tag = "commands",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The lamp ids of each group, by group name", body = std::collections::HashMap<String, Vec<String>>),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn groups(State(s): State<AppState>, p: Principal) -> Json<Value> {
     let inv = &s.live.inventory;
     let groups = s.control.groups();
@@ -217,32 +378,74 @@ pub(super) async fn groups(State(s): State<AppState>, p: Principal) -> Json<Valu
 
 /// `GET /api/v1/groups/{name}` — one group as the caller sees it; 404 for an
 /// unknown one and for one with none of the caller's lamps alike.
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups/{name}",
+    tag = "commands",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Group name")),
+    responses(
+        (status = 200, description = "The group's lamps the caller sees, in the group's order", body = Group),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn group(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(name): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Group>, ApiError> {
     let groups = s.control.groups();
     let lamps = groups
         .get(&name)
         .and_then(|lamps| p.visible_group(&s.live.inventory, lamps))
         .ok_or_else(|| ApiError::NotFound(format!("no group `{name}`")))?;
-    Ok(Json(json!({ "name": name, "lamps": lamps })))
+    let lamps = lamps.into_iter().map(String::from).collect();
+    Ok(Json(Group { name, lamps }))
 }
 
-#[derive(Deserialize)]
+/// A named group of lamps.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Group {
+    name: String,
+    /// Lamp ids, in the group's order.
+    lamps: Vec<String>,
+}
+
+/// The lamps of a group, by id.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct GroupBody {
     lamps: Vec<String>,
 }
 
-/// `PUT /api/v1/groups/{name}` — admins only.
+/// `PUT /api/v1/groups/{name}` — admins only: defines or replaces a group.
+#[utoipa::path(
+    put,
+    path = "/api/v1/groups/{name}",
+    tag = "commands",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Group name: 1 to 64 letters, digits or ` -_.:`, no space at either end")),
+    request_body(content = GroupBody),
+    responses(
+        (status = 200, description = "The group as defined", body = Group),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn put_group(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(name): ApiPath<String>,
     JsonBody(bytes): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Group>, ApiError> {
     if p.role != Role::Admin || p.district.is_some() {
         return Err(ApiError::Forbidden(
             "only a city-wide admin defines groups".into(),
@@ -251,5 +454,8 @@ pub(super) async fn put_group(
     let body: GroupBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::Unprocessable(format!("body: {e}")))?;
     s.control.set_group(&name, body.lamps.clone())?;
-    Ok(Json(json!({ "name": name, "lamps": body.lamps })))
+    Ok(Json(Group {
+        name,
+        lamps: body.lamps,
+    }))
 }

@@ -1,5 +1,6 @@
 //! The supervision figures over HTTP.
 
+use super::error::{BadRequest, Unauthorized, Unavailable};
 use super::history::{store, time};
 use super::inventory::scope;
 use super::query::ApiQuery;
@@ -13,17 +14,33 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct SummaryQuery {
+    /// This district's figures (400 if the caller sees no such district);
+    /// the city's, or a district token's own, by default.
     district: Option<String>,
 }
 
 /// `GET /api/v1/metrics/summary[?district=ID]` — the figures now.
 /// A district-scoped caller gets its own district's figures by default.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics/summary",
+    tag = "figures",
+    security(("bearer" = [])),
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "The figures now of the city or a district", body = Summary),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn summary(
     State(s): State<AppState>,
     p: Principal,
@@ -51,28 +68,59 @@ pub(super) async fn now(s: &AppState) -> Result<std::sync::Arc<figures::CityNow>
     super::blocking(move || cache.get(&live)).await
 }
 
+/// Every district's figures now, and the city's.
+#[derive(Serialize, ToSchema)]
+pub(super) struct DistrictFigures<'a> {
+    at: chrono::DateTime<Utc>,
+    /// `null` to a district token.
+    city: Option<&'a Summary>,
+    districts: Vec<&'a Summary>,
+}
+
 /// `GET /api/v1/metrics/districts` — every district's figures and the city's.
 /// A district-scoped caller sees its own district and no city total.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics/districts",
+    tag = "figures",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The figures now of every district the caller sees, and the city's to a city-wide token", body = DistrictFigures<'_>),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn districts(
     State(s): State<AppState>,
     p: Principal,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let now = now(&s).await?;
     let (city, districts) = &*now;
-    let at = city.at;
-    let city = p.district.is_none().then_some(city);
-    let districts: Vec<_> = districts.iter().filter(|d| p.sees(&d.scope)).collect();
-    Ok(Json(
-        json!({ "at": at, "city": city, "districts": districts }),
-    ))
+    let body = DistrictFigures {
+        at: city.at,
+        city: p.district.is_none().then_some(city),
+        districts: districts.iter().filter(|d| p.sees(&d.scope)).collect(),
+    };
+    Ok(Json(body).into_response())
 }
 
-#[derive(Deserialize)]
+/// A window `[from, to)` of at most 93 days (31 with hourly buckets).
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct RatesQuery {
+    /// Start of the window (RFC 3339).
+    #[param(required = true, value_type = String, format = DateTime)]
     from: Option<String>,
+    /// End of the window (RFC 3339), after `from`.
+    #[param(required = true, value_type = String, format = DateTime)]
     to: Option<String>,
+    /// This district's figures (400 if the caller sees no such district);
+    /// the city's, or a district token's own, by default.
     district: Option<String>,
+    /// Buckets cut at local boundaries in `gateway.time_zone`; one bucket,
+    /// the whole window, without it.
+    #[param(value_type = Option<Bucket>)]
     bucket: Option<String>,
 }
 
@@ -107,6 +155,19 @@ fn positions(s: &AppState, district: Option<&str>) -> (Vec<usize>, String, Strin
 /// — online rates, coverage and lighting rate over a window (see
 /// `figures::window` for the rules). A district-scoped caller gets its own
 /// district by default.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics/online-rates",
+    tag = "figures",
+    security(("bearer" = [])),
+    params(RatesQuery),
+    responses(
+        (status = 200, description = "The window's figures and its buckets'", body = OnlineRates),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn online_rates(
     State(s): State<AppState>,
     p: Principal,
@@ -156,17 +217,49 @@ pub(super) async fn online_rates(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct MonthlyQuery {
+    /// The month in the city's zone, `YYYY-MM` (required).
+    #[param(required = true, value_type = String, pattern = "^[0-9]{4}-[0-9]{2}$", example = "2026-03")]
     month: Option<String>,
+    /// Only this district's row (400 if the caller sees no such district);
+    /// a district token's own by default.
     district: Option<String>,
+    /// `csv` for CSV; without it, CSV if `Accept` names `text/csv`, else JSON.
+    #[param(value_type = Option<ReportFormat>, inline)]
     format: Option<String>,
+}
+
+/// The values of `format`; the handler matches the strings.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub(super) enum ReportFormat {
+    Json,
+    Csv,
 }
 
 /// `GET /api/v1/reports/monthly?month=YYYY-MM[&district=][&format=json|csv]`
 /// — every figure per district and for the city over a month in the city's
 /// zone; CSV with `format=csv` or `Accept: text/csv`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/monthly",
+    tag = "figures",
+    security(("bearer" = [])),
+    params(MonthlyQuery),
+    responses(
+        (status = 200, description = "The month's report", content(
+            (MonthlyReport = "application/json"),
+            (String = "text/csv", example = "month,scope,name,cabinets_total,…"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn monthly(
     State(s): State<AppState>,
     p: Principal,

@@ -1,14 +1,91 @@
 //! Liveness, readiness and Prometheus metrics.
 
+use super::error::{ErrorCode, ErrorDetail, Unauthorized};
 use super::{ApiError, AppState};
+use crate::dialin::DtuStatus;
+use crate::mqtt::LinkSnapshot;
+use crate::store::StatusView;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-pub(super) async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[derive(Serialize, ToSchema)]
+pub(super) struct Health {
+    /// Always `ok`: the process answers.
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    responses((status = 200, description = "The process answers", body = Health))
+)]
+pub(super) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ReadyStatus {
+    Ready,
+    NotReady,
+}
+
+/// `degraded`: the store is failing or spooling, or the broker link is down;
+/// the gateway still polls, serves and loses nothing.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ReadyState {
+    Ok,
+    Degraded,
+}
+
+/// The answer of `/readyz`. The fields after `error` are the details: a
+/// city-wide token gets them, any other caller only `status` and `state`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Readiness {
+    status: ReadyStatus,
+    state: ReadyState,
+    /// With `not_ready`: the error shape every other failure has, saying no
+    /// more than the status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints_connected: Option<usize>,
+    /// Endpoints not polled yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints_waiting: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<StoreReport>,
+    /// The broker link, `null` without MQTT (shown, not required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<LinkSnapshot>)]
+    mqtt: Option<Option<LinkSnapshot>>,
+    /// Each dial-in DTU's connection, when the inventory has `dtu:` endpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dialin: Option<Vec<DtuStatus>>,
+}
+
+/// The store's state, or `{"state": "disabled"}` with `store.url = none`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum StoreReport {
+    Running(StatusView),
+    Disabled { state: Disabled },
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Disabled {
+    Disabled,
 }
 
 /// Ready once every endpoint has been polled at least once: before that,
@@ -23,6 +100,17 @@ pub(super) async fn healthz() -> Json<Value> {
 /// the whole gateway and its network, so they need a city-wide token (any
 /// role); a district token gets the probe's answer. A wrong token is 401, so
 /// a misconfigured monitor notices.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every endpoint has been polled at least once", body = Readiness),
+        (status = 401, response = Unauthorized),
+        (status = 503, description = "`not_ready`: some endpoint has not been polled yet", body = Readiness),
+    )
+)]
 pub(super) async fn readyz(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -41,33 +129,33 @@ pub(super) async fn readyz(
     let degraded = store.as_ref().is_some_and(|v| v.state != "ok")
         || mqtt.as_ref().is_some_and(|m| !m.connected);
     let (code, status) = if waiting == 0 {
-        (StatusCode::OK, "ready")
+        (StatusCode::OK, ReadyStatus::Ready)
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+        (StatusCode::SERVICE_UNAVAILABLE, ReadyStatus::NotReady)
     };
-    let state = if degraded { "degraded" } else { "ok" };
-    let mut body = json!({ "status": status, "state": state });
-    if waiting > 0 {
-        // The error shape every other failure has, saying no more than the status.
-        body["error"] = json!({
-            "code": "not_ready",
-            "message": "not every endpoint has been polled yet",
-        });
-    }
-    if details {
-        body["endpoints"] = json!(total);
-        body["endpoints_connected"] = json!(connected);
-        body["endpoints_waiting"] = json!(waiting);
-        body["store"] = match store {
-            Some(v) => serde_json::to_value(v).unwrap_or(Value::Null),
-            None => json!({ "state": "disabled" }),
-        };
-        body["mqtt"] = json!(mqtt);
-        // Each dial-in endpoint's DTU connection, when the inventory has any.
-        if !s.dialin.is_empty() {
-            body["dialin"] = json!(s.dialin.status());
-        }
-    }
+    let body = Readiness {
+        status,
+        state: if degraded {
+            ReadyState::Degraded
+        } else {
+            ReadyState::Ok
+        },
+        error: (waiting > 0).then(|| ErrorDetail {
+            code: ErrorCode::NotReady,
+            message: "not every endpoint has been polled yet".into(),
+        }),
+        endpoints: details.then_some(total),
+        endpoints_connected: details.then_some(connected),
+        endpoints_waiting: details.then_some(waiting),
+        store: details.then_some(match store {
+            Some(v) => StoreReport::Running(v),
+            None => StoreReport::Disabled {
+                state: Disabled::Disabled,
+            },
+        }),
+        mqtt: details.then_some(mqtt),
+        dialin: (details && !s.dialin.is_empty()).then(|| s.dialin.status()),
+    };
     Ok((code, Json(body)))
 }
 
@@ -76,6 +164,14 @@ pub(super) async fn readyz(
 /// `mqtt::metrics`); the registry holds their collectors.
 /// Rendered on the blocking pool: the figures' collector may have to walk
 /// every lamp (or wait for another caller doing so, `figures::NowCache`).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "probes",
+    responses(
+        (status = 200, description = "Every family of the gateway's collectors", content_type = "text/plain; version=0.0.4", body = String),
+    )
+)]
 pub(super) async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let registry = s.metrics.clone();
     let out = super::blocking(move || {

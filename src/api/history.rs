@@ -1,5 +1,6 @@
 //! `GET /api/v1/lamps/{id}/history` and `/rtus/{id}/history` from the store.
 
+use super::error::{BadRequest, NotFound, Unauthorized, Unavailable};
 use super::inventory::{visible_lamp, visible_rtu};
 use super::query::{ApiPath, ApiQuery};
 use super::{ApiError, AppState};
@@ -12,11 +13,22 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::sync::Arc;
 
-#[derive(Deserialize)]
+/// A window `[from, to)` and its resolution. `from` and `to` are required
+/// (400 without them, inverted, or past the resolution's limit).
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct HistoryQuery {
+    /// Start of the window (RFC 3339).
+    #[param(required = true, value_type = String, format = DateTime)]
     from: Option<String>,
+    /// End of the window (RFC 3339), after `from`.
+    #[param(required = true, value_type = String, format = DateTime)]
     to: Option<String>,
+    /// `raw` (windows up to 2 days), `hour` (93 days; 35 for an RTU) or
+    /// `day` (3,660 days; 35 for an RTU); default: the finest the window
+    /// allows.
+    #[param(value_type = Option<Resolution>)]
     resolution: Option<String>,
 }
 
@@ -66,8 +78,24 @@ pub(super) fn store(s: &AppState) -> Result<&Arc<Store>, ApiError> {
         .ok_or_else(|| ApiError::NotReady("no store configured (store.url = none)".into()))
 }
 
+/// A lamp's samples over a window: raw, hourly rollups or local days.
+///
 /// Another district's lamps and RTUs are 404 to a district-scoped token,
 /// their history as much as their state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/lamps/{id}/history",
+    tag = "history",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Lamp id"), HistoryQuery),
+    responses(
+        (status = 200, description = "The lamp's history; `items` are `LampPoint`s (raw) or `HourPoint`s", body = history::History),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn lamp(
     State(s): State<AppState>,
     p: Principal,
@@ -83,6 +111,22 @@ pub(super) async fn lamp(
         .map_err(from_history)
 }
 
+/// An RTU's samples over a window: raw, or hours and local days aggregated
+/// from the raw samples.
+#[utoipa::path(
+    get,
+    path = "/api/v1/rtus/{id}/history",
+    tag = "history",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "RTU id"), HistoryQuery),
+    responses(
+        (status = 200, description = "The RTU's history; `items` are `RtuPoint`s (raw) or `RtuAggregate`s", body = history::History),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn rtu(
     State(s): State<AppState>,
     p: Principal,

@@ -1,22 +1,31 @@
-//! Districts, cabinets, RTUs and lamps with their live state.
+//! Districts, cabinets and RTUs with their live state; the list helpers and
+//! the scope lookups the other resources share (lamps are in lamps.rs).
 
+use super::error::{BadRequest, NotFound, Unauthorized, Unavailable};
 use super::query::{paging, ApiPath, ApiQuery};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::state::{DeviceLive, Inner, LampView, LiveState, RtuView, SlcReading};
-use axum::body::Bytes;
+use crate::dialin::DtuStatus;
+use crate::state::RtuView;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+/// A page of a list: `total` matching, `items` from `offset`, at most `limit`.
+#[derive(Serialize, ToSchema)]
 pub(super) struct Page<T> {
     pub total: usize,
     pub limit: usize,
     pub offset: usize,
+    pub items: Vec<T>,
+}
+
+/// A whole list: `total` counts what the caller sees.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Listing<T> {
+    pub total: u64,
     pub items: Vec<T>,
 }
 
@@ -67,7 +76,18 @@ pub(super) fn scope(
     }
 }
 
-fn district_json(s: &AppState, id: &str) -> Option<Value> {
+/// A district with the counts of what it holds.
+#[derive(Serialize, ToSchema)]
+pub(super) struct DistrictView {
+    id: String,
+    name: String,
+    cabinets: usize,
+    rtus: usize,
+    lamps: usize,
+    slcs: usize,
+}
+
+fn district_json(s: &AppState, id: &str) -> Option<DistrictView> {
     let inv = &s.live.inventory;
     let d = inv.district(id)?;
     let cabinets = inv.cabinets.iter().filter(|c| c.district == d.id);
@@ -83,18 +103,35 @@ fn district_json(s: &AppState, id: &str) -> Option<Value> {
             n_slc += usize::from(l.slc.is_some());
         }
     }
-    Some(json!({
-        "id": d.id, "name": d.name,
-        "cabinets": n_cab, "rtus": n_rtu, "lamps": n_lamp, "slcs": n_slc,
-    }))
+    Some(DistrictView {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        cabinets: n_cab,
+        rtus: n_rtu,
+        lamps: n_lamp,
+        slcs: n_slc,
+    })
 }
 
+/// The districts the caller sees, with their counts.
+///
 /// Counting a district's lamps walks them all: on the blocking pool.
+#[utoipa::path(
+    get,
+    path = "/api/v1/districts",
+    tag = "inventory",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every district the caller sees", body = Listing<DistrictView>),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn districts(
     State(s): State<AppState>,
     p: Principal,
-) -> Result<Json<Value>, ApiError> {
-    let items: Vec<Value> = super::blocking(move || {
+) -> Result<Json<Listing<DistrictView>>, ApiError> {
+    let items: Vec<DistrictView> = super::blocking(move || {
         s.live
             .inventory
             .districts
@@ -104,14 +141,32 @@ pub(super) async fn districts(
             .collect()
     })
     .await?;
-    Ok(Json(json!({ "total": items.len(), "items": items })))
+    Ok(Json(Listing {
+        total: items.len() as u64,
+        items,
+    }))
 }
 
+/// One district with its counts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/districts/{id}",
+    tag = "inventory",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "District id")),
+    responses(
+        (status = 200, description = "The district", body = DistrictView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn district(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DistrictView>, ApiError> {
     let d = p
         .visible_district(&s.live.inventory, &id)
         .map(|d| d.id.clone())
@@ -122,28 +177,72 @@ pub(super) async fn district(
         .ok_or_else(|| ApiError::NotFound(format!("no district `{id}`")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CabinetQuery {
+    /// Only this district's (400 if the caller sees no such district);
+    /// a district token's own by default.
     district: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<usize>,
+    #[param(default = 0)]
     offset: Option<usize>,
+}
+
+/// A cabinet (配电箱) with its RTU's live state.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CabinetView<'a> {
+    id: &'a str,
+    district: &'a str,
+    name: &'a str,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    circuits: u8,
+    /// As written in the inventory: `host:port`, `serial:PATH?…` or `dtu:ID`.
+    endpoint: Option<&'a str>,
+    /// How Modbus frames travel on the endpoint's link.
+    #[schema(value_type = String, pattern = "^(tcp|rtu)$")]
+    framing: crate::inventory::Framing,
+    /// Lamps fed by the cabinet.
+    lamps: usize,
+    /// `null` for a cabinet without an RTU.
+    rtu: Option<RtuAnswer<'a>>,
 }
 
 fn cabinet_json(s: &AppState, index: usize) -> Value {
     let inv = &s.live.inventory;
     let c = &inv.cabinets[index];
     let live = s.live.read();
-    let rtu = RtuView::new(c, &live, index);
-    let lamps = inv.lamps_on_cabinet(index);
-    json!({
-        "id": c.id, "district": c.district, "name": c.name, "lat": c.lat, "lon": c.lon,
-        "circuits": c.circuits, "endpoint": c.endpoint, "framing": c.framing,
-        "lamps": lamps,
-        "rtu": rtu,
-    })
+    let view = CabinetView {
+        id: &c.id,
+        district: &c.district,
+        name: &c.name,
+        lat: c.lat,
+        lon: c.lon,
+        circuits: c.circuits,
+        endpoint: c.endpoint.as_deref(),
+        framing: c.framing,
+        lamps: inv.lamps_on_cabinet(index),
+        rtu: RtuView::new(c, &live, index).map(|v| rtu_answer(s, v)),
+    };
+    serde_json::to_value(view).expect("serialisable")
 }
 
+/// The cabinets the caller sees, in inventory order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cabinets",
+    tag = "inventory",
+    security(("bearer" = [])),
+    params(CabinetQuery),
+    responses(
+        (status = 200, description = "A page of cabinets", body = Page<CabinetView<'_>>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn cabinets(
     State(s): State<AppState>,
     p: Principal,
@@ -168,6 +267,21 @@ pub(super) async fn cabinets(
     }))
 }
 
+/// One cabinet with its RTU's live state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cabinets/{id}",
+    tag = "inventory",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Cabinet id")),
+    responses(
+        (status = 200, description = "The cabinet", body = CabinetView<'_>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn cabinet(
     State(s): State<AppState>,
     p: Principal,
@@ -179,15 +293,35 @@ pub(super) async fn cabinet(
     Ok(Json(cabinet_json(&s, i)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct RtuQuery {
+    /// Only this district's (400 if the caller sees no such district);
+    /// a district token's own by default.
     district: Option<String>,
+    /// Only the RTUs online (true) or offline (false).
     online: Option<bool>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<usize>,
+    #[param(default = 0)]
     offset: Option<usize>,
 }
 
+/// The cabinet RTUs the caller sees, in inventory order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/rtus",
+    tag = "inventory",
+    security(("bearer" = [])),
+    params(RtuQuery),
+    responses(
+        (status = 200, description = "A page of RTUs", body = Page<RtuAnswer<'_>>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn rtus(
     State(s): State<AppState>,
     p: Principal,
@@ -214,28 +348,48 @@ pub(super) async fn rtus(
 }
 
 /// An RTU as the API shows it: its view and, behind a dial-in endpoint, the
-/// `dialin` state of its DTU's connection (`id`, `connected`, `peer`,
-/// `connected_since`).
-fn rtu_json(s: &AppState, view: RtuView<'_>) -> Value {
-    let dialin = view.dtu_id.map(|id| {
-        let status = match s.dialin.slot(id) {
-            Some(slot) => slot.status(),
-            None => crate::dialin::DtuStatus {
-                id: id.to_string(),
-                connected: false,
-                peer: None,
-                connected_since: None,
-            },
-        };
-        serde_json::to_value(status).expect("serialisable")
-    });
-    let mut v = serde_json::to_value(view).expect("serialisable");
-    if let Some(d) = dialin {
-        v["dialin"] = d;
-    }
-    v
+/// `dialin` state of its DTU's connection.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RtuAnswer<'a> {
+    #[serde(flatten)]
+    view: RtuView<'a>,
+    /// Only behind a `dtu:` endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dialin: Option<DtuStatus>,
 }
 
+fn rtu_answer<'a>(s: &AppState, view: RtuView<'a>) -> RtuAnswer<'a> {
+    let dialin = view.dtu_id.map(|id| match s.dialin.slot(id) {
+        Some(slot) => slot.status(),
+        None => DtuStatus {
+            id: id.to_string(),
+            connected: false,
+            peer: None,
+            connected_since: None,
+        },
+    });
+    RtuAnswer { view, dialin }
+}
+
+fn rtu_json(s: &AppState, view: RtuView<'_>) -> Value {
+    serde_json::to_value(rtu_answer(s, view)).expect("serialisable")
+}
+
+/// One RTU with its live state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/rtus/{id}",
+    tag = "inventory",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "RTU id")),
+    responses(
+        (status = 200, description = "The RTU", body = RtuAnswer<'_>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn rtu(
     State(s): State<AppState>,
     p: Principal,
@@ -247,186 +401,4 @@ pub(super) async fn rtu(
     let view = RtuView::new(&inv.cabinets[i], &live, i)
         .ok_or_else(|| ApiError::NotFound(format!("no RTU `{id}`")))?;
     Ok(Json(rtu_json(&s, view)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LampQuery {
-    district: Option<String>,
-    cabinet: Option<String>,
-    /// SLC online status; lamps without an SLC match neither true nor false.
-    online: Option<bool>,
-    /// Only lamps with (true) or without (false) a single-lamp controller.
-    has_slc: Option<bool>,
-    limit: Option<usize>,
-    offset: Option<usize>,
-}
-
-/// `GET /api/v1/lamps`: a page of the lamps that match, in inventory order.
-/// The inventory's filters are applied without the live state's lock; the
-/// lock is held only to read the online flags (`online=`) and to copy the
-/// page's entries, and the page is serialised without it, on the blocking
-/// pool, and reused for `api.cache_ttl` (`cache.rs`).
-pub(super) async fn lamps(
-    State(s): State<AppState>,
-    p: Principal,
-    ApiQuery(q): ApiQuery<LampQuery>,
-) -> Result<Response, ApiError> {
-    let district = scope(&s, &p, q.district)?;
-    let inv = &s.live.inventory;
-    if let Some(c) = &q.cabinet {
-        if p.visible_cabinet(inv, c).is_none() {
-            return Err(ApiError::BadRequest(format!("unknown cabinet `{c}`")));
-        }
-    }
-    let (limit, offset) = paging(q.limit, q.offset)?;
-    let filter = LampFilter {
-        district,
-        cabinet: q.cabinet,
-        online: q.online,
-        has_slc: q.has_slc,
-    };
-    // Everything the answer depends on: the caller's scope is in `district`
-    // and was checked above.
-    let key = format!("lamps {filter:?} {limit} {offset}");
-    let writes = s.live.writes_applied();
-    let live = s.live.clone();
-    let body = s
-        .cache
-        .get(key, writes, move || {
-            let (total, copies) = lamp_page(&live, &filter, limit, offset);
-            let inv = &live.inventory;
-            let items: Vec<LampView<'_>> = copies
-                .iter()
-                .filter_map(|(i, d)| {
-                    let c = inv.cabinet_of_lamp(*i)?;
-                    Some(LampView::of(&inv.lamps[*i], &inv.cabinets[c], d))
-                })
-                .collect();
-            serde_json::to_vec(&Page {
-                total,
-                limit,
-                offset,
-                items,
-            })
-            .map(Bytes::from)
-            .map_err(|e| ApiError::Internal(format!("cannot serialise lamps: {e}")))
-        })
-        .await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-#[derive(Debug)]
-struct LampFilter {
-    district: Option<String>,
-    cabinet: Option<String>,
-    online: Option<bool>,
-    has_slc: Option<bool>,
-}
-
-/// How many lamps match, and the positions and live entries of those on the
-/// page. Lamps without an SLC match neither `online=true` nor `false`.
-fn lamp_page(
-    live: &LiveState,
-    f: &LampFilter,
-    limit: usize,
-    offset: usize,
-) -> (usize, Vec<(usize, DeviceLive<SlcReading>)>) {
-    let inv = &live.inventory;
-    let listed = |i: usize| {
-        let l = &inv.lamps[i];
-        let Some(c) = inv.cabinet_of_lamp(i) else {
-            return false;
-        };
-        f.district
-            .as_ref()
-            .is_none_or(|d| &inv.cabinets[c].district == d)
-            && f.cabinet.as_ref().is_none_or(|x| &l.cabinet == x)
-            && f.has_slc.is_none_or(|h| l.slc.is_some() == h)
-    };
-    let mut total = 0;
-    let mut page = Vec::new();
-    let mut count = |i: usize| {
-        if total >= offset && page.len() < limit {
-            page.push(i);
-        }
-        total += 1;
-    };
-    let copy = |g: &Inner, page: Vec<usize>| {
-        page.into_iter()
-            .map(|i| (i, g.lamps[i].clone()))
-            .collect::<Vec<_>>()
-    };
-    match f.online {
-        None => {
-            (0..inv.lamps.len())
-                .filter(|&i| listed(i))
-                .for_each(&mut count);
-            let g = live.read();
-            (total, copy(&g, page))
-        }
-        // The flags and the page's entries under one read, so that every lamp
-        // on the page shows the status it was chosen by.
-        Some(o) => {
-            let g = live.read();
-            (0..inv.lamps.len())
-                .filter(|&i| listed(i) && inv.lamps[i].slc.is_some() && g.lamps[i].online == o)
-                .for_each(&mut count);
-            (total, copy(&g, page))
-        }
-    }
-}
-
-pub(super) async fn lamp(
-    State(s): State<AppState>,
-    p: Principal,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let inv = &s.live.inventory;
-    let live = s.live.read();
-    let i = visible_lamp(&s, &p, &id)?;
-    let l = &inv.lamps[i];
-    let c = &inv.cabinets[inv
-        .cabinet_of_lamp(i)
-        .expect("visible lamps have a cabinet")];
-    Ok(Json(
-        serde_json::to_value(LampView::new(l, c, &live, i)).expect("serialisable"),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TransitionQuery {
-    device: Option<String>,
-    limit: Option<usize>,
-}
-
-/// The most recent online/offline transitions kept in memory, newest last.
-pub(super) async fn transitions(
-    State(s): State<AppState>,
-    p: Principal,
-    ApiQuery(q): ApiQuery<TransitionQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let (limit, _) = paging(q.limit, None)?;
-    let live = s.live.read();
-    let mut items: Vec<_> = live
-        .recent_transitions
-        .iter()
-        .rev()
-        .filter(|t| p.sees(&t.district))
-        .filter(|t| {
-            q.device
-                .as_ref()
-                .is_none_or(|d| &t.device_id == d || t.slc_id.as_ref() == Some(d))
-        })
-        .take(limit)
-        .collect();
-    items.reverse();
-    // `total` counts since start what the caller sees: the city's count
-    // for a city-wide token, its district's for a district token.
-    let total = match &p.district {
-        None => live.transitions_total,
-        Some(d) => live.transitions_in(&s.live.inventory, d),
-    };
-    Ok(Json(json!({ "total": total, "items": items })))
 }

@@ -11,6 +11,10 @@
 //! copy of what it shows, and the serialisation of large answers runs on the
 //! blocking pool (`blocking`); the lamp list pages and the figures now are
 //! reused for `api.cache_ttl` (`cache.rs`, `figures::NowCache`).
+//!
+//! Every route is in one table, `routes::ROUTES`, from which `router` is
+//! built; the OpenAPI document of them all is `openapi.rs`, served at
+//! `/api/v1/openapi.json`.
 
 mod admin;
 mod auth;
@@ -22,12 +26,17 @@ mod figures;
 mod health;
 mod history;
 mod inventory;
+mod lamps;
+mod openapi;
 mod query;
+mod routes;
 mod schedules;
 
 pub use admin::{ReloadError, ReloadReport, ReloadRequest, Reloads};
 pub use config::ApiSettings;
 pub use error::ApiError;
+pub use openapi::ApiDoc;
+pub use routes::{Access, Route, ROUTES};
 
 use crate::auth::Tokens;
 use crate::control::Control;
@@ -36,7 +45,6 @@ use auth::require_token;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -78,71 +86,31 @@ pub struct AppState {
 pub use cache::ApiCache;
 
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/districts", get(inventory::districts))
-        .route("/districts/{id}", get(inventory::district))
-        .route("/cabinets", get(inventory::cabinets))
-        .route("/cabinets/{id}", get(inventory::cabinet))
-        .route("/rtus", get(inventory::rtus))
-        .route("/rtus/{id}", get(inventory::rtu))
-        .route("/lamps", get(inventory::lamps))
-        .route("/lamps/{id}", get(inventory::lamp))
-        .route("/transitions", get(inventory::transitions))
-        .route("/lamps/{id}/history", get(history::lamp))
-        .route("/rtus/{id}/history", get(history::rtu))
-        .route("/metrics/summary", get(figures::summary))
-        .route("/metrics/districts", get(figures::districts))
-        .route("/metrics/online-rates", get(figures::online_rates))
-        .route("/reports/monthly", get(figures::monthly))
-        .route("/lamps/{id}/commands", post(commands::lamp_command))
-        .route("/commands", post(commands::group_command))
-        .route("/commands/{id}", get(commands::get_command))
-        .route("/audit", get(commands::audit))
-        .route("/groups", get(commands::groups))
-        .route(
-            "/groups/{name}",
-            get(commands::group).put(commands::put_group),
-        )
-        .route("/admin/reload", post(admin::reload))
-        .route("/schedules", get(schedules::book))
-        .route("/schedules/preview", get(schedules::preview))
-        .route("/schedules/sun", get(schedules::sun))
-        .route("/schedules/state", get(schedules::state))
-        .route(
-            "/programs/{id}",
-            put(schedules::put_program).delete(schedules::delete_program),
-        )
-        .route(
-            "/calendars/{id}",
-            put(schedules::put_calendar).delete(schedules::delete_calendar),
-        )
-        .route(
-            "/assignments/{id}",
-            put(schedules::put_assignment).delete(schedules::delete_assignment),
-        )
-        .route(
-            "/emergency-shifts/{id}",
-            put(schedules::put_shift).delete(schedules::delete_shift),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.tokens.clone(),
-            require_token,
-        ))
-        // At most `max_concurrent` at once over every route: one semaphore
-        // (`GlobalConcurrencyLimitLayer`, since `Router::layer` builds the
-        // layer once per route); past it `LoadShed` refuses a request at once
-        // rather than queue it, and `shed` makes that our 503.
+    let add = |router: Router<AppState>, access: Access| {
+        ROUTES
+            .iter()
+            .filter(|r| r.access == access)
+            .fold(router, |router, r| router.route(r.path, r.method_router()))
+    };
+    // The token is required of the `Token` routes only: `route_layer` wraps
+    // the routes added before it.
+    let v1 = add(Router::new(), Access::Token).route_layer(middleware::from_fn_with_state(
+        state.tokens.clone(),
+        require_token,
+    ));
+    let v1 = add(v1, Access::Public)
+        // At most `max_concurrent` at once over every `/api/v1` route: one
+        // semaphore (`GlobalConcurrencyLimitLayer`, since `Router::layer`
+        // builds the layer once per route); past it `LoadShed` refuses a
+        // request at once rather than queue it, and `shed` makes that our 503.
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(shed))
                 .layer(LoadShedLayer::new())
                 .layer(GlobalConcurrencyLimitLayer::new(state.max_concurrent)),
         );
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .nest("/api/v1", v1)
+    add(Router::new(), Access::Probe)
+        .merge(v1)
         .fallback(|| async { ApiError::NotFound("no such path".into()) })
         .layer(TraceLayer::new_for_http())
         .with_state(state)

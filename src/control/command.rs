@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What to do to a lamp or a circuit.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     On,
@@ -17,7 +17,7 @@ pub enum Action {
 }
 
 /// Who or what issued a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Api,
@@ -27,7 +27,7 @@ pub enum Source {
     Expiry,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetState {
     Queued,
@@ -43,7 +43,7 @@ impl TargetState {
 }
 
 /// Why a target failed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FailCause {
     /// The device was offline when the command was given.
@@ -65,7 +65,7 @@ pub enum FailCause {
 }
 
 /// One lamp or circuit of a command.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Target {
     /// Lamp id, or `CABINET#n` for circuit n of a cabinet.
     pub id: String,
@@ -78,7 +78,7 @@ pub struct Target {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Command {
     pub id: String,
     pub actor: String,
@@ -95,7 +95,7 @@ pub struct Command {
     pub targets: Vec<Target>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Tally {
     pub queued: usize,
     pub written: usize,

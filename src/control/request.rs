@@ -15,16 +15,26 @@ pub enum RequestError {
 }
 
 /// The body of both command endpoints; `target` only on `/commands`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandBody {
+    /// What to act on: required on `/api/v1/commands`, refused on
+    /// `/api/v1/lamps/{id}/commands` (the lamp is in the path).
     pub target: Option<Selector>,
+    /// `on`, `off`, or `dim` with a `level`.
+    #[schema(pattern = "^(on|off|dim)$", example = "dim")]
     pub action: String,
+    /// Percent, 0 to 100: required with `dim`, refused otherwise; 0 switches
+    /// the lamp off.
+    #[schema(minimum = 0, maximum = 100)]
     pub level: Option<f64>,
+    /// Makes the command an override until then (in the future): each lamp
+    /// no newer command has touched then goes back to what it did before.
     pub expires_at: Option<DateTime<Utc>>,
     /// The caller's id for the request: repeats return the first command
     /// (like the `Idempotency-Key` header), and MQTT rejections are acked
-    /// under it.
+    /// under it. 1 to 64 letters, digits or ` -_.:`.
+    #[schema(min_length = 1, max_length = 64)]
     pub request_id: Option<String>,
 }
 

@@ -7,7 +7,7 @@ use lamp_profile::Quantity;
 use serde::{Deserialize, Serialize};
 
 /// What a command acts on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Selector {
     /// Lamps by id.

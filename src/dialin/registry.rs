@@ -25,7 +25,7 @@ pub struct DtuConn {
 }
 
 /// What the API shows of one configured DTU.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DtuStatus {
     pub id: String,
     /// A registered connection that has been neither replaced nor reported

@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// The counts behind the figures, for one scope.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     pub cabinets_total: u64,
     pub rtus_installed: u64,
@@ -48,7 +48,7 @@ pub fn ratio(num: u64, den: u64) -> Option<f64> {
 }
 
 /// The figures of one scope (the city or a district) at one time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     /// `city` or the district id.
     pub scope: String,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// The figures of one scope over one bucket (or the whole window).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WindowFigures {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -76,7 +76,7 @@ pub fn figures(ctx: &Context, b: &BucketSums, scope: &[usize]) -> WindowFigures 
 }
 
 /// The answer of `/metrics/online-rates`: the whole window and its buckets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OnlineRates {
     pub scope: String,
     pub name: String,
@@ -111,7 +111,7 @@ pub fn total(sums: &WindowSums) -> BucketSums {
 }
 
 /// One row of the monthly report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportRow {
     pub scope: String,
     pub name: String,
@@ -125,7 +125,7 @@ pub struct ReportRow {
     pub window: WindowFigures,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MonthlyReport {
     pub month: String,
     pub from: DateTime<Utc>,

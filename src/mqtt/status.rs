@@ -29,7 +29,7 @@ pub struct LinkStatus {
     pub messages_dropped: AtomicU64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkSnapshot {
     pub broker: String,
     pub connected: bool,

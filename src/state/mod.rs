@@ -113,7 +113,7 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 
 /// A device came online or went offline (上线/离线), named as MQTT events
 /// name it (`name::device_name`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Transition {
     pub at: DateTime<Utc>,
     #[serde(skip)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 pub const LAMP_FAILURE_BIT: u16 = 1;
 
 /// What a single-lamp controller reported.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SlcReading {
     pub on: bool,
     /// Percent, 0–100.
@@ -28,7 +28,7 @@ impl SlcReading {
 }
 
 /// What a cabinet RTU reported.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RtuReading {
     /// Contactor state of circuits 1..=n (true = closed, circuit energised).
     pub contactors: Vec<bool>,
@@ -91,7 +91,7 @@ impl Reading {
 }
 
 /// Why a poll of a device failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FailReason {
     /// Could not open the TCP connection to the endpoint.

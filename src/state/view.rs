@@ -6,7 +6,7 @@ use crate::inventory::{Cabinet, Lamp};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Liveness<'a, R> {
     pub online: bool,
     pub since: Option<DateTime<Utc>>,
@@ -31,7 +31,7 @@ impl<'a, R> From<&'a DeviceLive<R>> for Liveness<'a, R> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SlcView<'a> {
     pub id: &'a str,
     pub profile: &'a str,
@@ -41,7 +41,7 @@ pub struct SlcView<'a> {
 }
 
 /// A lamp (路灯) as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LampView<'a> {
     pub id: &'a str,
     pub district: &'a str,
@@ -83,7 +83,7 @@ impl<'a> LampView<'a> {
 }
 
 /// A cabinet RTU as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RtuView<'a> {
     pub id: &'a str,
     pub profile: &'a str,

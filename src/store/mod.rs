@@ -81,7 +81,7 @@ pub struct StoreStatus {
     pub last_error: Mutex<Option<String>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatusView {
     pub backend: &'static str,
     pub state: &'static str,

@@ -22,6 +22,7 @@ mod http;
 mod lighting;
 mod load;
 mod mqtt;
+mod openapi;
 mod reload;
 mod schedule;
 mod scope;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// One audit row as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub command: String,
     pub at: DateTime<Utc>,

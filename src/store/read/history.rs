@@ -17,7 +17,7 @@ pub const MAX_DAY: Duration = Duration::days(3660);
 pub const MAX_RTU_AGGREGATE: Duration = Duration::days(35);
 pub const MAX_RAW_ROWS: i64 = 50_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Resolution {
     Raw,
@@ -45,7 +45,7 @@ pub enum HistoryError {
     Db(#[from] sqlx::Error),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct LampPoint {
     #[sqlx(try_from = "StoreTime")]
     pub time: DateTime<Utc>,
@@ -67,7 +67,7 @@ pub struct LampPoint {
 }
 
 /// One hour (or day) of a lamp: from the hourly rollups.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HourPoint {
     #[sqlx(rename = "hour", try_from = "StoreTime")]
     pub time: DateTime<Utc>,
@@ -80,7 +80,7 @@ pub struct HourPoint {
     pub failures: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RtuPoint {
     pub time: DateTime<Utc>,
     pub contactors: Vec<bool>,
@@ -196,7 +196,7 @@ impl Db {
 }
 
 /// One hour (or day) of an RTU, aggregated from its raw samples.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RtuAggregate {
     pub time: DateTime<Utc>,
     pub samples: i64,
@@ -221,7 +221,42 @@ pub enum Items {
     RtuHours(Vec<RtuAggregate>),
 }
 
-#[derive(Debug, Serialize)]
+/// `anyOf` the four arrays, by hand: the derive would say `oneOf`, which an
+/// empty array (valid as each of them) breaks.
+impl utoipa::PartialSchema for Items {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
+        use utoipa::openapi::Ref;
+        let array = |name: &str| ArrayBuilder::new().items(Ref::from_schema_name(name));
+        AnyOfBuilder::new()
+            .item(array("LampPoint"))
+            .item(array("HourPoint"))
+            .item(array("RtuPoint"))
+            .item(array("RtuAggregate"))
+            .description(Some(
+                "`LampPoint`s (a lamp, raw), `HourPoint`s (a lamp, hours or days), \
+                 `RtuPoint`s (an RTU, raw) or `RtuAggregate`s (an RTU, hours or days)",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Items {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((LampPoint::name().into(), LampPoint::schema()));
+        schemas.push((HourPoint::name().into(), HourPoint::schema()));
+        schemas.push((RtuPoint::name().into(), RtuPoint::schema()));
+        schemas.push((RtuAggregate::name().into(), RtuAggregate::schema()));
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct History {
     pub id: String,
     pub from: DateTime<Utc>,
