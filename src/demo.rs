@@ -9,6 +9,9 @@ use lamp_sim::{EndpointFault, InventoryOptions, SimConfig, Simulator, SlcFault};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// The sample night plan the demo starts with (config/schedule.json).
+const SAMPLE_SCHEDULE: &str = include_str!("../config/schedule.json");
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // A port in use is said with the flag that moves it, before anything
     // is started or written.
@@ -97,6 +100,12 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     )?;
     settings.paths.inventory = inventory.clone();
     settings.paths.profiles = profiles;
+    // The shipped night plan, unless the demo's folder has one of its own
+    // (edits through the API are kept there).
+    settings.schedule.file = dir.join("schedule.json");
+    if !settings.schedule.file.exists() {
+        std::fs::write(&settings.schedule.file, SAMPLE_SCHEDULE)?;
+    }
     let mut tokens = Vec::new();
     for role in [Role::Viewer, Role::Operator] {
         let token = new_token().map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
@@ -132,6 +141,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  RTUs       {base}/api/v1/rtus");
     println!("  offline    {base}/api/v1/lamps?online=false");
     println!("  readiness  {base}/readyz    metrics {base}/metrics");
+    println!("  tonight    {base}/api/v1/schedules/preview?date=<YYYY-MM-DD>&cabinet=CAB-0001");
     println!("  history    {base}/api/v1/lamps/LX-0001-001/history?from=<RFC 3339>&to=<RFC 3339>");
     println!("  store      SQLite at {}", db.display());
     if let Some(mqtt) = app.mqtt_embedded() {

@@ -9,6 +9,7 @@ mod gateway;
 mod mqtt;
 mod procfs;
 mod raw;
+mod schedule;
 mod sinks;
 mod stats;
 mod store;
@@ -42,6 +43,13 @@ enum Cmd {
     /// Command latency on loopback while polling runs (was the gateway's
     /// control_bench example): [endpoints] [slcs_per_endpoint] [singles]
     Control {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The night plan at city scale: one engine tick over every lamp, and a
+    /// city-wide switch point to all confirmed against one manual city-wide
+    /// command: [endpoints] [slcs_per_endpoint]
+    Schedule {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -151,6 +159,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Cmd::Store(args)) => store::main(args),
         Some(Cmd::Control { args }) => control::run(args),
+        Some(Cmd::Schedule { args }) => schedule::run(args),
         Some(Cmd::Figures { args }) => figures::run(args),
         Some(Cmd::RawClient { config, cycles }) => {
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -22,8 +22,8 @@ use super::plan::{Event, Plan, Source, Target};
 use super::ScheduleSettings;
 use crate::auth::{Principal, Role};
 use crate::control::{
-    Action, Command, CommandObserver, Control, Governs, Selector, Source as CommandSource,
-    Submission, TargetState,
+    Action, Command, CommandObserver, Control, FailCause, Governs, Selector,
+    Source as CommandSource, Submission, TargetState,
 };
 use crate::inventory::Inventory;
 use chrono::{DateTime, Utc};
@@ -281,8 +281,14 @@ impl Schedule {
         for key in &released {
             runs.remove(key);
         }
+        // One evaluation per signature (plan.rs): targets alike share it.
+        let mut memo: HashMap<super::plan::Signature, Option<Event>> = HashMap::new();
         for t in plan.targets() {
-            let Some(event) = plan.level_at(t, now) else {
+            let event = memo
+                .entry(plan.signature(t))
+                .or_insert_with(|| plan.level_at(t, now))
+                .clone();
+            let Some(event) = event else {
                 continue;
             };
             let key = target_key(&inv, t);
@@ -371,13 +377,28 @@ impl Schedule {
                     }
                 }
             }
-            let failed = command
+            // Why, by kind: an endpoint down reads differently from a
+            // city of timeouts.
+            let mut why: BTreeMap<&str, usize> = BTreeMap::new();
+            for t in command
                 .targets
                 .iter()
                 .filter(|t| t.state != TargetState::Confirmed)
-                .count();
+            {
+                let reason = match &t.reason {
+                    Some(FailCause::Offline) => "offline",
+                    Some(FailCause::Timeout) => "timeout",
+                    Some(FailCause::Exception { .. }) => "exception",
+                    Some(FailCause::Transport { .. }) => "transport",
+                    Some(FailCause::Mismatch { .. }) => "mismatch",
+                    Some(FailCause::ShuttingDown) => "shutting_down",
+                    None => "unknown",
+                };
+                *why.entry(reason).or_default() += 1;
+            }
+            let failed: usize = why.values().sum();
             if failed > 0 {
-                tracing::warn!(command = %command.id, failed, "schedule command not confirmed everywhere: tried again later");
+                tracing::warn!(command = %command.id, failed, reasons = ?why, "schedule command not confirmed everywhere: tried again later");
             }
         });
     }
@@ -472,6 +493,7 @@ impl Schedule {
         let inv = &plan.inventory;
         let holds = self.holds.lock().clone();
         let runs = self.runs.lock().clone();
+        let mut memo: HashMap<super::plan::Signature, Option<Event>> = HashMap::new();
         plan.targets()
             .filter_map(|t| {
                 let (kind, d) = match t {
@@ -484,7 +506,10 @@ impl Schedule {
                     return None;
                 }
                 let key = target_key(inv, t);
-                let ev: Option<Event> = plan.level_at(t, now);
+                let ev: Option<Event> = memo
+                    .entry(plan.signature(t))
+                    .or_insert_with(|| plan.level_at(t, now))
+                    .clone();
                 let hold = holds.get(&key);
                 let run = runs.get(&key);
                 Some(TargetNow {

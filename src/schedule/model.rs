@@ -647,6 +647,16 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_sample_plan_is_valid() {
+        let book: Book = serde_json::from_str(include_str!("../../config/schedule.json")).unwrap();
+        assert_eq!(book.problems(), Vec::<String>::new());
+        let cal = book.calendar("city").unwrap();
+        assert_eq!(cal.program_for(d("2026-07-01")).unwrap().0, "summer-night");
+        assert_eq!(cal.program_for(d("2026-10-02")).unwrap().0, "holiday-night");
+        assert_eq!(cal.program_for(d("2026-12-21")).unwrap().0, "winter-night");
+    }
+
+    #[test]
     fn overlapping_rules_of_one_priority_are_refused() {
         let mut cal = Calendar {
             id: "c".into(),

@@ -43,6 +43,17 @@ pub enum Target {
     Circuit(usize, u8),
 }
 
+/// What a target's events depend on (see [`Plan::signature`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Signature {
+    circuit: bool,
+    assignment: Option<usize>,
+    cabinet: Option<usize>,
+    subsets: u128,
+    shifts: u128,
+    target: Option<Target>,
+}
+
 /// Where a level comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,6 +90,9 @@ pub struct Plan {
     /// Group → lamp position → 1-based position in the group.
     groups: HashMap<String, HashMap<usize, u32>>,
     coords: Vec<(f64, f64)>,
+    /// Every (group, alternate) subset the programs' points name, for
+    /// [`Plan::signature`].
+    subsets: Vec<(Option<String>, Option<Alternate>)>,
     /// Sun times by (cabinet, local date).
     sun: Mutex<HashMap<(usize, NaiveDate), SunPair>>,
 }
@@ -178,7 +192,17 @@ impl Plan {
                 _ => centre,
             })
             .collect();
+        let mut subsets: Vec<(Option<String>, Option<Alternate>)> = book
+            .programs
+            .iter()
+            .flat_map(|p| &p.points)
+            .filter(|p| p.group.is_some() || p.alternate.is_some())
+            .map(|p| (p.group.clone(), p.alternate))
+            .collect();
+        subsets.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        subsets.dedup();
         Plan {
+            subsets,
             book,
             tz,
             lamp_assignment,
@@ -460,6 +484,42 @@ impl Plan {
             .into_iter()
             .rev()
             .find(|e| e.at <= at)
+    }
+
+    /// Targets with the same signature have the same events: the same
+    /// assignment and cabinet (calendar, program, sun), the same subsets of
+    /// the programs' points, the same emergency shifts holding them. The
+    /// engine evaluates one target per signature and a tick over 100,000
+    /// lamps costs one evaluation per cabinet and subset instead.
+    pub fn signature(&self, t: Target) -> Signature {
+        let assignment = match t {
+            Target::Lamp(l) => self.lamp_assignment.get(l).copied().flatten(),
+            Target::Circuit(c, n) => self.circuit_assignment.get(&(c, n)).copied(),
+        };
+        let mut subsets: u128 = 0;
+        let mut shifts: u128 = 0;
+        let exact = self.subsets.len() > 128 || self.book.emergency_shifts.len() > 128;
+        if !exact {
+            for (i, (g, a)) in self.subsets.iter().enumerate() {
+                if self.applies(t, g.as_deref(), *a) {
+                    subsets |= 1 << i;
+                }
+            }
+            for (i, sh) in self.book.emergency_shifts.iter().enumerate() {
+                if self.scope_holds(&sh.scope, t) {
+                    shifts |= 1 << i;
+                }
+            }
+        }
+        Signature {
+            circuit: matches!(t, Target::Circuit(..)),
+            assignment,
+            cabinet: self.cabinet_of(t),
+            subsets,
+            shifts,
+            // Too many to fold: each target its own.
+            target: exact.then_some(t),
+        }
     }
 
     /// The next event of the target after `after` (within two days).

@@ -24,9 +24,9 @@ pub fn sun_times(lat: f64, lon: f64, date: NaiveDate) -> Option<SunTimes> {
         return None;
     }
     let midnight = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?);
-    let at = |m: Option<f64>| {
-        m.map(|m| midnight + chrono::Duration::milliseconds((m * 60_000.0).round() as i64))
-    };
+    // To the second: the formulas are good to well under a minute.
+    let at =
+        |m: Option<f64>| m.map(|m| midnight + chrono::Duration::seconds((m * 60.0).round() as i64));
     let (rise, set) = noaa(lat, lon, date);
     Some(SunTimes {
         sunrise: at(rise),
