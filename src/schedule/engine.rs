@@ -281,28 +281,37 @@ impl Schedule {
         for key in &released {
             runs.remove(key);
         }
-        // One evaluation per signature (plan.rs): targets alike share it.
-        let mut memo: HashMap<super::plan::Signature, Option<Event>> = HashMap::new();
+        // One evaluation per signature (plan.rs): targets alike share it
+        // (shared, not copied: a tick over 100,000 lamps allocates per
+        // signature, not per lamp).
+        let mut memo: HashMap<super::plan::Signature, Option<Arc<Event>>> = HashMap::new();
         for t in plan.targets() {
             let event = memo
                 .entry(plan.signature(t))
-                .or_insert_with(|| plan.level_at(t, now))
+                .or_insert_with(|| plan.level_at(t, now).map(Arc::new))
                 .clone();
             let Some(event) = event else {
                 continue;
             };
-            let key = target_key(&inv, t);
-            let level = holds.get(&key).map_or(event.level, |h| h.level);
+            // A lamp's key is its id, borrowed; only circuits make one.
+            let key: std::borrow::Cow<'_, str> = match t {
+                Target::Lamp(l) => std::borrow::Cow::Borrowed(inv.lamps[l].id.as_str()),
+                t => std::borrow::Cow::Owned(target_key(&inv, t)),
+            };
+            let level = holds.get(key.as_ref()).map_or(event.level, |h| h.level);
             match t {
                 Target::Lamp(l) => expect[l] = Some(level > 0.0),
                 Target::Circuit(c, n) => {
                     circuit_level.insert((c, n), level);
                 }
             }
-            if holds.contains_key(&key) {
+            if holds.contains_key(key.as_ref()) {
                 continue;
             }
-            let run = runs.entry(key.clone()).or_default();
+            if !runs.contains_key(key.as_ref()) {
+                runs.insert(key.to_string(), TargetRun::default());
+            }
+            let run = runs.get_mut(key.as_ref()).expect("just inserted");
             let retry = run
                 .failed_at
                 .is_some_and(|f| f.elapsed() >= self.settings.retry_after);
@@ -317,7 +326,7 @@ impl Schedule {
                 Target::Lamp(_) => lamp_batches
                     .entry((event.level.to_bits(), note))
                     .or_default()
-                    .push(key),
+                    .push(key.into_owned()),
                 Target::Circuit(c, n) => {
                     circuit_commands.push((inv.cabinets[c].id.clone(), n, event.level, note))
                 }
