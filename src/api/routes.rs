@@ -165,7 +165,10 @@ pub const ROUTES: &[Route] = &[
     route(Method::PUT, "/api/v1/emergency-shifts/{id}", Token, |m| {
         on(m, schedules::put_shift)
     }),
-    route(Method::DELETE, "/api/v1/emergency-shifts/{id}", Token, |m| {
-        on(m, schedules::delete_shift)
-    }),
+    route(
+        Method::DELETE,
+        "/api/v1/emergency-shifts/{id}",
+        Token,
+        |m| on(m, schedules::delete_shift),
+    ),
 ];
