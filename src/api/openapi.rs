@@ -9,7 +9,7 @@ use super::error::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
-use super::{admin, commands, figures, health, history, inventory, lamps};
+use super::{admin, commands, figures, health, history, inventory, lamps, schedules};
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -21,13 +21,15 @@ use utoipa::{Modify, OpenApi};
 const DESCRIPTION: &str = "\
 The HTTP API of lamp-gateway: the live state of a city's street lamps, \
 cabinet RTUs and their single-lamp controllers, their history, the \
-supervision figures, and commands.
+supervision figures, commands, and the night plan (schedules).
 
 **Tokens.** Every `/api/v1` operation but this document needs \
 `Authorization: Bearer <token>` (the scheme in any case). `viewer` reads; \
-`operator` also sends commands; `admin` also defines groups. `/healthz`, \
-`/readyz` and `/metrics` are open to probes and scrapers; `/readyz` shows its \
-details to a city-wide token only.
+`operator` also sends commands and edits assignments and emergency shifts \
+(a district operator, those in their district); `admin` also defines groups. \
+Programs and calendars are city-wide: a city-wide operator or admin edits \
+them. `/healthz`, `/readyz` and `/metrics` are open to probes and scrapers; \
+`/readyz` shows its details to a city-wide token only.
 
 **District scope.** A token with a district sees only that district. To it, \
 another district's districts, cabinets, circuits, RTUs, lamps, groups and \
@@ -77,6 +79,18 @@ answered already.
         commands::group,
         commands::put_group,
         admin::reload,
+        schedules::book,
+        schedules::preview,
+        schedules::sun,
+        schedules::state,
+        schedules::put_program,
+        schedules::delete_program,
+        schedules::put_calendar,
+        schedules::delete_calendar,
+        schedules::put_assignment,
+        schedules::delete_assignment,
+        schedules::put_shift,
+        schedules::delete_shift,
     ),
     components(responses(
         BadRequest,
@@ -98,6 +112,7 @@ answered already.
         (name = "figures", description = "The supervision figures, now and over a window"),
         (name = "commands", description = "Commands, groups and the audit trail"),
         (name = "admin", description = "The gateway itself: reloading its configuration"),
+        (name = "schedules", description = "The night plan: programs, calendars, assignments to scopes and emergency shifts; a day's preview, sun times and what each governed target is now"),
     )
 )]
 pub struct ApiDoc;

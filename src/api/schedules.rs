@@ -6,20 +6,26 @@
 //! scope lies in their district (another district's scope is refused as an
 //! unknown one).
 
+use super::error::{
+    BadRequest, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 use super::query::{ApiPath, ApiQuery, JsonBody};
 use super::{ApiError, AppState};
 use crate::auth::{Principal, Role};
 use crate::inventory::Inventory;
+use crate::schedule::engine::{Hold, TargetNow};
 use crate::schedule::model::{Assignment, Book, Calendar, EmergencyShift, Program, Scope};
-use crate::schedule::plan::Target;
+use crate::schedule::plan::{Source, Target};
 use crate::schedule::{Schedule, ScheduleError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::NaiveDate;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 fn engine(s: &AppState) -> Result<Arc<Schedule>, ApiError> {
     s.schedule
@@ -38,7 +44,7 @@ fn invalid(e: ScheduleError) -> ApiError {
 fn scope_visible(
     p: &Principal,
     inv: &Inventory,
-    groups: &std::collections::BTreeMap<String, Vec<String>>,
+    groups: &BTreeMap<String, Vec<String>>,
     scope: &Scope,
 ) -> bool {
     let Some(d) = &p.district else { return true };
@@ -72,21 +78,77 @@ fn can_edit_city(p: &Principal) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /api/v1/schedules` — the whole book as the caller sees it.
-pub(super) async fn book(State(s): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+/// The book as the caller sees it: every program and calendar (they are
+/// city-wide), the assignments and emergency shifts whose scope lies in the
+/// caller's district, and the manual holds on the targets it sees.
+#[derive(Serialize, ToSchema)]
+pub(super) struct BookView {
+    /// `gateway.time_zone`, in which fixed switch times are read.
+    time_zone: String,
+    programs: Vec<Program>,
+    calendars: Vec<Calendar>,
+    assignments: Vec<Assignment>,
+    emergency_shifts: Vec<EmergencyShift>,
+    /// The targets the caller sees (lamp id, or `CABINET#n` for a circuit)
+    /// that a manual command holds, by target.
+    holds: BTreeMap<String, Hold>,
+}
+
+/// `GET /api/v1/schedules` — the whole book as the caller sees it. 404
+/// `not_found` when schedules are off (`schedule.enabled = false`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    tag = "schedules",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The book as the caller sees it", body = BookView),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn book(
+    State(s): State<AppState>,
+    p: Principal,
+) -> Result<Json<BookView>, ApiError> {
     let e = engine(&s)?;
     let b = e.book();
     let inv = s.control.wiring().live.inventory.clone();
     let groups = s.control.groups();
     let vis = |scope: &Scope| scope_visible(&p, &inv, &groups, scope);
-    Ok(Json(json!({
-        "time_zone": e.time_zone().name(),
-        "programs": b.programs,
-        "calendars": b.calendars,
-        "assignments": b.assignments.iter().filter(|a| vis(&a.scope)).collect::<Vec<_>>(),
-        "emergency_shifts": b.emergency_shifts.iter().filter(|x| vis(&x.scope)).collect::<Vec<_>>(),
-        "holds": e.holds(),
-    })))
+    Ok(Json(BookView {
+        time_zone: e.time_zone().name().to_string(),
+        programs: b.programs.clone(),
+        calendars: b.calendars.clone(),
+        assignments: b
+            .assignments
+            .iter()
+            .filter(|a| vis(&a.scope))
+            .cloned()
+            .collect(),
+        emergency_shifts: b
+            .emergency_shifts
+            .iter()
+            .filter(|x| vis(&x.scope))
+            .cloned()
+            .collect(),
+        holds: e
+            .holds()
+            .into_iter()
+            .filter(|(key, _)| hold_visible(&p, &inv, key))
+            .collect(),
+    }))
+}
+
+/// Whether the caller sees a held target (a lamp id or `CABINET#n`); one
+/// the inventory no longer has, only a city-wide caller.
+fn hold_visible(p: &Principal, inv: &Inventory, key: &str) -> bool {
+    match crate::schedule::engine::key_target(inv, key) {
+        Some(Target::Lamp(l)) => p.sees_lamp(inv, l),
+        Some(Target::Circuit(c, _)) => p.sees(&inv.cabinets[c].district),
+        None => p.district.is_none(),
+    }
 }
 
 /// The kinds of object, as their paths name them.
@@ -171,14 +233,21 @@ fn check_edit(
     }
 }
 
+/// What a `PUT` saved.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Saved {
+    id: String,
+    saved: bool,
+}
+
 /// `PUT /api/v1/{kind}/{id}` — create or replace one object.
-pub(super) async fn put(
+async fn put(
     kind: Kind,
     s: AppState,
     p: Principal,
     id: String,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Json<Saved>, ApiError> {
     let e = engine(&s)?;
     let mut book = (*e.book()).clone();
     check_edit(&s, &p, &book, kind, &id)?;
@@ -193,16 +262,11 @@ pub(super) async fn put(
         }
     }
     e.replace_book(book).map_err(invalid)?;
-    Ok((StatusCode::OK, Json(json!({ "id": id, "saved": true }))))
+    Ok(Json(Saved { id, saved: true }))
 }
 
 /// `DELETE /api/v1/{kind}/{id}`.
-pub(super) async fn delete(
-    kind: Kind,
-    s: AppState,
-    p: Principal,
-    id: String,
-) -> Result<StatusCode, ApiError> {
+async fn delete(kind: Kind, s: AppState, p: Principal, id: String) -> Result<StatusCode, ApiError> {
     let e = engine(&s)?;
     let mut book = (*e.book()).clone();
     check_edit(&s, &p, &book, kind, &id)?;
@@ -231,48 +295,394 @@ pub(super) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-macro_rules! routes_for {
-    ($put:ident, $delete:ident, $kind:expr) => {
-        pub(super) async fn $put(
-            State(s): State<AppState>,
-            p: Principal,
-            ApiPath(id): ApiPath<String>,
-            JsonBody(body): JsonBody,
-        ) -> Result<(StatusCode, Json<Value>), ApiError> {
-            put($kind, s, p, id, body).await
-        }
-
-        pub(super) async fn $delete(
-            State(s): State<AppState>,
-            p: Principal,
-            ApiPath(id): ApiPath<String>,
-        ) -> Result<StatusCode, ApiError> {
-            delete($kind, s, p, id).await
-        }
-    };
+/// `PUT /api/v1/programs/{id}` — city-wide operators and admins: creates or
+/// replaces a program (a day's switch points). The whole book is checked
+/// before it is saved (422 naming the field), written to the schedule file
+/// and applied at once. 403 to a viewer and to a district token (programs
+/// are city-wide); 404 `not_found` when schedules are off.
+#[utoipa::path(
+    put,
+    path = "/api/v1/programs/{id}",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Program id, the same as the body's `id`: 1 to 64 letters, digits or ` -_.:`", example = "night")),
+    request_body(content = Program, example = json!({
+        "id": "night", "name": "An ordinary night",
+        "points": [
+            {"sun": "sunset", "offset_min": -10, "level": "on"},
+            {"at": "23:30", "level": 50},
+            {"at": "01:00", "level": "off", "alternate": "even"},
+            {"sun": "sunrise", "offset_min": 10, "level": "off"}
+        ]
+    })),
+    responses(
+        (status = 200, description = "Saved; the engine applies it at once", body = Saved),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn put_program(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Saved>, ApiError> {
+    put(Kind::Programs, s, p, id, body).await
 }
 
-routes_for!(put_program, delete_program, Kind::Programs);
-routes_for!(put_calendar, delete_calendar, Kind::Calendars);
-routes_for!(put_assignment, delete_assignment, Kind::Assignments);
-routes_for!(put_shift, delete_shift, Kind::Shifts);
+/// `DELETE /api/v1/programs/{id}` — city-wide operators and admins: 404 for
+/// an unknown program (or schedules off), 422 while a calendar names it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/programs/{id}",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Program id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn delete_program(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    delete(Kind::Programs, s, p, id).await
+}
 
-#[derive(Debug, Deserialize)]
+/// `PUT /api/v1/calendars/{id}` — city-wide operators and admins: creates or
+/// replaces a calendar (its rules pick the program of a date), checked and
+/// applied as a program is. 403 to a viewer and to a district token; 404
+/// `not_found` when schedules are off.
+#[utoipa::path(
+    put,
+    path = "/api/v1/calendars/{id}",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Calendar id, the same as the body's `id`: 1 to 64 letters, digits or ` -_.:`", example = "city")),
+    request_body(content = Calendar, example = json!({
+        "id": "city", "name": "The city's nights",
+        "rules": [{"name": "spring-festival", "program": "night", "priority": 10,
+                   "dates": ["2027-02-06/2027-02-12"]}],
+        "default_program": "night"
+    })),
+    responses(
+        (status = 200, description = "Saved; the engine applies it at once", body = Saved),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn put_calendar(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Saved>, ApiError> {
+    put(Kind::Calendars, s, p, id, body).await
+}
+
+/// `DELETE /api/v1/calendars/{id}` — city-wide operators and admins: 404
+/// for an unknown calendar (or schedules off), 422 while an assignment names
+/// it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/calendars/{id}",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Calendar id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn delete_calendar(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    delete(Kind::Calendars, s, p, id).await
+}
+
+/// `PUT /api/v1/assignments/{id}` — operators and admins: puts a calendar
+/// on a scope; a district operator only within their district (another
+/// district's scope is refused as an unknown one, 422; replacing another
+/// district's assignment, 404 as for an unknown id). 403 to a viewer; 404
+/// `not_found` when schedules are off.
+#[utoipa::path(
+    put,
+    path = "/api/v1/assignments/{id}",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Assignment id, the same as the body's `id`: 1 to 64 letters, digits or ` -_.:`", example = "all")),
+    request_body(content = Assignment, example = json!({"id": "all", "calendar": "city", "scope": "city"})),
+    responses(
+        (status = 200, description = "Saved; the engine applies it at once", body = Saved),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn put_assignment(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Saved>, ApiError> {
+    put(Kind::Assignments, s, p, id, body).await
+}
+
+/// `DELETE /api/v1/assignments/{id}` — operators and admins; a district
+/// operator only those in their district (another district's is 404, as an
+/// unknown one).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/assignments/{id}",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Assignment id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn delete_assignment(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    delete(Kind::Assignments, s, p, id).await
+}
+
+/// `PUT /api/v1/emergency-shifts/{id}` — operators and admins: moves
+/// switching in a scope, or forces a level, for a while; a district
+/// operator only within their district (another district's scope is
+/// refused as an unknown one, 422; replacing another district's shift, 404
+/// as for an unknown id). 403 to a viewer; 404 `not_found` when schedules
+/// are off.
+#[utoipa::path(
+    put,
+    path = "/api/v1/emergency-shifts/{id}",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Shift id, the same as the body's `id`: 1 to 64 letters, digits or ` -_.:`", example = "fog")),
+    request_body(content = EmergencyShift, example = json!({
+        "id": "fog", "scope": {"district": "D01"},
+        "from": "2026-12-26T04:00:00Z", "until": "2026-12-27T04:00:00Z",
+        "on_earlier_min": 20, "reason": "fog"
+    })),
+    responses(
+        (status = 200, description = "Saved; the engine applies it at once", body = Saved),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn put_shift(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Saved>, ApiError> {
+    put(Kind::Shifts, s, p, id, body).await
+}
+
+/// `DELETE /api/v1/emergency-shifts/{id}` — operators and admins; a district
+/// operator only those in their district (another district's is 404, as an
+/// unknown one).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/emergency-shifts/{id}",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Shift id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn delete_shift(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    delete(Kind::Shifts, s, p, id).await
+}
+
+/// A local date `YYYY-MM-DD` (years 0000 to 9999, as RFC 3339's
+/// `full-date`), else 400: chrono alone would take a signed year of six
+/// digits, whose day the sun and the plan cannot hold.
+fn date(v: &str) -> Result<NaiveDate, ApiError> {
+    let b = v.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    shaped
+        .then(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| ApiError::BadRequest(format!("`date`: `{v}` is not a date YYYY-MM-DD")))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct PreviewQuery {
-    date: NaiveDate,
+    /// The local date (`gateway.time_zone`) whose events to show.
+    #[param(value_type = String, format = Date, example = "2026-12-24")]
+    date: String,
+    /// Only this district's targets (404 if the caller sees no such
+    /// district).
     district: Option<String>,
+    /// Only this cabinet's lamps and circuits (404 if the caller sees no
+    /// such cabinet).
     cabinet: Option<String>,
+    /// Only this lamp (404 if the caller sees no such lamp).
     lamp: Option<String>,
 }
 
+/// What a switch event does.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum PreviewAction {
+    On,
+    Off,
+    Dim,
+}
+
+/// A switch event of the plan.
+#[derive(Serialize, ToSchema)]
+pub(super) struct PreviewEvent {
+    /// Local time (RFC 3339, `gateway.time_zone`'s offset).
+    #[schema(format = DateTime)]
+    at: String,
+    /// A lamp id, or `CABINET#n` for a circuit switched by its RTU.
+    target: String,
+    action: PreviewAction,
+    /// Percent, 0 to 100.
+    level: f64,
+    /// `calendar`, or `emergency` for a shift's.
+    source: Source,
+    program: String,
+    /// The calendar rule (or shift) and the switch point.
+    rule: String,
+}
+
+/// A manual command holding the target (the preview shows it whatever the
+/// date).
+#[derive(Serialize, ToSchema)]
+pub(super) struct PreviewOverride {
+    /// Since when (RFC 3339, local offset).
+    #[schema(format = DateTime)]
+    at: String,
+    /// Until when; null: until the target's next switch point.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    until: Option<String>,
+    target: String,
+    /// Percent, 0 to 100.
+    level: f64,
+    /// Always `override`.
+    source: Source,
+    /// The command's id.
+    command: String,
+}
+
+/// One item of the preview: a switch event or a manual hold.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum PreviewItem {
+    Event(PreviewEvent),
+    Override(PreviewOverride),
+}
+
+impl PreviewItem {
+    fn at(&self) -> &str {
+        match self {
+            PreviewItem::Event(e) => &e.at,
+            PreviewItem::Override(o) => &o.at,
+        }
+    }
+}
+
+/// A day's switch events, in time order.
+#[derive(Serialize, ToSchema)]
+pub(super) struct PreviewAnswer {
+    date: NaiveDate,
+    time_zone: String,
+    events: Vec<PreviewItem>,
+    /// Switch points that do not happen that day (the sun does not rise or
+    /// set), named with the date.
+    skipped: Vec<String>,
+}
+
 /// `GET /api/v1/schedules/preview?date=…[&district=|&cabinet=|&lamp=]` —
-/// the day's switch events per target.
+/// the day's switch events per target that the caller sees, and the manual
+/// holds on them. 404 `not_found` for a district, cabinet or lamp the caller
+/// does not see, and when schedules are off (`schedule.enabled = false`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/preview",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(PreviewQuery),
+    responses(
+        (status = 200, description = "The day's events of the targets the caller sees, in time order", body = PreviewAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn preview(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<PreviewQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PreviewAnswer>, ApiError> {
+    let day = date(&q.date)?;
     let e = engine(&s)?;
     let plan = e.plan();
     let inv = plan.inventory.clone();
@@ -325,75 +735,171 @@ pub(super) async fn preview(
             continue;
         }
         let key = crate::schedule::engine::target_key(&inv, t);
-        let (events, skip) = plan.day(t, q.date);
+        let (events, skip) = plan.day(t, day);
         skipped.extend(skip);
         for ev in events {
-            out.push(json!({
-                "at": ev.at.with_timezone(&tz).to_rfc3339(),
-                "target": key,
-                "action": if ev.level <= 0.0 { "off" } else if ev.level >= 100.0 { "on" } else { "dim" },
-                "level": ev.level,
-                "source": ev.source,
-                "program": ev.program,
-                "rule": format!("{} {}", ev.rule, ev.point),
+            out.push(PreviewItem::Event(PreviewEvent {
+                at: ev.at.with_timezone(&tz).to_rfc3339(),
+                target: key.clone(),
+                action: if ev.level <= 0.0 {
+                    PreviewAction::Off
+                } else if ev.level >= 100.0 {
+                    PreviewAction::On
+                } else {
+                    PreviewAction::Dim
+                },
+                level: ev.level,
+                source: ev.source,
+                program: ev.program,
+                rule: format!("{} {}", ev.rule, ev.point),
             }));
         }
         if let Some(h) = holds.get(&key) {
-            out.push(json!({
-                "at": h.since.with_timezone(&tz).to_rfc3339(),
-                "until": h.until.map(|u| u.with_timezone(&tz).to_rfc3339()),
-                "target": key, "level": h.level, "source": "override", "command": h.command,
+            out.push(PreviewItem::Override(PreviewOverride {
+                at: h.since.with_timezone(&tz).to_rfc3339(),
+                until: h.until.map(|u| u.with_timezone(&tz).to_rfc3339()),
+                target: key,
+                level: h.level,
+                source: Source::Override,
+                command: h.command.clone(),
             }));
         }
     }
-    out.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
+    out.sort_by(|a, b| a.at().cmp(b.at()));
     skipped.sort();
     skipped.dedup();
-    Ok(Json(json!({
-        "date": q.date, "time_zone": tz.name(), "events": out, "skipped": skipped,
-    })))
+    Ok(Json(PreviewAnswer {
+        date: day,
+        time_zone: tz.name().to_string(),
+        events: out,
+        skipped,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct SunQuery {
-    date: NaiveDate,
+    /// The date (UTC day around local solar noon).
+    #[param(value_type = String, format = Date, example = "2026-06-21")]
+    date: String,
+    /// Latitude, degrees north (422 off the globe).
+    #[param(minimum = -90.0, maximum = 90.0, example = 36.65)]
     lat: f64,
+    /// Longitude, degrees east (422 off the globe).
+    #[param(minimum = -180.0, maximum = 180.0, example = 117.12)]
     lon: f64,
 }
 
-/// `GET /api/v1/schedules/sun?date=&lat=&lon=`.
+/// Sunrise and sunset at a place on a date.
+#[derive(Serialize, ToSchema)]
+pub(super) struct SunAnswer {
+    date: NaiveDate,
+    /// `gateway.time_zone`, whose offset the times carry.
+    time_zone: String,
+    /// RFC 3339; null where the sun does not rise that day (polar night
+    /// or day).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    sunrise: Option<String>,
+    /// RFC 3339; null where the sun does not set that day.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    sunset: Option<String>,
+}
+
+/// `GET /api/v1/schedules/sun?date=&lat=&lon=` — sunrise and sunset
+/// (日出/日落) as the schedule computes them. 404 `not_found` when schedules
+/// are off (`schedule.enabled = false`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/sun",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(SunQuery),
+    responses(
+        (status = 200, description = "The day's sunrise and sunset there", body = SunAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn sun(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<SunQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SunAnswer>, ApiError> {
+    let day = date(&q.date)?;
     let e = engine(&s)?;
     let tz = e.time_zone();
-    let t = crate::schedule::sun::sun_times(q.lat, q.lon, q.date).ok_or_else(|| {
+    let t = crate::schedule::sun::sun_times(q.lat, q.lon, day).ok_or_else(|| {
         ApiError::Unprocessable("lat: must be within ±90 and lon within ±180".into())
     })?;
-    Ok(Json(json!({
-        "date": q.date,
-        "time_zone": tz.name(),
-        "sunrise": t.sunrise.map(|x| x.with_timezone(&tz).to_rfc3339()),
-        "sunset": t.sunset.map(|x| x.with_timezone(&tz).to_rfc3339()),
-    })))
+    Ok(Json(SunAnswer {
+        date: day,
+        time_zone: tz.name().to_string(),
+        sunrise: t.sunrise.map(|x| x.with_timezone(&tz).to_rfc3339()),
+        sunset: t.sunset.map(|x| x.with_timezone(&tz).to_rfc3339()),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct StateQuery {
+    /// Only this district's targets (404 if the caller sees no such
+    /// district); a district token's own by default.
     district: Option<String>,
+}
+
+/// One governed target now: `kind` is `lamp` or `circuit`; `target` a lamp
+/// id or `CABINET#n`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct StateItem {
+    #[serde(flatten)]
+    now: TargetNow,
+    /// What the lamp's SLC last reported, percent (0 when off); null for a
+    /// circuit or a lamp not read yet.
+    device_level: Option<f64>,
+    /// Whether the device is on where the effective level is on and off
+    /// where it is off (true while either is unknown).
+    agrees: bool,
+}
+
+/// Every governed target the caller sees, now.
+#[derive(Serialize, ToSchema)]
+pub(super) struct StateAnswer {
+    /// The schedule's clock now (RFC 3339, local offset).
+    #[schema(format = DateTime)]
+    at: String,
+    total: usize,
+    /// How many items do not agree with their device.
+    disagree: usize,
+    items: Vec<StateItem>,
 }
 
 /// `GET /api/v1/schedules/state[?district=]` — every governed target now:
 /// scheduled and effective level, what was commanded and confirmed, and
-/// whether the device agrees.
+/// whether the device agrees. 404 `not_found` for a district the caller
+/// does not see, and when schedules are off (`schedule.enabled = false`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/state",
+    tag = "schedules",
+    security(("bearer" = [])),
+    params(StateQuery),
+    responses(
+        (status = 200, description = "Every governed target the caller sees", body = StateAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(super) async fn state(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StateAnswer>, ApiError> {
     let e = engine(&s)?;
     let live = s.control.wiring().live.clone();
     let inv = live.inventory.clone();
@@ -404,7 +910,7 @@ pub(super) async fn state(
     let district = q.district.clone().or(p.district.clone());
     let targets = e.state_now(district.as_deref());
     let inner = live.read();
-    let items: Vec<Value> = targets
+    let items: Vec<StateItem> = targets
         .into_iter()
         .map(|t| {
             let device = match inv.lamp_position(&t.target) {
@@ -421,17 +927,48 @@ pub(super) async fn state(
                 (Some(want), Some(got)) => (want > 0.0) == (got > 0.0),
                 _ => true,
             };
-            let mut v = serde_json::to_value(&t).unwrap_or_default();
-            v["device_level"] = json!(device);
-            v["agrees"] = json!(agrees);
-            v
+            StateItem {
+                now: t,
+                device_level: device,
+                agrees,
+            }
         })
         .collect();
-    let disagree = items.iter().filter(|v| v["agrees"] == false).count();
-    Ok(Json(json!({
-        "at": e.now().with_timezone(&e.time_zone()).to_rfc3339(),
-        "total": items.len(),
-        "disagree": disagree,
-        "items": items,
-    })))
+    drop(inner);
+    let disagree = items.iter().filter(|i| !i.agrees).count();
+    Ok(Json(StateAnswer {
+        at: e.now().with_timezone(&e.time_zone()).to_rfc3339(),
+        total: items.len(),
+        disagree,
+        items,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn dates_are_rfc_3339_full_dates_only() {
+        assert_eq!(
+            date("2026-12-24").ok(),
+            NaiveDate::from_ymd_opt(2026, 12, 24)
+        );
+        assert!(date("0000-01-01").is_ok() && date("9999-12-31").is_ok());
+        // chrono on its own takes all but the last three; the sun and the
+        // plan cannot hold a day at the end of its range (overflow panic).
+        for bad in [
+            "+262142-12-31",
+            "-0001-01-01",
+            "2026-1-5",
+            " 2026-01-05",
+            "2026-01-05 ",
+            "2026-02-30",
+            "2026/01/05",
+            "",
+        ] {
+            assert!(date(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -45,7 +45,7 @@ pub enum ScheduleError {
 }
 
 /// A manual command holding a target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hold {
     pub since: DateTime<Utc>,
     /// `None`: until the target's next switch point.
@@ -65,7 +65,7 @@ struct TargetRun {
 }
 
 /// One target as `/schedules/state` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TargetNow {
     pub target: String,
     pub kind: &'static str,

@@ -8,12 +8,13 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// An offset from sunset or sunrise may be at most this many minutes.
 pub const MAX_OFFSET_MIN: i32 = 180;
 
 /// The level a switch point sets: off, on (100 %) or dimmed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Level {
     /// `"on"` or `"off"`.
@@ -22,7 +23,7 @@ pub enum Level {
     Percent(f64),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Switch {
     On,
@@ -45,7 +46,7 @@ impl Level {
 }
 
 /// Sunrise or sunset (日出/日落) at the target's cabinet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SunEvent {
     Sunrise,
@@ -55,7 +56,7 @@ pub enum SunEvent {
 /// Every other lamp (隔灯亮): the odd or the even positions, counted 1, 2, …
 /// in inventory order along the lamp's circuit (or within the group the
 /// point names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Alternate {
     Odd,
@@ -66,7 +67,7 @@ pub enum Alternate {
 /// at sunset/sunrise plus `offset_min` (TALQ AstroClockTimeControl), set
 /// `level` on the lamps it targets: all of them, or a group's, or every
 /// other one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwitchPoint {
     /// Local time `HH:MM` (00:00 to 23:59, or 24:00 for the day's end).
@@ -174,7 +175,7 @@ pub fn parse_hhmm(s: &str) -> Result<u32, String> {
 }
 
 /// A day's plan (TALQ ControlProgram).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Program {
     pub id: String,
@@ -200,7 +201,7 @@ impl Program {
 /// Dates are `YYYY-MM-DD` (one day), `--MM-DD` (that day every year), or a
 /// range of either `A/B` (both ends included; an every-year range may wrap
 /// the new year). No dates: every date; no weekdays: every weekday.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     #[serde(default)]
@@ -294,7 +295,7 @@ impl Rule {
 }
 
 /// Ordered rules and a default (TALQ Calendar).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Calendar {
     pub id: String,
@@ -386,7 +387,7 @@ impl Calendar {
 
 /// Where a calendar or a shift applies; the most specific assignment wins
 /// (lamps over group over circuit over cabinet over district over city).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Scope {
     City,
@@ -421,7 +422,7 @@ impl Scope {
 }
 
 /// A calendar on a scope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assignment {
     pub id: String,
@@ -434,7 +435,7 @@ pub struct Assignment {
 /// `on_earlier_min` earlier and switch-off points `off_later_min` later
 /// (bad weather), or every lamp in the scope is held at `force` (fog: all on
 /// until sunrise).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyShift {
     pub id: String,

@@ -55,8 +55,10 @@ pub struct Signature {
 }
 
 /// Where a level comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+// Named apart from `control::Source` (a command's origin) in the document.
+#[schema(as = LevelSource)]
 pub enum Source {
     Calendar,
     Emergency,
