@@ -31,7 +31,7 @@ impl Default for ScheduleSettings {
         Self {
             enabled: true,
             file: PathBuf::from("schedule.json"),
-            tick: Duration::from_secs(1),
+            tick: Duration::from_secs(5),
             retry_after: Duration::from_secs(60),
             // Jinan.
             centre_lat: 36.65,
