@@ -15,6 +15,29 @@ pub enum DeviceKey {
     Lamp(u32),
 }
 
+impl DeviceKey {
+    /// The device's id in `inv`: the lamp's, or its cabinet's RTU's.
+    pub fn id(self, inv: &Inventory) -> Option<&str> {
+        match self {
+            DeviceKey::Lamp(i) => inv.lamps.get(i as usize).map(|l| l.id.as_str()),
+            DeviceKey::Rtu(i) => inv
+                .cabinets
+                .get(i as usize)
+                .and_then(|c| c.rtu.as_ref())
+                .map(|r| r.id.as_str()),
+        }
+    }
+
+    /// The same device, by its id, in another inventory (a reload's).
+    pub fn moved(self, from: &Inventory, to: &Inventory) -> Option<DeviceKey> {
+        let id = self.id(from)?;
+        match self {
+            DeviceKey::Lamp(_) => to.lamp_position(id).map(|i| DeviceKey::Lamp(i as u32)),
+            DeviceKey::Rtu(_) => to.rtu_position(id).map(|i| DeviceKey::Rtu(i as u32)),
+        }
+    }
+}
+
 /// Devices of one class share a poll interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PollClass {

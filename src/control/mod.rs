@@ -222,21 +222,7 @@ impl Control {
     pub fn rewire(&self, wiring: Wiring, groups: &[GroupConfig]) {
         let old = self.wiring();
         let (from, to) = (&old.live.inventory, &wiring.live.inventory);
-        let rekey = |k: &DeviceKey| -> Option<DeviceKey> {
-            match *k {
-                DeviceKey::Lamp(i) => from
-                    .lamps
-                    .get(i as usize)
-                    .and_then(|l| to.lamp_position(&l.id))
-                    .map(|i| DeviceKey::Lamp(i as u32)),
-                DeviceKey::Rtu(i) => from
-                    .cabinets
-                    .get(i as usize)
-                    .and_then(|c| c.rtu.as_ref())
-                    .and_then(|r| to.rtu_position(&r.id))
-                    .map(|i| DeviceKey::Rtu(i as u32)),
-            }
-        };
+        let rekey = |k: &DeviceKey| k.moved(from, to);
         {
             let mut latest = self.latest.lock();
             *latest = latest

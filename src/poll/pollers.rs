@@ -197,18 +197,14 @@ impl Pollers {
 fn device_ids(spec: &EndpointSpec, inventory: &Inventory) -> Vec<String> {
     spec.devices
         .iter()
-        .map(|d| match d.key {
-            DeviceKey::Lamp(i) => inventory
-                .lamps
-                .get(i as usize)
-                .map(|l| format!("lamp:{}", l.id)),
-            DeviceKey::Rtu(i) => inventory
-                .cabinets
-                .get(i as usize)
-                .and_then(|c| c.rtu.as_ref())
-                .map(|r| format!("rtu:{}", r.id)),
+        .map(|d| {
+            let kind = if matches!(d.key, DeviceKey::Lamp(_)) {
+                "lamp"
+            } else {
+                "rtu"
+            };
+            format!("{kind}:{}", d.key.id(inventory).unwrap_or_default())
         })
-        .map(Option::unwrap_or_default)
         .collect()
 }
 

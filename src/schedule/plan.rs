@@ -122,60 +122,6 @@ impl Plan {
                 (name.clone(), m)
             })
             .collect();
-        let holds = |scope: &Scope, lamp: usize| -> bool {
-            let l = &inv.lamps[lamp];
-            let district = inv.cabinet(&l.cabinet).map(|c| c.district.as_str());
-            match scope {
-                Scope::City => true,
-                Scope::District(d) => district == Some(d.as_str()),
-                Scope::Cabinet(c) => l.cabinet == *c,
-                Scope::Circuit { cabinet, circuit } => {
-                    l.cabinet == *cabinet && l.circuit == *circuit
-                }
-                Scope::Group(g) => group_pos.get(g).is_some_and(|m| m.contains_key(&lamp)),
-                Scope::Lamps(ids) => ids.contains(&l.id),
-            }
-        };
-        let most_specific = |candidates: &mut dyn Iterator<Item = (usize, &Assignment)>| {
-            candidates
-                .max_by_key(|(i, a)| (a.scope.specificity(), *i))
-                .map(|(i, _)| i)
-        };
-        let lamp_assignment = (0..inv.lamps.len())
-            .map(|l| {
-                most_specific(
-                    &mut book
-                        .assignments
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, a)| holds(&a.scope, l)),
-                )
-            })
-            .collect();
-        let mut circuit_assignment = BTreeMap::new();
-        for (c, cab) in inv.cabinets.iter().enumerate() {
-            if cab.rtu.is_none() {
-                continue;
-            }
-            for circuit in 1..=cab.circuits {
-                let chosen =
-                    most_specific(&mut book.assignments.iter().enumerate().filter(|(_, a)| {
-                        match &a.scope {
-                            Scope::City => true,
-                            Scope::District(d) => cab.district == *d,
-                            Scope::Cabinet(id) => cab.id == *id,
-                            Scope::Circuit {
-                                cabinet,
-                                circuit: n,
-                            } => cab.id == *cabinet && *n == circuit,
-                            _ => false,
-                        }
-                    }));
-                if let Some(a) = chosen {
-                    circuit_assignment.insert((c, circuit), a);
-                }
-            }
-        }
         let mut seen: HashMap<(&str, u8), u32> = HashMap::new();
         let circuit_position = inv
             .lamps
@@ -203,18 +149,45 @@ impl Plan {
             .collect();
         subsets.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
         subsets.dedup();
-        Plan {
+        let mut plan = Plan {
             subsets,
             book,
             tz,
-            lamp_assignment,
-            circuit_assignment,
+            lamp_assignment: Vec::new(),
+            circuit_assignment: BTreeMap::new(),
             circuit_position,
             groups: group_pos,
             coords,
             sun: Mutex::new(HashMap::new()),
             inventory,
+        };
+        // Who follows which assignment: the scope rule is `scope_holds`'s.
+        plan.lamp_assignment = (0..plan.inventory.lamps.len())
+            .map(|l| plan.most_specific(Target::Lamp(l)))
+            .collect();
+        for (c, cab) in plan.inventory.cabinets.iter().enumerate() {
+            if cab.rtu.is_none() {
+                continue;
+            }
+            for circuit in 1..=cab.circuits {
+                if let Some(a) = plan.most_specific(Target::Circuit(c, circuit)) {
+                    plan.circuit_assignment.insert((c, circuit), a);
+                }
+            }
         }
+        plan
+    }
+
+    /// The most specific assignment whose scope holds the target (the last
+    /// listed among equals).
+    fn most_specific(&self, t: Target) -> Option<usize> {
+        self.book
+            .assignments
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| self.scope_holds(&a.scope, t))
+            .max_by_key(|(i, a)| (a.scope.specificity(), *i))
+            .map(|(i, _)| i)
     }
 
     pub fn time_zone(&self) -> Tz {

@@ -5,7 +5,6 @@
 //! its counters. Devices new to the inventory start unknown, as at start.
 
 use super::{LiveState, Transition};
-use crate::topology::DeviceKey;
 use std::sync::atomic::Ordering;
 
 impl LiveState {
@@ -43,7 +42,9 @@ impl LiveState {
             .recent_transitions
             .iter()
             .map(|t| Transition {
-                key: rekey(t, self),
+                // A device that is gone keeps its old key: only its kind
+                // matters then.
+                key: t.key.moved(old_inv, new_inv).unwrap_or(t.key),
                 ..t.clone()
             })
             .collect();
@@ -59,19 +60,5 @@ impl LiveState {
             old.writes_applied.load(Ordering::Acquire),
             Ordering::Release,
         );
-    }
-}
-
-/// A kept transition's device position in the new inventory (its kind is
-/// all that matters for a device that is gone).
-fn rekey(t: &Transition, new: &LiveState) -> DeviceKey {
-    let inv = &new.inventory;
-    match t.key {
-        DeviceKey::Lamp(_) => inv
-            .lamp_position(&t.device_id)
-            .map_or(t.key, |i| DeviceKey::Lamp(i as u32)),
-        DeviceKey::Rtu(_) => inv
-            .rtu_position(&t.device_id)
-            .map_or(t.key, |i| DeviceKey::Rtu(i as u32)),
     }
 }
