@@ -8,6 +8,7 @@
     rust_2018_idioms
 )]
 
+pub mod alarm;
 pub mod api;
 pub mod auth;
 pub mod calendar;

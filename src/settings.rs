@@ -46,6 +46,8 @@ pub struct Settings {
     pub dialin: DialInSettings,
     #[serde(default)]
     pub schedule: ScheduleSettings,
+    #[serde(default)]
+    pub alarms: crate::alarm::AlarmSettings,
     /// The file these settings were read from: what a reload reads again.
     #[serde(skip)]
     pub source: Option<PathBuf>,

@@ -21,6 +21,19 @@ pub(super) fn tokens(settings: &Settings, inv: &Inventory, issues: &mut Vec<Conf
     );
 }
 
+/// Alarm settings, whose per-district rules and webhook filters name the
+/// inventory's districts.
+pub(super) fn alarms(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
+    let districts: Vec<&str> = inv.districts.iter().map(|d| d.id.as_str()).collect();
+    issues.extend(
+        settings
+            .alarms
+            .problems(&districts)
+            .into_iter()
+            .map(|(key, msg)| ConfigIssue::new(format!("settings {key}"), msg)),
+    );
+}
+
 /// The groups the settings define: a name as the API takes one, lamps the
 /// inventory has (a reload checks them against the new inventory).
 pub(super) fn groups(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
