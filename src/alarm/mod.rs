@@ -17,9 +17,15 @@
 //! and the webhooks (each its own durable queue).
 
 pub mod config;
+pub mod engine;
+pub mod layout;
 pub mod model;
+pub mod rules;
+#[cfg(test)]
+mod spec;
 
 pub use config::{AlarmSettings, KindRule, WebhookSettings};
+pub use engine::{AlarmError, AlarmJudge, Alarms};
 pub use model::{
     Alarm, AlarmChange, AlarmKind, AlarmState, ChangeKind, DeviceKind, Facility, Severity,
 };
