@@ -738,6 +738,17 @@ impl Alarms {
             .collect()
     }
 
+    /// Every district of the inventory.
+    pub fn layout_districts(&self) -> Vec<String> {
+        self.layout
+            .read()
+            .inventory
+            .districts
+            .iter()
+            .map(|d| d.id.clone())
+            .collect()
+    }
+
     /// Districts whose standing set changed since the last call (for the
     /// retained active sets on MQTT).
     pub fn take_dirty(&self) -> BTreeSet<String> {

@@ -19,6 +19,7 @@
 pub mod config;
 pub mod engine;
 pub mod layout;
+pub mod metrics;
 pub mod model;
 pub mod rules;
 #[cfg(test)]

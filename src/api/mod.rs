@@ -17,6 +17,7 @@
 //! `/api/v1/openapi.json`.
 
 mod admin;
+mod alarms;
 mod auth;
 mod cache;
 mod commands;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub reloads: Option<Reloads>,
     /// The night plan, unless `schedule.enabled` is off.
     pub schedule: Option<Arc<crate::schedule::Schedule>>,
+    /// The alarm engine: open alarms, acknowledgements.
+    pub alarms: Arc<crate::alarm::Alarms>,
 }
 
 pub use cache::ApiCache;

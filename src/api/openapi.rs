@@ -9,7 +9,7 @@ use super::error::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
-use super::{admin, commands, figures, health, history, inventory, lamps, schedules};
+use super::{admin, alarms, commands, figures, health, history, inventory, lamps, schedules};
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -68,6 +68,11 @@ answered already.
         history::lamp,
         history::rtu,
         figures::summary,
+        alarms::alarms,
+        alarms::summary,
+        alarms::alarm,
+        alarms::acknowledge,
+        alarms::close,
         figures::districts,
         figures::online_rates,
         figures::monthly,

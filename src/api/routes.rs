@@ -4,7 +4,8 @@
 //! that test.
 
 use super::{
-    admin, commands, figures, health, history, inventory, lamps, openapi, schedules, AppState,
+    admin, alarms, commands, figures, health, history, inventory, lamps, openapi, schedules,
+    AppState,
 };
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -107,6 +108,21 @@ pub const ROUTES: &[Route] = &[
     }),
     route(Method::GET, "/api/v1/reports/monthly", Token, |m| {
         on(m, figures::monthly)
+    }),
+    route(Method::GET, "/api/v1/alarms", Token, |m| {
+        on(m, alarms::alarms)
+    }),
+    route(Method::GET, "/api/v1/alarms/summary", Token, |m| {
+        on(m, alarms::summary)
+    }),
+    route(Method::GET, "/api/v1/alarms/{id}", Token, |m| {
+        on(m, alarms::alarm)
+    }),
+    route(Method::POST, "/api/v1/alarms/{id}/ack", Token, |m| {
+        on(m, alarms::acknowledge)
+    }),
+    route(Method::POST, "/api/v1/alarms/{id}/close", Token, |m| {
+        on(m, alarms::close)
     }),
     route(Method::POST, "/api/v1/lamps/{id}/commands", Token, |m| {
         on(m, commands::lamp_command)

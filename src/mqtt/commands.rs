@@ -75,6 +75,7 @@ fn rejected(topics: &Topics, request_id: Option<&str>, code: &str, message: Stri
         "error": {"code": code, "message": message},
     });
     Message {
+        retain: false,
         topic,
         payload: payload.to_string(),
     }
@@ -90,6 +91,7 @@ pub fn retained(topics: &Topics, topic: &str, body: &[u8]) -> Message {
         "error": {"code": "invalid", "message": format!("{topic}: retained commands are ignored")},
     });
     Message {
+        retain: false,
         topic: topics.rejected(),
         payload: message.to_string(),
     }
@@ -123,6 +125,7 @@ pub fn handle(
                 )},
             });
             return Message {
+                retain: false,
                 topic: topics.rejected(),
                 payload: payload.to_string(),
             };
@@ -173,6 +176,7 @@ pub fn handle(
         Ok(cell) => {
             let c = cell.snapshot();
             Message {
+                retain: false,
                 topic: ack_topic(topics, &c.id),
                 payload: json!({
                     "id": c.id, "request_id": request_id, "status": "accepted",
@@ -196,6 +200,7 @@ pub fn handle(
 pub fn done(topics: &Topics, c: &Command) -> Message {
     let tally = c.tally();
     Message {
+        retain: false,
         topic: ack_topic(topics, &c.id),
         payload: json!({
             "id": c.id, "status": "done", "actor": c.actor, "source": c.source,

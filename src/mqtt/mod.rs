@@ -7,6 +7,7 @@
 //! spool at once, a window of them in memory) and hands publishes to rumqttc
 //! as the in-flight window allows.
 
+pub mod alarms;
 pub mod broker;
 pub mod commands;
 pub mod config;
@@ -52,6 +53,8 @@ pub enum MqttError {
 #[derive(Debug)]
 pub struct MqttLink {
     pub sink: Arc<dyn Sink>,
+    /// Alarm changes as events, and each district's retained standing set.
+    pub alarms: Arc<dyn crate::alarm::AlarmSink>,
     /// Tells the publisher of a reload's new live state.
     pub reload: Reloader,
     pub status: Arc<LinkStatus>,
@@ -140,6 +143,8 @@ pub fn start(
     live: Arc<LiveState>,
     topology: &Topology,
     control: Option<Arc<crate::control::Control>>,
+    alarms: Arc<crate::alarm::Alarms>,
+    cancel: tokio_util::sync::CancellationToken,
 ) -> Result<Option<MqttLink>, MqttError> {
     let (host, port, tls, embedded) = match m.url.clone() {
         BrokerChoice::None => return Ok(None),
@@ -182,6 +187,7 @@ pub fn start(
         topics: topics.clone(),
         control: control.clone(),
     };
+    let alarm_sink = alarms::start(inbox.clone(), topics.clone(), gateway_id, alarms, cancel);
     if let Some(control) = &control {
         control.observe(Arc::new(commands::AckObserver {
             inbox: inbox.clone(),
@@ -196,6 +202,7 @@ pub fn start(
             bands,
         },
         sink: Arc::new(inbox::MqttSink { inbox }),
+        alarms: alarm_sink,
         status,
         task,
         embedded,

@@ -40,6 +40,10 @@ use std::path::{Path, PathBuf};
 pub struct Message {
     pub topic: String,
     pub payload: String,
+    /// Retained (a district's standing alarms); spool lines written before
+    /// the field existed read as not retained.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retain: bool,
 }
 
 impl Record for Message {}

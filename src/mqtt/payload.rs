@@ -141,6 +141,16 @@ impl Topics {
         Ok(format!("{}/{}/events", self.root, level(district)?))
     }
 
+    /// Alarm changes of a district (not retained).
+    pub fn alarms(&self, district: &str) -> Result<String, BadLevel> {
+        Ok(format!("{}/{}/alarms", self.root, level(district)?))
+    }
+
+    /// A district's standing alarms (retained).
+    pub fn alarms_active(&self, district: &str) -> Result<String, BadLevel> {
+        Ok(format!("{}/{}/alarms/active", self.root, level(district)?))
+    }
+
     /// Where a command's acks go: `{root}/commands/{id}`, `id` a command id
     /// or a caller's `request_id`.
     pub fn ack(&self, id: &str) -> Result<String, BadLevel> {

@@ -287,7 +287,11 @@ impl Publisher {
             };
             let payload = serde_json::to_string(&event).expect("plain struct serialises");
             match self.topics.events(name.district) {
-                Ok(topic) => messages.push(Message { topic, payload }),
+                Ok(topic) => messages.push(Message {
+                    topic,
+                    payload,
+                    retain: false,
+                }),
                 // The start checked every district; this keeps a bad one
                 // from ever reaching the client.
                 Err(e) => self.count_dropped(&e.to_string(), "no topic for the district"),
@@ -324,13 +328,13 @@ impl Publisher {
             let Some((id, msg)) = self.outbox.next_to_send() else {
                 break;
             };
-            let (topic, body) = (msg.topic.clone(), msg.payload.clone());
+            let (topic, body, retain) = (msg.topic.clone(), msg.payload.clone(), msg.retain);
             if let Some(why) = refusal(&topic, body.len()) {
                 self.outbox.dropped(id);
                 self.count_dropped(&topic, why);
                 continue;
             }
-            if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, body) {
+            if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, retain, body) {
                 if let Some((topic, why)) = refused_request(&e) {
                     self.outbox.dropped(id);
                     self.count_dropped(&topic, why);

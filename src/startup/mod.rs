@@ -77,6 +77,9 @@ pub struct Application {
     mqtt_reload: Option<mqtt::Reloader>,
     reloads: api::Reloads,
     reload_requests: mpsc::Receiver<api::ReloadRequest>,
+    /// The alarm engine; judges every batch first among the sinks.
+    alarms: Arc<crate::alarm::Alarms>,
+    alarm_task: Option<JoinHandle<()>>,
     /// The night plan's engine, unless `schedule.enabled` is off.
     schedule: Option<Arc<crate::schedule::Schedule>>,
     schedule_task: Option<JoinHandle<()>>,
@@ -170,7 +173,12 @@ impl Application {
         } else {
             None
         };
-        let mut sinks: Vec<Arc<dyn state::Sink>> = Vec::new();
+        let alarms =
+            crate::alarm::Alarms::new(settings.alarms.clone(), live.clone(), &loaded.topology);
+        // First among the sinks: the store and MQTT get a batch after its
+        // alarm changes, which the engine hands them itself.
+        let mut sinks: Vec<Arc<dyn state::Sink>> =
+            vec![Arc::new(crate::alarm::AlarmJudge(alarms.clone()))];
         let slowest = settings.poll.slc_interval.max(settings.poll.rtu_interval);
         let store = store::start(store::StartArgs {
             settings: settings.store.clone(),
@@ -192,10 +200,13 @@ impl Application {
             live.clone(),
             &loaded.topology,
             Some(control.clone()),
+            alarms.clone(),
+            cancel.clone(),
         )?;
         let (mqtt_task, mqtt_status, mqtt_embedded, mqtt_reload) = match mqtt {
             Some(link) => {
                 sinks.push(link.sink);
+                alarms.add_sink(link.alarms);
                 (
                     Some(link.task),
                     Some(link.status),
@@ -206,6 +217,7 @@ impl Application {
             None => (None, None, None, None),
         };
         let state_task = tokio::spawn(state::run(live.clone(), rx, sinks.clone()));
+        let alarm_task = Some(tokio::spawn(alarms.clone().run(cancel.clone())));
         let (dialin_addr, dialin_task) = match dialin_listener {
             Some((addr, listener)) => {
                 tracing::info!(listen = %addr, dtus = dialin.len(), "dial-in listener on");
@@ -235,6 +247,7 @@ impl Application {
             dialin_listening: dialin_addr.is_some(),
             reloads: Some(reloads.clone()),
             schedule: schedule.clone(),
+            alarms: alarms.clone(),
         }));
         // After the store and MQTT observe the control: the first tick's
         // commands are audited and acked like any.
@@ -259,6 +272,8 @@ impl Application {
             "gateway started"
         );
         Ok(Application {
+            alarms,
+            alarm_task,
             schedule,
             schedule_task,
             settings,
@@ -329,6 +344,11 @@ impl Application {
         self.cancel.clone()
     }
 
+    /// The alarm engine.
+    pub fn alarms(&self) -> Arc<crate::alarm::Alarms> {
+        self.alarms.clone()
+    }
+
     /// The schedule engine, unless `schedule.enabled` is off.
     pub fn schedule(&self) -> Option<Arc<crate::schedule::Schedule>> {
         self.schedule.clone()
@@ -354,6 +374,9 @@ impl Application {
             }
         }
         if let Some(task) = self.schedule_task.take() {
+            let _ = task.await;
+        }
+        if let Some(task) = self.alarm_task.take() {
             let _ = task.await;
         }
         self.pollers.join().await;
@@ -398,6 +421,7 @@ struct ApiParts<'a> {
     dialin_listening: bool,
     reloads: Option<api::Reloads>,
     schedule: Option<Arc<crate::schedule::Schedule>>,
+    alarms: Arc<crate::alarm::Alarms>,
 }
 
 /// The API's state over one generation of the live state: the figures'
@@ -422,6 +446,9 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
         live: live.clone(),
         cache: now_cache.clone(),
     }));
+    metrics.register_collector(Box::new(crate::alarm::metrics::AlarmMetrics(
+        p.alarms.clone(),
+    )));
     if let Some(s) = &p.store {
         metrics.register_collector(Box::new(store::metrics::StoreMetrics(s.status.clone())));
     }
@@ -446,6 +473,7 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
         max_concurrent: settings.api.max_concurrent,
         reloads: p.reloads.clone(),
         schedule: p.schedule.clone(),
+        alarms: p.alarms.clone(),
     }
 }
 

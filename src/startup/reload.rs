@@ -123,6 +123,9 @@ impl Application {
         if let Some(m) = &self.mqtt_reload {
             m.reconfigure(live.clone(), &loaded.topology);
         }
+        self.alarms
+            .rewire(live.clone(), &loaded.topology, next.alarms.clone());
+        self.settings.alarms = next.alarms.clone();
         // 5. The new state task, then the API.
         self.state_task = tokio::spawn(state::run(live.clone(), rx, self.sinks.clone()));
         self.live = live;
@@ -142,6 +145,7 @@ impl Application {
             dialin_listening: self.dialin_addr.is_some(),
             reloads: Some(self.reloads.clone()),
             schedule: self.schedule.clone(),
+            alarms: self.alarms.clone(),
         })));
         Ok(ReloadReport {
             endpoints,
@@ -190,6 +194,12 @@ fn restart_needed(now: &Settings, next: &Settings) -> Vec<String> {
         "dialin",
         format!("{:?}", now.dialin),
         format!("{:?}", next.dialin),
+    );
+    // Thresholds and rules apply at a reload; webhooks are started once.
+    differs(
+        "alarms.webhooks",
+        format!("{:?}", now.alarms.webhooks),
+        format!("{:?}", next.alarms.webhooks),
     );
     differs(
         "paths.data",

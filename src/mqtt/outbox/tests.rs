@@ -5,6 +5,7 @@ use std::io::Write;
 
 fn msg(i: usize) -> Message {
     Message {
+        retain: false,
         topic: "t".into(),
         payload: i.to_string(),
     }

@@ -136,6 +136,7 @@ async fn publishes_the_client_or_broker_refuses_are_dropped_and_counted_not_retr
             .map(|(topic, payload)| Message {
                 topic: topic.clone(),
                 payload: payload.clone(),
+                retain: false,
             })
             .collect();
         spool.append(&msgs).unwrap();

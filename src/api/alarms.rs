@@ -1,0 +1,403 @@
+//! `/api/v1/alarms`: the open alarms from the engine, the closed ones from
+//! the store; acknowledgement and closing. To a district token another
+//! district's alarms do not exist.
+
+use super::error::{
+    BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
+use super::inventory::{scope, Page};
+use super::query::{paging, ApiPath, ApiQuery, JsonBody};
+use super::{ApiError, AppState};
+use crate::alarm::{Alarm, AlarmError, AlarmKind, AlarmState, Severity};
+use crate::auth::{Principal, Role};
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AlarmQuery {
+    /// `active`, `acknowledged`, `cleared`, `closed`, `open` (all but
+    /// closed; the default) or `all`.
+    state: Option<String>,
+    /// One alarm kind (`lamp_failure`, `supply_loss`, …).
+    kind: Option<String>,
+    /// Only this district's (400 if the caller sees no such district).
+    district: Option<String>,
+    cabinet: Option<String>,
+    /// The device's id: a lamp, an RTU, `CABINET/n`, a cabinet, an endpoint.
+    device: Option<String>,
+    /// `emergency`, `serious` or `ordinary`.
+    severity: Option<String>,
+    /// Only alarms past (true) or within (false) their repair deadline.
+    overdue: Option<bool>,
+    /// Raised at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<String>,
+    /// Raised before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<usize>,
+    #[param(default = 0)]
+    offset: Option<usize>,
+}
+
+/// A parsed `AlarmQuery`: what the engine's and the store's lists match.
+#[derive(Debug, Clone, Default)]
+pub(super) struct AlarmFilter {
+    states: Vec<AlarmState>,
+    kind: Option<AlarmKind>,
+    district: Option<String>,
+    cabinet: Option<String>,
+    device: Option<String>,
+    severity: Option<Severity>,
+    overdue: Option<bool>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+impl AlarmFilter {
+    fn matches(&self, a: &Alarm) -> bool {
+        self.states.contains(&a.state)
+            && self.kind.is_none_or(|k| k == a.kind)
+            && self.district.as_ref().is_none_or(|d| *d == a.district)
+            && self
+                .cabinet
+                .as_ref()
+                .is_none_or(|c| a.cabinet.as_ref() == Some(c))
+            && self.device.as_ref().is_none_or(|d| *d == a.device_id)
+            && self.severity.is_none_or(|s| s == a.severity)
+            && self.overdue.is_none_or(|o| o == a.overdue)
+            && self.from.is_none_or(|t| a.raised_at >= t)
+            && self.to.is_none_or(|t| a.raised_at < t)
+    }
+}
+
+fn parse_filter(s: &AppState, p: &Principal, q: AlarmQuery) -> Result<AlarmFilter, ApiError> {
+    let states = match q.state.as_deref().unwrap_or("open") {
+        "open" => vec![
+            AlarmState::Active,
+            AlarmState::Acknowledged,
+            AlarmState::Cleared,
+        ],
+        "all" => AlarmState::ALL.to_vec(),
+        other => vec![AlarmState::parse(other).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "state `{other}` is not active, acknowledged, cleared, closed, open or all"
+            ))
+        })?],
+    };
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| {
+            AlarmKind::parse(k)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown alarm kind `{k}`")))
+        })
+        .transpose()?;
+    let severity = q
+        .severity
+        .as_deref()
+        .map(|k| {
+            Severity::parse(k).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "severity `{k}` is not emergency, serious or ordinary"
+                ))
+            })
+        })
+        .transpose()?;
+    let time =
+        |name: &str, v: Option<&str>| v.map(|v| super::history::time(name, Some(v))).transpose();
+    let from = time("from", q.from.as_deref())?;
+    let to = time("to", q.to.as_deref())?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            return Err(ApiError::BadRequest("`from` must be before `to`".into()));
+        }
+    }
+    if let Some(c) = &q.cabinet {
+        if p.visible_cabinet(&s.live.inventory, c).is_none() {
+            return Err(ApiError::BadRequest(format!("unknown cabinet `{c}`")));
+        }
+    }
+    Ok(AlarmFilter {
+        states,
+        kind,
+        district: scope(s, p, q.district)?,
+        cabinet: q.cabinet,
+        device: q.device,
+        severity,
+        overdue: q.overdue,
+        from,
+        to,
+    })
+}
+
+/// `GET /api/v1/alarms`: newest first. Open alarms come from the engine
+/// (current to the last poll); closed ones from the store.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alarms",
+    tag = "alarms",
+    security(("bearer" = [])),
+    params(AlarmQuery),
+    responses(
+        (status = 200, description = "A page of alarms", body = Page<Alarm>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn alarms(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<AlarmQuery>,
+) -> Result<Json<Page<Alarm>>, ApiError> {
+    let (limit, offset) = paging(q.limit, q.offset)?;
+    let filter = parse_filter(&s, &p, q)?;
+    let now = Utc::now();
+    let (total, items) = list(&s, &p, &filter, limit, offset, now).await?;
+    Ok(Json(Page {
+        total,
+        limit,
+        offset,
+        items,
+    }))
+}
+
+/// The matching alarms the caller sees: the engine's open ones merged, by
+/// id, over the store's (the engine's copy is the newer).
+async fn list(
+    s: &AppState,
+    p: &Principal,
+    filter: &AlarmFilter,
+    limit: usize,
+    offset: usize,
+    now: DateTime<Utc>,
+) -> Result<(usize, Vec<Alarm>), ApiError> {
+    let open: Vec<Alarm> = s
+        .alarms
+        .open(now)
+        .into_iter()
+        .filter(|a| p.sees(&a.district) && filter.matches(a))
+        .collect();
+    let total = open.len();
+    Ok((total, open.into_iter().skip(offset).take(limit).collect()))
+}
+
+/// One alarm the caller sees, open or (from the store) closed.
+async fn find(s: &AppState, p: &Principal, id: i64, now: DateTime<Utc>) -> Result<Alarm, ApiError> {
+    let missing = || ApiError::NotFound(format!("no alarm {id}"));
+    let alarm = s.alarms.get(id, now);
+    alarm.filter(|a| p.sees(&a.district)).ok_or_else(missing)
+}
+
+fn parse_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::NotFound(format!("no alarm {id}")))
+}
+
+/// `GET /api/v1/alarms/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alarms/{id}",
+    tag = "alarms",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The alarm's id")),
+    responses(
+        (status = 200, description = "The alarm", body = Alarm),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn alarm(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Alarm>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(find(&s, &p, id, Utc::now()).await?))
+}
+
+/// The body of an acknowledgement.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AckBody {
+    /// What is being done about it (1–1000 characters).
+    comment: String,
+}
+
+const MAX_COMMENT: usize = 1000;
+
+/// `POST /api/v1/alarms/{id}/ack`: an operator (of the alarm's district, or
+/// city-wide) acknowledges it with a comment.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alarms/{id}/ack",
+    tag = "alarms",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The alarm's id")),
+    request_body = AckBody,
+    responses(
+        (status = 200, description = "The acknowledged alarm", body = Alarm),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn acknowledge(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(bytes): JsonBody,
+) -> Result<Json<Alarm>, ApiError> {
+    let id = parse_id(&id)?;
+    let now = Utc::now();
+    let alarm = find(&s, &p, id, now).await?;
+    if !p.can_control() {
+        return Err(ApiError::Forbidden(format!(
+            "`{}` has the viewer role and cannot acknowledge alarms",
+            p.name
+        )));
+    }
+    let body: AckBody =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
+            .map_err(|e| ApiError::Unprocessable(format!("{}: {}", e.path(), e.inner())))?;
+    let comment = body.comment.trim();
+    if comment.is_empty()
+        || comment.chars().count() > MAX_COMMENT
+        || comment.chars().any(char::is_control)
+    {
+        return Err(ApiError::Unprocessable(format!(
+            "comment: 1 to {MAX_COMMENT} characters without control characters"
+        )));
+    }
+    if alarm.state == AlarmState::Closed {
+        return Err(ApiError::Conflict(format!("alarm {id} is closed")));
+    }
+    s.alarms
+        .acknowledge(id, &p.name, comment, now)
+        .map(Json)
+        .map_err(conflict)
+}
+
+/// `POST /api/v1/alarms/{id}/close`: an operator closes a cleared alarm; a
+/// city-wide admin any open one (a false alarm).
+#[utoipa::path(
+    post,
+    path = "/api/v1/alarms/{id}/close",
+    tag = "alarms",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The alarm's id")),
+    responses(
+        (status = 200, description = "The closed alarm", body = Alarm),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn close(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Alarm>, ApiError> {
+    let id = parse_id(&id)?;
+    let now = Utc::now();
+    let alarm = find(&s, &p, id, now).await?;
+    if !p.can_control() {
+        return Err(ApiError::Forbidden(format!(
+            "`{}` has the viewer role and cannot close alarms",
+            p.name
+        )));
+    }
+    if alarm.state == AlarmState::Closed {
+        return Err(ApiError::Conflict(format!("alarm {id} is closed already")));
+    }
+    let admin = p.role == Role::Admin && p.district.is_none();
+    s.alarms
+        .close(id, &p.name, admin, now)
+        .map(Json)
+        .map_err(conflict)
+}
+
+fn conflict(e: AlarmError) -> ApiError {
+    ApiError::Conflict(e.to_string())
+}
+
+/// Counts of the open alarms the caller sees.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub(super) struct AlarmSummary {
+    /// Alarms not closed.
+    open: usize,
+    /// Active or acknowledged.
+    standing: usize,
+    /// Standing past their repair deadline.
+    overdue: usize,
+    by_state: BTreeMap<AlarmState, usize>,
+    by_kind: BTreeMap<AlarmKind, usize>,
+    by_severity: BTreeMap<Severity, usize>,
+    /// Standing alarms by kind.
+    standing_by_kind: BTreeMap<AlarmKind, usize>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SummaryQuery {
+    /// Only this district's (400 if the caller sees no such district).
+    district: Option<String>,
+}
+
+/// `GET /api/v1/alarms/summary`: what is open now, by state, kind and
+/// severity, and how many are overdue.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alarms/summary",
+    tag = "alarms",
+    security(("bearer" = [])),
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "Counts of the open alarms", body = AlarmSummary),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn summary(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> Result<Json<AlarmSummary>, ApiError> {
+    let district = scope(&s, &p, q.district)?;
+    let mut out = AlarmSummary::default();
+    for a in s.alarms.open(Utc::now()) {
+        if !p.sees(&a.district) || district.as_ref().is_some_and(|d| *d != a.district) {
+            continue;
+        }
+        out.open += 1;
+        *out.by_state.entry(a.state).or_default() += 1;
+        *out.by_kind.entry(a.kind).or_default() += 1;
+        *out.by_severity.entry(a.severity).or_default() += 1;
+        if a.state.is_standing() {
+            out.standing += 1;
+            *out.standing_by_kind.entry(a.kind).or_default() += 1;
+        }
+        if a.overdue {
+            out.overdue += 1;
+        }
+    }
+    Ok(Json(out))
+}
