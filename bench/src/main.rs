@@ -1,6 +1,7 @@
 //! lamp-bench: the gateway against the limit, on the simulator, in one run.
 //! See docs/benchmarks.md.
 
+mod alarms;
 mod api_load;
 mod control;
 mod field;
@@ -50,6 +51,13 @@ enum Cmd {
     /// city-wide switch point to all confirmed against one manual city-wide
     /// command: [endpoints] [slcs_per_endpoint]
     Schedule {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Alarm evaluation on the state task: one poll cycle of every endpoint
+    /// applied with and without the alarm engine judging it:
+    /// [endpoints] [slcs_per_endpoint] [cycles]
+    Alarms {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -160,6 +168,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Store(args)) => store::main(args),
         Some(Cmd::Control { args }) => control::run(args),
         Some(Cmd::Schedule { args }) => schedule::run(args),
+        Some(Cmd::Alarms { args }) => alarms::run(args),
         Some(Cmd::Figures { args }) => figures::run(args),
         Some(Cmd::RawClient { config, cycles }) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
