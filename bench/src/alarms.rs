@@ -53,14 +53,19 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut s = Settings::default();
     s.paths.inventory = inv_dir;
     s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/profiles");
-    let loaded = lamp_gateway::validate::load(&s)
-        .map_err(|e| anyhow::anyhow!("inventory: {e:?}"))?;
+    let loaded =
+        lamp_gateway::validate::load(&s).map_err(|e| anyhow::anyhow!("inventory: {e:?}"))?;
     let topology = &loaded.topology;
     let live = Arc::new(LiveState::new(loaded.inventory.clone(), topology, 3));
     let alarms = Alarms::new(s.alarms.clone(), live.clone(), topology);
     let changes = Arc::new(Count::default());
     alarms.add_sink(changes.clone());
-    let rated: Vec<Option<f64>> = loaded.inventory.lamps.iter().map(|l| l.rated_power_w).collect();
+    let rated: Vec<Option<f64>> = loaded
+        .inventory
+        .lamps
+        .iter()
+        .map(|l| l.rated_power_w)
+        .collect();
     let start = Utc::now();
     let mut base = Vec::new();
     let mut with = Vec::new();

@@ -392,3 +392,136 @@ fn overdue_is_past_the_severity_deadline_while_standing() {
     assert!(!c.alarms.standing(t(3600))[0].overdue);
     assert!(c.alarms.standing(t(3601))[0].overdue);
 }
+
+#[test]
+fn a_day_burner_is_a_lamp_burning_when_the_plan_has_it_off() {
+    let c = city(quiet());
+    let lamps = c.inv.lamps.len();
+    let burner = c.lamp_key("LX-0001-005");
+    // The plan has every lamp off (day); one SLC keeps its lamp burning.
+    c.live.set_scheduled(vec![Some(false); lamps]);
+    let day = move |k: DeviceKey, mut r: SlcReading| {
+        if k != burner {
+            r.on = false;
+            r.power = Some(0.0);
+        }
+        Ok(Reading::Slc(r))
+    };
+    for s in [0, 100, 200, 300] {
+        c.cycle(t(s), day);
+    }
+    let standing = c.alarms.standing(t(300));
+    assert_eq!(standing.len(), 1, "{standing:?}");
+    assert_eq!(
+        (standing[0].kind, standing[0].device_id.as_str()),
+        (AlarmKind::DayBurner, "LX-0001-005")
+    );
+    assert_eq!(standing[0].severity, Severity::Serious);
+    // At night the plan has it on: no longer a day burner.
+    c.live.set_scheduled(vec![Some(true); lamps]);
+    c.cycle(t(400), all_ok);
+    assert!(c.alarms.standing(t(400)).is_empty());
+}
+
+#[test]
+fn dimming_and_power_are_judged_against_rated_power() {
+    let c = city(quiet());
+    // LX-0001-001 is rated 150 W.
+    let dim = c.lamp_key("LX-0001-001");
+    let full = c.lamp_key("LX-0001-002");
+    let wrong = move |k: DeviceKey, mut r: SlcReading| {
+        if k == dim {
+            // Dimmed to 50 % but drawing 120 W (75 W expected; 15 % of 150 = 22.5 W allowed).
+            r.dim_level = 50.0;
+            r.power = Some(120.0);
+        }
+        if k == full {
+            // At 100 % drawing 60 % above rated.
+            r.power = r.power.map(|p| p * 1.6);
+        }
+        Ok(Reading::Slc(r))
+    };
+    for s in [0, 150, 300] {
+        c.cycle(t(s), wrong);
+    }
+    let mut kinds: Vec<(AlarmKind, String)> = c
+        .alarms
+        .standing(t(300))
+        .into_iter()
+        .map(|a| (a.kind, a.device_id))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            (AlarmKind::DimmingFailure, "LX-0001-001".into()),
+            (AlarmKind::PowerAbnormal, "LX-0001-002".into()),
+        ]
+    );
+    // Within tolerance: 80 W at 50 % of 150 W is 5 W off.
+    let c = city(quiet());
+    let fine = move |k: DeviceKey, mut r: SlcReading| {
+        if k == dim {
+            r.dim_level = 50.0;
+            r.power = Some(80.0);
+        }
+        Ok(Reading::Slc(r))
+    };
+    for s in [0, 150, 300] {
+        c.cycle(t(s), fine);
+    }
+    assert!(c.alarms.standing(t(300)).is_empty());
+}
+
+#[test]
+fn a_contactor_open_while_its_lamps_have_supply_is_a_contactor_failure() {
+    let c = city(quiet());
+    let welded = |_: DeviceKey| {
+        let mut r = rtu_ok();
+        r.contactors[2] = false;
+        Ok(Reading::Rtu(r))
+    };
+    for s in [0, 30, 61] {
+        c.poll(PollClass::Rtu, t(s), welded);
+        c.poll(PollClass::Slc, t(s), |k| Ok(Reading::Slc(c.healthy(k))));
+    }
+    let standing = c.alarms.standing(t(61));
+    assert_eq!(standing.len(), 1, "{standing:?}");
+    assert_eq!(
+        (standing[0].kind, standing[0].device_id.as_str()),
+        (AlarmKind::ContactorFailure, "CAB-0001/3")
+    );
+}
+
+#[test]
+fn a_district_may_wait_longer_or_not_raise_a_kind_at_all() {
+    // The demo's CAB-0001 is in D01.
+    let s: AlarmSettings = serde_json::from_str(
+        r#"{"districts": {"D01": {"lamp_out_at_night": {"for": "10m"}, "lamp_failure": {"enabled": false}}}}"#,
+    )
+    .unwrap();
+    let c = city(s);
+    let dark = c.lamp_key("LX-0001-002");
+    let failed = c.lamp_key("LX-0001-001");
+    let f = move |k: DeviceKey, mut r: SlcReading| {
+        if k == dark {
+            r.power = Some(0.0);
+        }
+        if k == failed {
+            r.fault_flags = 1;
+            r.power = Some(0.0);
+        }
+        Ok(Reading::Slc(r))
+    };
+    for s in [0, 120, 599] {
+        c.cycle(t(s), f);
+    }
+    assert!(
+        c.alarms.standing(t(599)).is_empty(),
+        "10 minutes in D01; failures off"
+    );
+    c.cycle(t(600), f);
+    let standing = c.alarms.standing(t(600));
+    assert_eq!(standing.len(), 1);
+    assert_eq!(standing[0].kind, AlarmKind::LampOutAtNight);
+}
