@@ -103,6 +103,8 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     // The shipped night plan, unless the demo's folder has one of its own
     // (edits through the API are kept there).
     settings.schedule.file = dir.join("schedule.json");
+    settings.alarms.file = dir.join("alarms.open.json");
+    settings.alarms.webhook_dir = dir.join("webhooks");
     if !settings.schedule.file.exists() {
         std::fs::write(&settings.schedule.file, SAMPLE_SCHEDULE)?;
     }

@@ -168,6 +168,8 @@ impl Settings {
         settings.store.rebase(&data);
         settings.mqtt.spill_dir = data.join(&settings.mqtt.spill_dir);
         settings.schedule.file = data.join(&settings.schedule.file);
+        settings.alarms.file = data.join(&settings.alarms.file);
+        settings.alarms.webhook_dir = data.join(&settings.alarms.webhook_dir);
         // TLS files too, like every other path in the file.
         for file in [
             &mut settings.mqtt.ca_file,

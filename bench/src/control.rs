@@ -43,6 +43,8 @@ async fn bench(args: Vec<String>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&inv)?;
     sim.write_inventory(&inv, &InventoryOptions::default())?;
     let mut s = Settings::default();
+    s.alarms.file = dir.path().join("alarms.open.json");
+    s.alarms.webhook_dir = dir.path().join("webhooks");
     s.api.listen = "127.0.0.1:0".parse()?;
     s.paths.inventory = inv;
     s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/profiles");

@@ -113,6 +113,8 @@ async fn dead_units(args: &FieldArgs, dead: usize) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     sim.write_inventory(&dir.path().join("inventory"), &InventoryOptions::default())?;
     let mut s = lamp_gateway::settings::Settings::default();
+    s.alarms.file = dir.path().join("alarms.open.json");
+    s.alarms.webhook_dir = dir.path().join("webhooks");
     s.paths.inventory = dir.path().join("inventory");
     s.paths.profiles = write_profiles(dir.path())?;
     s.api.listen = "127.0.0.1:0".parse()?;

@@ -233,6 +233,8 @@ async fn bench_backend(
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let mut s = Settings::default();
+    s.alarms.file = dir.join("alarms.open.json");
+    s.alarms.webhook_dir = dir.join("webhooks");
     s.api.listen = "127.0.0.1:0".parse()?;
     s.paths.inventory = dir.join("inventory");
     s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/profiles");

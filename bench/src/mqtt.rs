@@ -205,6 +205,8 @@ async fn city_and_settings(
     std::fs::create_dir_all(&inv)?;
     sim.write_inventory(&inv, &InventoryOptions::default())?;
     let mut s = Settings::default();
+    s.alarms.file = dir.join("alarms.open.json");
+    s.alarms.webhook_dir = dir.join("webhooks");
     s.api.listen = "127.0.0.1:0".parse()?;
     s.paths.inventory = inv;
     s.paths.profiles = crate::write_profiles(dir)?;

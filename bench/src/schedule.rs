@@ -51,6 +51,8 @@ async fn bench(args: Vec<String>) -> anyhow::Result<()> {
     });
     std::fs::write(dir.path().join("schedule.json"), book.to_string())?;
     let mut s = Settings::default();
+    s.alarms.file = dir.path().join("alarms.open.json");
+    s.alarms.webhook_dir = dir.path().join("webhooks");
     s.api.listen = "127.0.0.1:0".parse()?;
     s.paths.inventory = inv;
     s.paths.profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/profiles");

@@ -6,6 +6,7 @@ use super::model::{AlarmKind, Severity};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -14,6 +15,11 @@ pub struct AlarmSettings {
     /// Evaluate alarms. Off: no alarm is raised (the MQTT state still
     /// carries the flags).
     pub enabled: bool,
+    /// The open alarms as of their last change, relative to `paths.data`:
+    /// what a restart takes back when the store cannot answer at start.
+    pub file: PathBuf,
+    /// Each webhook's queue is a folder in here, relative to `paths.data`.
+    pub webhook_dir: PathBuf,
     /// A condition that returns within this long after it cleared reopens
     /// the same alarm (its `occurrences` grows) instead of raising a new one.
     #[serde(with = "humantime_serde")]
@@ -41,6 +47,8 @@ impl Default for AlarmSettings {
     fn default() -> Self {
         Self {
             enabled: true,
+            file: PathBuf::from("alarms.open.json"),
+            webhook_dir: PathBuf::from("webhooks"),
             hysteresis: Duration::from_secs(600),
             auto_close_after: Duration::from_secs(24 * 3600),
             tick: Duration::from_secs(5),

@@ -305,6 +305,10 @@ pub struct Alarms {
     book: Mutex<Book>,
     sinks: RwLock<Vec<Arc<dyn AlarmSink>>>,
     last_id: AtomicI64,
+    /// Where the open alarms are written after they change (`alarms.file`).
+    snapshot: RwLock<Option<std::path::PathBuf>>,
+    /// A change since the last snapshot.
+    unsaved: std::sync::atomic::AtomicBool,
     /// Changes handed to the sinks since start.
     pub changes_total: std::sync::atomic::AtomicU64,
 }
@@ -320,6 +324,8 @@ impl Alarms {
             prepared: RwLock::new(prepared),
             sinks: RwLock::new(Vec::new()),
             last_id: AtomicI64::new(0),
+            snapshot: RwLock::new(None),
+            unsaved: Default::default(),
             changes_total: Default::default(),
         })
     }
@@ -339,6 +345,7 @@ impl Alarms {
         }
         self.changes_total
             .fetch_add(changes.len() as u64, Ordering::Relaxed);
+        self.unsaved.store(true, Ordering::Release);
         for c in &changes {
             tracing::info!(
                 alarm = c.alarm.id,
@@ -755,15 +762,83 @@ impl Alarms {
         std::mem::take(&mut self.book.lock().dirty)
     }
 
-    /// Closes what is due every `alarms.tick` until cancelled.
+    /// Writes the open alarms to `path` after every change from now on.
+    pub fn keep_snapshot(&self, path: std::path::PathBuf) {
+        *self.snapshot.write() = Some(path);
+        self.unsaved.store(true, Ordering::Release);
+    }
+
+    /// Writes the open alarms if they changed since the last write: whole,
+    /// to a temporary file renamed over the old one, so a kill leaves the
+    /// old or the new, never a torn one.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = self.snapshot.read().clone() else {
+            return Ok(());
+        };
+        if !self.unsaved.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let open: Vec<Alarm> = self.book.lock().open.values().cloned().collect();
+        let result = (|| {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let dir = dir.unwrap_or(std::path::Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &open)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        })();
+        if result.is_err() {
+            self.unsaved.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    /// Closes what is due every `alarms.tick` and saves the open alarms,
+    /// until cancelled (then saves once more).
     pub async fn run(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
         loop {
             let tick = self.prepared.read().settings.tick;
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(tick) => {}
+            let stop = tokio::select! {
+                () = cancel.cancelled() => true,
+                () = tokio::time::sleep(tick) => false,
+            };
+            if !stop {
+                self.tick(Utc::now());
             }
-            self.tick(Utc::now());
+            let me = self.clone();
+            let saved = tokio::task::spawn_blocking(move || me.save()).await;
+            if let Ok(Err(e)) = saved {
+                let path = self.snapshot.read().clone().unwrap_or_default();
+                tracing::warn!(path = %path.display(), error = %e, "cannot save the open alarms");
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+}
+
+/// The open alarms a previous run saved (`Alarms::save`); none when the
+/// file is absent. A file that cannot be read is set aside
+/// (`<file>.bad-<unix seconds>`) with an error logged: it never stops a start.
+pub fn read_snapshot(path: &std::path::Path) -> Vec<Alarm> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot read the saved open alarms");
+            return Vec::new();
+        }
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let aside = path.with_extension(format!("json.bad-{}", Utc::now().timestamp()));
+            let _ = std::fs::rename(path, &aside);
+            tracing::error!(path = %path.display(), aside = %aside.display(), error = %e, "the saved open alarms are damaged; set aside");
+            Vec::new()
         }
     }
 }

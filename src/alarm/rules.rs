@@ -16,7 +16,7 @@
 //! - Lamp offline: only `comms_lost` is judged (its other conditions keep
 //!   what they were: nothing is known). `comms_lost` is suppressed while its
 //!   endpoint is down, while its circuit has lost supply with every SLC on
-//!   it silent, and until it has been polled once after its endpoint came
+//!   it silent or its contactor is open, and until it has been polled once after its endpoint came
 //!   back.
 //! - RTU: `leakage` and `door_open` from its flags; `comms_lost` as lamps.
 //! - Circuit: `supply_loss`: it should be energised — its RTU online
@@ -199,8 +199,10 @@ pub fn rtu(inner: &Inner, cabinet: usize, suppress: Suppress) -> Judged {
     }
 }
 
-/// A circuit's conditions, and whether its SLCs are all silent under the
-/// supply loss (their `comms_lost` is then suppressed).
+/// A circuit's conditions, and whether silence of its SLCs is explained by
+/// the circuit (their `comms_lost` is then suppressed): it lost supply with
+/// every SLC silent, or its contactor is open (SLCs powered from the circuit
+/// go dark with it every morning).
 pub fn circuit(inner: &Inner, layout: &Layout, c: usize) -> (Judged, bool) {
     let circ = &layout.circuits[c];
     let contactor = inner
@@ -246,7 +248,10 @@ pub fn circuit(inner: &Inner, layout: &Layout, c: usize) -> (Judged, bool) {
         holds |= bit(AlarmKind::ContactorFailure);
     }
     let known = bit(AlarmKind::SupplyLoss) | bit(AlarmKind::ContactorFailure);
-    (Judged { holds, known }, should && silent)
+    (
+        Judged { holds, known },
+        (should && silent) || contactor == Some(false),
+    )
 }
 
 /// Whether some device on the endpoint of the circuit's cabinet, other than

@@ -175,6 +175,7 @@ impl Application {
         };
         let alarms =
             crate::alarm::Alarms::new(settings.alarms.clone(), live.clone(), &loaded.topology);
+        alarms.keep_snapshot(settings.alarms.file.clone());
         // First among the sinks: the store and MQTT get a batch after its
         // alarm changes, which the engine hands them itself.
         let mut sinks: Vec<Arc<dyn state::Sink>> =
@@ -216,6 +217,11 @@ impl Application {
             }
             None => (None, None, None, None),
         };
+        // Before the first batch, with every alarm sink in place: what was open when the gateway last stopped (or was killed).
+        alarms.restore(
+            crate::alarm::read_snapshot(&settings.alarms.file),
+            chrono::Utc::now(),
+        );
         let state_task = tokio::spawn(state::run(live.clone(), rx, sinks.clone()));
         let alarm_task = Some(tokio::spawn(alarms.clone().run(cancel.clone())));
         let (dialin_addr, dialin_task) = match dialin_listener {

@@ -230,3 +230,71 @@ async fn an_endpoint_down_is_one_alarm_not_one_per_device() {
     );
     t.stop().await;
 }
+
+/// Stops the gateway and starts it again on the same folder and farm.
+async fn restart(t: &mut TestApp) {
+    t.app.take().unwrap().shutdown().await.unwrap();
+    let mut s = crate::common::test_settings(t.dir.path());
+    tokens(&mut s);
+    let app = lamp_gateway::startup::Application::build(s).await.unwrap();
+    t.base = format!("http://{}", app.local_addr());
+    t.live = app.live();
+    t.app = Some(app);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_continues_open_alarms_without_duplicates() {
+    let mut t = city(|_| {}).await;
+    t.all_online().await;
+    let failed = SlcFault {
+        failed: true,
+        ..SlcFault::default()
+    };
+    t.sim.set_slc_fault(0, 1, failed);
+    t.sim.set_slc_fault(1, 2, failed);
+    eventually("two lamp failures", || async {
+        alarms(&t, "kind=lamp_failure").await.len() == 2
+    })
+    .await;
+    let before = alarms(&t, "").await;
+    // One is acknowledged before the restart; the other lamp is repaired
+    // while the gateway is down.
+    let on_d01 = before.iter().find(|a| a["district"] == "D01").unwrap();
+    let id = on_d01["id"].as_i64().unwrap();
+    let (status, _) = t
+        .post_as(
+            OP_D01,
+            &format!("/api/v1/alarms/{id}/ack"),
+            json!({"comment": "known"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    t.app.take().unwrap().shutdown().await.unwrap();
+    t.sim.set_slc_fault(1, 2, SlcFault::default());
+    let mut s = crate::common::test_settings(t.dir.path());
+    tokens(&mut s);
+    let app = lamp_gateway::startup::Application::build(s).await.unwrap();
+    t.base = format!("http://{}", app.local_addr());
+    t.live = app.live();
+    t.app = Some(app);
+    t.all_online().await;
+    eventually("the repaired one cleared", || async {
+        alarms(&t, "state=cleared").await.len() == 1
+    })
+    .await;
+    let standing = alarms(&t, "state=acknowledged").await;
+    assert_eq!(standing.len(), 1, "{standing:?}");
+    assert_eq!(standing[0]["id"], id, "the same alarm, not a new one");
+    assert_eq!(standing[0]["comment"], "known");
+    assert_eq!(
+        alarms(&t, "").await.len(),
+        2,
+        "no duplicate after the restart"
+    );
+    // A second restart with nothing changed: still the same two.
+    restart(&mut t).await;
+    t.all_online().await;
+    assert_eq!(alarms(&t, "").await.len(), 2);
+    t.stop().await;
+}
