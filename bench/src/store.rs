@@ -105,6 +105,7 @@ fn inventory(o: &BenchOptions) -> Inventory {
                 unit: 2,
                 index: None,
             }),
+            road: None,
         })
         .collect();
     Inventory::new(districts, cabinets, lamps)

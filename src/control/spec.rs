@@ -42,6 +42,7 @@ fn lamp(id: &str, unit: u8) -> Lamp {
             unit,
             index: None,
         }),
+        road: None,
     }
 }
 

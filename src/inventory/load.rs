@@ -1,8 +1,10 @@
-//! Reading `districts.csv`, `cabinets.csv` and `lamps.csv`, reporting every
+//! Reading `districts.csv`, `cabinets.csv`, `lamps.csv` and the optional
+//! `roads.csv`, reporting every
 //! malformed row with its file and line rather than stopping at the first.
 
 use super::{
-    Cabinet, ConfigIssue, District, EndpointAddr, Framing, Inventory, Lamp, RtuSpec, SlcSpec,
+    Cabinet, ConfigIssue, District, EndpointAddr, Framing, Inventory, Lamp, Road, RoadClass,
+    RtuSpec, SlcSpec,
 };
 use serde::Deserialize;
 use std::path::Path;
@@ -41,7 +43,23 @@ struct LampRow {
     slc_profile: Option<String>,
     slc_unit: Option<u8>,
     slc_index: Option<u16>,
+    /// Optional column: a city without roads leaves it out.
+    #[serde(default)]
+    road: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+struct RoadRow {
+    id: String,
+    name: String,
+    district: String,
+    class: String,
+    #[serde(default)]
+    lamps_planned: Option<u32>,
+}
+
+/// Columns a file may leave out.
+const OPTIONAL: &[&str] = &["road", "lamps_planned"];
 
 /// Longest id (district, cabinet, lamp, RTU, SLC) in bytes: ids go into URLs,
 /// topics and logs, and no real asset number comes near it.
@@ -147,7 +165,7 @@ fn read_rows<T: for<'de> Deserialize<'de>>(
         }
     }
     for k in known {
-        if !seen.contains(k) {
+        if !seen.contains(k) && !OPTIONAL.contains(k) {
             issues.push(ConfigIssue::new(
                 format!("{file}:1"),
                 format!("missing column `{k}`"),
@@ -343,10 +361,38 @@ pub fn load_dir(dir: &Path) -> (Inventory, Vec<ConfigIssue>) {
             lon: r.lon,
             rated_power_w: r.rated_power_w,
             slc,
+            road: non_empty(r.road),
         });
     }
 
-    (Inventory::new(districts, cabinets, lamps), issues)
+    // Roads are optional: a city that has not mapped them has no file.
+    let mut roads = Vec::new();
+    let roads_file = dir.join("roads.csv");
+    if roads_file.exists() {
+        for (at, r) in read_rows::<RoadRow>(&roads_file, &mut issues) {
+            check_id(&at, "road", &r.id, &mut issues);
+            let class = match r.class.parse::<RoadClass>() {
+                Ok(c) => c,
+                Err(e) => {
+                    issues.push(ConfigIssue::new(at.clone(), e));
+                    continue;
+                }
+            };
+            roads.push(Road {
+                at,
+                id: r.id,
+                name: r.name,
+                district: r.district,
+                class,
+                lamps_planned: r.lamps_planned,
+            });
+        }
+    }
+
+    (
+        Inventory::new(districts, cabinets, lamps).with_roads(roads),
+        issues,
+    )
 }
 
 #[cfg(test)]

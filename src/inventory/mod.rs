@@ -4,10 +4,12 @@
 mod endpoint;
 mod issue;
 mod load;
+mod road;
 
 pub use endpoint::{EndpointAddr, Link, Parity, SerialLine};
 pub use issue::ConfigIssue;
 pub use load::load_dir;
+pub use road::{Road, RoadClass};
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -110,6 +112,8 @@ pub struct Lamp {
     pub lon: Option<f64>,
     pub rated_power_w: Option<f64>,
     pub slc: Option<SlcSpec>,
+    /// The road (`roads.csv`) it lights, if the city says.
+    pub road: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -117,6 +121,10 @@ pub struct Inventory {
     pub districts: Vec<District>,
     pub cabinets: Vec<Cabinet>,
     pub lamps: Vec<Lamp>,
+    pub roads: Vec<Road>,
+    road_index: HashMap<String, usize>,
+    /// Road position of each lamp (`u32::MAX`: none or unknown).
+    lamp_road: Vec<u32>,
     cabinet_index: HashMap<String, usize>,
     district_index: HashMap<String, usize>,
     lamp_index: HashMap<String, usize>,
@@ -172,7 +180,10 @@ impl Inventory {
         Self {
             districts,
             cabinets,
+            lamp_road: vec![u32::MAX; lamps.len()],
             lamps,
+            roads: Vec::new(),
+            road_index: HashMap::new(),
             cabinet_index,
             district_index,
             lamp_index,
@@ -181,6 +192,37 @@ impl Inventory {
             lamp_cabinet,
             cabinet_district,
         }
+    }
+
+    /// The same inventory with its roads, each lamp placed on its road.
+    pub fn with_roads(mut self, roads: Vec<Road>) -> Self {
+        self.road_index = roads
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        self.lamp_road = self
+            .lamps
+            .iter()
+            .map(|l| {
+                l.road
+                    .as_ref()
+                    .and_then(|r| self.road_index.get(r))
+                    .map_or(u32::MAX, |&i| i as u32)
+            })
+            .collect();
+        self.roads = roads;
+        self
+    }
+
+    pub fn road(&self, id: &str) -> Option<&Road> {
+        self.road_index.get(id).map(|&i| &self.roads[i])
+    }
+
+    /// Road position of the lamp at `lamp`.
+    pub fn road_of_lamp(&self, lamp: usize) -> Option<usize> {
+        let r = *self.lamp_road.get(lamp)?;
+        (r != u32::MAX).then_some(r as usize)
     }
 
     /// Cabinet position of the lamp at `lamp` (a position in `lamps`).

@@ -9,6 +9,7 @@
 mod cabinets;
 mod endpoints;
 mod lamps;
+mod roads;
 mod settings;
 
 use crate::inventory::{self, ConfigIssue, Inventory};
@@ -77,6 +78,7 @@ pub fn check(
     unique_ids(inv, issues);
     cabinets::check(inv, profiles, issues);
     lamps::check(inv, issues);
+    roads::check(inv, issues);
     let topology = Topology::build(inv, profiles, max_gap, issues);
     endpoints::check(inv, &topology, issues);
     topology

@@ -399,3 +399,69 @@ fn an_error_chain_is_printed_once() {
         "the cause once, not once per level of the chain:\n{stderr}"
     );
 }
+
+#[test]
+fn roads_are_checked_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "gw.toml", "");
+    shipped_profiles(d);
+    write(d, "inventory/districts.csv", "id,name\nD01,One\nD02,Two\n");
+    write(
+        d,
+        "inventory/cabinets.csv",
+        "id,district,name,lat,lon,circuits,endpoint,framing,rtu_id,rtu_profile,rtu_unit\n\
+         CAB-1,D01,C1,,,2,,,,,\n",
+    );
+    write(
+        d,
+        "inventory/roads.csv",
+        "id,name,district,class,lamps_planned\n\
+         R-1,Jingshi Road,D01,主干道,40\n\
+         R-2,Lake Walk,D02,landscape,\n\
+         R-3,Nowhere,D01,avenue,\n\
+         R-1,Again,D01,main,\n",
+    );
+    write(
+        d,
+        "inventory/lamps.csv",
+        "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index,road\n\
+         L-1,CAB-1,1,,,100,,,,,R-1\n\
+         L-2,CAB-1,1,,,100,,,,,R-2\n\
+         L-3,CAB-1,2,,,100,,,,,R-9\n\
+         L-4,CAB-1,2,,,100,,,,,\n",
+    );
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    let out = format!("{stdout}{stderr}");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("roads.csv:4") && out.contains("road class `avenue`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("roads.csv:5") && out.contains("road `R-1` appears twice"),
+        "{out}"
+    );
+    assert!(
+        out.contains("lamps.csv:3") && out.contains("road `R-2` is in `D02`"),
+        "a lamp of D01 on a road of D02: {out}"
+    );
+    assert!(
+        out.contains("lamps.csv:4") && out.contains("unknown road `R-9`"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("lamps.csv:2:") && !out.contains("lamps.csv:5"),
+        "{out}"
+    );
+    // Without roads.csv and without the road column the inventory is fine.
+    std::fs::remove_file(d.join("inventory/roads.csv")).unwrap();
+    write(
+        d,
+        "inventory/lamps.csv",
+        "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n\
+         L-1,CAB-1,1,,,100,,,,\n",
+    );
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
