@@ -365,6 +365,7 @@ pub(super) struct SummaryQuery {
 /// severity, and how many are overdue.
 #[utoipa::path(
     get,
+    operation_id = "alarm_summary",
     path = "/api/v1/alarms/summary",
     tag = "alarms",
     security(("bearer" = [])),

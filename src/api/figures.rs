@@ -81,6 +81,7 @@ pub(super) struct DistrictFigures<'a> {
 /// A district-scoped caller sees its own district and no city total.
 #[utoipa::path(
     get,
+    operation_id = "district_figures",
     path = "/api/v1/metrics/districts",
     tag = "figures",
     security(("bearer" = [])),

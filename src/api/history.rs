@@ -84,6 +84,7 @@ pub(super) fn store(s: &AppState) -> Result<&Arc<Store>, ApiError> {
 /// their history as much as their state.
 #[utoipa::path(
     get,
+    operation_id = "lamp_history",
     path = "/api/v1/lamps/{id}/history",
     tag = "history",
     security(("bearer" = [])),
@@ -115,6 +116,7 @@ pub(super) async fn lamp(
 /// from the raw samples.
 #[utoipa::path(
     get,
+    operation_id = "rtu_history",
     path = "/api/v1/rtus/{id}/history",
     tag = "history",
     security(("bearer" = [])),

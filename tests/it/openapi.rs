@@ -121,6 +121,18 @@ async fn the_document_describes_every_route_of_the_router_and_no_other() {
             }
         }
     }
+    // Client generators name a method after its operationId: one each.
+    let mut ids = std::collections::BTreeMap::<&str, Vec<String>>::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if let Some(id) = op["operationId"].as_str() {
+                ids.entry(id).or_default().push(format!("{method} {path}"));
+            }
+        }
+    }
+    for (id, ops) in ids.iter().filter(|(_, ops)| ops.len() > 1) {
+        problems.push(format!("operationId `{id}` is used by {ops:?}"));
+    }
     assert!(problems.is_empty(), "{problems:#?}");
     app.stop().await;
 }
