@@ -403,8 +403,12 @@ mod tests {
     fn the_columns_are_the_structs_fields_in_order() {
         assert_eq!(columns::<DistrictRow>(), ["id", "name"]);
         assert_eq!(
+            columns::<RoadRow>().join(","),
+            "id,name,district,class,lamps_planned"
+        );
+        assert_eq!(
             columns::<LampRow>().join(","),
-            "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index"
+            "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index,road"
         );
         assert_eq!(
             columns::<CabinetRow>().join(","),
