@@ -107,7 +107,7 @@ asks `lamp-gateway check-config` whether this gateway knows `[store]`/`[mqtt]`, 
 `lamp-gateway run` (default: the binary next to `lamp-bench`; `--gateway PATH`), waits for
 `/readyz`, then reads `/metrics` every 200 ms (`--scrape-ms`; each read costs the gateway
 several ms of CPU at 100,000 lamps, its supervision figures walk every lamp): the window starts at the next increment of
-`lampgw_full_poll_cycles` (the least number of cycles any endpoint completed) and ends
+`lampgw_full_poll_cycles_total` (the least number of cycles any endpoint completed) and ends
 `--cycles` increments later. CPU is utime+stime from `/proc/PID/stat` over the window,
 peak RSS is `VmHWM`. The raw client is `lamp-bench raw-client`, a child process: it loads
 the same settings, builds the gateway's own poll plan (`lamp_gateway::validate::load`),

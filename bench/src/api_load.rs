@@ -374,7 +374,7 @@ fn window(
     scrape_ms.sort_by(f64::total_cmp);
     let mut v = json!({
         "window_s": round(secs, 1),
-        "full_cycles": get(m1, "lampgw_full_poll_cycles") - get(&m0, "lampgw_full_poll_cycles"),
+        "full_cycles": get(m1, "lampgw_full_poll_cycles_total") - get(&m0, "lampgw_full_poll_cycles_total"),
         "slc_cycles_per_endpoint": round((get(m1, "lampgw_poll_cycles_total{class=\"slc\"}")
             - get(&m0, "lampgw_poll_cycles_total{class=\"slc\"}")) / args.endpoints as f64, 2),
         "slc_cycle_max_s": cycle.last().map(|x| round(*x, 3)),

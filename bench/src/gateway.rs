@@ -127,7 +127,7 @@ impl Gateway {
         Ok((
             Mark {
                 at,
-                cycles: get("lampgw_full_poll_cycles"),
+                cycles: get("lampgw_full_poll_cycles_total"),
                 cpu,
                 reads: get("lampgw_modbus_reads_total{result=\"ok\"}"),
                 device_samples: get("lampgw_device_samples_total"),

@@ -89,10 +89,10 @@ impl Collector for PollMetrics {
             "Online/offline transitions",
             live.transitions_total,
         )?;
-        gauge(
+        counter(
             &mut enc,
             "lampgw_full_poll_cycles",
-            "Poll cycles completed by every endpoint",
+            "Poll cycles completed by every endpoint (the least any endpoint completed; a reload starts it again)",
             full_cycles,
         )
     }
