@@ -286,7 +286,8 @@ async fn city(binary: &Path, args: &FieldArgs, mode: Mode) -> anyhow::Result<Val
     let get =
         |m: &std::collections::HashMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
     let samples = get(&m1, "lampgw_device_samples_total") - get(&m0, "lampgw_device_samples_total");
-    let full = get(&m1, "lampgw_full_poll_cycles_total") - get(&m0, "lampgw_full_poll_cycles_total");
+    let full =
+        get(&m1, "lampgw_full_poll_cycles_total") - get(&m0, "lampgw_full_poll_cycles_total");
     let failures: f64 = m1
         .iter()
         .filter(|(k, _)| k.starts_with("lampgw_device_poll_failures_total"))

@@ -2,7 +2,7 @@
 //! district, overdue ones by district, changes since start.
 
 use super::Alarms;
-use crate::exposition::{counter, gauges};
+use crate::exposition::{counter, gauges, label};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use std::collections::BTreeMap;
@@ -58,7 +58,7 @@ impl Collector for AlarmMetrics {
             &mut enc,
             "lampgw_alarms_overdue",
             "Standing alarms past their repair deadline, by district",
-            overdue.into_iter().map(|(d, n)| ([("district", d)], n)),
+            overdue.into_iter().map(|(d, n)| (label("district", d), n)),
         )?;
         counter(
             &mut enc,
