@@ -46,9 +46,9 @@ impl Collector for AlarmMetrics {
             active.into_iter().map(|((kind, severity, district), n)| {
                 (
                     [
-                        ("kind", kind),
-                        ("severity", severity),
-                        ("district", district),
+                        label("kind", kind)[0],
+                        label("severity", severity)[0],
+                        label("district", district)[0],
                     ],
                     n,
                 )
