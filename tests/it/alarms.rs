@@ -298,3 +298,29 @@ async fn a_restart_continues_open_alarms_without_duplicates() {
     assert_eq!(alarms(&t, "").await.len(), 2);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_fault_reopens_one_alarm_instead_of_raising_many() {
+    let t = city(|_| {}).await;
+    t.all_online().await;
+    let failed = SlcFault {
+        failed: true,
+        ..SlcFault::default()
+    };
+    for round in 1..=3u64 {
+        t.sim.set_slc_fault(1, 0, failed);
+        eventually("standing", || async {
+            alarms(&t, "state=active").await.len() == 1
+        })
+        .await;
+        t.sim.set_slc_fault(1, 0, SlcFault::default());
+        eventually("cleared", || async {
+            alarms(&t, "state=cleared").await.len() == 1
+        })
+        .await;
+        let all = alarms(&t, "state=all").await;
+        assert_eq!(all.len(), 1, "round {round}: one alarm: {all:?}");
+        assert_eq!(all[0]["occurrences"], round, "{all:?}");
+    }
+    t.stop().await;
+}
