@@ -24,6 +24,7 @@ pub mod model;
 pub mod rules;
 #[cfg(test)]
 mod spec;
+pub mod webhook;
 
 pub use config::{AlarmSettings, KindRule, WebhookSettings};
 pub use engine::{read_snapshot, AlarmError, AlarmJudge, Alarms};

@@ -31,3 +31,4 @@ mod store;
 mod store_kill;
 mod store_kill_random;
 mod values;
+mod webhook;
