@@ -222,12 +222,7 @@ impl AlarmSettings {
             }
         }
         for (i, w) in self.webhooks.iter().enumerate() {
-            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                out.push((
-                    format!("alarms.webhooks[{i}].url"),
-                    format!("`{}` is not an http:// or https:// URL", w.url),
-                ));
-            }
+            // The URL, the name and the backoff: `webhook::problems`.
             for d in &w.districts {
                 if !districts.contains(&d.as_str()) {
                     out.push((

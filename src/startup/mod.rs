@@ -40,6 +40,8 @@ pub enum StartupError {
     ApiRuntime(#[source] std::io::Error),
     #[error("schedule: {0}")]
     Schedule(#[source] crate::schedule::ScheduleError),
+    #[error("alarm webhooks: {0}")]
+    Webhook(#[from] crate::alarm::webhook::WebhookError),
 }
 
 fn list(issues: &[ConfigIssue]) -> String {
@@ -80,6 +82,8 @@ pub struct Application {
     /// The alarm engine; judges every batch first among the sinks.
     alarms: Arc<crate::alarm::Alarms>,
     alarm_task: Option<JoinHandle<()>>,
+    webhooks: Option<crate::alarm::webhook::Webhooks>,
+    webhook_status: Arc<crate::alarm::webhook::status::WebhookStatus>,
     /// The night plan's engine, unless `schedule.enabled` is off.
     schedule: Option<Arc<crate::schedule::Schedule>>,
     schedule_task: Option<JoinHandle<()>>,
@@ -176,6 +180,16 @@ impl Application {
         let alarms =
             crate::alarm::Alarms::new(settings.alarms.clone(), live.clone(), &loaded.topology);
         alarms.keep_snapshot(settings.alarms.file.clone());
+        // Each webhook's queue; every change that passes its filters.
+        let webhooks = crate::alarm::webhook::start(
+            &settings.alarms.webhooks,
+            &settings.gateway.id,
+            &settings.alarms.webhook_dir,
+            cancel.clone(),
+        )?;
+        if !webhooks.is_empty() {
+            alarms.add_sink(webhooks.sink.clone());
+        }
         // First among the sinks: the store and MQTT get a batch after its
         // alarm changes, which the engine hands them itself.
         let mut sinks: Vec<Arc<dyn state::Sink>> =
@@ -254,6 +268,7 @@ impl Application {
             reloads: Some(reloads.clone()),
             schedule: schedule.clone(),
             alarms: alarms.clone(),
+            webhooks: webhooks.status.clone(),
         }));
         // After the store and MQTT observe the control: the first tick's
         // commands are audited and acked like any.
@@ -280,6 +295,8 @@ impl Application {
         Ok(Application {
             alarms,
             alarm_task,
+            webhook_status: webhooks.status.clone(),
+            webhooks: Some(webhooks),
             schedule,
             schedule_task,
             settings,
@@ -404,6 +421,11 @@ impl Application {
         if let Some(task) = self.mqtt_task.take() {
             task.await?;
         }
+        // Each webhook finishes or abandons its request in flight; the rest
+        // stays in its queue for the next run.
+        if let Some(w) = self.webhooks.take() {
+            w.join().await;
+        }
         self.server.join().await?;
         tracing::info!("gateway stopped");
         Ok(())
@@ -428,6 +450,7 @@ struct ApiParts<'a> {
     reloads: Option<api::Reloads>,
     schedule: Option<Arc<crate::schedule::Schedule>>,
     alarms: Arc<crate::alarm::Alarms>,
+    webhooks: Arc<crate::alarm::webhook::status::WebhookStatus>,
 }
 
 /// The API's state over one generation of the live state: the figures'
@@ -455,6 +478,11 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
     metrics.register_collector(Box::new(crate::alarm::metrics::AlarmMetrics(
         p.alarms.clone(),
     )));
+    if !p.webhooks.hooks.is_empty() {
+        metrics.register_collector(Box::new(crate::alarm::webhook::metrics::WebhookMetrics(
+            p.webhooks.clone(),
+        )));
+    }
     if let Some(s) = &p.store {
         metrics.register_collector(Box::new(store::metrics::StoreMetrics(s.status.clone())));
     }

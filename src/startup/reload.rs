@@ -146,6 +146,7 @@ impl Application {
             reloads: Some(self.reloads.clone()),
             schedule: self.schedule.clone(),
             alarms: self.alarms.clone(),
+            webhooks: self.webhook_status.clone(),
         })));
         Ok(ReloadReport {
             endpoints,

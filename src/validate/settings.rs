@@ -30,6 +30,7 @@ pub(super) fn alarms(settings: &Settings, inv: &Inventory, issues: &mut Vec<Conf
             .alarms
             .problems(&districts)
             .into_iter()
+            .chain(crate::alarm::webhook::problems(&settings.alarms.webhooks))
             .map(|(key, msg)| ConfigIssue::new(format!("settings {key}"), msg)),
     );
 }

@@ -324,3 +324,85 @@ async fn a_flapping_fault_reopens_one_alarm_instead_of_raising_many() {
     }
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_receives_the_gateways_alarm_changes_signed() {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let g = got.clone();
+    let app = axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let g = g.clone();
+            async move {
+                let sig = headers
+                    .get("x-lampgw-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                g.lock()
+                    .unwrap()
+                    .push((sig, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                "ok"
+            }
+        },
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let t = city(|s| {
+        s.alarms
+            .webhooks
+            .push(lamp_gateway::alarm::WebhookSettings {
+                name: Some("work-orders".into()),
+                url: format!("http://{addr}/hook"),
+                kinds: vec![lamp_gateway::alarm::AlarmKind::LampFailure],
+                severities: Vec::new(),
+                districts: vec!["D02".into()],
+                secret: Some("s3cret".to_string().into()),
+                timeout: Duration::from_secs(2),
+                max_backoff: Duration::from_millis(100),
+            });
+    })
+    .await;
+    t.all_online().await;
+    let failed = SlcFault {
+        failed: true,
+        ..SlcFault::default()
+    };
+    // D01's failure passes no filter; D02's does.
+    t.sim.set_slc_fault(0, 0, failed);
+    t.sim.set_slc_fault(1, 3, failed);
+    eventually("the D02 raise at the receiver", || async {
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|(_, v)| v["change"] == "raised")
+    })
+    .await;
+    t.sim.set_slc_fault(1, 3, SlcFault::default());
+    eventually("the clear at the receiver", || async {
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|(_, v)| v["change"] == "cleared")
+    })
+    .await;
+    let got = got.lock().unwrap().clone();
+    assert!(got.iter().all(|(sig, v)| sig.starts_with("sha256=")
+        && v["alarm"]["district"] == "D02"
+        && v["alarm"]["device_id"] == lamp_id(1, 3)
+        && v["gateway"].is_string()));
+    let changes: Vec<&str> = got
+        .iter()
+        .map(|(_, v)| v["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes, ["raised", "cleared"]);
+    eventually("both counted delivered", || async {
+        t.get_text("/metrics")
+            .await
+            .1
+            .contains("lampgw_webhook_delivered_total{webhook=\"work-orders\"} 2")
+    })
+    .await;
+    t.stop().await;
+}
