@@ -26,7 +26,7 @@ pub mod rules;
 mod spec;
 pub mod webhook;
 
-pub use config::{AlarmSettings, KindRule, WebhookSettings};
+pub use config::{AlarmSettings, KindRule, KindSettings, WebhookSettings};
 pub use engine::{read_snapshot, AlarmError, AlarmJudge, Alarms};
 pub use model::{
     Alarm, AlarmChange, AlarmKind, AlarmState, ChangeKind, DeviceKind, Facility, Severity,
