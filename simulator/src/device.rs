@@ -472,6 +472,56 @@ mod tests {
     }
 
     #[test]
+    fn field_faults_bill_what_really_burns() {
+        use crate::fault::{StuckContactor, SupplyCut};
+        // 4 SLCs on 2 circuits: 0 and 2 on circuit 1, 1 and 3 on circuit 2.
+        let mut c = Cabinet::new(0, 4, 2, 7, 0.0);
+        let lit: Vec<SlcValues> = (0..4).map(|j| c.live_slc(j, 0.0)).collect();
+        c.set_circuit_fault(
+            0,
+            CircuitFault {
+                cut: Some(SupplyCut { answers: true }),
+                stuck: None,
+            },
+            0.0,
+        );
+        c.contactors[1] = false;
+        c.set_circuit_fault(
+            1,
+            CircuitFault {
+                cut: None,
+                stuck: Some(StuckContactor { closed: true }),
+            },
+            0.0,
+        );
+        c.set_slc_fault(
+            3,
+            SlcFault {
+                stuck_on: true,
+                power_scale: Some(2.0),
+                ..SlcFault::default()
+            },
+            0.0,
+        );
+        c.slcs[3].on = false;
+        c.advance(3600.0, 0.0, false);
+        for j in [0, 2] {
+            let v = c.live_slc(j, 3600.0);
+            assert_eq!(
+                (v.energy, v.burning_hours),
+                (lit[j].energy, lit[j].burning_hours)
+            );
+        }
+        let v = c.live_slc(3, 3600.0);
+        assert!(v.switch && (v.power - 2.0 * lit[3].power).abs() < 1e-9);
+        assert!((v.energy - lit[3].energy - v.power / 1000.0).abs() < 1e-9);
+        assert!((v.burning_hours - lit[3].burning_hours - 1.0).abs() < 1e-9);
+        assert_eq!(c.rtu(3600.0).contactors, [true, true]);
+        let cabinet: f64 = [1, 3].map(|j| c.live_slc(j, 3600.0).power).iter().sum();
+        assert!((c.rtu(3600.0).active_power - cabinet).abs() < 1e-9);
+    }
+
+    #[test]
     fn time_bills_energy_and_hours_in_quanta() {
         let mut c = Cabinet::new(0, 2, 4, 7, 0.0);
         let before = c.live_slc(0, 0.0);
