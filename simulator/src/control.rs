@@ -1,7 +1,7 @@
 //! The control interface: a small HTTP/JSON server so tests and scripts can
 //! flip faults, alarms and the clock of a running farm.
 
-use crate::{EndpointFault, RtuFault, SimError, Simulator, SlcFault};
+use crate::{CircuitFault, EndpointFault, RtuFault, SimError, Simulator, SlcFault};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -76,6 +76,23 @@ fn slc(sim: &Simulator, i: usize, j: usize) -> Result<(usize, usize), ApiError> 
     }
 }
 
+/// Circuit `n` (1-based) of endpoint `i`'s cabinet, or 404.
+fn circuit(sim: &Simulator, i: usize, n: usize) -> Result<(usize, usize), ApiError> {
+    let i = endpoint(sim, i)?;
+    if (1..=sim.circuits()).contains(&n) {
+        Ok((i, n))
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no circuit {n} on endpoint {i} (have 1 to {})",
+                sim.circuits()
+            ),
+        ))
+    }
+}
+
 fn ok(v: Value) -> ApiResult {
     Ok(Json(v).into_response())
 }
@@ -101,6 +118,7 @@ async fn endpoints(State(sim): State<Simulator>) -> ApiResult {
                 "addr": sim.inventory_endpoint(i),
                 "fault": sim.endpoint_fault(i),
                 "rtu_fault": sim.rtu_fault(i),
+                "circuit_faults": circuit_faults(&sim, i),
                 "request_count": sim.endpoint_request_count(i),
             });
             if let Some(id) = sim.registration(i) {
@@ -164,6 +182,44 @@ async fn put_rtu_fault(
 async fn get_rtu_fault(State(sim): State<Simulator>, Path(i): Path<usize>) -> ApiResult {
     let i = endpoint(&sim, i)?;
     ok(json!({"endpoint": i, "fault": sim.rtu_fault(i)}))
+}
+
+/// `{"1": fault, …}` for the circuits of endpoint `i` that have one.
+fn circuit_faults(sim: &Simulator, i: usize) -> Value {
+    let map = (1..=sim.circuits())
+        .map(|n| (n, sim.circuit_fault(i, n)))
+        .filter(|(_, f)| *f != CircuitFault::default())
+        .map(|(n, f)| (n.to_string(), json!(f)))
+        .collect();
+    Value::Object(map)
+}
+
+async fn put_circuit_fault(
+    State(sim): State<Simulator>,
+    Path((i, n)): Path<(usize, usize)>,
+    body: Result<Json<CircuitFault>, JsonRejection>,
+) -> ApiResult {
+    let (i, n) = circuit(&sim, i, n)?;
+    let Json(fault) = body?;
+    sim.try_set_circuit_fault(i, n, fault)?;
+    get_circuit_fault(State(sim), Path((i, n))).await
+}
+
+async fn get_circuit_fault(
+    State(sim): State<Simulator>,
+    Path((i, n)): Path<(usize, usize)>,
+) -> ApiResult {
+    let (i, n) = circuit(&sim, i, n)?;
+    ok(json!({"endpoint": i, "circuit": n, "fault": sim.circuit_fault(i, n)}))
+}
+
+async fn delete_circuit_fault(
+    State(sim): State<Simulator>,
+    Path((i, n)): Path<(usize, usize)>,
+) -> ApiResult {
+    let (i, n) = circuit(&sim, i, n)?;
+    sim.try_set_circuit_fault(i, n, CircuitFault::default())?;
+    get_circuit_fault(State(sim), Path((i, n))).await
 }
 
 async fn get_slc(State(sim): State<Simulator>, Path((i, j)): Path<(usize, usize)>) -> ApiResult {
@@ -287,6 +343,12 @@ pub(crate) fn router(sim: Simulator) -> Router {
         )
         .route("/endpoints/{i}/rtu", get(get_rtu))
         .route("/endpoints/{i}/rtu/alarms", put(put_alarms))
+        .route(
+            "/endpoints/{i}/circuits/{n}/fault",
+            put(put_circuit_fault)
+                .get(get_circuit_fault)
+                .delete(delete_circuit_fault),
+        )
         .route(
             "/endpoints/{i}/rtu/fault",
             put(put_rtu_fault).get(get_rtu_fault),

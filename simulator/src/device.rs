@@ -5,8 +5,13 @@
 //! burning hours and random failures are brought up to date when the
 //! endpoint is touched, at most once per simulated second unless a state
 //! change forces it, so an idle lamp costs nothing.
+//!
+//! A lit lamp draws its rated power × dim level / 100, within ±1.5 % (each
+//! lamp its own deviation, fixed by the seed), from a circuit that has
+//! supply: its contactor really closed (a stuck one stays where it is) and
+//! no cut downstream.
 
-use crate::fault::{RtuFault, SlcFault};
+use crate::fault::{CircuitFault, RtuFault, SlcFault};
 use lamp_profile::Quantity;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -136,7 +141,8 @@ pub(crate) fn unit_noise(parts: &[u64]) -> f64 {
 }
 
 const NOMINAL_V: f64 = 220.0;
-const DRIVER_EFFICIENCY: f64 = 0.97;
+/// A lamp's power at full level is its rated power within ± this fraction.
+const POWER_SPREAD: f64 = 0.015;
 const LIT_PF: f64 = 0.95;
 const RATINGS_W: [u16; 3] = [60, 100, 150];
 /// Advance at most this often (simulated seconds) unless forced.
@@ -144,8 +150,14 @@ const QUANTUM_S: f64 = 1.0;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Slc {
+    /// The relay as last written (see `stuck_on`).
     pub on: bool,
     pub failed: bool,
+    /// Day burner: the relay is on whatever `on` says.
+    pub stuck_on: bool,
+    /// Its power is scaled: the factor is in the cabinet's fault map (a
+    /// flag here keeps this struct at 24 bytes).
+    pub scaled: bool,
     /// Tenths of a percent, so vendor B's 0.1 % resolution survives.
     pub dim_tenths: u16,
     pub rated_w: u16,
@@ -158,16 +170,22 @@ pub(crate) struct Cabinet {
     pub index: usize,
     seed: u64,
     pub slcs: Vec<Slc>,
+    /// Circuit n's contactor as last written is `contactors[n - 1]` (a
+    /// stuck one does not follow: see [`Cabinet::contact_closed`]).
     pub contactors: Vec<bool>,
+    pub circuit_faults: Vec<CircuitFault>,
     pub door: bool,
     pub leakage: bool,
     pub rtu_fault: RtuFault,
     energy_kwh: f64,
     last_t: f64,
     rng: fastrand::Rng,
-    /// Only SLCs with a comm fault have an entry: most never do.
-    pub comm_faults: HashMap<u32, SlcFault>,
-    /// Values an SLC showed when it went silent (block layout keeps serving them).
+    /// Only SLCs with a fault beyond lamp failure and a stuck relay have an
+    /// entry: most never do.
+    pub faults: HashMap<u32, SlcFault>,
+    /// Values an SLC showed when it went silent (block layout keeps serving
+    /// them), by its own `silent` fault or a cut of its circuit that
+    /// silences it.
     snapshots: HashMap<u32, SlcValues>,
 }
 
@@ -182,6 +200,8 @@ impl Cabinet {
                 Slc {
                     on: true,
                     failed: false,
+                    stuck_on: false,
+                    scaled: false,
                     dim_tenths: 1000,
                     rated_w,
                     energy_kwh: burning_h * f64::from(rated_w) * 0.8 / 1000.0,
@@ -194,13 +214,14 @@ impl Cabinet {
             seed,
             slcs,
             contactors: vec![true; usize::from(circuits.max(1))],
+            circuit_faults: vec![CircuitFault::default(); usize::from(circuits.max(1))],
             door: false,
             leakage: false,
             rtu_fault: RtuFault::default(),
             energy_kwh: (hash(&[seed, 3, e]) % 500_000) as f64 / 10.0,
             last_t: now,
             rng: fastrand::Rng::with_seed(hash(&[seed, 4, e])),
-            comm_faults: HashMap::new(),
+            faults: HashMap::new(),
             snapshots: HashMap::new(),
         }
     }
@@ -217,10 +238,43 @@ impl Cabinet {
             + 2.5 * unit_noise(&[self.seed, 6, e, channel, tick])
     }
 
+    /// Where circuit `c`'s (0-based) contacts really are: a stuck contactor
+    /// stays put, the RTU's auxiliary contact reads this.
+    pub fn contact_closed(&self, c: usize) -> bool {
+        match self.circuit_faults[c].stuck {
+            Some(s) => s.closed,
+            None => self.contactors[c],
+        }
+    }
+
+    /// Whether circuit `c` (0-based) carries supply to its lamps.
+    fn supplied(&self, c: usize) -> bool {
+        self.contact_closed(c) && self.circuit_faults[c].cut.is_none()
+    }
+
+    /// Whether circuit `c`'s (0-based) SLCs died with its supply.
+    fn muted(&self, c: usize) -> bool {
+        self.circuit_faults[c].cut.is_some_and(|cut| !cut.answers)
+    }
+
+    /// SLCs on circuit `c` (0-based).
+    fn on_circuit(&self, c: usize) -> impl Iterator<Item = usize> {
+        (c..self.slcs.len()).step_by(self.contactors.len())
+    }
+
     fn slc_power(&self, j: usize) -> f64 {
         let s = &self.slcs[j];
-        if self.contactors[self.circuit_of(j)] && s.on && !s.failed {
-            f64::from(s.rated_w) * f64::from(s.dim_tenths) / 1000.0 * DRIVER_EFFICIENCY
+        if self.supplied(self.circuit_of(j)) && (s.on || s.stuck_on) && !s.failed {
+            let deviation = POWER_SPREAD * unit_noise(&[self.seed, 9, self.index as u64, j as u64]);
+            let scale = if s.scaled {
+                self.faults
+                    .get(&(j as u32))
+                    .and_then(|f| f.power_scale)
+                    .unwrap_or(1.0)
+            } else {
+                1.0
+            };
+            f64::from(s.rated_w) * f64::from(s.dim_tenths) / 1000.0 * (1.0 + deviation) * scale
         } else {
             0.0
         }
@@ -256,7 +310,7 @@ impl Cabinet {
     /// Live values of SLC `j`, ignoring comm faults.
     pub fn live_slc(&self, j: usize, now: f64) -> SlcValues {
         let s = &self.slcs[j];
-        let energised = self.contactors[self.circuit_of(j)];
+        let energised = self.supplied(self.circuit_of(j));
         let voltage = if energised {
             self.supply_v(100 + j as u64, now as u64)
         } else {
@@ -277,7 +331,7 @@ impl Cabinet {
             fault_flags |= 4;
         }
         SlcValues {
-            switch: s.on,
+            switch: s.on || s.stuck_on,
             dim_level: f64::from(s.dim_tenths) / 10.0,
             voltage,
             current,
@@ -315,7 +369,9 @@ impl Cabinet {
             }
         }
         RtuValues {
-            contactors: self.contactors.clone(),
+            contactors: (0..self.contactors.len())
+                .map(|c| self.contact_closed(c))
+                .collect(),
             voltage: [0, 1, 2].map(|ph| self.supply_v(ph, tick)),
             current,
             active_power,
@@ -327,29 +383,66 @@ impl Cabinet {
 
     /// The fault SLC `j` has now (the default when it has none).
     pub fn slc_fault(&self, j: usize) -> SlcFault {
-        let mut f = self
-            .comm_faults
-            .get(&(j as u32))
-            .copied()
-            .unwrap_or_default();
+        let mut f = self.faults.get(&(j as u32)).copied().unwrap_or_default();
         f.failed = self.slcs[j].failed;
+        f.stuck_on = self.slcs[j].stuck_on;
         f
     }
 
     pub fn set_slc_fault(&mut self, j: usize, fault: SlcFault, now: f64) {
         let key = j as u32;
-        self.slcs[j].failed = fault.failed;
-        if fault.silent && !self.snapshots.contains_key(&key) {
-            let mut v = self.live_slc(j, now);
-            v.comm_ok = false;
-            self.snapshots.insert(key, v);
-        } else if !fault.silent {
+        let s = &mut self.slcs[j];
+        s.failed = fault.failed;
+        if fault.stuck_on && !s.stuck_on && !s.on {
+            // Stuck while off: the lamp burns at full level.
+            s.dim_tenths = 1000;
+        }
+        s.stuck_on = fault.stuck_on;
+        s.scaled = fault.power_scale.is_some();
+        let silent = fault.silent || self.muted(self.circuit_of(j));
+        if silent {
+            self.go_quiet(j, now);
+        } else {
             self.snapshots.remove(&key);
         }
-        if fault.is_comm_fault() {
-            self.comm_faults.insert(key, fault);
+        if fault.is_extra() {
+            self.faults.insert(key, fault);
         } else {
-            self.comm_faults.remove(&key);
+            self.faults.remove(&key);
+        }
+    }
+
+    /// SLC `j` stops answering with the values it shows now (if it has not already).
+    fn go_quiet(&mut self, j: usize, now: f64) {
+        if !self.snapshots.contains_key(&(j as u32)) {
+            let mut v = self.live_slc(j, now);
+            v.comm_ok = false;
+            self.snapshots.insert(j as u32, v);
+        }
+    }
+
+    /// The fault of circuit `c` (0-based).
+    pub fn circuit_fault(&self, c: usize) -> CircuitFault {
+        self.circuit_faults[c]
+    }
+
+    /// Replaces the fault of circuit `c` (0-based). SLCs a cut silences go
+    /// quiet with the values they showed before it.
+    pub fn set_circuit_fault(&mut self, c: usize, fault: CircuitFault, now: f64) {
+        let mutes = fault.cut.is_some_and(|cut| !cut.answers);
+        let slcs: Vec<usize> = self.on_circuit(c).collect();
+        if mutes {
+            for &j in &slcs {
+                self.go_quiet(j, now);
+            }
+        }
+        self.circuit_faults[c] = fault;
+        if !mutes {
+            for j in slcs {
+                if !self.faults.get(&(j as u32)).is_some_and(|f| f.silent) {
+                    self.snapshots.remove(&(j as u32));
+                }
+            }
         }
     }
 }
@@ -376,6 +469,56 @@ mod tests {
         let sum: f64 = (0..8).map(|j| c.live_slc(j, 0.0).power).sum();
         assert!((rtu.active_power - sum).abs() < 1e-9);
         assert_eq!(rtu.current[1], 0.0, "circuit 2 is phase B, and open");
+    }
+
+    #[test]
+    fn field_faults_bill_what_really_burns() {
+        use crate::fault::{StuckContactor, SupplyCut};
+        // 4 SLCs on 2 circuits: 0 and 2 on circuit 1, 1 and 3 on circuit 2.
+        let mut c = Cabinet::new(0, 4, 2, 7, 0.0);
+        let lit: Vec<SlcValues> = (0..4).map(|j| c.live_slc(j, 0.0)).collect();
+        c.set_circuit_fault(
+            0,
+            CircuitFault {
+                cut: Some(SupplyCut { answers: true }),
+                stuck: None,
+            },
+            0.0,
+        );
+        c.contactors[1] = false;
+        c.set_circuit_fault(
+            1,
+            CircuitFault {
+                cut: None,
+                stuck: Some(StuckContactor { closed: true }),
+            },
+            0.0,
+        );
+        c.set_slc_fault(
+            3,
+            SlcFault {
+                stuck_on: true,
+                power_scale: Some(2.0),
+                ..SlcFault::default()
+            },
+            0.0,
+        );
+        c.slcs[3].on = false;
+        c.advance(3600.0, 0.0, false);
+        for j in [0, 2] {
+            let v = c.live_slc(j, 3600.0);
+            assert_eq!(
+                (v.energy, v.burning_hours),
+                (lit[j].energy, lit[j].burning_hours)
+            );
+        }
+        let v = c.live_slc(3, 3600.0);
+        assert!(v.switch && (v.power - 2.0 * lit[3].power).abs() < 1e-9);
+        assert!((v.energy - lit[3].energy - v.power / 1000.0).abs() < 1e-9);
+        assert!((v.burning_hours - lit[3].burning_hours - 1.0).abs() < 1e-9);
+        assert_eq!(c.rtu(3600.0).contactors, [true, true]);
+        let cabinet: f64 = [1, 3].map(|j| c.live_slc(j, 3600.0).power).iter().sum();
+        assert!((c.rtu(3600.0).active_power - cabinet).abs() < 1e-9);
     }
 
     #[test]
@@ -407,5 +550,157 @@ mod tests {
         let (a, b) = (Cabinet::new(3, 5, 4, 9, 0.0), Cabinet::new(3, 5, 4, 9, 0.0));
         assert_eq!(a.live_slc(4, 12.0), b.live_slc(4, 12.0));
         assert_ne!(a.live_slc(4, 12.0).voltage, a.live_slc(4, 13.0).voltage);
+    }
+
+    #[test]
+    fn per_slc_state_stays_compact() {
+        assert!(
+            std::mem::size_of::<Slc>() <= 24,
+            "{}",
+            std::mem::size_of::<Slc>()
+        );
+    }
+
+    #[test]
+    fn power_is_rated_times_level() {
+        let mut c = Cabinet::new(0, 40, 4, 7, 0.0);
+        for j in 0..40 {
+            let rated = f64::from(c.slcs[j].rated_w);
+            let full = c.live_slc(j, 0.0).power;
+            assert!(
+                (full - rated).abs() <= rated * POWER_SPREAD,
+                "{full} of {rated}"
+            );
+            c.slcs[j].dim_tenths = 300;
+            let dim = c.live_slc(j, 0.0).power;
+            assert!((dim - full * 0.3).abs() < 1e-9, "{dim} at 30 % of {full}");
+        }
+    }
+
+    #[test]
+    fn cut_circuit_is_dead_past_the_contactor() {
+        use crate::fault::SupplyCut;
+        let mut c = Cabinet::new(0, 8, 4, 7, 0.0);
+        c.slcs[5].dim_tenths = 500;
+        let before = c.rtu(0.0);
+        let share: f64 = [1, 5].map(|j| c.live_slc(j, 0.0).current).iter().sum();
+        let cut = CircuitFault {
+            cut: Some(SupplyCut::default()),
+            stuck: None,
+        };
+        c.set_circuit_fault(1, cut, 0.0);
+        for j in [1, 5] {
+            let v = c.live_slc(j, 0.0);
+            assert_eq!((v.voltage, v.current, v.power), (0.0, 0.0, 0.0), "{j}");
+            assert_eq!((v.switch, v.fault_flags, v.comm_ok), (true, 0, true), "{j}");
+            assert!(!c.is_silent(j));
+        }
+        assert_eq!(c.live_slc(5, 0.0).dim_level, 50.0, "as commanded");
+        assert!(c.live_slc(0, 0.0).power > 0.0 && c.live_slc(2, 0.0).voltage > 200.0);
+        let after = c.rtu(0.0);
+        assert_eq!(after.contactors, [true; 4], "the contactor is fine");
+        assert!((before.current[1] - after.current[1] - share).abs() < 1e-9);
+        assert_eq!(
+            (before.current[0], before.current[2]),
+            (after.current[0], after.current[2])
+        );
+
+        // Dead SLCs: they go quiet with the values they had, and talk again
+        // when the supply is back — unless silent on their own.
+        let dead = CircuitFault {
+            cut: Some(SupplyCut { answers: false }),
+            stuck: None,
+        };
+        c.set_circuit_fault(1, CircuitFault::default(), 0.0);
+        let lit = c.live_slc(1, 0.0);
+        c.set_slc_fault(
+            5,
+            SlcFault {
+                silent: true,
+                ..Default::default()
+            },
+            0.0,
+        );
+        c.set_circuit_fault(1, dead, 0.0);
+        assert!(c.is_silent(1) && c.is_silent(5) && !c.is_silent(0));
+        let quiet = c.observed_slc(1, 0.0);
+        assert_eq!((quiet.power, quiet.comm_ok), (lit.power, false));
+        assert_eq!(c.live_slc(1, 0.0).power, 0.0);
+        c.set_slc_fault(5, SlcFault::default(), 0.0);
+        assert!(c.is_silent(5), "still without supply");
+        c.set_slc_fault(
+            5,
+            SlcFault {
+                silent: true,
+                ..Default::default()
+            },
+            0.0,
+        );
+        c.set_circuit_fault(1, CircuitFault::default(), 0.0);
+        assert!(!c.is_silent(1) && c.is_silent(5));
+        assert_eq!(c.circuit_fault(1), CircuitFault::default());
+    }
+
+    #[test]
+    fn stuck_contactor_keeps_its_real_position() {
+        use crate::fault::StuckContactor;
+        let mut c = Cabinet::new(0, 8, 4, 7, 0.0);
+        let welded = CircuitFault {
+            cut: None,
+            stuck: Some(StuckContactor { closed: true }),
+        };
+        c.set_circuit_fault(2, welded, 0.0);
+        c.contactors[2] = false; // the write lands, the contacts stay
+        assert!(c.rtu(0.0).contactors[2]);
+        assert!(c.live_slc(2, 0.0).power > 0.0 && c.live_slc(6, 0.0).voltage > 200.0);
+        let jammed = CircuitFault {
+            cut: None,
+            stuck: Some(StuckContactor { closed: false }),
+        };
+        c.set_circuit_fault(0, jammed, 0.0);
+        assert!(!c.rtu(0.0).contactors[0], "written closed, reads open");
+        assert_eq!(c.live_slc(4, 0.0).voltage, 0.0);
+        c.set_circuit_fault(2, CircuitFault::default(), 0.0);
+        assert!(!c.rtu(0.0).contactors[2], "follows the last write again");
+    }
+
+    #[test]
+    fn power_scale_and_stuck_relay() {
+        let mut c = Cabinet::new(0, 4, 4, 7, 0.0);
+        let right = c.live_slc(1, 0.0);
+        let half = SlcFault {
+            power_scale: Some(0.5),
+            ..Default::default()
+        };
+        c.set_slc_fault(1, half, 0.0);
+        let v = c.live_slc(1, 0.0);
+        assert!((v.power - right.power * 0.5).abs() < 1e-9);
+        assert!((v.current - right.current * 0.5).abs() < 1e-9);
+        assert_eq!(c.slc_fault(1), half);
+        c.set_slc_fault(1, SlcFault::default(), 0.0);
+        assert_eq!(c.live_slc(1, 0.0).power, right.power);
+        assert!(c.faults.is_empty());
+
+        // Stuck while off: it burns at full level; while on: at its level.
+        c.slcs[2].on = false;
+        c.slcs[2].dim_tenths = 400;
+        c.slcs[3].dim_tenths = 600;
+        let day = SlcFault {
+            stuck_on: true,
+            ..Default::default()
+        };
+        c.set_slc_fault(2, day, 0.0);
+        c.set_slc_fault(3, day, 0.0);
+        c.slcs[3].on = false;
+        assert!(c.faults.is_empty(), "kept in the compact state");
+        assert_eq!(c.slc_fault(3), day);
+        let (v2, v3) = (c.live_slc(2, 0.0), c.live_slc(3, 0.0));
+        assert_eq!(
+            (v2.switch, v2.dim_level, v3.switch, v3.dim_level),
+            (true, 100.0, true, 60.0)
+        );
+        assert!(v2.power > 0.0 && v3.power > 0.0);
+        c.set_slc_fault(3, SlcFault::default(), 0.0);
+        assert!(!c.live_slc(3, 0.0).switch, "the last write holds again");
     }
 }

@@ -1,4 +1,5 @@
-//! Faults a test or scenario can inject, per endpoint, per RTU and per SLC.
+//! Faults a test or scenario can inject, per endpoint, per RTU, per circuit
+//! and per SLC.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +47,9 @@ fn yes() -> bool {
 }
 
 /// Misbehaviour of one single-lamp controller behind a live endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// `PartialEq` only: `power_scale` is a float.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SlcFault {
     /// The SLC stops answering on the power line / RS-485 bus. Unit layout:
@@ -64,13 +67,65 @@ pub struct SlcFault {
     /// concentrator answers for its SLCs: use `silent`, which reads
     /// `comm_ok = 0`).
     pub no_answer: bool,
+    /// A driver or meter that is off: measured power (and current) are the
+    /// model's × this factor (finite, 0 to 10). The model's power at level
+    /// L is the lamp's rated power × L / 100 within ±1.5 %.
+    pub power_scale: Option<f64>,
+    /// A day burner: the relay stays on whatever is written (the write is
+    /// accepted, the read-back shows on), so the lamp burns whenever its
+    /// circuit has supply: at the level it had, or at 100 % if the relay
+    /// was off when it stuck (dim writes still take effect). Cleared, the
+    /// relay follows the last write.
+    pub stuck_on: bool,
 }
 
 impl SlcFault {
-    /// Faults kept outside the compact per-SLC state (failure lives there).
-    pub(crate) fn is_comm_fault(&self) -> bool {
-        self.silent || self.exception.is_some() || self.no_answer
+    /// Whether it has more than lamp failure and a stuck relay (which live
+    /// in the compact per-SLC state): such SLCs get an entry in the
+    /// cabinet's fault map.
+    pub(crate) fn is_extra(&self) -> bool {
+        self.silent || self.exception.is_some() || self.no_answer || self.power_scale.is_some()
     }
+}
+
+/// Misbehaviour of one circuit (1-based) of a cabinet. The default value
+/// clears it; both parts can hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitFault {
+    /// The supply is cut downstream of the cabinet (cable fault, theft).
+    pub cut: Option<SupplyCut>,
+    /// The contactor's contacts do not move.
+    pub stuck: Option<StuckContactor>,
+}
+
+/// A circuit without supply past the cabinet: its SLCs measure 0 V, 0 A,
+/// 0 W (relay and dim level as commanded, no lamp-failure flag); the RTU
+/// still reports the contactor closed and the cabinet's phase current and
+/// power lose the circuit's share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupplyCut {
+    /// false: the circuit's SLCs stop answering as `silent` does
+    /// (power-line SLCs die without supply). Default true.
+    #[serde(default = "yes")]
+    pub answers: bool,
+}
+
+impl Default for SupplyCut {
+    fn default() -> Self {
+        SupplyCut { answers: true }
+    }
+}
+
+/// Contacts welded closed or jammed open: a write to the contactor is
+/// accepted, but the RTU reads the real position (an auxiliary contact), so
+/// the read-back shows `closed`, and the circuit's SLCs see supply per the
+/// real position. Cleared, the contactor follows the last write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StuckContactor {
+    pub closed: bool,
 }
 
 /// Misbehaviour of the cabinet RTU (unit 1) behind a live endpoint.

@@ -11,8 +11,10 @@
 //! or `dtu:CAB-0001` (framing `rtu` or `tcp`) accordingly.
 //!
 //! Faults: per endpoint [`EndpointFault`] (including `stray_frames` on RTU
-//! links), per SLC [`SlcFault`], per cabinet RTU [`RtuFault`]; `no_answer`
-//! on a unit is a dead node that sends nothing at all.
+//! links), per SLC [`SlcFault`] (also a wrong `power_scale` and a
+//! `stuck_on` relay), per cabinet RTU [`RtuFault`], per circuit
+//! [`CircuitFault`] (a supply cut past the cabinet, a stuck contactor);
+//! `no_answer` on a unit is a dead node that sends nothing at all.
 //!
 //! A gateway test can run a dial-in farm in-process:
 //!
@@ -61,7 +63,7 @@ mod stray;
 
 pub use device::{RtuValues, SlcValues};
 pub use dialin::{parse_heartbeat, DialIn};
-pub use fault::{EndpointFault, RtuFault, SlcFault};
+pub use fault::{CircuitFault, EndpointFault, RtuFault, SlcFault, StuckContactor, SupplyCut};
 pub use frame::Framing;
 pub use inventory::InventoryOptions;
 pub use scenario::{Scenario, ScenarioError};
@@ -701,6 +703,13 @@ impl Simulator {
 
     /// Whether this farm can carry an SLC fault at all.
     pub(crate) fn check_slc_fault(&self, fault: &SlcFault) -> Result<(), SimError> {
+        if let Some(k) = fault.power_scale {
+            if !(0.0..=10.0).contains(&k) {
+                return Err(SimError::Config(format!(
+                    "SLC fault power_scale {k}: a factor from 0 to 10"
+                )));
+            }
+        }
         let p = &self.shared.profiles.slc;
         if fault.no_answer && matches!(p.layout, Layout::Block { .. }) {
             return Err(SimError::Unsupported(format!(
@@ -723,6 +732,62 @@ impl Simulator {
         self.shared.endpoints[endpoint].cabinet.lock().rtu_fault
     }
 
+    /// Circuits per cabinet (the RTU profile's), numbered from 1.
+    pub fn circuits(&self) -> usize {
+        self.shared
+            .endpoints
+            .first()
+            .map_or(0, |e| e.cabinet.lock().contactors.len())
+    }
+
+    fn check_circuit(&self, endpoint: usize, circuit: usize) -> Result<(), SimError> {
+        self.check_endpoint(endpoint)?;
+        let n = self.circuits();
+        if !(1..=n).contains(&circuit) {
+            return Err(SimError::NotFound(format!(
+                "no circuit {circuit} on endpoint {endpoint} (have 1 to {n})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the fault of circuit `circuit` (1-based) of endpoint
+    /// `endpoint`'s cabinet; the default value clears it. Panics where
+    /// [`Simulator::try_set_circuit_fault`] returns an error.
+    pub fn set_circuit_fault(&self, endpoint: usize, circuit: usize, fault: CircuitFault) {
+        if let Err(e) = self.try_set_circuit_fault(endpoint, circuit, fault) {
+            panic!("set_circuit_fault({endpoint}, {circuit}): {e}");
+        }
+    }
+
+    /// Replaces the fault of circuit `circuit` (1-based); refuses unknown
+    /// indices.
+    pub fn try_set_circuit_fault(
+        &self,
+        endpoint: usize,
+        circuit: usize,
+        fault: CircuitFault,
+    ) -> Result<(), SimError> {
+        self.check_circuit(endpoint, circuit)?;
+        let (mut cab, now) = self.shared.cabinet(endpoint, true);
+        cab.set_circuit_fault(circuit - 1, fault, now);
+        Ok(())
+    }
+
+    /// The fault circuit `circuit` (1-based) has now (default: none).
+    /// Panics on unknown indices.
+    pub fn circuit_fault(&self, endpoint: usize, circuit: usize) -> CircuitFault {
+        if let Err(e) = self.check_circuit(endpoint, circuit) {
+            panic!("circuit_fault({endpoint}, {circuit}): {e}");
+        }
+        self.shared.endpoints[endpoint]
+            .cabinet
+            .lock()
+            .circuit_fault(circuit - 1)
+    }
+
+    /// Sets the cabinet's door and leakage (residual current) alarms, as its
+    /// RTU reports them. Panics on an unknown index.
     pub fn set_rtu_alarms(&self, endpoint: usize, door: bool, leakage: bool) {
         let (mut cab, _) = self.shared.cabinet(endpoint, true);
         cab.door = door;

@@ -32,7 +32,7 @@ impl Profiles {
         match (unit, self.slc.layout) {
             (1, _) => cab.rtu_fault.no_answer,
             (u, Layout::Unit) if u >= 2 => cab
-                .comm_faults
+                .faults
                 .get(&u32::from(u - 2))
                 .is_some_and(|f| f.no_answer),
             _ => false,
@@ -87,13 +87,12 @@ impl Profiles {
             }
             (u, Layout::Unit) if u >= 2 && usize::from(u - 2) < m => {
                 let j = usize::from(u - 2);
-                if let Some(fault) = cab.comm_faults.get(&(j as u32)) {
-                    if fault.silent {
-                        return Err(TARGET_FAILED);
-                    }
-                    if let Some(code) = fault.exception {
-                        return Err(code);
-                    }
+                // Silent by its own fault or with its circuit's supply.
+                if cab.is_silent(j) {
+                    return Err(TARGET_FAILED);
+                }
+                if let Some(code) = cab.faults.get(&(j as u32)).and_then(|f| f.exception) {
+                    return Err(code);
                 }
                 for f in self.slc.fields.iter().filter(|f| f.table == table) {
                     let start = u32::from(f.address);

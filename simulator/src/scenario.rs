@@ -12,6 +12,10 @@
 //! [[rtu]]
 //! endpoint = 1
 //! door = true
+//! [[circuit]]
+//! endpoint = 2
+//! circuit = 1
+//! fault = { cut = { answers = false } }
 //! ```
 //!
 //! Endpoint faults are the [`EndpointFault`] kinds (`refuse`, `silent`,
@@ -21,9 +25,12 @@
 //! `exception = CODE`, `failed` and `no_answer` (unit layout only: the unit
 //! sends nothing at all). An `[[rtu]]` entry sets the cabinet's `door` and
 //! `leakage` alarms and its [`RtuFault`]: `fault = { no_answer = true }`
-//! makes unit 1 send nothing at all.
+//! makes unit 1 send nothing at all. An `[[slc]]` fault also takes
+//! `power_scale = K` and `stuck_on = true`. A `[[circuit]]` entry (circuit
+//! 1-based) takes the [`CircuitFault`] keys `cut = {}` (with `answers =
+//! false`: its SLCs go silent) and `stuck = { closed = BOOL }`.
 
-use crate::{EndpointFault, RtuFault, SimError, Simulator, SlcFault};
+use crate::{CircuitFault, EndpointFault, RtuFault, SimError, Simulator, SlcFault};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -38,6 +45,18 @@ pub struct Scenario {
     pub slcs: Vec<SlcEntry>,
     #[serde(default, rename = "rtu")]
     pub rtus: Vec<RtuEntry>,
+    #[serde(default, rename = "circuit")]
+    pub circuits: Vec<CircuitEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitEntry {
+    pub endpoint: usize,
+    /// 1-based.
+    pub circuit: usize,
+    #[serde(default)]
+    pub fault: CircuitFault,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +145,18 @@ impl Scenario {
                 return Err(bad_ep(x.endpoint));
             }
         }
+        let n = sim.circuits();
+        for x in &self.circuits {
+            if x.endpoint >= e {
+                return Err(bad_ep(x.endpoint));
+            }
+            if !(1..=n).contains(&x.circuit) {
+                return Err(ScenarioError::Index(format!(
+                    "circuit {} of endpoint {} out of range (1..={n})",
+                    x.circuit, x.endpoint
+                )));
+            }
+        }
         for x in &self.slcs {
             if x.endpoint >= e {
                 return Err(bad_ep(x.endpoint));
@@ -145,6 +176,9 @@ impl Scenario {
         }
         for x in &self.endpoints {
             sim.set_endpoint_fault(x.index, x.fault);
+        }
+        for x in &self.circuits {
+            sim.set_circuit_fault(x.endpoint, x.circuit, x.fault);
         }
         for x in &self.slcs {
             sim.set_slc_fault(x.endpoint, x.index, x.fault);
@@ -191,6 +225,18 @@ door = true
 [[rtu]]
 endpoint = 2
 fault = { no_answer = true }
+[[slc]]
+endpoint = 0
+index = 7
+fault = { power_scale = 1.4, stuck_on = true }
+[[circuit]]
+endpoint = 2
+circuit = 1
+fault = { cut = { answers = false } }
+[[circuit]]
+endpoint = 2
+circuit = 3
+fault = { cut = {}, stuck = { closed = false } }
 "#,
             "t.toml",
         )
@@ -208,6 +254,31 @@ fault = { no_answer = true }
         assert!(s.rtus[0].door && !s.rtus[0].leakage && !s.rtus[0].fault.no_answer);
         assert!(s.slcs[1].fault.no_answer && !s.slcs[1].fault.silent);
         assert!(s.rtus[1].fault.no_answer && !s.rtus[1].door);
+        assert_eq!(
+            (s.slcs[2].fault.power_scale, s.slcs[2].fault.stuck_on),
+            (Some(1.4), true)
+        );
+        assert_eq!(
+            (s.circuits[0].circuit, s.circuits[0].fault.cut),
+            (1, Some(crate::SupplyCut { answers: false }))
+        );
+        assert_eq!(
+            s.circuits[1].fault,
+            CircuitFault {
+                cut: Some(crate::SupplyCut { answers: true }),
+                stuck: Some(crate::StuckContactor { closed: false }),
+            }
+        );
+        assert!(Scenario::parse(
+            "[[circuit]]\nendpoint = 0\ncircuit = 1\nfault = { stuck = {} }",
+            "x"
+        )
+        .is_err());
+        assert!(Scenario::parse(
+            "[[circuit]]\nendpoint = 0\ncircuit = 1\nfault = { cut = { live = 1 } }",
+            "x"
+        )
+        .is_err());
         assert!(Scenario::parse("[[rtu]]\nendpoint = 0\nfault = { mute = true }", "x").is_err());
         assert!(
             Scenario::parse("[[endpoint]]\nindex = 1\nfault = { kind = \"nap\" }", "x").is_err()

@@ -3,8 +3,11 @@
 mod common;
 
 use common::*;
-use lamp_profile::{encode, Quantity};
-use lamp_sim::{EndpointFault, Framing, RtuFault, SimError, SlcFault};
+use lamp_profile::{decode, encode, Profile, Quantity};
+use lamp_sim::{
+    CircuitFault, EndpointFault, Framing, RtuFault, SimError, Simulator, SlcFault, StuckContactor,
+    SupplyCut,
+};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -328,4 +331,253 @@ async fn no_answer_in_block_layout() {
     let r = read_exact(&mut s, 9).await;
     assert_eq!(r, mbap(2, 9, &[0x83, 0x0B]));
     sim.shutdown().await;
+}
+
+/// SLC `j`'s quantity `q` as the gateway would decode it off the wire.
+async fn slc_read(sim: &Simulator, j: usize, q: Quantity) -> f64 {
+    let p = sim.slc_profile().clone();
+    let f = p.field(q).unwrap();
+    let (mut ctx, index) = slc_ctx(sim, 0, j).await;
+    decode(f, &read_field(&mut ctx, &p, f, index).await)
+}
+
+/// The RTU's quantity `q`, decoded off the wire.
+async fn rtu_read(sim: &Simulator, q: Quantity) -> f64 {
+    let p: Profile = sim.rtu_profile().clone();
+    let f = p.field(q).unwrap();
+    let mut ctx = tcp(sim.endpoint_addrs()[0], 1).await;
+    decode(f, &read_field(&mut ctx, &p, f, 0).await)
+}
+
+/// Writes SLC `j`'s relay over the wire; the SLC accepts it.
+async fn write_switch(sim: &Simulator, j: usize, on: bool) {
+    let p = sim.slc_profile().clone();
+    let f = p.field(Quantity::Switch).unwrap();
+    let (mut ctx, index) = slc_ctx(sim, 0, j).await;
+    let addr = p.absolute_address(f, index) as u16;
+    within(ctx.write_multiple_registers(addr, &encode(f, f64::from(u8::from(on)))))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Lamp `j` is on circuit `j % 4 + 1`: 8 SLCs give two per circuit.
+#[tokio::test]
+async fn cut_circuit_reads_dead_past_a_closed_contactor() {
+    for name in ["slc-a-unit", "slc-b-block"] {
+        let sim = start(name, 1, 8, Framing::Tcp).await;
+        let phase_b = rtu_read(&sim, Quantity::CurrentB).await;
+        let share: f64 = [1, 5].map(|j| sim.slc_values(0, j).current).iter().sum();
+        let power = rtu_read(&sim, Quantity::ActivePower).await;
+        let watts: f64 = [1, 5].map(|j| sim.slc_values(0, j).power).iter().sum();
+        sim.set_circuit_fault(
+            0,
+            2,
+            CircuitFault {
+                cut: Some(SupplyCut::default()),
+                stuck: None,
+            },
+        );
+        for j in [1, 5] {
+            for q in [Quantity::Voltage, Quantity::Current, Quantity::Power] {
+                assert_eq!(slc_read(&sim, j, q).await, 0.0, "{name} SLC {j} {q}");
+            }
+            assert_eq!(slc_read(&sim, j, Quantity::Switch).await, 1.0, "{name}");
+            assert_eq!(slc_read(&sim, j, Quantity::FaultFlags).await, 0.0, "{name}");
+        }
+        for j in [0, 2, 3, 4, 6, 7] {
+            assert!(
+                slc_read(&sim, j, Quantity::Voltage).await > 200.0,
+                "{name} SLC {j}"
+            );
+            assert!(
+                slc_read(&sim, j, Quantity::Power).await > 50.0,
+                "{name} SLC {j}"
+            );
+        }
+        assert_eq!(
+            rtu_read(&sim, Quantity::Contactor(2)).await,
+            1.0,
+            "still closed"
+        );
+        let dropped = phase_b - rtu_read(&sim, Quantity::CurrentB).await;
+        assert!(
+            (dropped - share).abs() < 0.02,
+            "{name}: {dropped} A of {share} A"
+        );
+        let lost = power - rtu_read(&sim, Quantity::ActivePower).await;
+        assert!((lost - watts).abs() < 0.01, "{name}: {lost} W of {watts} W");
+
+        // answers = false: the circuit's SLCs are gone from the bus.
+        sim.set_circuit_fault(
+            0,
+            3,
+            CircuitFault {
+                cut: Some(SupplyCut { answers: false }),
+                stuck: None,
+            },
+        );
+        let (mut ctx, index) = slc_ctx(&sim, 0, 2).await;
+        let p = sim.slc_profile().clone();
+        if name == "slc-a-unit" {
+            let r = within(ctx.read_holding_registers(0, 11)).await.unwrap();
+            assert_eq!(r, Err(ExceptionCode::GatewayTargetDevice));
+        } else {
+            let comm = p.field(Quantity::CommOk).unwrap();
+            assert_eq!(read_field(&mut ctx, &p, comm, index).await, [0]);
+        }
+        assert!(!sim.slc_values(0, 6).comm_ok);
+        assert!(sim.slc_values(0, 1).comm_ok, "a cut that answers");
+
+        // Cleared, both circuits are back.
+        sim.set_circuit_fault(0, 2, CircuitFault::default());
+        sim.set_circuit_fault(0, 3, CircuitFault::default());
+        for j in [1, 2, 5, 6] {
+            assert!(
+                slc_read(&sim, j, Quantity::Voltage).await > 200.0,
+                "{name} SLC {j}"
+            );
+            assert!(sim.slc_values(0, j).comm_ok);
+        }
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn stuck_contactor_ignores_writes_and_reads_its_real_position() {
+    let sim = start("slc-a-unit", 1, 8, Framing::Tcp).await;
+    let mut rtu = tcp(sim.endpoint_addrs()[0], 1).await;
+    let welded = CircuitFault {
+        cut: None,
+        stuck: Some(StuckContactor { closed: true }),
+    };
+    sim.set_circuit_fault(0, 4, welded);
+    assert_eq!(sim.circuit_fault(0, 4), welded);
+    within(rtu.write_single_coil(3, false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(within(rtu.read_coils(3, 1)).await.unwrap().unwrap(), [true]);
+    for j in [3, 7] {
+        assert!(slc_read(&sim, j, Quantity::Voltage).await > 200.0);
+        assert!(slc_read(&sim, j, Quantity::Power).await > 50.0);
+    }
+
+    let jammed = CircuitFault {
+        cut: None,
+        stuck: Some(StuckContactor { closed: false }),
+    };
+    sim.set_circuit_fault(0, 1, jammed);
+    assert_eq!(
+        within(rtu.read_coils(0, 1)).await.unwrap().unwrap(),
+        [false]
+    );
+    within(rtu.write_single_coil(0, true))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        within(rtu.read_coils(0, 4)).await.unwrap().unwrap(),
+        [false, true, true, true]
+    );
+    for j in [0, 4] {
+        assert_eq!(slc_read(&sim, j, Quantity::Voltage).await, 0.0);
+        assert_eq!(slc_read(&sim, j, Quantity::Power).await, 0.0);
+    }
+
+    // Freed, each contactor takes the position last written: 4 open, 1 closed.
+    sim.set_circuit_fault(0, 4, CircuitFault::default());
+    sim.set_circuit_fault(0, 1, CircuitFault::default());
+    assert_eq!(
+        within(rtu.read_coils(0, 4)).await.unwrap().unwrap(),
+        [true, true, true, false]
+    );
+    assert_eq!(slc_read(&sim, 3, Quantity::Voltage).await, 0.0);
+    assert!(slc_read(&sim, 0, Quantity::Voltage).await > 200.0);
+    assert!(matches!(
+        sim.try_set_circuit_fault(0, 5, welded),
+        Err(SimError::NotFound(_))
+    ));
+    assert!(matches!(
+        sim.try_set_circuit_fault(1, 1, welded),
+        Err(SimError::NotFound(_))
+    ));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn power_scale_and_day_burner_over_the_wire() {
+    for name in ["slc-a-unit", "slc-b-block"] {
+        let sim = start(name, 1, 4, Framing::Tcp).await;
+        let p = sim.slc_profile().clone();
+        let power_field = p.field(Quantity::Power).unwrap().clone();
+        // What the codec can carry of a power value.
+        let lsb = power_field.scale;
+        let full = slc_read(&sim, 1, Quantity::Power).await;
+        for k in [0.5, 1.6] {
+            sim.set_slc_fault(
+                0,
+                1,
+                SlcFault {
+                    power_scale: Some(k),
+                    ..Default::default()
+                },
+            );
+            let got = slc_read(&sim, 1, Quantity::Power).await;
+            assert!(
+                (got - full * k).abs() <= 2.0 * lsb,
+                "{name} × {k}: {got} of {full}"
+            );
+            assert_eq!(sim.slc_fault(0, 1).power_scale, Some(k));
+        }
+        sim.set_slc_fault(0, 1, SlcFault::default());
+        assert_eq!(slc_read(&sim, 1, Quantity::Power).await, full);
+
+        // A day burner: the off write is accepted, the relay stays on.
+        let day = SlcFault {
+            stuck_on: true,
+            ..Default::default()
+        };
+        sim.set_slc_fault(0, 2, day);
+        write_switch(&sim, 2, false).await;
+        assert_eq!(slc_read(&sim, 2, Quantity::Switch).await, 1.0, "{name}");
+        assert!(slc_read(&sim, 2, Quantity::Power).await > 50.0, "{name}");
+        assert_eq!(sim.slc_fault(0, 2), day);
+        // It burns whenever its circuit (3) has supply.
+        let mut rtu = tcp(sim.endpoint_addrs()[0], 1).await;
+        within(rtu.write_single_coil(2, false))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(slc_read(&sim, 2, Quantity::Power).await, 0.0);
+        within(rtu.write_single_coil(2, true))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(slc_read(&sim, 2, Quantity::Power).await > 50.0);
+        // Repaired, the relay is where it was last written: off.
+        sim.set_slc_fault(0, 2, SlcFault::default());
+        assert_eq!(slc_read(&sim, 2, Quantity::Switch).await, 0.0, "{name}");
+        assert_eq!(slc_read(&sim, 2, Quantity::Power).await, 0.0);
+
+        // Stuck while off: it lights at full level.
+        write_switch(&sim, 3, false).await;
+        sim.set_slc_fault(0, 3, day);
+        assert_eq!(slc_read(&sim, 3, Quantity::Switch).await, 1.0);
+        assert_eq!(slc_read(&sim, 3, Quantity::DimLevel).await, 100.0);
+        assert!(slc_read(&sim, 3, Quantity::Power).await > 50.0);
+
+        let e = sim
+            .try_set_slc_fault(
+                0,
+                0,
+                SlcFault {
+                    power_scale: Some(-1.0),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(e, SimError::Config(_)), "{e:?}");
+        sim.shutdown().await;
+    }
 }

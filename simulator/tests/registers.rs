@@ -137,7 +137,7 @@ async fn switch_dim_and_contactor_writes_take_effect() {
 
         let (mut ctx, index) = slc_ctx(&sim, 0, 1).await;
         let addr = |f| p.absolute_address(f, index) as u16;
-        let rated = sim.slc_values(0, 1).power / 0.97;
+        let full = sim.slc_values(0, 1).power;
         let w = encode(&dim, 50.0);
         within(ctx.write_single_register(addr(&dim), w[0]))
             .await
@@ -145,7 +145,7 @@ async fn switch_dim_and_contactor_writes_take_effect() {
             .unwrap();
         let v = sim.slc_values(0, 1);
         assert_eq!(v.dim_level, 50.0, "{name}");
-        assert!((v.power - rated * 0.5 * 0.97).abs() < 1e-9, "{v:?}");
+        assert!((v.power - full * 0.5).abs() < 1e-9, "{v:?}");
         assert_eq!(read_field(&mut ctx, &p, &dim, index).await, w);
 
         within(ctx.write_multiple_registers(addr(&switch), &encode(&switch, 0.0)))
