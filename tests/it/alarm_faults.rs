@@ -21,6 +21,17 @@ fn all_day(level: &str) -> Value {
     })
 }
 
+/// The same for the lamps only, by their SLCs: the circuits stay energised
+/// all day, as in a city that switches every lamp by its SLC.
+fn all_day_by_slc(level: &str) -> Value {
+    let lamps: Vec<String> = (0..2)
+        .flat_map(|e| (0..8).map(move |j| lamp_id(e, j)))
+        .collect();
+    let mut book = all_day(level);
+    book["assignments"][0]["scope"] = json!({ "lamps": lamps });
+    book
+}
+
 /// Two endpoints of 8 SLCs (two per circuit); every kind without debounce.
 async fn city(book: Option<Value>) -> TestApp {
     spawn_app_with(
@@ -70,7 +81,9 @@ async fn standing(t: &TestApp) -> Vec<(String, String)> {
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 /// The lamps the inventory puts on circuit `n` of endpoint `e`'s cabinet.
@@ -85,18 +98,20 @@ fn lamps_on(t: &TestApp, e: usize, n: u8) -> Vec<String> {
         .collect()
 }
 
-/// What stands after a fault, once it has settled (two polls alike).
+/// Waits until exactly `want` stands; says what stood when it gives up.
 async fn settled(t: &TestApp, want: &[(String, String)]) {
-    let mut last = Vec::new();
-    let what = format!("standing alarms {want:?}");
-    eventually(&what, || {
-        let got = standing(t);
-        async {
-            last = got.await;
-            last == want
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = standing(t).await;
+        if got == want {
+            return;
         }
-    })
-    .await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "standing alarms: want {want:?}, got {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,14 +167,16 @@ async fn a_contactor_jammed_open_under_the_night_plan_is_a_contactor_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_power_at_full_and_at_a_dim_level_and_a_day_burner() {
-    let t = city(Some(all_day("off"))).await;
+    let t = city(Some(all_day_by_slc("off"))).await;
     t.all_online().await;
     eventually("the day plan has every lamp off", || async {
         (0..2).all(|e| (0..8).all(|j| !t.sim.slc_values(e, j).switch))
     })
     .await;
-    assert!(standing(&t).await.is_empty());
-    // A relay stuck on in daylight.
+    // (With no debounce, lamps still burning while the plan's first
+    // commands were on their way were day burners for a poll or two.)
+    settled(&t, &[]).await;
+    // A relay stuck on in daylight, on an energised circuit.
     t.sim.set_slc_fault(
         0,
         5,
@@ -197,7 +214,7 @@ async fn wrong_power_at_full_and_at_a_dim_level_and_a_day_burner() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    t.command_done(body["command"].as_str().unwrap()).await;
+    t.command_done(body["id"].as_str().unwrap()).await;
     t.sim.set_slc_fault(
         1,
         6,
@@ -215,12 +232,24 @@ async fn the_rtus_door_and_leakage_alarms() {
     let t = city(None).await;
     t.all_online().await;
     t.sim.set_rtu_alarms(1, true, true);
-    settled(&t, &pairs(&[("door_open", "CAB-0002"), ("leakage", "CAB-0002")])).await;
+    settled(
+        &t,
+        &pairs(&[("door_open", "CAB-0002"), ("leakage", "CAB-0002")]),
+    )
+    .await;
     let (_, list) = t.get("/api/v1/alarms?kind=leakage").await;
     assert_eq!(list["items"][0]["severity"], "emergency");
-    let raised = chrono::DateTime::parse_from_rfc3339(list["items"][0]["raised_at"].as_str().unwrap()).unwrap();
-    let deadline = chrono::DateTime::parse_from_rfc3339(list["items"][0]["deadline"].as_str().unwrap()).unwrap();
-    assert_eq!(deadline - raised, chrono::Duration::hours(1), "an emergency is repaired within the hour");
+    let raised =
+        chrono::DateTime::parse_from_rfc3339(list["items"][0]["raised_at"].as_str().unwrap())
+            .unwrap();
+    let deadline =
+        chrono::DateTime::parse_from_rfc3339(list["items"][0]["deadline"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(
+        deadline - raised,
+        chrono::Duration::hours(1),
+        "an emergency is repaired within the hour"
+    );
     t.sim.set_rtu_alarms(1, false, false);
     settled(&t, &[]).await;
     t.stop().await;

@@ -8,6 +8,7 @@
 //! database and topic root, and a test that needs a process of its own (a
 //! kill, an environment variable) spawns the `lamp-gateway` binary.
 
+mod alarm_faults;
 mod alarms;
 mod auth;
 mod check_config;
