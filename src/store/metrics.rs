@@ -50,6 +50,7 @@ impl Collector for StoreMetrics {
                     label("table", "transitions"),
                     v.transition_rows.load(Relaxed),
                 ),
+                (label("table", "alarms"), v.alarm_rows.load(Relaxed)),
             ],
         )?;
         counter(

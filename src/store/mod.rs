@@ -20,7 +20,8 @@ pub mod read;
 pub use config::{Backend, StoreSettings};
 pub use db::{Db, StoreTime};
 pub use ingest::rows::{Batch, CommandRow, LampRow, RtuRow, TransitionRow};
-pub use ingest::sink::{StoreAudit, StoreSink};
+pub use ingest::sink::{StoreAlarms, StoreAudit, StoreSink};
+pub use read::alarms::AlarmFilter;
 
 use crate::inventory::Inventory;
 use crate::queue::{Spool, SpoolError};
@@ -72,6 +73,9 @@ pub struct StoreStatus {
     pub lamp_rows: AtomicU64,
     pub rtu_rows: AtomicU64,
     pub transition_rows: AtomicU64,
+    /// Alarm records written (each change's record, whether or not it was
+    /// newer than the row the database had).
+    pub alarm_rows: AtomicU64,
     pub writes: AtomicU64,
     pub write_failures: AtomicU64,
     /// Earliest sample time (µs) written behind the rollups, to be rolled up again.
@@ -110,6 +114,7 @@ impl Default for StoreStatus {
             lamp_rows: AtomicU64::new(0),
             rtu_rows: AtomicU64::new(0),
             transition_rows: AtomicU64::new(0),
+            alarm_rows: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             write_failures: AtomicU64::new(0),
             dirty_from_us: AtomicI64::new(i64::MAX),
@@ -124,6 +129,7 @@ impl StoreStatus {
         self.lamp_rows.load(Ordering::Relaxed)
             + self.rtu_rows.load(Ordering::Relaxed)
             + self.transition_rows.load(Ordering::Relaxed)
+            + self.alarm_rows.load(Ordering::Relaxed)
     }
 
     /// Degraded while the database is unreachable, failing, a spool is
@@ -198,6 +204,41 @@ impl Running {
         Arc::new(StoreAudit {
             shared: self.sink.shared.clone(),
         })
+    }
+
+    /// The alarm engine's sink (`alarm::Alarms::add_sink`): every change to
+    /// the spool, then the `alarms` table.
+    pub fn alarms(&self) -> Arc<StoreAlarms> {
+        Arc::new(StoreAlarms {
+            shared: self.sink.shared.clone(),
+        })
+    }
+
+    /// The alarms open when the gateway last stopped or was killed, for
+    /// `alarm::Alarms::restore` before the first batch: the database's open
+    /// ones overlaid with the alarm records still waiting in the spool (a
+    /// change made while the database was away is only there), each id at
+    /// its highest version, closed ones left out; by id. The spool is read
+    /// before the database: a record leaves the spool only after the
+    /// database committed it, so none falls between the two reads. Waits
+    /// until the writer has connected and migrated: wrap it in a timeout and
+    /// fall back on another source while the database is away.
+    pub async fn open_alarms(&self) -> Result<Vec<crate::alarm::Alarm>, StoreError> {
+        let waiting = self.sink.shared.backlog.lock().waiting_alarms()?;
+        while !self.store.status.ready.load(Ordering::Relaxed) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let stored = self.store.db.open_alarms().await?;
+        let open: std::collections::HashSet<i64> = stored.iter().map(|a| a.id).collect();
+        let mut others: Vec<i64> = waiting
+            .iter()
+            .map(|a| a.id)
+            .filter(|id| !open.contains(id))
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        let versions = self.store.db.alarm_versions(&others).await?;
+        Ok(read::alarms::overlay(stored, waiting, &versions))
     }
 
     /// A reload's new inventory: the rows of every batch from now on are

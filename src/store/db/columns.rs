@@ -65,4 +65,47 @@ macro_rules! transition_columns {
     };
 }
 
-pub(super) use {lamp_sample_columns, rtu_sample_columns, transition_columns};
+/// `alarms`: upserted rather than inserted (the emitters `multi_row_upsert!`
+/// and `unnest_upsert!`), keyed by `id`, keeping the highest `version`.
+macro_rules! alarm_columns {
+    ($emit:ident!($($args:tt)*)) => {
+        $emit!(($($args)*) "alarms", &$crate::alarm::Alarm,
+            id "int8" |r| r.id,
+            kind "text" |r| r.kind.as_str(),
+            severity "text" |r| r.severity.as_str(),
+            state "text" |r| r.state.as_str(),
+            device_kind "text" |r| r.device_kind.as_str(),
+            device_id "text" |r| r.device_id.as_str(),
+            circuit "int2" |r| r.circuit.map(i16::from),
+            cabinet "text" |r| r.cabinet.as_deref(),
+            district "text" |r| r.district.as_str(),
+            raised_at "timestamptz" |r| $crate::store::db::StoreTime(r.raised_at),
+            acknowledged_at "timestamptz" |r| r.acknowledged_at.map($crate::store::db::StoreTime),
+            acknowledged_by "text" |r| r.acknowledged_by.as_deref(),
+            comment "text" |r| r.comment.as_deref(),
+            cleared_at "timestamptz" |r| r.cleared_at.map($crate::store::db::StoreTime),
+            closed_at "timestamptz" |r| r.closed_at.map($crate::store::db::StoreTime),
+            occurrences "int8" |r| i64::from(r.occurrences),
+            deadline "timestamptz" |r| $crate::store::db::StoreTime(r.deadline),
+            overdue "bool" |r| r.overdue,
+            detail "jsonb" |r| $crate::store::db::StoreJson(r.detail.to_string()),
+            version "int8" |r| i64::from(r.version),
+        )
+    };
+}
+
+/// The `ON CONFLICT` clause of an upsert keyed by `id` that keeps the row
+/// with the highest `version`: every other column from the newer row.
+pub(super) fn keep_highest_version(table: &str, columns: &[&str]) -> String {
+    let set: Vec<String> = columns
+        .iter()
+        .filter(|c| **c != "id")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        " ON CONFLICT (id) DO UPDATE SET {} WHERE {table}.version < excluded.version",
+        set.join(", ")
+    )
+}
+
+pub(super) use {alarm_columns, lamp_sample_columns, rtu_sample_columns, transition_columns};

@@ -4,7 +4,10 @@
 //! PostgreSQL's: the pool, the daily partitions and their retention, the bulk
 //! sample writes and the rollups.
 
-use super::columns::{lamp_sample_columns, rtu_sample_columns, transition_columns};
+use super::columns::{
+    alarm_columns, keep_highest_version, lamp_sample_columns, rtu_sample_columns,
+    transition_columns,
+};
 use super::StoreTime;
 use crate::inventory::Inventory;
 use crate::store::ingest::rows::Batch;
@@ -274,8 +277,38 @@ macro_rules! unnest_insert {
     }};
 }
 
+/// Upserts `$rows` in `$tx` as one UNNEST keeping each id's highest version
+/// (`columns::keep_highest_version`); the rows must have distinct ids (one
+/// statement may not update a row twice).
+macro_rules! unnest_upsert {
+    (($tx:expr, $rows:expr) $table:literal, $row:ty,
+     $($col:ident $pg:literal |$r:ident| $e:expr),+ $(,)?) => {{
+        let rows: &[$row] = $rows;
+        if !rows.is_empty() {
+            let names = [$(stringify!($col)),+];
+            let arrays: Vec<String> = [$($pg),+]
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| format!("${}::{ty}[]", i + 1))
+                .collect();
+            let sql = format!(
+                "INSERT INTO {} ({}) SELECT * FROM UNNEST({}){}",
+                $table,
+                names.join(", "),
+                arrays.join(", "),
+                keep_highest_version($table, &names)
+            );
+            sqlx::query(&sql)
+                $(.bind(rows.iter().map(|$r| $e).collect::<Vec<_>>()))+
+                .execute(&mut **$tx)
+                .await?;
+        }
+    }};
+}
+
 /// The batch's samples and transitions, one UNNEST insert per table, in `tx`
-/// (after `Postgres::ensure_days_of`).
+/// (after `Postgres::ensure_days_of`), and its alarms' latest versions as
+/// one upsert.
 pub(super) async fn write(
     tx: &mut Transaction<'_, sqlx::Postgres>,
     batch: &Batch,
@@ -283,6 +316,8 @@ pub(super) async fn write(
     lamp_sample_columns!(unnest_insert!(tx, &batch.lamps));
     rtu_sample_columns!(unnest_insert!(tx, &batch.rtus));
     transition_columns!(unnest_insert!(tx, &batch.transitions));
+    let alarms = batch.latest_alarms();
+    alarm_columns!(unnest_upsert!(tx, &alarms));
     Ok(())
 }
 

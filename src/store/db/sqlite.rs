@@ -2,7 +2,10 @@
 //! multi-row inserts inside one transaction. What is only SQLite's: the pool,
 //! the bulk sample writes, the rollups and retention by row.
 
-use super::columns::{lamp_sample_columns, rtu_sample_columns, transition_columns};
+use super::columns::{
+    alarm_columns, keep_highest_version, lamp_sample_columns, rtu_sample_columns,
+    transition_columns,
+};
 use super::StoreTime;
 use crate::inventory::Inventory;
 use crate::store::ingest::rows::Batch;
@@ -66,7 +69,31 @@ macro_rules! multi_row_insert {
     }};
 }
 
-/// The batch's samples and transitions, as multi-row inserts in `tx`.
+/// Upserts `$rows` in `$tx` as multi-row VALUES keeping each id's highest
+/// version (`columns::keep_highest_version`); the rows must have distinct ids.
+macro_rules! multi_row_upsert {
+    (($tx:expr, $rows:expr) $table:literal, $row:ty,
+     $($col:ident $pg:literal |$r:ident| $e:expr),+ $(,)?) => {{
+        let rows: &[$row] = $rows;
+        let names = [$(stringify!($col)),+];
+        let columns = names.join(", ");
+        let conflict = keep_highest_version($table, &names);
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO {} ({columns}) ", $table));
+            q.push_values(chunk, |mut b, row| {
+                $(
+                    let $r = row;
+                    b.push_bind($e);
+                )+
+            });
+            q.push(&conflict);
+            q.build().execute(&mut **$tx).await?;
+        }
+    }};
+}
+
+/// The batch's samples and transitions, as multi-row inserts in `tx`, and
+/// its alarms' latest versions as upserts.
 pub(super) async fn write(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &Batch,
@@ -74,6 +101,8 @@ pub(super) async fn write(
     lamp_sample_columns!(multi_row_insert!(tx, &batch.lamps));
     rtu_sample_columns!(multi_row_insert!(tx, &batch.rtus));
     transition_columns!(multi_row_insert!(tx, &batch.transitions));
+    let alarms = batch.latest_alarms();
+    alarm_columns!(multi_row_upsert!(tx, &alarms));
     Ok(())
 }
 

@@ -150,6 +150,12 @@ impl Type<Postgres> for StoreJson {
     }
 }
 
+impl PgHasArrayType for StoreJson {
+    fn array_type_info() -> PgTypeInfo {
+        <sqlx::types::Json<()> as PgHasArrayType>::array_type_info()
+    }
+}
+
 impl<'q> Encode<'q, Postgres> for StoreJson {
     fn encode_by_ref(
         &self,

@@ -31,8 +31,15 @@
 //!    ahead of the new batch.
 //! 5. Memory holds at most about `queue_rows` rows while the spool writes
 //!    (plus the chunk being written), `queue_rows_max` while it fails.
+//! 6. Alarm records ride in the same batches (a row each) and obey 1–5; they
+//!    are upserted keeping each id's highest `version` rather than inserted
+//!    with `DO NOTHING`, so a replay (3) or a chunk that carries an older
+//!    record behind a newer one lands as the newest. Everything not yet
+//!    committed is in the spool or held ([`Backlog::waiting_alarms`] reads
+//!    both), so the database's rows overlaid with those are every change.
 
 use super::rows::Batch;
+use crate::alarm::Alarm;
 use crate::queue::{Front, Mark, Record, Snapshot, Spool, SpoolError};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -524,6 +531,31 @@ impl Backlog {
 
     pub fn sync(&self) -> Result<(), SpoolError> {
         self.spool.sync()
+    }
+
+    /// The alarm records not yet committed to the database: those held in
+    /// memory only, then every record of the spool from the committed offset
+    /// (the window's and a chunk being written among them, since a record
+    /// leaves the spool only once the database committed it), read a step at
+    /// a time keeping only the alarms. Under the backlog's lock: meant for
+    /// the start, before the first batch.
+    pub fn waiting_alarms(&self) -> Result<Vec<Alarm>, SpoolError> {
+        const STEP: usize = 1024;
+        let mut out: Vec<Alarm> = self
+            .held
+            .iter()
+            .flat_map(|b| b.alarms.iter().cloned())
+            .collect();
+        let mut after = None;
+        loop {
+            let read = self.spool.read_after(after, STEP)?;
+            let Some(&(_, last)) = read.last() else {
+                break;
+            };
+            out.extend(read.into_iter().flat_map(|(b, _)| b.alarms));
+            after = Some(last);
+        }
+        Ok(out)
     }
 }
 

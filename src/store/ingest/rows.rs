@@ -3,6 +3,7 @@
 //! epoch (UTC), the precision both databases keep, so a value read back equals
 //! the one written and a replayed row has the same key as the first copy.
 
+use crate::alarm::Alarm;
 use crate::control::{Action, Command};
 use crate::inventory::Inventory;
 use crate::state::{Applied, FailReason, Reading};
@@ -151,11 +152,20 @@ pub struct Batch {
     /// Completed commands (the audit trail).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<CommandRow>,
+    /// Alarm changes: the whole record after each (`alarm::AlarmChange::alarm`),
+    /// kept by id at the highest version. Absent from spool lines written
+    /// before alarms were stored, which read as none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<Alarm>,
 }
 
 impl Batch {
     pub fn rows(&self) -> usize {
-        self.lamps.len() + self.rtus.len() + self.transitions.len() + self.commands.len()
+        self.lamps.len()
+            + self.rtus.len()
+            + self.transitions.len()
+            + self.commands.len()
+            + self.alarms.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -167,6 +177,7 @@ impl Batch {
         self.rtus.extend_from_slice(&other.rtus);
         self.commands.extend_from_slice(&other.commands);
         self.transitions.extend_from_slice(&other.transitions);
+        self.alarms.extend_from_slice(&other.alarms);
     }
 
     /// Moves `other`'s rows behind these (no copy when this one is empty).
@@ -179,9 +190,24 @@ impl Batch {
         self.rtus.extend(other.rtus);
         self.transitions.extend(other.transitions);
         self.commands.extend(other.commands);
+        self.alarms.extend(other.alarms);
     }
 
-    /// The earliest time in the batch, if any.
+    /// The alarms to write: the highest version of each id, in id order (one
+    /// upsert must not touch a row twice, which PostgreSQL refuses).
+    pub fn latest_alarms(&self) -> Vec<&Alarm> {
+        let mut latest: std::collections::BTreeMap<i64, &Alarm> = std::collections::BTreeMap::new();
+        for a in &self.alarms {
+            let e = latest.entry(a.id).or_insert(a);
+            if a.version > e.version {
+                *e = a;
+            }
+        }
+        latest.into_values().collect()
+    }
+
+    /// The earliest sample or transition time in the batch, if any (what
+    /// the rollups depend on; alarms and commands are not rolled up).
     pub fn min_time_us(&self) -> Option<i64> {
         let l = self.lamps.iter().map(|r| r.time_us);
         let r = self.rtus.iter().map(|r| r.time_us);

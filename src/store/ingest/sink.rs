@@ -1,10 +1,12 @@
-//! The state's and control's handles on the store: they hand over batches and
-//! completed commands without ever waiting on the database. Handing over is
+//! The state's, control's and alarm engine's handles on the store: they hand
+//! over batches, completed commands and alarm changes without ever waiting
+//! on the database. Handing over is
 //! appending to the spool (the backlog's first stop): when `offer` returns,
 //! the rows are in the page cache (on the device with `store.fsync`).
 
 use super::backlog::Backlog;
 use super::rows::{Batch, CommandRow, Naming};
+use crate::alarm::{AlarmChange, AlarmSink};
 use crate::control::{Command, CommandObserver};
 use crate::state::{Applied, Sink};
 use crate::store::StoreStatus;
@@ -104,6 +106,30 @@ impl CommandObserver for StoreAudit {
     fn completed(&self, command: &Command) {
         self.shared.push(Batch {
             commands: vec![CommandRow::new(command)],
+            ..Batch::default()
+        });
+    }
+}
+
+/// The alarm engine's handle on the store (`Running::alarms`): every change's
+/// record goes to the spool in one append, like a batch of samples, so a
+/// change made while the database is away is kept and replayed, and a kill
+/// loses none the engine handed over. The writer upserts each id keeping the
+/// highest version, so a replayed or reordered change never goes back. It
+/// never waits on the database. A change offered after the store stopped
+/// (its writer gone) is still appended, and written at the next start.
+#[derive(Debug)]
+pub struct StoreAlarms {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl AlarmSink for StoreAlarms {
+    fn offer_alarms(&self, changes: Arc<[AlarmChange]>) {
+        if changes.is_empty() {
+            return;
+        }
+        self.shared.push(Batch {
+            alarms: changes.iter().map(|c| c.alarm.clone()).collect(),
             ..Batch::default()
         });
     }

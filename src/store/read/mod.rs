@@ -2,6 +2,7 @@
 //! Each file holds its point types with the queries that return them, written
 //! once for both backends on top of `db`.
 
+pub mod alarms;
 pub mod audit;
 pub mod figures;
 pub mod history;
