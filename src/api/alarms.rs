@@ -11,6 +11,7 @@ use super::query::{paging, ApiPath, ApiQuery, JsonBody};
 use super::{ApiError, AppState};
 use crate::alarm::{Alarm, AlarmError, AlarmKind, AlarmState, Severity};
 use crate::auth::{Principal, Role};
+use crate::store::read::alarms::AlarmFilter as StoreFilter;
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -186,14 +187,51 @@ async fn list(
         .into_iter()
         .filter(|a| p.sees(&a.district) && filter.matches(a))
         .collect();
-    let total = open.len();
-    Ok((total, open.into_iter().skip(offset).take(limit).collect()))
+    let wants_closed = filter.states.contains(&AlarmState::Closed);
+    let Some(store) = s.store.as_ref().filter(|_| wants_closed) else {
+        let total = open.len();
+        return Ok((total, open.into_iter().skip(offset).take(limit).collect()));
+    };
+    // Closed alarms are the store's (the engine forgets them): the newest
+    // `offset + limit` of them are enough for this page of the merge.
+    let closed = StoreFilter {
+        states: [AlarmState::Closed].into(),
+        kind: filter.kind,
+        severity: filter.severity,
+        district: filter.district.clone(),
+        visible: p.district.clone().map(|d| vec![d]),
+        cabinet: filter.cabinet.clone(),
+        device_id: filter.device.clone(),
+        overdue: filter.overdue,
+        raised_from: filter.from,
+        raised_to: filter.to,
+    };
+    let (closed_total, closed) = store
+        .alarms(&closed, (offset + limit) as u64, 0, now)
+        .await
+        .map_err(|e| ApiError::NotReady(format!("the store cannot answer now: {e}")))?;
+    let total = open.len() + closed_total as usize;
+    let mut all = open;
+    all.extend(closed);
+    all.sort_by_key(|a| std::cmp::Reverse((a.raised_at, a.id)));
+    Ok((total, all.into_iter().skip(offset).take(limit).collect()))
 }
 
 /// One alarm the caller sees, open or (from the store) closed.
 async fn find(s: &AppState, p: &Principal, id: i64, now: DateTime<Utc>) -> Result<Alarm, ApiError> {
     let missing = || ApiError::NotFound(format!("no alarm {id}"));
-    let alarm = s.alarms.get(id, now);
+    let alarm = match s.alarms.get(id, now) {
+        Some(a) => Some(a),
+        // Closed (or not yet known to this run): the store's record.
+        None => match &s.store {
+            Some(store) => store
+                .alarm(id)
+                .await
+                .map_err(|e| ApiError::NotReady(format!("the store cannot answer now: {e}")))?
+                .map(|a| a.as_of(now)),
+            None => None,
+        },
+    };
     alarm.filter(|a| p.sees(&a.district)).ok_or_else(missing)
 }
 

@@ -206,6 +206,7 @@ impl Application {
         })?;
         if let Some(s) = &store {
             sinks.push(s.sink.clone());
+            alarms.add_sink(s.alarms());
             control.observe(s.audit());
             tracing::info!(backend = s.store.db.kind(), url = %settings.store.url, "store on");
         }
@@ -233,7 +234,7 @@ impl Application {
         };
         // Before the first batch, with every alarm sink in place: what was open when the gateway last stopped (or was killed).
         alarms.restore(
-            crate::alarm::read_snapshot(&settings.alarms.file),
+            open_alarms(store.as_ref(), &settings.alarms.file).await,
             chrono::Utc::now(),
         );
         let state_task = tokio::spawn(state::run(live.clone(), rx, sinks.clone()));
@@ -509,6 +510,30 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
         schedule: p.schedule.clone(),
         alarms: p.alarms.clone(),
     }
+}
+
+/// The alarms open when the gateway last stopped: the store's (its
+/// database and what its spool still holds), or, with no store or one that
+/// does not answer within 5 s, the file the engine saves them to.
+async fn open_alarms(
+    store: Option<&store::Running>,
+    file: &std::path::Path,
+) -> Vec<crate::alarm::Alarm> {
+    if let Some(s) = store {
+        let wait = std::time::Duration::from_secs(5);
+        match tokio::time::timeout(wait, s.open_alarms()).await {
+            Ok(Ok(open)) => return open,
+            Ok(Err(e)) => tracing::warn!(
+                error = %e, file = %file.display(),
+                "the store cannot give the open alarms; taking them from the saved file"
+            ),
+            Err(_) => tracing::warn!(
+                file = %file.display(),
+                "the store did not give the open alarms within 5 s; taking them from the saved file"
+            ),
+        }
+    }
+    crate::alarm::read_snapshot(file)
 }
 
 /// The registration ids of the inventory's dial-in endpoints

@@ -271,6 +271,8 @@ async fn a_restart_continues_open_alarms_without_duplicates() {
         .await;
     assert_eq!(status, 200);
     t.app.take().unwrap().shutdown().await.unwrap();
+    // Without the saved file: the store (SQLite here) gives them back.
+    std::fs::remove_file(t.dir.path().join("alarms.open.json")).unwrap();
     t.sim.set_slc_fault(1, 2, SlcFault::default());
     let mut s = crate::common::test_settings(t.dir.path());
     tokens(&mut s);
@@ -404,5 +406,58 @@ async fn a_webhook_receives_the_gateways_alarm_changes_signed() {
             .contains("lampgw_webhook_delivered_total{webhook=\"work-orders\"} 2")
     })
     .await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_alarms_are_listed_from_the_store() {
+    let t = city(|_| {}).await;
+    t.all_online().await;
+    t.sim.set_rtu_alarms(0, true, false);
+    eventually("door open", || async {
+        alarms(&t, "kind=door_open").await.len() == 1
+    })
+    .await;
+    let id = alarms(&t, "kind=door_open").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    // A false alarm: a city-wide admin closes it while it stands.
+    let (status, body) = t
+        .post(&format!("/api/v1/alarms/{id}/close"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "closed");
+    assert!(alarms(&t, "").await.is_empty(), "not open any more");
+    eventually("closed, from the store", || async {
+        let closed = alarms(&t, "state=closed").await;
+        closed.len() == 1
+            && closed[0]["id"] == id
+            && closed[0]["detail"]["closed_by"] == "test-admin"
+    })
+    .await;
+    let (status, one) = t.get(&format!("/api/v1/alarms/{id}")).await;
+    assert_eq!((status, one["state"].clone()), (200, json!("closed")));
+    assert_eq!(
+        t.get_as(OP_D02, &format!("/api/v1/alarms/{id}")).await.0,
+        404
+    );
+    let (_, page) = t.get_as(OP_D02, "/api/v1/alarms?state=all").await;
+    assert_eq!(page["total"], 0, "D02 sees none of D01's, closed or not");
+    // It stays closed: the open door raises nothing more until it shuts.
+    t.sim.set_rtu_alarms(0, false, false);
+    eventually("a poll saw the door shut", || async {
+        t.live.read().rtus[0]
+            .reading
+            .as_ref()
+            .is_some_and(|r| !r.door_alarm)
+    })
+    .await;
+    t.sim.set_rtu_alarms(0, true, false);
+    eventually(
+        "a new alarm after the door shut and opened again",
+        || async { alarms(&t, "kind=door_open").await.len() == 1 },
+    )
+    .await;
+    assert_ne!(alarms(&t, "kind=door_open").await[0]["id"], id);
     t.stop().await;
 }
