@@ -97,6 +97,16 @@ pub struct Suppress {
     pub circuit: bool,
 }
 
+/// A device without a fresh reading: only `comms_lost` is judged — it holds
+/// while the device is offline (once polled) and nothing suppresses it.
+fn comms<R>(d: &crate::state::DeviceLive<R>, suppressed: bool) -> Judged {
+    let lost = !d.online && d.last_poll.is_some() && !suppressed;
+    Judged {
+        holds: if lost { COMMS } else { 0 },
+        known: COMMS,
+    }
+}
+
 pub fn lamp(
     live: &LiveState,
     inner: &Inner,
@@ -106,22 +116,8 @@ pub fn lamp(
     suppress: Suppress,
 ) -> Judged {
     let d = &inner.lamps[lamp];
-    if !d.online {
-        let holds = if suppress.endpoint || suppress.circuit || d.last_poll.is_none() {
-            0
-        } else {
-            COMMS
-        };
-        return Judged {
-            holds,
-            known: COMMS,
-        };
-    }
-    let Some(r) = d.reading.as_ref() else {
-        return Judged {
-            holds: 0,
-            known: COMMS,
-        };
+    let Some(r) = d.reading.as_ref().filter(|_| d.online) else {
+        return comms(d, suppress.endpoint || suppress.circuit);
     };
     let threshold = live.lit_thresholds()[lamp];
     let mut holds: Mask = 0;
@@ -169,22 +165,8 @@ pub fn lamp(
 
 pub fn rtu(inner: &Inner, cabinet: usize, suppress: Suppress) -> Judged {
     let d = &inner.rtus[cabinet];
-    if !d.online {
-        let holds = if suppress.endpoint || d.last_poll.is_none() {
-            0
-        } else {
-            COMMS
-        };
-        return Judged {
-            holds,
-            known: COMMS,
-        };
-    }
-    let Some(r) = d.reading.as_ref() else {
-        return Judged {
-            holds: 0,
-            known: COMMS,
-        };
+    let Some(r) = d.reading.as_ref().filter(|_| d.online) else {
+        return comms(d, suppress.endpoint);
     };
     let mut holds = 0;
     if r.leakage_alarm {

@@ -6,6 +6,7 @@ use super::error::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
+use super::figures::SummaryQuery;
 use super::inventory::{scope, Page};
 use super::query::{paging, ApiPath, ApiQuery, JsonBody};
 use super::{ApiError, AppState};
@@ -300,15 +301,9 @@ pub(super) async fn acknowledge(
     ApiPath(id): ApiPath<String>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<Alarm>, ApiError> {
-    let id = parse_id(&id)?;
     let now = Utc::now();
-    let alarm = find(&s, &p, id, now).await?;
-    if !p.can_control() {
-        return Err(ApiError::Forbidden(format!(
-            "`{}` has the viewer role and cannot acknowledge alarms",
-            p.name
-        )));
-    }
+    let alarm = operable(&s, &p, &id, now, "acknowledge").await?;
+    let id = alarm.id;
     let body: AckBody =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
             .map_err(|e| ApiError::Unprocessable(format!("{}: {}", e.path(), e.inner())))?;
@@ -352,15 +347,9 @@ pub(super) async fn close(
     p: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Alarm>, ApiError> {
-    let id = parse_id(&id)?;
     let now = Utc::now();
-    let alarm = find(&s, &p, id, now).await?;
-    if !p.can_control() {
-        return Err(ApiError::Forbidden(format!(
-            "`{}` has the viewer role and cannot close alarms",
-            p.name
-        )));
-    }
+    let alarm = operable(&s, &p, &id, now, "close").await?;
+    let id = alarm.id;
     if alarm.state == AlarmState::Closed {
         return Err(ApiError::Conflict(format!("alarm {id} is closed already")));
     }
@@ -369,6 +358,25 @@ pub(super) async fn close(
         .close(id, &p.name, admin, now)
         .map(Json)
         .map_err(conflict)
+}
+
+/// The alarm a caller acts on: one it sees (else 404, whatever its role),
+/// and the caller may act (else 403).
+async fn operable(
+    s: &AppState,
+    p: &Principal,
+    id: &str,
+    now: DateTime<Utc>,
+    what: &str,
+) -> Result<Alarm, ApiError> {
+    let alarm = find(s, p, parse_id(id)?, now).await?;
+    if !p.can_control() {
+        return Err(ApiError::Forbidden(format!(
+            "`{}` has the viewer role and cannot {what} alarms",
+            p.name
+        )));
+    }
+    Ok(alarm)
 }
 
 fn conflict(e: AlarmError) -> ApiError {
@@ -389,14 +397,6 @@ pub(super) struct AlarmSummary {
     by_severity: BTreeMap<Severity, usize>,
     /// Standing alarms by kind.
     standing_by_kind: BTreeMap<AlarmKind, usize>,
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(super) struct SummaryQuery {
-    /// Only this district's (400 if the caller sees no such district).
-    district: Option<String>,
 }
 
 /// `GET /api/v1/alarms/summary`: what is open now, by state, kind and

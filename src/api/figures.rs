@@ -21,9 +21,9 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct SummaryQuery {
-    /// This district's figures (400 if the caller sees no such district);
-    /// the city's, or a district token's own, by default.
-    district: Option<String>,
+    /// This district's (400 if the caller sees no such district); the
+    /// city's, or a district token's own, by default.
+    pub(super) district: Option<String>,
 }
 
 /// `GET /api/v1/metrics/summary[?district=ID]` — the figures now.
