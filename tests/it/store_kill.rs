@@ -160,6 +160,8 @@ role = "viewer"
         let m = gw.text("/metrics").await;
         let samples = metric(&m, "lampgw_device_samples_total");
         let transitions = metric(&m, "lampgw_transitions_total");
+        // Alarm changes (the endpoints going down) are rows of the store too.
+        let alarms = metric(&m, "lampgw_alarm_changes_total");
         produced.set((samples, transitions));
         // Every row is in the spool from the start; those past
         // `queue_rows` are on disk only (spooled), the rest have a copy in
@@ -170,7 +172,7 @@ role = "viewer"
             && metric(&m, "lampgw_store_queued_rows")
                 + metric(&m, "lampgw_store_spooled_rows")
                 + metric(&m, "lampgw_store_rows_written_total")
-                == samples + transitions
+                == samples + transitions + alarms
     })
     .await;
     gw.child.kill().await.unwrap();
