@@ -31,8 +31,8 @@
 //!   dead lamps is `supply_loss`: without a current meter per circuit the
 //!   gateway cannot tell a contact that does not close from a cable cut at
 //!   the cabinet, and the repair crew checks both.
-//! - Endpoint: `endpoint_down`: every device on it failed its latest poll
-//!   and at least one is offline.
+//! - Endpoint: `endpoint_down`: every device on it that has been polled
+//!   failed its latest poll, and at least one is offline.
 
 use super::layout::Layout;
 use super::model::AlarmKind;
@@ -271,11 +271,18 @@ pub fn endpoint_down(inner: &Inner, layout: &Layout, e: usize) -> bool {
     let Some(part) = layout.endpoints.get(e) else {
         return false;
     };
+    // Devices not polled yet (another class's first poll still due) say
+    // nothing either way: an RTU polled every 5 s goes offline before the
+    // SLCs behind the same dead link were polled once.
     let rtus = part.rtus.iter().map(|&r| &inner.rtus[r]);
-    let failed_r = rtus.clone().all(|d| d.consecutive_failures > 0);
-    let offline_r = rtus.clone().any(|d| !d.online && d.last_poll.is_some());
     let lamps = part.lamps.iter().map(|&l| &inner.lamps[l]);
-    let failed_l = lamps.clone().all(|d| d.consecutive_failures > 0);
+    let failed_r = rtus
+        .clone()
+        .all(|d| d.last_poll.is_none() || d.consecutive_failures > 0);
+    let failed_l = lamps
+        .clone()
+        .all(|d| d.last_poll.is_none() || d.consecutive_failures > 0);
+    let offline_r = rtus.clone().any(|d| !d.online && d.last_poll.is_some());
     let offline_l = lamps.clone().any(|d| !d.online && d.last_poll.is_some());
-    (part.rtus.len() + part.lamps.len()) > 0 && failed_r && failed_l && (offline_r || offline_l)
+    failed_r && failed_l && (offline_r || offline_l)
 }

@@ -525,3 +525,22 @@ fn a_district_may_wait_longer_or_not_raise_a_kind_at_all() {
     assert_eq!(standing.len(), 1);
     assert_eq!(standing[0].kind, AlarmKind::LampOutAtNight);
 }
+
+#[test]
+fn an_endpoint_dead_from_the_start_is_down_before_its_slcs_are_first_polled() {
+    let c = city(quiet());
+    let down = |_: DeviceKey| -> Result<Reading, FailReason> { Err(FailReason::Timeout) };
+    // Only the RTU class is due at first; its third failure takes it offline.
+    for n in 0..3 {
+        c.poll(PollClass::Rtu, t(n * 5), down);
+    }
+    assert_eq!(
+        c.seen.take(),
+        vec![(
+            ChangeKind::Raised,
+            AlarmKind::EndpointDown,
+            "127.0.0.1:15020".into()
+        )],
+        "no comms_lost for the RTU first"
+    );
+}
