@@ -530,7 +530,8 @@ fn a_district_may_wait_longer_or_not_raise_a_kind_at_all() {
 fn an_endpoint_dead_from_the_start_is_down_before_its_slcs_are_first_polled() {
     let c = city(quiet());
     let down = |_: DeviceKey| -> Result<Reading, FailReason> { Err(FailReason::Timeout) };
-    // Only the RTU class is due at first; its third failure takes it offline.
+    // Only the RTU class is due at first (its SLCs are polled later); an RTU
+    // that never answered is offline from its first failed poll.
     for n in 0..3 {
         c.poll(PollClass::Rtu, t(n * 5), down);
     }
