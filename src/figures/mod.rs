@@ -5,6 +5,7 @@
 
 pub mod metrics;
 pub mod report;
+pub mod sheet;
 pub mod window;
 
 use crate::state::LiveState;
