@@ -55,8 +55,9 @@ pub struct Context {
     slcs: HashMap<String, u32>,
     /// Device number of each RTU, by RTU id.
     rtus: HashMap<String, u32>,
-    /// District position and kind (0 RTU, 1 SLC) by device number.
-    devices: Vec<(u32, u8)>,
+    /// District position, kind (0 RTU, 1 SLC) and cabinet position by
+    /// device number.
+    devices: Vec<(u32, u8, u32)>,
     /// Installed RTUs and SLCs per district position.
     pub installed: Vec<[u64; 2]>,
     pub gateway_id: String,
@@ -79,18 +80,17 @@ impl Context {
         for (ci, c) in inventory.cabinets.iter().enumerate() {
             if let (Some(rtu), Some(d)) = (&c.rtu, inventory.district_of_cabinet(ci)) {
                 rtus.insert(rtu.id.clone(), devices.len() as u32);
-                devices.push((d as u32, 0));
+                devices.push((d as u32, 0, ci as u32));
                 installed[d][0] += 1;
             }
         }
         let mut slcs = HashMap::with_capacity(inventory.lamps.len());
         for (li, l) in inventory.lamps.iter().enumerate() {
-            let d = inventory
-                .cabinet_of_lamp(li)
-                .and_then(|c| inventory.district_of_cabinet(c));
-            if let (Some(slc), Some(d)) = (&l.slc, d) {
+            let cabinet = inventory.cabinet_of_lamp(li);
+            let d = cabinet.and_then(|c| inventory.district_of_cabinet(c));
+            if let (Some(slc), Some(d), Some(c)) = (&l.slc, d, cabinet) {
                 slcs.insert(slc.id.clone(), devices.len() as u32);
-                devices.push((d as u32, 1));
+                devices.push((d as u32, 1, c as u32));
                 installed[d][1] += 1;
             }
         }
@@ -134,6 +134,9 @@ pub struct WindowSums {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub buckets: Vec<BucketSums>,
+    /// [rtu, slc] online microseconds over the whole window per cabinet
+    /// position (the report's per-cabinet online rates).
+    pub cabinet_online_us: Vec<[i64; 2]>,
 }
 
 /// Checks a window and its bucket against the limits.
@@ -211,7 +214,7 @@ pub fn fold(
     spans: &[(i64, i64)],
     events: &[TransitionEvent],
     lighting: &[LightingHour],
-) -> Vec<BucketSums> {
+) -> (Vec<BucketSums>, Vec<[i64; 2]>) {
     let n = ctx.inventory.districts.len();
     let b_us: Vec<(i64, i64)> = bounds
         .iter()
@@ -227,8 +230,9 @@ pub fn fold(
             lighting_s: vec![[0.0; 2]; n],
         })
         .collect();
+    let mut cabinets = vec![[0i64; 2]; ctx.inventory.cabinets.len()];
     let (Some(&(w_from, _)), Some(&(_, w_to))) = (b_us.first(), b_us.last()) else {
-        return out;
+        return (out, cabinets);
     };
     // Splits [a, b) ∩ window across the buckets it touches.
     let spread = |a: i64, b: i64, add: &mut dyn FnMut(usize, i64)| {
@@ -249,11 +253,13 @@ pub fn fold(
         spread(s, e, &mut |i, len| out[i].observed_us += len);
     }
     // Online time of a device from `a` to `b`, counted where observed.
-    let mut online = |d: u32, kind: usize, a: i64, b: i64| {
+    let mut online = |(d, kind, c): (u32, u8, u32), a: i64, b: i64| {
+        let kind = usize::from(kind);
         let first = spans.partition_point(|sp| sp.1 <= a);
         for &(s, e) in spans[first..].iter().take_while(|sp| sp.0 < b) {
             spread(a.max(s), b.min(e), &mut |i, len| {
                 out[i].online_us[d as usize][kind] += len;
+                cabinets[c as usize][kind] += len;
             });
         }
     };
@@ -269,8 +275,7 @@ pub fn fold(
             for dev in up.drain(..) {
                 let at = std::mem::replace(&mut since[dev as usize], OFF);
                 if at != OFF {
-                    let (d, kind) = ctx.devices[dev as usize];
-                    online(d, usize::from(kind), at, $at_end);
+                    online(ctx.devices[dev as usize], at, $at_end);
                 }
             }
         };
@@ -289,9 +294,9 @@ pub fn fold(
                 up.push(ev.device);
             }
             (false, false) => {
-                let (d, kind) = ctx.devices[ev.device as usize];
                 // `up` keeps the device; `close_all!` skips it while OFF.
-                online(d, usize::from(kind), std::mem::replace(at, OFF), ev.time_us);
+                let since = std::mem::replace(at, OFF);
+                online(ctx.devices[ev.device as usize], since, ev.time_us);
             }
             // A repeated state (a replay, a restart) changes nothing.
             _ => {}
@@ -320,7 +325,7 @@ pub fn fold(
             b.lighting_s[d][1] += h.lit_seconds;
         }
     }
-    out
+    (out, cabinets)
 }
 
 /// Reads what a window needs from the store and sums it per bucket and
@@ -345,10 +350,12 @@ pub async fn sums(
         .transitions_between(reset, to, district, |rtu, id| ctx.device(rtu, id))
         .await?;
     let lighting = db.lighting_hours(from, to, district).await?;
+    let (buckets, cabinet_online_us) = fold(ctx, &bounds, &spans, &events, &lighting);
     Ok(WindowSums {
         from,
         to,
-        buckets: fold(ctx, &bounds, &spans, &events, &lighting),
+        buckets,
+        cabinet_online_us,
     })
 }
 
