@@ -70,7 +70,8 @@ pub struct RepairFigures {
     pub within_deadline_share: Option<f64>,
 }
 
-/// The alarm figures of one scope over a window (see the module doc).
+/// The alarm figures of one scope over a window; `src/figures/alarms.rs`
+/// defines each (README "Figures from alarms").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlarmFigures {
     /// Alarms raised in the window, every kind.

@@ -127,7 +127,7 @@ pub struct ReportRow {
     #[serde(flatten)]
     pub window: WindowFigures,
     /// Alarms, repairs and the facility intact rate over the month
-    /// ([`add_alarms`]).
+    /// (`report::add_alarms` puts them in).
     pub alarms: AlarmFigures,
 }
 
