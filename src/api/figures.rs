@@ -6,6 +6,7 @@ use super::inventory::scope;
 use super::query::ApiQuery;
 use super::{ApiError, AppState};
 use crate::auth::Principal;
+use crate::figures::alarms::AlarmWindow;
 use crate::figures::report::{self, MonthlyReport, OnlineRates};
 use crate::figures::window::{self, Bucket, WindowError};
 use crate::figures::{self, Summary};
@@ -64,8 +65,8 @@ pub(super) async fn summary(
 /// (`figures::NowCache`): computed on the blocking pool, since a computation
 /// walks every lamp and the others wait for it.
 pub(super) async fn now(s: &AppState) -> Result<std::sync::Arc<figures::CityNow>, ApiError> {
-    let (cache, live) = (s.now_cache.clone(), s.live.clone());
-    super::blocking(move || cache.get(&live)).await
+    let (cache, live, alarms) = (s.now_cache.clone(), s.live.clone(), s.alarms.clone());
+    super::blocking(move || cache.get(&live, &alarms)).await
 }
 
 /// Every district's figures now, and the city's.
@@ -297,16 +298,27 @@ pub(super) async fn monthly(
     )
     .await
     .map_err(from_window)?;
-    let live = s.live.clone();
-    let (_, per) = super::blocking(move || figures::counts_now(&live)).await?;
+    let (live, engine) = (s.live.clone(), s.alarms.clone());
+    let (_, per) =
+        super::blocking(move || figures::counts_now(&live, &engine.standing(Utc::now()))).await?;
     let (ds, _, _) = positions(&s, district.as_deref());
-    let rows = report::rows(
+    let mut rows = report::rows(
         &s.figures,
         &per,
         &report::total(&sums),
         &ds,
         district.is_none(),
     );
+    let alarms = figures::alarms::load(
+        &store.db,
+        &s.figures.inventory,
+        from,
+        to,
+        district.as_deref(),
+    )
+    .await
+    .map_err(from_window)?;
+    report::add_alarms(&mut rows, &alarms);
     let report = MonthlyReport {
         month,
         from,
@@ -332,4 +344,63 @@ pub(super) async fn monthly(
     } else {
         Ok(Json(report).into_response())
     }
+}
+
+/// A window `[from, to)` of at most 93 days.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AlarmWindowQuery {
+    /// Start of the window (RFC 3339).
+    #[param(required = true, value_type = String, format = DateTime)]
+    from: Option<String>,
+    /// End of the window (RFC 3339), after `from`; the figures end at now
+    /// if it is later.
+    #[param(required = true, value_type = String, format = DateTime)]
+    to: Option<String>,
+    /// Only this district's figures (400 if the caller sees no such
+    /// district); every district's and the city's, or a district token's
+    /// own, by default.
+    district: Option<String>,
+}
+
+/// `GET /api/v1/metrics/alarms?from=&to=[&district=]` — alarms raised and
+/// cleared by kind, time to repair and the share within deadline by
+/// severity, open overdue at the end, and the facility intact rate over the
+/// window (`figures::alarms` has the rules), per district and for the city.
+/// A district-scoped caller gets its own district only.
+#[utoipa::path(
+    get,
+    operation_id = "alarm_figures",
+    path = "/api/v1/metrics/alarms",
+    tag = "figures",
+    security(("bearer" = [])),
+    params(AlarmWindowQuery),
+    responses(
+        (status = 200, description = "The window's alarm figures of every district the caller sees, and the city's to a city-wide caller without `district`", body = AlarmWindow),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn alarm_figures(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<AlarmWindowQuery>,
+) -> Result<Json<AlarmWindow>, ApiError> {
+    let district = scope(&s, &p, q.district)?;
+    let from = time("from", q.from.as_deref())?;
+    let to = time("to", q.to.as_deref())?;
+    window::check(from, to, None).map_err(from_window)?;
+    let store = store(&s)?;
+    let w = figures::alarms::load(
+        &store.db,
+        &s.figures.inventory,
+        from,
+        to,
+        district.as_deref(),
+    )
+    .await
+    .map_err(from_window)?;
+    Ok(Json(w))
 }

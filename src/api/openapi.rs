@@ -75,6 +75,7 @@ answered already.
         alarms::close,
         figures::districts,
         figures::online_rates,
+        figures::alarm_figures,
         figures::monthly,
         commands::lamp_command,
         commands::group_command,

@@ -106,6 +106,9 @@ pub const ROUTES: &[Route] = &[
     route(Method::GET, "/api/v1/metrics/online-rates", Token, |m| {
         on(m, figures::online_rates)
     }),
+    route(Method::GET, "/api/v1/metrics/alarms", Token, |m| {
+        on(m, figures::alarm_figures)
+    }),
     route(Method::GET, "/api/v1/reports/monthly", Token, |m| {
         on(m, figures::monthly)
     }),

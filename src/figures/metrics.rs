@@ -2,6 +2,7 @@
 //! district id), from the one-second cache the API shares.
 
 use super::{Counts, NowCache, Summary};
+use crate::alarm::Alarms;
 use crate::exposition::{gauges, label};
 use crate::state::LiveState;
 use prometheus_client::collector::Collector;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 pub struct FigureMetrics {
     pub live: Arc<LiveState>,
     pub cache: Arc<NowCache>,
+    /// The standing alarms behind the facility intact rate.
+    pub alarms: Arc<Alarms>,
 }
 
 impl std::fmt::Debug for FigureMetrics {
@@ -22,7 +25,7 @@ impl std::fmt::Debug for FigureMetrics {
 type CountFamily = (&'static str, &'static str, fn(&Counts) -> u64);
 type RatioFamily = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
 
-const COUNTS: [CountFamily; 8] = [
+const COUNTS: [CountFamily; 10] = [
     ("lampgw_cabinets", "Cabinets in inventory", |c| {
         c.cabinets_total
     }),
@@ -40,6 +43,16 @@ const COUNTS: [CountFamily; 8] = [
         "lampgw_lamps_expected_lit",
         "Lamps that should be lit",
         |c| c.lamps_expected_lit,
+    ),
+    (
+        "lampgw_facilities",
+        "Facilities: lamps, circuits with lamps, cabinets",
+        |c| c.facilities_total,
+    ),
+    (
+        "lampgw_facilities_intact",
+        "Facilities with no standing fault alarm",
+        |c| c.facilities_intact,
     ),
 ];
 
@@ -65,14 +78,14 @@ const RATIOS: [RatioFamily; 6] = [
     ),
     (
         "lampgw_facility_intact_rate",
-        "Controllers without active fault / installed",
+        "Facilities with no standing fault alarm / facilities",
         |x| x.facility_intact_rate,
     ),
 ];
 
 impl Collector for FigureMetrics {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
-        let now = self.cache.get(&self.live);
+        let now = self.cache.get(&self.live, &self.alarms);
         let (city, districts) = &*now;
         let scopes: Vec<&Summary> = std::iter::once(city).chain(districts).collect();
         for (name, help, get) in COUNTS {

@@ -1,13 +1,17 @@
 //! The supervision figures the city is evaluated on (DESIGN.md): RTU
 //! installation ratio (终端安装率) and online rate (在线率), single-lamp control
 //! share (单灯控制率) and online rate, lighting rate (亮灯率), and the facility
-//! intact rate (设施完好率). "Now" comes from the live state in memory.
+//! intact rate (设施完好率). "Now" comes from the live state in memory and,
+//! for the facility intact rate, the alarm engine's standing alarms (its
+//! definition: `alarms.rs`).
 
+pub mod alarms;
 pub mod metrics;
 pub mod report;
 pub mod sheet;
 pub mod window;
 
+use crate::alarm::{Alarm, Alarms};
 use crate::state::LiveState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -27,6 +31,10 @@ pub struct Counts {
     /// Installed controllers (RTUs and SLCs) online with no active fault:
     /// no SLC fault flag, no RTU leakage alarm.
     pub controllers_intact: u64,
+    /// Facilities: lamps, circuits with lamps, cabinets (`alarms.rs`).
+    pub facilities_total: u64,
+    /// Facilities with no standing fault alarm.
+    pub facilities_intact: u64,
 }
 
 impl Counts {
@@ -40,6 +48,8 @@ impl Counts {
         self.lamps_lit += o.lamps_lit;
         self.lamps_expected_lit += o.lamps_expected_lit;
         self.controllers_intact += o.controllers_intact;
+        self.facilities_total += o.facilities_total;
+        self.facilities_intact += o.facilities_intact;
     }
 }
 
@@ -62,6 +72,7 @@ pub struct Summary {
     pub slc_control_share: Option<f64>,
     pub slc_online_rate: Option<f64>,
     pub lighting_rate: Option<f64>,
+    /// `facilities_intact / facilities_total` (设施完好率; `alarms.rs`).
     pub facility_intact_rate: Option<f64>,
 }
 
@@ -77,14 +88,14 @@ impl Summary {
             slc_control_share: ratio(c.slcs_installed, c.lamps_total),
             slc_online_rate: ratio(c.slcs_online, c.slcs_installed),
             lighting_rate: ratio(c.lamps_lit, c.lamps_expected_lit),
-            facility_intact_rate: ratio(c.controllers_intact, c.rtus_installed + c.slcs_installed),
+            facility_intact_rate: ratio(c.facilities_intact, c.facilities_total),
         }
     }
 }
 
 /// The counts now, per district (in inventory order) and for the city, in
-/// one pass over the live state.
-pub fn counts_now(live: &LiveState) -> (Counts, Vec<Counts>) {
+/// one pass over the live state; the facilities from the `standing` alarms.
+pub fn counts_now(live: &LiveState, standing: &[Alarm]) -> (Counts, Vec<Counts>) {
     let inv = &live.inventory;
     let inner = live.read();
     let mut per = vec![Counts::default(); inv.districts.len()];
@@ -122,6 +133,12 @@ pub fn counts_now(live: &LiveState) -> (Counts, Vec<Counts>) {
             k.lamps_lit += u64::from(lighting.lit);
         }
     }
+    drop(inner);
+    // Per district then the city, as `per` is: the city's is the sum.
+    for (k, f) in per.iter_mut().zip(alarms::intact_now(inv, standing)) {
+        k.facilities_total = f.facilities;
+        k.facilities_intact = f.intact;
+    }
     let mut city = Counts::default();
     for k in &per {
         city.add(k);
@@ -129,10 +146,11 @@ pub fn counts_now(live: &LiveState) -> (Counts, Vec<Counts>) {
     (city, per)
 }
 
-/// The city's summary followed by every district's.
-pub fn summaries_now(live: &LiveState) -> (Summary, Vec<Summary>) {
+/// The city's summary followed by every district's; `standing` are the
+/// alarm engine's standing alarms.
+pub fn summaries_now(live: &LiveState, standing: &[Alarm]) -> (Summary, Vec<Summary>) {
     let at = Utc::now();
-    let (city, per) = counts_now(live);
+    let (city, per) = counts_now(live, standing);
     let districts = live
         .inventory
         .districts
@@ -148,8 +166,10 @@ pub fn summaries_now(live: &LiveState) -> (Summary, Vec<Summary>) {
 /// read lock, which holds up the state task, and many clients asking at once
 /// would each walk it. A confirmed command makes the figures stale at once
 /// (the lighting rate judges by it as soon as it says confirmed); a poll's
-/// values are in them within `ttl`. One caller computes while the others
-/// wait for its result.
+/// values and an alarm change (raised, cleared: the facility intact rate)
+/// are in them within `ttl` — alarms change with the polls, and at dusk in a
+/// large city often enough to defeat a cache that dropped at each change.
+/// One caller computes while the others wait for its result.
 #[derive(Debug)]
 pub struct NowCache {
     ttl: std::time::Duration,
@@ -178,14 +198,15 @@ impl NowCache {
     /// The figures now, from the cache when they are fresh. Blocks while
     /// another caller computes them: call it off the async workers
     /// (`spawn_blocking`) where many may ask at once.
-    pub fn get(&self, live: &LiveState) -> Arc<CityNow> {
+    pub fn get(&self, live: &LiveState, alarms: &Alarms) -> Arc<CityNow> {
         let mut slot = self.slot.lock();
         let writes = live.writes_applied();
         match &*slot {
             Some(c) if c.at.elapsed() < self.ttl && c.writes == writes => c.now.clone(),
             _ => {
                 let at = std::time::Instant::now();
-                let now = Arc::new(summaries_now(live));
+                let standing = alarms.standing(Utc::now());
+                let now = Arc::new(summaries_now(live, &standing));
                 *slot = Some(Cached {
                     at,
                     writes,

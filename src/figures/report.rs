@@ -1,9 +1,12 @@
 //! The windowed figures as the API answers them: one object per scope (a
 //! district or the city) and bucket, and the monthly evaluation report (one
-//! row per district and the city, as JSON or CSV).
+//! row per district and the city, as JSON or CSV), with the alarm figures
+//! of the month (`alarms.rs`).
 
+use super::alarms::{AlarmFigures, AlarmWindow};
 use super::window::{BucketSums, Context, WindowError, WindowSums};
 use super::{ratio, Counts};
+use crate::alarm::Severity;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -123,6 +126,9 @@ pub struct ReportRow {
     pub slc_control_share: Option<f64>,
     #[serde(flatten)]
     pub window: WindowFigures,
+    /// Alarms, repairs and the facility intact rate over the month
+    /// (`report::add_alarms` puts them in).
+    pub alarms: AlarmFigures,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -171,6 +177,7 @@ pub fn rows(
             slcs_installed: c.slcs_installed,
             slc_control_share: ratio(c.slcs_installed, c.lamps_total),
             window: figures(ctx, month, ds),
+            alarms: AlarmFigures::default(),
         }
     };
     let mut out: Vec<ReportRow> = districts
@@ -187,9 +194,18 @@ pub fn rows(
     out
 }
 
+/// Puts each scope's alarm figures of `w` into the row of that scope.
+pub fn add_alarms(rows: &mut [ReportRow], w: &AlarmWindow) {
+    for r in rows {
+        if let Some(s) = w.scope(&r.scope) {
+            r.alarms = s.figures.clone();
+        }
+    }
+}
+
 /// The report as CSV: one header line, one line per row; ratios as percent
 /// with two decimals (empty where the denominator is 0), as evaluation
-/// forms ask; seconds as whole numbers.
+/// forms ask; seconds as whole numbers (empty where there is no repair).
 pub fn csv(report: &MonthlyReport) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -212,11 +228,34 @@ pub fn csv(report: &MonthlyReport) -> Result<String, csv::Error> {
         "slc_monitored_seconds",
         "lamp_lit_seconds",
         "lamp_expected_lit_seconds",
+        "alarms_raised",
+        "alarms_cleared",
+        "repair_mean_seconds_emergency",
+        "repair_p90_seconds_emergency",
+        "repair_mean_seconds_serious",
+        "repair_p90_seconds_serious",
+        "repair_mean_seconds_ordinary",
+        "repair_p90_seconds_ordinary",
+        "repaired_within_deadline_pct",
+        "open_overdue",
+        "facility_intact_rate_pct",
     ])?;
     let pct = |r: Option<f64>| r.map_or(String::new(), |r| format!("{:.2}", r * 100.0));
     let whole = |s: f64| format!("{:.0}", s);
+    let maybe = |s: Option<f64>| s.map_or(String::new(), whole);
     for r in &report.rows {
         let f = &r.window;
+        let a = &r.alarms;
+        let repair = |s: Severity| {
+            let x = a.repair.get(&s);
+            [
+                maybe(x.and_then(|x| x.mean_seconds)),
+                maybe(x.and_then(|x| x.p90_seconds)),
+            ]
+        };
+        let [em_mean, em_p90] = repair(Severity::Emergency);
+        let [se_mean, se_p90] = repair(Severity::Serious);
+        let [or_mean, or_p90] = repair(Severity::Ordinary);
         w.write_record([
             report.month.clone(),
             r.scope.clone(),
@@ -237,6 +276,17 @@ pub fn csv(report: &MonthlyReport) -> Result<String, csv::Error> {
             whole(f.slc_monitored_seconds),
             whole(f.lamp_lit_seconds),
             whole(f.lamp_expected_lit_seconds),
+            a.raised.to_string(),
+            a.cleared.to_string(),
+            em_mean,
+            em_p90,
+            se_mean,
+            se_p90,
+            or_mean,
+            or_p90,
+            pct(a.within_deadline_share),
+            a.open_overdue.to_string(),
+            pct(a.facility_intact_rate),
         ])?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;

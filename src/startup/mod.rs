@@ -475,6 +475,7 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
     metrics.register_collector(Box::new(crate::figures::metrics::FigureMetrics {
         live: live.clone(),
         cache: now_cache.clone(),
+        alarms: p.alarms.clone(),
     }));
     metrics.register_collector(Box::new(crate::alarm::metrics::AlarmMetrics(
         p.alarms.clone(),

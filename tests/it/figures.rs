@@ -57,7 +57,7 @@ fn close(got: &Value, want: Option<f64>, what: &str) {
     }
 }
 
-fn check(s: &Value, counts: [u64; 9], ratios: [Option<f64>; 6]) {
+fn check(s: &Value, counts: [u64; 11], ratios: [Option<f64>; 6]) {
     let names = [
         "cabinets_total",
         "rtus_installed",
@@ -68,6 +68,8 @@ fn check(s: &Value, counts: [u64; 9], ratios: [Option<f64>; 6]) {
         "lamps_lit",
         "lamps_expected_lit",
         "controllers_intact",
+        "facilities_total",
+        "facilities_intact",
     ];
     for (n, want) in names.iter().zip(counts) {
         assert_eq!(s[n], want, "{} {n}: {s}", s["scope"]);
@@ -139,29 +141,52 @@ async fn figures_now_for_city_and_districts() {
             && get("/api/v1/lamps?online=false").await.1["total"] == 4
     })
     .await;
-
-    let (status, all) = get("/api/v1/metrics/districts").await;
-    assert_eq!(status, 200);
+    // The facility intact rate is the alarms': once the failed lamp's alarm
+    // stands, figures computed after it was seen count it.
+    eventually("the lamp failure raised", || async {
+        get("/api/v1/alarms?kind=lamp_failure&state=active").await.1["total"] == 1
+    })
+    .await;
+    let seen = chrono::Utc::now();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let all = loop {
+        let (status, body) = get("/api/v1/metrics/districts").await;
+        assert_eq!(status, 200);
+        let at: chrono::DateTime<chrono::Utc> = body["at"].as_str().unwrap().parse().unwrap();
+        if at > seen {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no figures computed after the alarm was seen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let d = &all["districts"];
     // D01: 3 cabinets, 2 RTUs (R-C2 offline); 10 lamps, 8 SLCs (C2's 4 offline);
-    // C1's 4 should be lit, 3 are (S-C1-2 failed); intact: R-C1 + 3 SLCs of C1.
+    // C1's 4 should be lit, 3 are (S-C1-2 failed); controllers intact: R-C1 +
+    // 3 SLCs of C1. Facilities: 10 lamps + 9 circuits with lamps (C1's 1-4,
+    // C2's 1-4, C5's 1) + 3 cabinets = 22; faulty: L-C1-2 (lamp_failure) —
+    // C2's silent endpoint is endpoint_down, no fault: 21 / 22.
     check(
         &d[0],
-        [3, 2, 1, 10, 8, 4, 3, 4, 4],
+        [3, 2, 1, 10, 8, 4, 3, 4, 4, 22, 21],
         [
             Some(2.0 / 3.0),
             Some(0.5),
             Some(0.8),
             Some(0.5),
             Some(0.75),
-            Some(0.4),
+            Some(21.0 / 22.0),
         ],
     );
     // D02: 2 cabinets, 1 RTU online; 9 lamps, 4 SLCs all online; circuit 1 off
-    // so 3 should be lit and are; intact: R-C3 + 4 SLCs.
+    // so 3 should be lit and are; controllers intact: R-C3 + 4 SLCs.
+    // Facilities: 9 lamps + 5 circuits (C3's 1-4, C4's 1) + 2 cabinets = 16;
+    // the opened contactor is no fault (no supply, nothing planned on): 16 / 16.
     check(
         &d[1],
-        [2, 1, 1, 9, 4, 4, 3, 3, 5],
+        [2, 1, 1, 9, 4, 4, 3, 3, 5, 16, 16],
         [
             Some(0.5),
             Some(1.0),
@@ -172,18 +197,18 @@ async fn figures_now_for_city_and_districts() {
         ],
     );
     // D03: nothing, every ratio null.
-    check(&d[2], [0; 9], [None; 6]);
-    // City: the sums.
+    check(&d[2], [0; 11], [None; 6]);
+    // City: the sums; facilities 38, 37 intact.
     check(
         &all["city"],
-        [5, 3, 2, 19, 12, 8, 6, 7, 9],
+        [5, 3, 2, 19, 12, 8, 6, 7, 9, 38, 37],
         [
             Some(0.6),
             Some(2.0 / 3.0),
             Some(12.0 / 19.0),
             Some(8.0 / 12.0),
             Some(6.0 / 7.0),
-            Some(0.6),
+            Some(37.0 / 38.0),
         ],
     );
 

@@ -9,6 +9,7 @@
 //! kill, an environment variable) spawns the `lamp-gateway` binary.
 
 mod alarm_faults;
+mod alarm_store;
 mod alarms;
 mod auth;
 mod check_config;

@@ -264,6 +264,11 @@ async fn another_districts_things_answer_as_unknown_ones() {
             ("D02", "D99"),
         ),
         (
+            "/api/v1/metrics/alarms?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&district=D02",
+            "/api/v1/metrics/alarms?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&district=D99",
+            ("D02", "D99"),
+        ),
+        (
             "/api/v1/districts/D02",
             "/api/v1/districts/D99",
             ("D02", "D99"),

@@ -245,24 +245,34 @@ impl Db {
     /// The alarms that stood at some time in [from, to): raised before `to`
     /// and not yet over at `from` (not cleared, or cleared at or after
     /// `from`; one closed while standing counts until its `closed_at`). Those
-    /// cleared in the window are among them. Oldest first (raised_at, id).
+    /// cleared in the window are among them. Only `district`'s alarms (the
+    /// district the alarm was raised in) when it is given. Oldest first
+    /// (raised_at, id).
     pub async fn alarms_in_window(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        district: Option<&str>,
     ) -> Result<Vec<Alarm>, sqlx::Error> {
+        let only = if district.is_some() {
+            " AND district = $3"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {COLUMNS} FROM alarms WHERE raised_at < $2 \
              AND ((cleared_at IS NULL AND (closed_at IS NULL OR closed_at >= $1)) \
-                  OR cleared_at >= $1) \
+                  OR cleared_at >= $1){only} \
              ORDER BY raised_at, id"
         );
         let rows: Vec<AlarmRecord> = with_pool!(self, pool => {
-            sqlx::query_as(&sql)
+            let mut q = sqlx::query_as(&sql)
                 .bind(StoreTime(from))
-                .bind(StoreTime(to))
-                .fetch_all(pool)
-                .await?
+                .bind(StoreTime(to));
+            if let Some(d) = district {
+                q = q.bind(d);
+            }
+            q.fetch_all(pool).await?
         });
         alarms_of(rows)
     }
@@ -319,8 +329,9 @@ impl Store {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        district: Option<&str>,
     ) -> Result<Vec<Alarm>, sqlx::Error> {
-        self.db.alarms_in_window(from, to).await
+        self.db.alarms_in_window(from, to, district).await
     }
 }
 
