@@ -335,9 +335,10 @@ struct Pending {
 fn verdicts(live: &LiveState) -> Vec<Verdict> {
     let inv = &*live.inventory;
     let cabinets = inv.cabinets.len();
-    // `None`: a lamp without an SLC that should be lit, waiting for its
-    // cabinet's estimate.
-    let mut found: Vec<Option<Verdict>> = Vec::with_capacity(inv.lamps.len());
+    let mut verdicts: Vec<Verdict> = Vec::with_capacity(inv.lamps.len());
+    // Lamps without an SLC that should be lit, waiting for their cabinet's
+    // estimate (their place in `verdicts` holds estimated dark meanwhile).
+    let mut waiting: Vec<(usize, usize)> = Vec::new();
     let mut rtu_w: Vec<Option<f64>> = vec![None; cabinets];
     let mut slc_w = vec![0.0f64; cabinets];
     {
@@ -350,7 +351,7 @@ fn verdicts(live: &LiveState) -> Vec<Verdict> {
         }
         for (li, lamp) in inv.lamps.iter().enumerate() {
             let Some(ci) = inv.cabinet_of_lamp(li) else {
-                found.push(Some(Verdict::NotExpected));
+                verdicts.push(Verdict::NotExpected);
                 continue;
             };
             let slc = &inner.lamps[li];
@@ -358,11 +359,11 @@ fn verdicts(live: &LiveState) -> Vec<Verdict> {
             let v = if has_slc && slc.online {
                 slc_w[ci] += slc.reading.as_ref().and_then(|r| r.power).unwrap_or(0.0);
                 let j = live.lighting(&inner, li);
-                Some(match (j.expected, j.lit) {
+                match (j.expected, j.lit) {
                     (false, _) => Verdict::NotExpected,
                     (true, true) => Verdict::Lit,
                     (true, false) => Verdict::Dark,
-                })
+                }
             } else {
                 let commanded = if has_slc { inner.commanded[li] } else { None };
                 let expected = lighting::expected_unobserved(
@@ -371,23 +372,22 @@ fn verdicts(live: &LiveState) -> Vec<Verdict> {
                     commanded,
                 );
                 match expected {
-                    Some(false) => Some(Verdict::NotExpected),
-                    Some(true) if !has_slc => None,
-                    _ => Some(Verdict::Unknown),
+                    Some(false) => Verdict::NotExpected,
+                    Some(true) if !has_slc => {
+                        waiting.push((li, ci));
+                        Verdict::EstimatedDark
+                    }
+                    _ => Verdict::Unknown,
                 }
             };
-            found.push(v);
+            verdicts.push(v);
         }
     }
     // The lock is released: the estimate per cabinet.
     let mut pending: Vec<Pending> = vec![Pending::default(); cabinets];
-    for (li, v) in found.iter().enumerate() {
-        if v.is_some() {
-            continue;
-        }
-        let Some(ci) = inv.cabinet_of_lamp(li) else {
-            continue;
-        };
+    // Each waiting lamp's group within its cabinet.
+    let mut group_of: Vec<usize> = Vec::with_capacity(waiting.len());
+    for &(li, ci) in &waiting {
         let p = &mut pending[ci];
         p.lamps += 1;
         if let Some(w) = inv.lamps[li].rated_power_w {
@@ -395,10 +395,15 @@ fn verdicts(live: &LiveState) -> Vec<Verdict> {
             p.rated_n += 1;
         }
         let road = inv.road_of_lamp(li).map_or(u32::MAX, |r| r as u32);
-        match p.groups.iter_mut().find(|(r, _)| *r == road) {
-            Some(g) => g.1 += 1,
-            None => p.groups.push((road, 1)),
-        }
+        let g = match p.groups.iter().position(|(r, _)| *r == road) {
+            Some(g) => g,
+            None => {
+                p.groups.push((road, 0));
+                p.groups.len() - 1
+            }
+        };
+        p.groups[g].1 += 1;
+        group_of.push(g);
     }
     // Per cabinet and group: how many are still to be marked lit; `None`
     // where there is no basis (the lamps are unknown).
@@ -413,33 +418,18 @@ fn verdicts(live: &LiveState) -> Vec<Verdict> {
             lit_left[ci] = Some(apportion(k, &sizes));
         }
     }
-    found
-        .into_iter()
-        .enumerate()
-        .map(|(li, v)| {
-            if let Some(v) = v {
-                return v;
-            }
-            let Some(ci) = inv.cabinet_of_lamp(li) else {
-                return Verdict::NotExpected;
-            };
-            let Some(left) = lit_left[ci].as_mut() else {
-                return Verdict::Unknown;
-            };
-            let road = inv.road_of_lamp(li).map_or(u32::MAX, |r| r as u32);
-            let g = pending[ci]
-                .groups
-                .iter()
-                .position(|(r, _)| *r == road)
-                .expect("every pending lamp's group was made above");
-            if left[g] > 0 {
+    // In `lamps.csv` order, so the first lamps of a group are the lit ones.
+    for (&(li, ci), &g) in waiting.iter().zip(&group_of) {
+        verdicts[li] = match lit_left[ci].as_mut() {
+            None => Verdict::Unknown,
+            Some(left) if left[g] > 0 => {
                 left[g] -= 1;
                 Verdict::EstimatedLit
-            } else {
-                Verdict::EstimatedDark
             }
-        })
-        .collect()
+            Some(_) => Verdict::EstimatedDark,
+        };
+    }
+    verdicts
 }
 
 /// Accumulates one road class of one scope.
