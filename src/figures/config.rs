@@ -267,6 +267,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_settings_file_says_the_defaults() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let s = crate::settings::Settings::load(Some(&file)).unwrap();
+        assert_eq!(s.figures, FiguresSettings::default());
+    }
+
+    #[test]
     fn a_bad_policy_or_key_fails_the_load_naming_it() {
         let err =
             crate::settings::tests::load("[figures]\nunknown_counts_as = \"lit\"\n").unwrap_err();
