@@ -39,7 +39,8 @@
 //!    What the subtraction cannot see is in `P` too: the lamps of offline
 //!    SLCs (what they draw now is not known), controllers' standby, line
 //!    losses. The rounding absorbs less than half a mean lamp of it; the
-//!    cap at `n` bounds the rest. A lamp dimmed to half counts half a lamp.
+//!    cap at `n` bounds the rest. The estimate assumes lamps at full power:
+//!    a cabinet-wide dimmer (voltage regulator) lowers `P` and with it `k`.
 //! 5. **Sharing `k` among roads.** The `n` lamps are grouped by road (those
 //!    without a road form one group). A group of `n_g` lamps gets
 //!    `floor(k × n_g ÷ n)`; the lamps left over go one each to the groups
