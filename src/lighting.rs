@@ -73,6 +73,24 @@ impl LampFacts {
     }
 }
 
+/// Should be lit, for a lamp no SLC reading tells about: its SLC is offline
+/// or was never polled, or it has no SLC. What the schedule says for a lamp
+/// it governs; otherwise its circuit energised per the contactor of an
+/// online RTU and not commanded off by the last confirmed command (a lamp
+/// without an SLC has no relay: it burns when its circuit is energised).
+/// `None` when nothing tells: no schedule and no online RTU.
+pub fn expected_unobserved(
+    scheduled: Option<bool>,
+    contactor_closed: Option<bool>,
+    commanded: Option<bool>,
+) -> Option<bool> {
+    if scheduled.is_some() {
+        return scheduled;
+    }
+    let energised = contactor_closed?;
+    Some(energised && commanded != Some(false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +213,25 @@ mod tests {
             ..lamp()
         };
         assert_eq!(closed.judge(), verdict(true, false));
+    }
+
+    #[test]
+    fn unobserved_lamps_follow_the_schedule_else_the_contactor() {
+        // (scheduled, contactor, commanded) → expected
+        for (sched, contactor, commanded, want) in [
+            (Some(true), None, None, Some(true)),
+            (Some(false), Some(true), Some(true), Some(false)),
+            (None, Some(true), None, Some(true)),
+            (None, Some(true), Some(false), Some(false)),
+            (None, Some(false), Some(true), Some(false)),
+            (None, None, Some(true), None),
+        ] {
+            assert_eq!(
+                expected_unobserved(sched, contactor, commanded),
+                want,
+                "{sched:?} {contactor:?} {commanded:?}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::api::ApiSettings;
 use crate::auth::AuthSettings;
 use crate::control::ControlSettings;
 use crate::dialin::DialInSettings;
+use crate::figures::config::FiguresSettings;
 use crate::mqtt::MqttSettings;
 use crate::poll::PollSettings;
 use crate::schedule::ScheduleSettings;
@@ -48,6 +49,8 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     #[serde(default)]
     pub alarms: crate::alarm::AlarmSettings,
+    #[serde(default)]
+    pub figures: FiguresSettings,
     /// The file these settings were read from: what a reload reads again.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -193,6 +196,7 @@ impl Settings {
         out.extend(self.mqtt.problems());
         out.extend(self.dialin.problems());
         out.extend(self.schedule.problems());
+        out.extend(self.figures.problems());
         out
     }
 }

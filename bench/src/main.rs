@@ -4,6 +4,7 @@
 mod alarms;
 mod api_load;
 mod control;
+mod evaluation;
 mod field;
 mod figures;
 mod gateway;
@@ -65,6 +66,13 @@ enum Cmd {
     /// history, SQLite and PostgreSQL (was the figures_bench example):
     /// [--endpoints N --slcs M --days D --postgres URL|none]
     Figures {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The evaluation-grade lighting figures now against the summary's
+    /// counts on one generated live state, in-process:
+    /// [cabinets] [lamps_per_cabinet] [runs]
+    Evaluation {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -170,6 +178,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Schedule { args }) => schedule::run(args),
         Some(Cmd::Alarms { args }) => alarms::run(args),
         Some(Cmd::Figures { args }) => figures::run(args),
+        Some(Cmd::Evaluation { args }) => evaluation::run(args),
         Some(Cmd::RawClient { config, cycles }) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

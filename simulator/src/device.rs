@@ -174,6 +174,10 @@ pub(crate) struct Cabinet {
     /// stuck one does not follow: see [`Cabinet::contact_closed`]).
     pub contactors: Vec<bool>,
     pub circuit_faults: Vec<CircuitFault>,
+    /// Load (W) on circuit n besides its SLC lamps is `plain_w[n - 1]`: the
+    /// lamps without an SLC, which only the RTU meters. Drawn while the
+    /// circuit has supply.
+    pub plain_w: Vec<f64>,
     pub door: bool,
     pub leakage: bool,
     pub rtu_fault: RtuFault,
@@ -215,6 +219,7 @@ impl Cabinet {
             slcs,
             contactors: vec![true; usize::from(circuits.max(1))],
             circuit_faults: vec![CircuitFault::default(); usize::from(circuits.max(1))],
+            plain_w: vec![0.0; usize::from(circuits.max(1))],
             door: false,
             leakage: false,
             rtu_fault: RtuFault::default(),
@@ -303,8 +308,17 @@ impl Cabinet {
                 s.failed = true;
             }
         }
+        total_w += self.plain_power();
         self.energy_kwh += total_w * dt / 3.6e6;
         self.last_t = now;
+    }
+
+    /// The load of lamps without an SLC on circuits with supply (W).
+    fn plain_power(&self) -> f64 {
+        (0..self.plain_w.len())
+            .filter(|&c| self.supplied(c))
+            .map(|c| self.plain_w[c])
+            .sum()
     }
 
     /// Live values of SLC `j`, ignoring comm faults.
@@ -365,6 +379,12 @@ impl Cabinet {
             if p > 0.0 {
                 let v = self.supply_v(100 + j as u64, tick);
                 current[self.circuit_of(j) % 3] += p / (v * LIT_PF);
+                active_power += p;
+            }
+        }
+        for (c, &p) in self.plain_w.iter().enumerate() {
+            if p > 0.0 && self.supplied(c) {
+                current[c % 3] += p / (self.supply_v(c as u64 % 3, tick) * LIT_PF);
                 active_power += p;
             }
         }
@@ -519,6 +539,32 @@ mod tests {
         assert_eq!(c.rtu(3600.0).contactors, [true, true]);
         let cabinet: f64 = [1, 3].map(|j| c.live_slc(j, 3600.0).power).iter().sum();
         assert!((c.rtu(3600.0).active_power - cabinet).abs() < 1e-9);
+    }
+
+    #[test]
+    fn lamps_without_slc_load_the_rtu_meter_only() {
+        // 4 SLCs on 4 circuits; 300 W of lamps without SLC on circuit 1
+        // (phase A), 150 W on circuit 2 (phase B).
+        let mut c = Cabinet::new(0, 4, 4, 7, 0.0);
+        let slcs = |c: &Cabinet| (0..4).map(|j| c.live_slc(j, 0.0).power).sum::<f64>();
+        let before = c.rtu(0.0);
+        c.plain_w[0] = 300.0;
+        c.plain_w[1] = 150.0;
+        let after = c.rtu(0.0);
+        assert!((after.active_power - slcs(&c) - 450.0).abs() < 1e-9);
+        let phase_a = 300.0 / (after.voltage[0] * LIT_PF);
+        assert!((after.current[0] - before.current[0] - phase_a).abs() < 1e-9);
+        assert_eq!(after.current[2], before.current[2], "nothing on phase C");
+        // An open contactor takes its circuit's plain lamps off the meter.
+        c.contactors[0] = false;
+        assert!((c.rtu(0.0).active_power - slcs(&c) - 150.0).abs() < 1e-9);
+        // The cabinet meter bills them; the SLCs' own meters do not.
+        let slc_energy: f64 = (0..4).map(|j| c.live_slc(j, 0.0).energy).sum();
+        let (meter, watts) = (c.rtu(0.0).energy, c.rtu(0.0).active_power);
+        c.advance(3600.0, 0.0, false);
+        assert!((c.rtu(3600.0).energy - meter - watts / 1000.0).abs() < 1e-9);
+        let slc_after: f64 = (0..4).map(|j| c.live_slc(j, 3600.0).energy).sum();
+        assert!((slc_after - slc_energy - slcs(&c) / 1000.0).abs() < 1e-9);
     }
 
     #[test]

@@ -786,6 +786,37 @@ impl Simulator {
             .circuit_fault(circuit - 1)
     }
 
+    /// Sets the load (W) of the lamps without an SLC on circuit `circuit`
+    /// (1-based) of endpoint `endpoint`'s cabinet: drawn while the circuit
+    /// has supply, it is in the RTU's active power, phase current and
+    /// energy and in no SLC's readings (0 clears it). Panics where
+    /// [`Simulator::try_set_plain_load`] returns an error.
+    pub fn set_plain_load(&self, endpoint: usize, circuit: usize, watts: f64) {
+        if let Err(e) = self.try_set_plain_load(endpoint, circuit, watts) {
+            panic!("set_plain_load({endpoint}, {circuit}, {watts}): {e}");
+        }
+    }
+
+    /// Sets the load of a circuit's lamps without an SLC; refuses unknown
+    /// indices and a load that is negative or not finite.
+    pub fn try_set_plain_load(
+        &self,
+        endpoint: usize,
+        circuit: usize,
+        watts: f64,
+    ) -> Result<(), SimError> {
+        self.check_circuit(endpoint, circuit)?;
+        if !(watts.is_finite() && watts >= 0.0) {
+            return Err(SimError::Config(format!(
+                "plain load {watts} W: a finite load of 0 W or more"
+            )));
+        }
+        // Billed up to now at the old load first.
+        let (mut cab, _) = self.shared.cabinet(endpoint, true);
+        cab.plain_w[circuit - 1] = watts;
+        Ok(())
+    }
+
     /// Sets the cabinet's door and leakage (residual current) alarms, as its
     /// RTU reports them. Panics on an unknown index.
     pub fn set_rtu_alarms(&self, endpoint: usize, door: bool, leakage: bool) {

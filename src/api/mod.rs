@@ -23,6 +23,7 @@ mod cache;
 mod commands;
 mod config;
 mod error;
+mod evaluation;
 mod figures;
 mod health;
 mod history;
@@ -62,6 +63,9 @@ pub struct AppState {
     pub control: Arc<Control>,
     /// The figures now for `/metrics`, computed at most once a second.
     pub now_cache: Arc<crate::figures::NowCache>,
+    /// The evaluation-grade lighting figures now, with the `[figures]`
+    /// settings they are computed under, reused for `api.cache_ttl`.
+    pub evaluation: Arc<crate::figures::evaluation::EvaluationCache>,
     /// `None` when `store.url` is `none`.
     pub store: Option<Arc<crate::store::Store>>,
     pub time_zone: chrono_tz::Tz,

@@ -9,7 +9,9 @@ use super::error::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
-use super::{admin, alarms, commands, figures, health, history, inventory, lamps, schedules};
+use super::{
+    admin, alarms, commands, evaluation, figures, health, history, inventory, lamps, schedules,
+};
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -74,6 +76,8 @@ answered already.
         alarms::acknowledge,
         alarms::close,
         figures::districts,
+        evaluation::roads,
+        evaluation::lighting,
         figures::online_rates,
         figures::alarm_figures,
         figures::monthly,

@@ -4,8 +4,8 @@
 //! that test.
 
 use super::{
-    admin, alarms, commands, figures, health, history, inventory, lamps, openapi, schedules,
-    AppState,
+    admin, alarms, commands, evaluation, figures, health, history, inventory, lamps, openapi,
+    schedules, AppState,
 };
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -102,6 +102,12 @@ pub const ROUTES: &[Route] = &[
     }),
     route(Method::GET, "/api/v1/metrics/districts", Token, |m| {
         on(m, figures::districts)
+    }),
+    route(Method::GET, "/api/v1/metrics/roads", Token, |m| {
+        on(m, evaluation::roads)
+    }),
+    route(Method::GET, "/api/v1/metrics/lighting", Token, |m| {
+        on(m, evaluation::lighting)
     }),
     route(Method::GET, "/api/v1/metrics/online-rates", Token, |m| {
         on(m, figures::online_rates)

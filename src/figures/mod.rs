@@ -6,6 +6,8 @@
 //! definition: `alarms.rs`).
 
 pub mod alarms;
+pub mod config;
+pub mod evaluation;
 pub mod metrics;
 pub mod report;
 pub mod sheet;

@@ -499,6 +499,10 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
         tokens: p.tokens.clone(),
         control: p.control.clone(),
         now_cache,
+        evaluation: Arc::new(crate::figures::evaluation::EvaluationCache::new(
+            settings.api.cache_ttl,
+            settings.figures.clone(),
+        )),
         metrics: Arc::new(metrics),
         store: p.store.clone(),
         mqtt: p.mqtt.clone(),

@@ -314,19 +314,7 @@ impl LiveState {
     fn facts(&self, inner: &Inner, lamp: usize) -> Option<LampFacts> {
         let d = &inner.lamps[lamp];
         let r = d.reading.as_ref()?;
-        let inv = &self.inventory;
-        let circuit = usize::from(inv.lamps[lamp].circuit);
-        let contactor_closed = inv
-            .cabinet_of_lamp(lamp)
-            .map(|c| &inner.rtus[c])
-            .filter(|rtu| rtu.online)
-            .and_then(|rtu| rtu.reading.as_ref())
-            .map(|rtu| {
-                rtu.contactors
-                    .get(circuit.wrapping_sub(1))
-                    .copied()
-                    .unwrap_or(false)
-            });
+        let contactor_closed = self.contactor(inner, lamp);
         Some(LampFacts {
             online: d.online,
             relay_on: r.on,
@@ -338,6 +326,24 @@ impl LiveState {
             lit_threshold_w: self.lit_threshold_w[lamp],
             scheduled: inner.scheduled[lamp],
         })
+    }
+
+    /// The contactor of the lamp's circuit, when its cabinet's RTU is online
+    /// and has reported (a circuit the RTU does not report counts open);
+    /// `None` otherwise.
+    pub fn contactor(&self, inner: &Inner, lamp: usize) -> Option<bool> {
+        let circuit = usize::from(self.inventory.lamps[lamp].circuit);
+        self.inventory
+            .cabinet_of_lamp(lamp)
+            .map(|c| &inner.rtus[c])
+            .filter(|rtu| rtu.online)
+            .and_then(|rtu| rtu.reading.as_ref())
+            .map(|rtu| {
+                rtu.contactors
+                    .get(circuit.wrapping_sub(1))
+                    .copied()
+                    .unwrap_or(false)
+            })
     }
 
     /// Each lamp's lit threshold (W) by position (0 for lamps without an SLC).

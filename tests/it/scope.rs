@@ -269,6 +269,16 @@ async fn another_districts_things_answer_as_unknown_ones() {
             ("D02", "D99"),
         ),
         (
+            "/api/v1/metrics/roads?district=D02",
+            "/api/v1/metrics/roads?district=D99",
+            ("D02", "D99"),
+        ),
+        (
+            "/api/v1/metrics/lighting?district=D02",
+            "/api/v1/metrics/lighting?district=D99",
+            ("D02", "D99"),
+        ),
+        (
             "/api/v1/districts/D02",
             "/api/v1/districts/D99",
             ("D02", "D99"),

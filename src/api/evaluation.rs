@@ -1,0 +1,167 @@
+//! The evaluation-grade lighting figures over HTTP (`figures::evaluation`
+//! has the rule): per road, and per road class, district and city.
+
+use super::error::{BadRequest, Unauthorized, Unavailable};
+use super::inventory::scope;
+use super::query::{paging, ApiQuery};
+use super::{ApiError, AppState};
+use crate::auth::Principal;
+use crate::figures::config::UnknownPolicy;
+use crate::figures::evaluation::{Evaluation, RoadRow, ScopeRow};
+use crate::inventory::RoadClass;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// The evaluation now, shared for `api.cache_ttl`
+/// (`figures::evaluation::EvaluationCache`): computed on the blocking pool,
+/// since a computation walks every lamp and the others wait for it.
+async fn now(s: &AppState) -> Result<Arc<Evaluation>, ApiError> {
+    let (cache, live) = (s.evaluation.clone(), s.live.clone());
+    super::blocking(move || cache.get(&live)).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RoadsQuery {
+    /// Only this district's roads (400 if the caller sees no such
+    /// district); a district token's own by default.
+    district: Option<String>,
+    /// Only roads of this class (the Chinese names 快速路, 主干道, 次干道,
+    /// 支路, 居住区, 景观 too); leaves out the `(no road)` rows.
+    #[param(value_type = Option<RoadClass>)]
+    class: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<usize>,
+    #[param(default = 0)]
+    offset: Option<usize>,
+}
+
+/// A page of roads with their evaluation.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RoadsAnswer<'a> {
+    at: DateTime<Utc>,
+    /// How lamps nobody can see count (`figures.unknown_counts_as`).
+    unknown_counts_as: UnknownPolicy,
+    total: usize,
+    limit: usize,
+    offset: usize,
+    items: Vec<&'a RoadRow>,
+}
+
+/// `GET /api/v1/metrics/roads[?district=][&class=]` — the lighting rate of
+/// every road now, every lamp of the inventory counted, with its dark lamps
+/// against the cap for its size and whether it meets its class's target;
+/// each district's lamps without a road as a `(no road)` row.
+#[utoipa::path(
+    get,
+    operation_id = "road_figures",
+    path = "/api/v1/metrics/roads",
+    tag = "figures",
+    security(("bearer" = [])),
+    params(RoadsQuery),
+    responses(
+        (status = 200, description = "A page of roads, by district in inventory order, each district's roads in roads.csv order then its `(no road)` row", body = RoadsAnswer<'_>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn roads(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<RoadsQuery>,
+) -> Result<Response, ApiError> {
+    let district = scope(&s, &p, q.district)?;
+    let class = q
+        .class
+        .as_deref()
+        .map(str::parse::<RoadClass>)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    let (limit, offset) = paging(q.limit, q.offset)?;
+    let e = now(&s).await?;
+    let matching = e.roads.iter().filter(|r| {
+        district.as_deref().is_none_or(|d| r.district == d)
+            && class.is_none_or(|c| r.class == Some(c))
+    });
+    let mut total = 0;
+    let mut items = Vec::new();
+    for (i, r) in matching.enumerate() {
+        total += 1;
+        if i >= offset && items.len() < limit {
+            items.push(r);
+        }
+    }
+    let body = RoadsAnswer {
+        at: e.at,
+        unknown_counts_as: e.unknown_counts_as,
+        total,
+        limit,
+        offset,
+        items,
+    };
+    Ok(Json(body).into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct LightingQuery {
+    /// Only this district's evaluation (400 if the caller sees no such
+    /// district), without the city's; a district token's own by default.
+    district: Option<String>,
+}
+
+/// The evaluation of every district the caller sees, and the city's.
+#[derive(Serialize, ToSchema)]
+pub(super) struct LightingAnswer<'a> {
+    at: DateTime<Utc>,
+    /// How lamps nobody can see count (`figures.unknown_counts_as`).
+    unknown_counts_as: UnknownPolicy,
+    /// `null` for one district (a district token, or `district=`).
+    city: Option<&'a ScopeRow>,
+    districts: Vec<&'a ScopeRow>,
+}
+
+/// `GET /api/v1/metrics/lighting[?district=]` — the evaluation-grade
+/// lighting rate now of the city and each district, with their rows per
+/// road class against the class's target.
+#[utoipa::path(
+    get,
+    operation_id = "lighting_evaluation",
+    path = "/api/v1/metrics/lighting",
+    tag = "figures",
+    security(("bearer" = [])),
+    params(LightingQuery),
+    responses(
+        (status = 200, description = "The city's evaluation (to a city-wide caller without `district`) and each district's, with their road classes", body = LightingAnswer<'_>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn lighting(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<LightingQuery>,
+) -> Result<Response, ApiError> {
+    let district = scope(&s, &p, q.district)?;
+    let e = now(&s).await?;
+    let body = LightingAnswer {
+        at: e.at,
+        unknown_counts_as: e.unknown_counts_as,
+        city: district.is_none().then_some(&e.city),
+        districts: e
+            .districts
+            .iter()
+            .filter(|d| district.as_deref().is_none_or(|id| d.scope == id))
+            .collect(),
+    };
+    Ok(Json(body).into_response())
+}

@@ -1,0 +1,311 @@
+//! `[figures]` settings: how the evaluation-grade figures count a lamp
+//! nobody can see, and what the city's evaluation judges them against.
+//!
+//! The defaults are those of the city evaluation rules the issue names
+//! (城市照明考评): lighting rate main roads ≥ 98 %, secondary and branch roads
+//! ≥ 96–97 %; facility intact rate ≥ 95 % on roads, ≥ 90 % for landscape
+//! lighting; at most 4 / 3 / 2 dark lamps on a road of 150–200 / 100–149 /
+//! under 100 lamps. Cities differ: every value can be overridden.
+
+use crate::inventory::RoadClass;
+use serde::{Deserialize, Serialize};
+
+/// How a lamp whose state nobody can see (its SLC offline, or no SLC and no
+/// online RTU) counts in the lighting rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownPolicy {
+    /// As a dark lamp: an inspector walking the road would not have seen
+    /// it lit, so the rate must not read higher than the inspector's count.
+    #[default]
+    Dark,
+    /// Left out of the denominator: the rate of the lamps that are seen.
+    Excluded,
+}
+
+impl UnknownPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnknownPolicy::Dark => "dark",
+            UnknownPolicy::Excluded => "excluded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FiguresSettings {
+    /// `dark` (default) or `excluded`: see [`UnknownPolicy`].
+    pub unknown_counts_as: UnknownPolicy,
+    /// Lighting rate (亮灯率) a road class must reach.
+    pub lighting_targets: LightingTargets,
+    /// Facility intact rate (设施完好率) targets.
+    pub intact_targets: IntactTargets,
+    /// The most dark lamps a road may have, by its size.
+    pub dark_caps: DarkCaps,
+}
+
+/// Lighting-rate target per road class, a fraction in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LightingTargets {
+    pub expressway: f64,
+    pub main: f64,
+    pub secondary: f64,
+    pub branch: f64,
+    pub residential: f64,
+    pub landscape: f64,
+}
+
+impl Default for LightingTargets {
+    fn default() -> Self {
+        Self {
+            // The rules score expressways with the main roads (98 %): both
+            // carry the fast traffic a dark lamp endangers most.
+            expressway: 0.98,
+            main: 0.98,
+            // The rules' "96–97 %": 97 for secondary roads, 96 for branches.
+            secondary: 0.97,
+            branch: 0.96,
+            // Residential streets are branch-grade roads in the road
+            // classification, so they take the branch target.
+            residential: 0.96,
+            // Landscape lighting is decorative and scored more loosely (its
+            // intact target is 90 % against 95 % on roads): a step below.
+            landscape: 0.95,
+        }
+    }
+}
+
+impl LightingTargets {
+    pub fn of(&self, class: RoadClass) -> f64 {
+        match class {
+            RoadClass::Expressway => self.expressway,
+            RoadClass::Main => self.main,
+            RoadClass::Secondary => self.secondary,
+            RoadClass::Branch => self.branch,
+            RoadClass::Residential => self.residential,
+            RoadClass::Landscape => self.landscape,
+        }
+    }
+}
+
+/// Facility intact rate targets: roads of every class but landscape, and
+/// landscape lighting.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntactTargets {
+    pub roads: f64,
+    pub landscape: f64,
+}
+
+impl Default for IntactTargets {
+    fn default() -> Self {
+        Self {
+            roads: 0.95,
+            landscape: 0.90,
+        }
+    }
+}
+
+impl IntactTargets {
+    pub fn of(&self, class: RoadClass) -> f64 {
+        match class {
+            RoadClass::Landscape => self.landscape,
+            _ => self.roads,
+        }
+    }
+}
+
+/// The most dark lamps a road may have, by the lamps it has in the
+/// inventory: the cap of the first band whose `up_to` holds that number;
+/// past the last band, the last band's proportion (by default 4 per 200
+/// lamps), rounded down and never below the last band's cap.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DarkCaps {
+    pub bands: Vec<DarkCapBand>,
+}
+
+/// Roads of at most `up_to` lamps may have `cap` dark lamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DarkCapBand {
+    pub up_to: u32,
+    pub cap: u32,
+}
+
+impl Default for DarkCaps {
+    fn default() -> Self {
+        Self {
+            bands: vec![
+                DarkCapBand { up_to: 99, cap: 2 },
+                DarkCapBand { up_to: 149, cap: 3 },
+                DarkCapBand { up_to: 200, cap: 4 },
+            ],
+        }
+    }
+}
+
+impl DarkCaps {
+    /// The cap of a road with `lamps` lamps.
+    pub fn cap(&self, lamps: u64) -> u64 {
+        if let Some(b) = self.bands.iter().find(|b| lamps <= u64::from(b.up_to)) {
+            return u64::from(b.cap);
+        }
+        match self.bands.last() {
+            // 250 lamps at 4 per 200: 1000 / 200 = 5.
+            Some(last) if last.up_to > 0 => {
+                (lamps * u64::from(last.cap) / u64::from(last.up_to)).max(u64::from(last.cap))
+            }
+            Some(last) => u64::from(last.cap),
+            // `problems` refuses an empty list; no cap is then no dark lamp.
+            None => 0,
+        }
+    }
+}
+
+impl FiguresSettings {
+    /// Values that parse but make no sense, as (key, problem).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut fraction = |key: String, v: f64| {
+            if !(0.0..=1.0).contains(&v) {
+                out.push((key, format!("{v} is not a fraction from 0 to 1")));
+            }
+        };
+        for class in RoadClass::ALL {
+            fraction(
+                format!("figures.lighting_targets.{}", class.as_str()),
+                self.lighting_targets.of(class),
+            );
+        }
+        fraction(
+            "figures.intact_targets.roads".into(),
+            self.intact_targets.roads,
+        );
+        fraction(
+            "figures.intact_targets.landscape".into(),
+            self.intact_targets.landscape,
+        );
+        let bands = &self.dark_caps.bands;
+        if bands.is_empty() {
+            out.push((
+                "figures.dark_caps.bands".into(),
+                "needs at least one band".into(),
+            ));
+        }
+        for (i, pair) in bands.windows(2).enumerate() {
+            let (a, b) = (pair[0], pair[1]);
+            if b.up_to <= a.up_to {
+                out.push((
+                    format!("figures.dark_caps.bands[{}].up_to", i + 1),
+                    format!(
+                        "{} does not follow {}: bands go from small roads to large",
+                        b.up_to, a.up_to
+                    ),
+                ));
+            }
+            if b.cap < a.cap {
+                out.push((
+                    format!("figures.dark_caps.bands[{}].cap", i + 1),
+                    format!(
+                        "{} is below the smaller roads' {}: a larger road may not have fewer dark lamps",
+                        b.cap, a.cap
+                    ),
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_caps_by_road_size_and_beyond() {
+        let caps = DarkCaps::default();
+        for (lamps, cap) in [
+            (0, 2),
+            (99, 2),
+            (100, 3),
+            (149, 3),
+            (150, 4),
+            (200, 4),
+            // Beyond 200: 4 per 200 lamps, rounded down, at least 4.
+            (249, 4),
+            (250, 5),
+            (1000, 20),
+        ] {
+            assert_eq!(caps.cap(lamps), cap, "{lamps} lamps");
+        }
+    }
+
+    #[test]
+    fn settings_load_with_defaults_and_overrides() {
+        let s = crate::settings::tests::load(
+            "[figures]\nunknown_counts_as = \"excluded\"\n\
+             [figures.lighting_targets]\nmain = 0.99\n\
+             [figures.dark_caps]\nbands = [{ up_to = 50, cap = 1 }, { up_to = 100, cap = 3 }]\n",
+        )
+        .unwrap();
+        let f = &s.figures;
+        assert_eq!(f.unknown_counts_as, UnknownPolicy::Excluded);
+        assert_eq!(f.lighting_targets.of(RoadClass::Main), 0.99);
+        assert_eq!(f.lighting_targets.of(RoadClass::Secondary), 0.97, "kept");
+        assert_eq!(f.intact_targets, IntactTargets::default());
+        assert_eq!((f.dark_caps.cap(50), f.dark_caps.cap(51)), (1, 3));
+        // Past 100 lamps at 3 per 100.
+        assert_eq!(f.dark_caps.cap(300), 9);
+        assert!(f.problems().is_empty(), "{:?}", f.problems());
+        assert_eq!(
+            crate::settings::tests::load("").unwrap().figures,
+            FiguresSettings::default()
+        );
+    }
+
+    #[test]
+    fn the_shipped_settings_file_says_the_defaults() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let s = crate::settings::Settings::load(Some(&file)).unwrap();
+        assert_eq!(s.figures, FiguresSettings::default());
+    }
+
+    #[test]
+    fn a_bad_policy_or_key_fails_the_load_naming_it() {
+        let err =
+            crate::settings::tests::load("[figures]\nunknown_counts_as = \"lit\"\n").unwrap_err();
+        assert!(err.contains("unknown_counts_as"), "{err}");
+        let err =
+            crate::settings::tests::load("[figures.lighting_targets]\navenue = 0.9\n").unwrap_err();
+        assert!(err.contains("avenue"), "{err}");
+    }
+
+    #[test]
+    fn problems_name_their_keys() {
+        let mut f = FiguresSettings::default();
+        f.lighting_targets.branch = 96.0;
+        f.intact_targets.landscape = -0.1;
+        f.dark_caps.bands = vec![
+            DarkCapBand { up_to: 100, cap: 3 },
+            DarkCapBand { up_to: 100, cap: 2 },
+        ];
+        let keys: Vec<String> = f.problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "figures.lighting_targets.branch",
+                "figures.intact_targets.landscape",
+                "figures.dark_caps.bands[1].up_to",
+                "figures.dark_caps.bands[1].cap",
+            ]
+        );
+        f.dark_caps.bands.clear();
+        assert!(f
+            .problems()
+            .iter()
+            .any(|(k, _)| k == "figures.dark_caps.bands"));
+    }
+}
