@@ -48,6 +48,8 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     #[serde(default)]
     pub alarms: crate::alarm::AlarmSettings,
+    #[serde(default)]
+    pub figures: crate::figures::config::FiguresSettings,
     /// The file these settings were read from: what a reload reads again.
     #[serde(skip)]
     pub source: Option<PathBuf>,

@@ -9,7 +9,9 @@ use super::error::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
-use super::{admin, alarms, commands, figures, health, history, inventory, lamps, schedules};
+use super::{
+    admin, alarms, commands, energy, figures, health, history, inventory, lamps, schedules,
+};
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -76,6 +78,9 @@ answered already.
         figures::districts,
         figures::online_rates,
         figures::monthly,
+        energy::energy,
+        energy::saving,
+        energy::maintenance,
         commands::lamp_command,
         commands::group_command,
         commands::get_command,

@@ -3,6 +3,8 @@
 //! share (单灯控制率) and online rate, lighting rate (亮灯率), and the facility
 //! intact rate (设施完好率). "Now" comes from the live state in memory.
 
+pub mod config;
+pub mod energy;
 pub mod metrics;
 pub mod report;
 pub mod window;

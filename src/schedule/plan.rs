@@ -20,6 +20,11 @@
 //!   points (level above 0 after a 0) earlier and switch-off points later.
 //! - Sun events are at the cabinet's lat/lon (the city centre when it has
 //!   none); a point at a sun event that does not happen is skipped.
+//! - A lamp's scheduled burning time (the energy baseline's) follows its SLC
+//!   when it has one and a calendar governs it, else its circuit's contactor
+//!   when a calendar governs that, else nothing: it is the time in which
+//!   that target's level is above 0, by the level rule above; before the
+//!   first switch point the plan knows of, the lamp counts as off.
 
 use super::model::{Alternate, Assignment, Book, EmergencyShift, Level, Scope, SunEvent, When};
 use super::sun::sun_times;
@@ -503,6 +508,71 @@ impl Plan {
         self.events_between(t, after, after + Duration::days(1), &mut skipped)
             .into_iter()
             .find(|e| e.at > after)
+    }
+
+    /// What a lamp's burning time follows (module doc): its SLC's target,
+    /// else its circuit's, else `None` (nothing switches it on a plan).
+    pub fn burning_target(&self, lamp: usize) -> Option<Target> {
+        let l = self.inventory.lamps.get(lamp)?;
+        if l.slc.is_some() && self.lamp_assignment.get(lamp).is_some_and(Option::is_some) {
+            return Some(Target::Lamp(lamp));
+        }
+        let c = self.inventory.cabinet_position(&l.cabinet)?;
+        self.circuit_assignment
+            .contains_key(&(c, l.circuit))
+            .then_some(Target::Circuit(c, l.circuit))
+    }
+
+    /// The spans of [from, to) in which the target's level is above 0, in
+    /// time order, as microseconds since the epoch.
+    pub fn on_spans(&self, t: Target, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(i64, i64)> {
+        let (from_us, to_us) = (from.timestamp_micros(), to.timestamp_micros());
+        let mut skipped = Vec::new();
+        let mut spans = Vec::new();
+        // Switched on since (µs), while the level is above 0.
+        let mut on_since: Option<i64> = None;
+        for e in self.events_between(t, from, to, &mut skipped) {
+            let at = e.at.timestamp_micros().max(from_us);
+            if at >= to_us {
+                break;
+            }
+            match (e.level > 0.0, on_since) {
+                (true, None) => on_since = Some(at),
+                (false, Some(since)) => {
+                    if at > since {
+                        spans.push((since, at));
+                    }
+                    on_since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(since) = on_since.filter(|&s| s < to_us) {
+            spans.push((since, to_us));
+        }
+        spans
+    }
+
+    /// Every lamp's [`Plan::on_spans`] over [from, to) of its burning target
+    /// (by inventory position; `None` where no calendar governs it). Lamps
+    /// of one signature share one list, computed once: a city is a few
+    /// evaluations per cabinet, not one per lamp.
+    pub fn burning_spans(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<Option<Arc<[(i64, i64)]>>> {
+        let mut memo: HashMap<Signature, Arc<[(i64, i64)]>> = HashMap::new();
+        (0..self.inventory.lamps.len())
+            .map(|l| {
+                let t = self.burning_target(l)?;
+                let spans = memo
+                    .entry(self.signature(t))
+                    .or_insert_with(|| self.on_spans(t, from, to).into())
+                    .clone();
+                Some(spans)
+            })
+            .collect()
     }
 
     /// The events of a local date (preview), and the points skipped.
