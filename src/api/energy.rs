@@ -11,8 +11,7 @@ use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::calendar::{bucket_bounds, Bucket};
 use crate::figures::energy::{
-    self, By, CabinetHours, EnergyQuery, EnergyReport, MaintenancePage, SavingInputs,
-    SavingReport,
+    self, By, CabinetHours, EnergyQuery, EnergyReport, MaintenancePage, SavingInputs, SavingReport,
 };
 use crate::figures::window::{self, WindowError};
 use axum::extract::State;
@@ -114,19 +113,21 @@ pub(super) async fn energy(
         Ok(b) => b,
         Err(e) => return Err(ApiError::BadRequest(e)),
     };
-    let by = q
-        .by
-        .as_deref()
-        .map(str::parse::<By>)
-        .transpose()
-        .map_err(ApiError::BadRequest)?
-        .unwrap_or(By::City);
+    let by =
+        q.by.as_deref()
+            .map(str::parse::<By>)
+            .transpose()
+            .map_err(ApiError::BadRequest)?
+            .unwrap_or(By::City);
     window::check(from, to, bucket).map_err(from_window)?;
     let db = &store(&s)?.db;
     let inv = s.live.inventory.clone();
     let cabinet = |id: &str| inv.cabinet_position(id).map(|c| c as u32);
     let d = district.as_deref();
-    let meters = db.meter_hours(from, to, d, cabinet).await.map_err(db_error)?;
+    let meters = db
+        .meter_hours(from, to, d, cabinet)
+        .await
+        .map_err(db_error)?;
     let circuits = db
         .circuit_energy_hours(from, to, d, cabinet)
         .await
@@ -212,7 +213,10 @@ pub(super) async fn saving(
         .await
         .map_err(db_error)?;
     let cabinet = |id: &str| inv.cabinet_position(id).map(|c| c as u32);
-    let meters = db.meter_hours(from, to, d, cabinet).await.map_err(db_error)?;
+    let meters = db
+        .meter_hours(from, to, d, cabinet)
+        .await
+        .map_err(db_error)?;
     let circuits = db
         .circuit_energy_hours(from, to, d, cabinet)
         .await

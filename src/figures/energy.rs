@@ -451,7 +451,12 @@ impl EnergyQuery<'_> {
                     }
                 }
                 let mut out = Vec::new();
-                for (c, cab) in inv.cabinets.iter().enumerate().filter(|(c, _)| in_scope(*c)) {
+                for (c, cab) in inv
+                    .cabinets
+                    .iter()
+                    .enumerate()
+                    .filter(|(c, _)| in_scope(*c))
+                {
                     for circuit in 1..=cab.circuits {
                         let id = format!("{}/{circuit}", cab.id);
                         let counts = lamps.get(&(c, circuit)).copied().unwrap_or_default();
@@ -655,7 +660,11 @@ impl SavingInputs<'_> {
 
     /// Each district's saving (positions `scope`), then the scope's total
     /// named `city` (id, name).
-    pub fn saving(&self, scope: &[usize], city: (&str, &str)) -> (Vec<SavingFigures>, SavingFigures) {
+    pub fn saving(
+        &self,
+        scope: &[usize],
+        city: (&str, &str),
+    ) -> (Vec<SavingFigures>, SavingFigures) {
         let inv = self.inventory;
         let window_s = (self.to - self.from).num_milliseconds() as f64 / 1000.0;
         let bounds = [(self.from, self.to)];
@@ -687,7 +696,13 @@ impl SavingInputs<'_> {
         (districts, total)
     }
 
-    fn figures(&self, id: &str, name: &str, actual: &EnergySums, baseline: Baseline) -> SavingFigures {
+    fn figures(
+        &self,
+        id: &str,
+        name: &str,
+        actual: &EnergySums,
+        baseline: Baseline,
+    ) -> SavingFigures {
         let used = actual.energy_kwh();
         SavingFigures {
             scope: id.to_string(),
@@ -715,8 +730,11 @@ impl SavingInputs<'_> {
             .iter()
             .map(|c| ((c.cabinet, c.circuit, c.hour_us), c.lamps))
             .collect();
-        let measured: HashMap<&str, &LampTotals> =
-            self.measured.iter().map(|m| (m.lamp_id.as_str(), m)).collect();
+        let measured: HashMap<&str, &LampTotals> = self
+            .measured
+            .iter()
+            .map(|m| (m.lamp_id.as_str(), m))
+            .collect();
         let (from_us, to_us) = (self.from.timestamp_micros(), self.to.timestamp_micros());
         // Lamps alike (circuit, SLC or not, district, one shared list of
         // spans, told apart by its address) are counted once: rated watts
@@ -764,7 +782,10 @@ impl SavingInputs<'_> {
                 if self.hours.metered(cabinet, hour) {
                     1.0
                 } else if slc && circuit_slcs > 0 {
-                    let n = reported.get(&(cabinet, circuit, hour)).copied().unwrap_or(0);
+                    let n = reported
+                        .get(&(cabinet, circuit, hour))
+                        .copied()
+                        .unwrap_or(0);
                     (f64::from(n) / f64::from(circuit_slcs)).min(1.0)
                 } else {
                     0.0
@@ -916,4 +937,314 @@ pub struct MaintenancePage {
     pub offset: usize,
     /// Inventory order.
     pub items: Vec<LampMaintenance>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Cabinet, District, Framing, Lamp, RtuSpec, SlcSpec};
+    use std::collections::BTreeMap;
+
+    /// Midnight 2025-03-15 in Shanghai (UTC+8): the day's first hour.
+    fn t0() -> DateTime<Utc> {
+        "2025-03-14T16:00:00Z".parse().unwrap()
+    }
+
+    fn h(n: i64) -> i64 {
+        t0().timestamp_micros() + n * HOUR_US
+    }
+
+    fn cabinet(id: &str, rtu: bool) -> Cabinet {
+        Cabinet {
+            at: String::new(),
+            id: id.into(),
+            district: "D01".into(),
+            name: format!("Cabinet {id}"),
+            lat: None,
+            lon: None,
+            circuits: 2,
+            endpoint: None,
+            link: None,
+            framing: Framing::Tcp,
+            rtu: rtu.then(|| RtuSpec {
+                id: format!("R-{id}"),
+                profile: "rtu-cabinet".into(),
+                unit: 1,
+            }),
+        }
+    }
+
+    fn lamp(id: &str, cab: &str, circuit: u8, rated: Option<f64>, slc: bool) -> Lamp {
+        Lamp {
+            at: String::new(),
+            id: id.into(),
+            cabinet: cab.into(),
+            circuit,
+            lat: None,
+            lon: None,
+            rated_power_w: rated,
+            slc: slc.then(|| SlcSpec {
+                id: format!("S-{id}"),
+                profile: "slc-a-unit".into(),
+                unit: 2,
+                index: None,
+            }),
+            road: None,
+        }
+    }
+
+    /// D01: C1 with an RTU (L1 100 W with SLC and L2 150 W without, both on
+    /// circuit 1); C2 without (L3 200 W with SLC on circuit 1; L4 100 W
+    /// without SLC on circuit 1; L5 80 W and L6 of no rated power, both with
+    /// SLC, on circuit 2).
+    fn city() -> Inventory {
+        Inventory::new(
+            vec![District {
+                at: String::new(),
+                id: "D01".into(),
+                name: "North".into(),
+            }],
+            vec![cabinet("C1", true), cabinet("C2", false)],
+            vec![
+                lamp("L1", "C1", 1, Some(100.0), true),
+                lamp("L2", "C1", 1, Some(150.0), false),
+                lamp("L3", "C2", 1, Some(200.0), true),
+                lamp("L4", "C2", 1, Some(100.0), false),
+                lamp("L5", "C2", 2, Some(80.0), true),
+                lamp("L6", "C2", 2, None, true),
+            ],
+        )
+    }
+
+    fn meter(cabinet: u32, hour: i64, kwh: f64) -> MeterHour {
+        MeterHour {
+            cabinet,
+            hour_us: h(hour),
+            meter_kwh: kwh,
+            samples: 360,
+        }
+    }
+
+    fn slc(cabinet: u32, circuit: u8, hour: i64, lamps: u32, kwh: f64) -> CircuitHour {
+        CircuitHour {
+            cabinet,
+            circuit,
+            hour_us: h(hour),
+            lamps,
+            energy_kwh: kwh,
+        }
+    }
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    /// C1 (position 0): meter 2.0 kWh in hour 0 and nothing in hour 1; its
+    /// SLCs 0.8 + 0.7 in hour 0 (two circuits) and 0.9 in hour 1. Hour 1
+    /// falls back to the SLCs: 2.0 + 0.9 = 2.9 kWh; SLCs 2.4 in all, 1.5 of
+    /// them in the metered hour: 2.0 − 1.5 = 0.5 kWh the SLCs do not see.
+    /// Hour 30 is the next local day (00:00 + 30 h = 06:00 on the 16th).
+    #[test]
+    fn a_cabinet_hour_is_the_meter_where_it_read_else_the_slcs() {
+        let hours = CabinetHours::new(
+            &[meter(0, 0, 2.0), meter(1, 30, 4.0)],
+            &[
+                slc(0, 1, 0, 1, 0.8),
+                slc(0, 2, 0, 1, 0.7),
+                slc(0, 1, 1, 1, 0.9),
+                slc(0, 1, 30, 1, 1.25),
+            ],
+        );
+        let day = chrono::Duration::days(1);
+        let bounds = [(t0(), t0() + day), (t0() + day, t0() + day * 2)];
+        let c = hours.by_cabinet(2, &bounds);
+        let d1 = c[0][0].figures(bounds[0].0, bounds[0].1);
+        close(d1.energy_kwh, 2.9);
+        assert_eq!(d1.source, EnergySource::MeterAndSlc);
+        close(d1.meter_kwh.unwrap(), 2.0);
+        close(d1.slc_kwh, 2.4);
+        close(d1.metered_slc_kwh.unwrap(), 1.5);
+        close(d1.difference_kwh.unwrap(), 0.5);
+        assert_eq!((d1.meter_hours, d1.slc_hours), (1, 1));
+        // Day 2 of C1: SLCs only; of C2: its meter only.
+        let d2 = c[0][1].figures(bounds[1].0, bounds[1].1);
+        assert_eq!(d2.source, EnergySource::Slc);
+        close(d2.energy_kwh, 1.25);
+        assert_eq!(d2.meter_kwh, None);
+        assert_eq!(d2.difference_kwh, None);
+        let c2 = c[1][1].figures(bounds[1].0, bounds[1].1);
+        assert_eq!(c2.source, EnergySource::Meter);
+        close(c2.energy_kwh, 4.0);
+        close(c2.difference_kwh.unwrap(), 4.0);
+        assert_eq!(
+            c[1][0].figures(bounds[0].0, bounds[0].1).source,
+            EnergySource::None
+        );
+        // A circuit is its SLCs', whatever the meter says.
+        let circuits = by_circuit(&[slc(0, 1, 0, 1, 0.8), slc(0, 1, 1, 1, 0.9)], &bounds);
+        let c11 = circuits[&(0, 1)][0].figures(bounds[0].0, bounds[0].1);
+        close(c11.energy_kwh, 1.7);
+        assert_eq!(c11.source, EnergySource::Slc);
+        assert_eq!(c11.slc_hours, 2);
+    }
+
+    /// An hour counts in the bucket its start is in: a window from 00:30
+    /// leaves the 00:00 hour out.
+    #[test]
+    fn hours_count_in_the_bucket_they_start_in() {
+        let b = micros(&[(
+            t0() + chrono::Duration::minutes(30),
+            t0() + chrono::Duration::hours(2),
+        )]);
+        assert_eq!(bucket_of(&b, h(0)), None);
+        assert_eq!(bucket_of(&b, h(1)), Some(0));
+        assert_eq!(bucket_of(&b, h(2)), None);
+    }
+
+    /// The window is hours 0 and 1. Every governed lamp is scheduled on for
+    /// both (7,200 s); C1 (position 0) metered only in hour 0; circuit C1/1
+    /// reported its one SLC in hour 1; circuit C2/1 (its one SLC, L3)
+    /// reported in hour 0 only. Counted hours:
+    /// L1 (SLC, C1): hour 0 metered, hour 1 its circuit reported → 2 h × 100 W = 0.2 kWh;
+    /// L2 (no SLC, C1): hour 0 metered, hour 1 measured by nothing → 1 h × 150 W = 0.15 kWh;
+    /// L3 (SLC, C2): hour 0 reported, hour 1 not → 1 h × 200 W = 0.2 kWh;
+    /// L4 (no SLC, C2, no meter): 0 h;
+    /// L5 (SLC, no calendar): measured on 5,400 s × 80 W = 0.12 kWh;
+    /// L6: no rated power, no baseline.
+    /// Baseline 0.67 kWh. Actual: C1 meter 0.30 (hour 0) + SLCs 0.09
+    /// (hour 1) + C2 SLCs 0.15 + 0.05 (hour 0) + 0.04 (hour 1) = 0.63 kWh.
+    /// Saving 1 − 0.63 ÷ 0.67 = 0.04 ÷ 0.67.
+    #[test]
+    fn the_saving_counts_scheduled_time_where_the_energy_was_measured() {
+        let inv = city();
+        let on: Arc<[(i64, i64)]> = vec![(h(0), h(2))].into();
+        let spans = vec![
+            Some(on.clone()),
+            Some(on.clone()),
+            Some(on.clone()),
+            Some(on),
+            None,
+            None,
+        ];
+        assert_eq!(
+            SavingInputs::measured_lamps(&inv, &spans, &[0]),
+            vec!["L5", "L6"]
+        );
+        let circuits = [
+            slc(0, 1, 0, 1, 0.08),
+            slc(0, 1, 1, 1, 0.09),
+            slc(1, 1, 0, 1, 0.15),
+            slc(1, 2, 0, 1, 0.05),
+            slc(1, 2, 1, 1, 0.04),
+        ];
+        let hours = CabinetHours::new(&[meter(0, 0, 0.30)], &circuits);
+        let measured = [LampTotals {
+            lamp_id: "L5".into(),
+            hours: 2,
+            samples: 720,
+            on_seconds: 5400.0,
+            switches: 1,
+            energy_kwh: 0.09,
+        }];
+        let mut settings = EnergySettings::default();
+        let inputs = |settings: &EnergySettings| {
+            SavingInputs {
+                inventory: &inv,
+                from: t0(),
+                to: t0() + chrono::Duration::hours(2),
+                spans: &spans,
+                hours: &hours,
+                circuits: &circuits,
+                measured: &measured,
+                settings,
+            }
+            .saving(&[0], ("city", "city"))
+        };
+        let (districts, city) = inputs(&settings);
+        let d = &districts[0];
+        assert_eq!(d.scope, "D01");
+        close(d.actual.energy_kwh, 0.63);
+        close(d.actual.meter_kwh.unwrap(), 0.30);
+        close(d.actual.difference_kwh.unwrap(), 0.30 - 0.08);
+        let b = &d.baseline;
+        assert_eq!(b.source, Some(BaselineSource::Schedule));
+        close(b.kwh, 0.67);
+        close(b.schedule_kwh, 0.67);
+        close(b.rated_kw, 0.63);
+        close(b.scheduled_lamp_hours, 8.0);
+        close(b.counted_lamp_hours, 4.0);
+        close(b.measured_lamp_hours, 1.5);
+        assert_eq!(
+            (
+                b.lamps,
+                b.lamps_scheduled,
+                b.lamps_measured,
+                b.lamps_without_baseline
+            ),
+            (6, 4, 1, 1)
+        );
+        close(d.saving_rate.unwrap(), 0.04 / 0.67);
+        close(d.saved_kwh, 0.04);
+        assert_eq!(city.scope, "city");
+        assert_eq!(city.saving_rate, d.saving_rate);
+        // A measured 12 kWh a day before the retrofit: 1 kWh over two hours.
+        settings.baseline_kwh_per_day.insert("D01".into(), 12.0);
+        let (districts, city) = inputs(&settings);
+        let b = &districts[0].baseline;
+        assert_eq!(b.source, Some(BaselineSource::Settings));
+        close(b.kwh, 1.0);
+        close(b.schedule_kwh, 0.67);
+        assert_eq!(b.settings_kwh_per_day, Some(12.0));
+        close(districts[0].saving_rate.unwrap(), 0.37);
+        close(city.saving_rate.unwrap(), 0.37);
+    }
+
+    #[test]
+    fn no_baseline_no_rate() {
+        let inv = city();
+        let hours = CabinetHours::default();
+        let (districts, _) = SavingInputs {
+            inventory: &inv,
+            from: t0(),
+            to: t0() + chrono::Duration::hours(1),
+            spans: &[],
+            hours: &hours,
+            circuits: &[],
+            measured: &[],
+            settings: &EnergySettings {
+                baseline_kwh_per_day: BTreeMap::new(),
+            },
+        }
+        .saving(&[0], ("city", "city"));
+        // No plan: the SLC lamps with a rated power (L1, L3, L5) are measured,
+        // none was on, so 0 kWh of baseline; L2, L4 (no SLC) and L6 (no
+        // rated power) have none.
+        assert_eq!(districts[0].baseline.lamps_measured, 3);
+        assert_eq!(districts[0].baseline.lamps_without_baseline, 3);
+        assert_eq!(districts[0].saving_rate, None);
+        assert_eq!(districts[0].actual.source, EnergySource::None);
+    }
+
+    #[test]
+    fn maintenance_is_null_for_a_lamp_nothing_measures() {
+        let inv = city();
+        let totals = [LampTotals {
+            lamp_id: "L1".into(),
+            hours: 3,
+            samples: 1000,
+            on_seconds: 9000.0,
+            switches: 4,
+            energy_kwh: 0.25,
+        }];
+        let m = maintenance(&inv, &[0, 1, 2], &totals);
+        assert_eq!(m[0].burning_hours, Some(2.5));
+        assert_eq!(m[0].switches, Some(4));
+        assert_eq!(m[0].hours_reported, 3);
+        assert_eq!(m[0].district, "D01");
+        assert_eq!(m[1].burning_hours, None);
+        assert_eq!(m[1].switches, None);
+        // An SLC without a rolled-up hour has reported nothing: zeros.
+        assert_eq!(m[2].burning_hours, Some(0.0));
+        assert_eq!(m[2].switches, Some(0));
+    }
 }

@@ -143,7 +143,12 @@ impl Postgres {
              ON CONFLICT (cabinet_id) DO UPDATE SET district = excluded.district, \
              rtu_id = excluded.rtu_id",
         )
-        .bind(inv.cabinets.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
+        .bind(
+            inv.cabinets
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(
             inv.cabinets
                 .iter()
