@@ -55,12 +55,12 @@
 //!   switches = Σ `lamp_hourly.switches`, energy = Σ `lamp_hourly.energy_kwh`.
 
 use super::config::EnergySettings;
+use crate::calendar::Spans;
 use crate::inventory::Inventory;
 use crate::store::read::energy::{CircuitHour, LampTotals, MeterHour, RoadHour};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -197,16 +197,17 @@ fn micros(bounds: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(i64, i64)> {
 }
 
 /// Every cabinet-hour of a window: the meter's kWh where it read, the Σ of
-/// its circuits' SLC kWh and reporting lamps where they reported.
+/// its circuits' SLC kWh where they reported.
 #[derive(Debug, Default)]
 pub struct CabinetHours {
-    /// (cabinet, hour) → (meter kWh, SLC kWh).
-    hours: HashMap<(u32, i64), (Option<f64>, Option<f64>)>,
+    /// (cabinet, hour) → (meter kWh, SLC kWh). Ordered, so that sums are
+    /// added in one order and the same question gets the same last digit.
+    hours: BTreeMap<(u32, i64), (Option<f64>, Option<f64>)>,
 }
 
 impl CabinetHours {
     pub fn new(meters: &[MeterHour], circuits: &[CircuitHour]) -> Self {
-        let mut hours: HashMap<(u32, i64), (Option<f64>, Option<f64>)> = HashMap::new();
+        let mut hours: BTreeMap<(u32, i64), (Option<f64>, Option<f64>)> = BTreeMap::new();
         for m in meters.iter().filter(|m| m.samples > 0) {
             hours.entry((m.cabinet, m.hour_us)).or_default().0 = Some(m.meter_kwh);
         }
@@ -322,16 +323,17 @@ pub struct EnergyRow {
     pub buckets: Vec<EnergyFigures>,
 }
 
-/// Lamps and SLCs of the lamps `pick` takes.
-fn count(inv: &Inventory, pick: impl Fn(usize) -> bool) -> (u64, u64) {
-    let mut n = (0, 0);
+/// Lamps and SLCs per position of `n` things, a lamp counted where `key`
+/// puts it: one pass over the lamps, whatever the number of things.
+fn tally(inv: &Inventory, n: usize, key: impl Fn(usize) -> Option<usize>) -> Vec<(u64, u64)> {
+    let mut out = vec![(0, 0); n];
     for (i, l) in inv.lamps.iter().enumerate() {
-        if pick(i) {
-            n.0 += 1;
-            n.1 += u64::from(l.slc.is_some());
+        if let Some(t) = key(i).and_then(|k| out.get_mut(k)) {
+            t.0 += 1;
+            t.1 += u64::from(l.slc.is_some());
         }
     }
-    n
+    out
 }
 
 fn district_of_lamp(inv: &Inventory, lamp: usize) -> Option<usize> {
@@ -408,39 +410,44 @@ impl EnergyQuery<'_> {
         match self.by {
             By::City => {
                 let sums = sum_cabinets(&in_scope);
-                let lamps = count(inv, |l| {
-                    district_of_lamp(inv, l).is_some_and(|d| self.scope.contains(&d))
-                });
+                let per = tally(inv, inv.districts.len(), |l| district_of_lamp(inv, l));
+                let lamps = self
+                    .scope
+                    .iter()
+                    .fold((0, 0), |a, &d| (a.0 + per[d].0, a.1 + per[d].1));
                 vec![self.row(
                     &sums,
                     RowHead::new(By::City, Some(self.city.0), self.city.1, lamps),
                 )]
             }
-            By::District => self
-                .scope
-                .iter()
-                .map(|&d| {
-                    let sums = sum_cabinets(&|c| inv.district_of_cabinet(c) == Some(d));
-                    let dist = &inv.districts[d];
-                    let lamps = count(inv, |l| district_of_lamp(inv, l) == Some(d));
-                    let mut head = RowHead::new(By::District, Some(&dist.id), &dist.name, lamps);
-                    head.district = Some(dist.id.clone());
-                    self.row(&sums, head)
-                })
-                .collect(),
-            By::Cabinet => inv
-                .cabinets
-                .iter()
-                .enumerate()
-                .filter(|(c, _)| in_scope(*c))
-                .map(|(c, cab)| {
-                    let lamps = count(inv, |l| inv.cabinet_of_lamp(l) == Some(c));
-                    let mut head = RowHead::new(By::Cabinet, Some(&cab.id), &cab.name, lamps);
-                    head.district = Some(cab.district.clone());
-                    head.cabinet = Some(cab.id.clone());
-                    self.row(cabinets.get(c).unwrap_or(&empty), head)
-                })
-                .collect(),
+            By::District => {
+                let per = tally(inv, inv.districts.len(), |l| district_of_lamp(inv, l));
+                self.scope
+                    .iter()
+                    .map(|&d| {
+                        let sums = sum_cabinets(&|c| inv.district_of_cabinet(c) == Some(d));
+                        let dist = &inv.districts[d];
+                        let mut head =
+                            RowHead::new(By::District, Some(&dist.id), &dist.name, per[d]);
+                        head.district = Some(dist.id.clone());
+                        self.row(&sums, head)
+                    })
+                    .collect()
+            }
+            By::Cabinet => {
+                let per = tally(inv, inv.cabinets.len(), |l| inv.cabinet_of_lamp(l));
+                inv.cabinets
+                    .iter()
+                    .enumerate()
+                    .filter(|(c, _)| in_scope(*c))
+                    .map(|(c, cab)| {
+                        let mut head = RowHead::new(By::Cabinet, Some(&cab.id), &cab.name, per[c]);
+                        head.district = Some(cab.district.clone());
+                        head.cabinet = Some(cab.id.clone());
+                        self.row(cabinets.get(c).unwrap_or(&empty), head)
+                    })
+                    .collect()
+            }
             By::Circuit => {
                 let mut lamps: HashMap<(usize, u8), (u64, u64)> = HashMap::new();
                 for (i, l) in inv.lamps.iter().enumerate() {
@@ -471,6 +478,11 @@ impl EnergyQuery<'_> {
                 out
             }
             By::Road => {
+                let per_road = tally(inv, inv.roads.len(), |l| inv.road_of_lamp(l));
+                let no_road = tally(inv, inv.districts.len(), |l| match inv.road_of_lamp(l) {
+                    Some(_) => None,
+                    None => district_of_lamp(inv, l),
+                });
                 let mut out = Vec::new();
                 for &d in self.scope {
                     let dist = &inv.districts[d];
@@ -478,8 +490,8 @@ impl EnergyQuery<'_> {
                         if road.district != dist.id {
                             continue;
                         }
-                        let lamps = count(inv, |l| inv.road_of_lamp(l) == Some(r));
-                        let mut head = RowHead::new(By::Road, Some(&road.id), &road.name, lamps);
+                        let mut head =
+                            RowHead::new(By::Road, Some(&road.id), &road.name, per_road[r]);
                         head.district = Some(dist.id.clone());
                         head.road = Some(road.id.clone());
                         let key = (dist.id.clone(), road.id.clone());
@@ -487,9 +499,7 @@ impl EnergyQuery<'_> {
                     }
                     // Lamps on no road: their own row, as the lighting rate
                     // has, when the district has any.
-                    let lamps = count(inv, |l| {
-                        district_of_lamp(inv, l) == Some(d) && inv.road_of_lamp(l).is_none()
-                    });
+                    let lamps = no_road[d];
                     let key = (dist.id.clone(), String::new());
                     if lamps.0 > 0 || roads.contains_key(&key) {
                         let mut head = RowHead::new(By::Road, None, "(no road)", lamps);
@@ -534,13 +544,13 @@ impl RowHead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BaselineSource {
-    /// Rated powers × the schedule's burning time (and the measured on-time
-    /// of lamps no calendar governs).
-    Schedule,
+    /// From rated powers × the schedule's burning time (and the measured
+    /// on-time of lamps no calendar governs).
+    Computed,
     /// The measured pre-retrofit figure of `[figures.energy]`.
     Settings,
     /// The city: some districts from the settings, the others computed.
-    SettingsAndSchedule,
+    SettingsAndComputed,
 }
 
 /// The energy a saving is measured against, with its inputs.
@@ -551,8 +561,9 @@ pub struct Baseline {
     pub kwh: f64,
     /// `null` only for a scope without districts.
     pub source: Option<BaselineSource>,
-    /// kWh computed from rated powers and the schedule, whatever the source.
-    pub schedule_kwh: f64,
+    /// kWh computed from rated powers and the schedule (measured on-time
+    /// for lamps no calendar governs), whatever the source.
+    pub computed_kwh: f64,
     /// The settings' measured pre-retrofit kWh per day (summed over the
     /// districts that have one, for the city); `null` when none.
     pub settings_kwh_per_day: Option<f64>,
@@ -580,7 +591,7 @@ pub struct Baseline {
 impl Baseline {
     fn add(&mut self, o: &Baseline) {
         self.kwh += o.kwh;
-        self.schedule_kwh += o.schedule_kwh;
+        self.computed_kwh += o.computed_kwh;
         self.settings_kwh_per_day = sum_opt(self.settings_kwh_per_day, o.settings_kwh_per_day);
         self.settings_kwh = sum_opt(self.settings_kwh, o.settings_kwh);
         self.rated_kw += o.rated_kw;
@@ -594,7 +605,7 @@ impl Baseline {
         self.source = match (self.source, o.source) {
             (None, s) | (s, None) => s,
             (Some(a), Some(b)) if a == b => Some(a),
-            _ => Some(BaselineSource::SettingsAndSchedule),
+            _ => Some(BaselineSource::SettingsAndComputed),
         };
     }
 }
@@ -629,7 +640,7 @@ pub struct SavingInputs<'a> {
     pub to: DateTime<Utc>,
     /// Per lamp position, `Plan::burning_spans` over the window; empty (or
     /// `None` for a lamp) where no calendar governs.
-    pub spans: &'a [Option<Arc<[(i64, i64)]>>],
+    pub spans: &'a [Option<Spans>],
     pub hours: &'a CabinetHours,
     pub circuits: &'a [CircuitHour],
     /// Measured totals of the lamps with an SLC no calendar governs.
@@ -642,7 +653,7 @@ impl SavingInputs<'_> {
     /// SLC that no calendar governs (their ids, for `Db::lamp_totals`).
     pub fn measured_lamps<'i>(
         inventory: &'i Inventory,
-        spans: &[Option<Arc<[(i64, i64)]>>],
+        spans: &[Option<Spans>],
         scope: &[usize],
     ) -> Vec<&'i str> {
         inventory
@@ -680,8 +691,8 @@ impl SavingInputs<'_> {
                     sums.add(&e[0]);
                 }
             }
-            b.source = Some(BaselineSource::Schedule);
-            b.kwh = b.schedule_kwh;
+            b.source = Some(BaselineSource::Computed);
+            b.kwh = b.computed_kwh;
             if let Some(kwh) = self.settings.baseline_kwh(&dist.id, window_s) {
                 b.settings_kwh_per_day = self.settings.baseline_kwh_per_day.get(&dist.id).copied();
                 b.settings_kwh = Some(kwh);
@@ -738,9 +749,10 @@ impl SavingInputs<'_> {
         let (from_us, to_us) = (self.from.timestamp_micros(), self.to.timestamp_micros());
         // Lamps alike (circuit, SLC or not, district, one shared list of
         // spans, told apart by its address) are counted once: rated watts
-        // and lamps per group.
-        let mut groups: HashMap<LampGroup, (f64, u64)> = HashMap::new();
-        let mut spans_of: HashMap<*const (i64, i64), &Arc<[(i64, i64)]>> = HashMap::new();
+        // and lamps per group, the groups in inventory order (so the sums
+        // are added in one order).
+        let mut index: HashMap<LampGroup, usize> = HashMap::new();
+        let mut groups: Vec<(LampGroup, &Spans, f64, u64)> = Vec::new();
         for (i, l) in inv.lamps.iter().enumerate() {
             let (Some(c), Some(d)) = (inv.cabinet_of_lamp(i), district_of_lamp(inv, i)) else {
                 continue;
@@ -759,23 +771,24 @@ impl SavingInputs<'_> {
                     b.lamps_scheduled += 1;
                     b.rated_kw += rated_w / 1000.0;
                     let key = (c as u32, l.circuit, l.slc.is_some(), d, spans.as_ptr());
-                    spans_of.insert(spans.as_ptr(), spans);
-                    let g = groups.entry(key).or_default();
-                    g.0 += rated_w;
-                    g.1 += 1;
+                    let g = *index.entry(key).or_insert_with(|| {
+                        groups.push((key, spans, 0.0, 0));
+                        groups.len() - 1
+                    });
+                    groups[g].2 += rated_w;
+                    groups[g].3 += 1;
                 }
                 None if l.slc.is_some() => {
                     b.lamps_measured += 1;
                     b.rated_kw += rated_w / 1000.0;
                     let on_s = measured.get(l.id.as_str()).map_or(0.0, |m| m.on_seconds);
                     b.measured_lamp_hours += on_s / 3600.0;
-                    b.schedule_kwh += rated_w * on_s / 3.6e6;
+                    b.computed_kwh += rated_w * on_s / 3.6e6;
                 }
                 None => b.lamps_without_baseline += 1,
             }
         }
-        for ((cabinet, circuit, slc, d, ptr), (rated_w, lamps)) in groups {
-            let spans = spans_of[&ptr];
+        for ((cabinet, circuit, slc, d, _), spans, rated_w, lamps) in groups {
             let circuit_slcs = slcs.get(&(cabinet, circuit)).copied().unwrap_or(0);
             // The share of the lamp's time whose energy was measured, per hour.
             let weight = |hour: i64| -> f64 {
@@ -807,7 +820,7 @@ impl SavingInputs<'_> {
             let b = &mut per[d];
             b.scheduled_lamp_hours += scheduled_s * lamps as f64 / 3600.0;
             b.counted_lamp_hours += counted_s * lamps as f64 / 3600.0;
-            b.schedule_kwh += rated_w * counted_s / 3.6e6;
+            b.computed_kwh += rated_w * counted_s / 3.6e6;
         }
         scope.iter().map(|&d| per[d].clone()).collect()
     }
@@ -943,7 +956,6 @@ pub struct MaintenancePage {
 mod tests {
     use super::*;
     use crate::inventory::{Cabinet, District, Framing, Lamp, RtuSpec, SlcSpec};
-    use std::collections::BTreeMap;
 
     /// Midnight 2025-03-15 in Shanghai (UTC+8): the day's first hour.
     fn t0() -> DateTime<Utc> {
@@ -1117,7 +1129,7 @@ mod tests {
     #[test]
     fn the_saving_counts_scheduled_time_where_the_energy_was_measured() {
         let inv = city();
-        let on: Arc<[(i64, i64)]> = vec![(h(0), h(2))].into();
+        let on: Spans = vec![(h(0), h(2))].into();
         let spans = vec![
             Some(on.clone()),
             Some(on.clone()),
@@ -1167,9 +1179,9 @@ mod tests {
         close(d.actual.meter_kwh.unwrap(), 0.30);
         close(d.actual.difference_kwh.unwrap(), 0.30 - 0.08);
         let b = &d.baseline;
-        assert_eq!(b.source, Some(BaselineSource::Schedule));
+        assert_eq!(b.source, Some(BaselineSource::Computed));
         close(b.kwh, 0.67);
-        close(b.schedule_kwh, 0.67);
+        close(b.computed_kwh, 0.67);
         close(b.rated_kw, 0.63);
         close(b.scheduled_lamp_hours, 8.0);
         close(b.counted_lamp_hours, 4.0);
@@ -1193,7 +1205,7 @@ mod tests {
         let b = &districts[0].baseline;
         assert_eq!(b.source, Some(BaselineSource::Settings));
         close(b.kwh, 1.0);
-        close(b.schedule_kwh, 0.67);
+        close(b.computed_kwh, 0.67);
         assert_eq!(b.settings_kwh_per_day, Some(12.0));
         close(districts[0].saving_rate.unwrap(), 0.37);
         close(city.saving_rate.unwrap(), 0.37);

@@ -28,6 +28,7 @@
 
 use super::model::{Alternate, Assignment, Book, EmergencyShift, Level, Scope, SunEvent, When};
 use super::sun::sun_times;
+use crate::calendar::Spans;
 use crate::inventory::Inventory;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -557,12 +558,8 @@ impl Plan {
     /// (by inventory position; `None` where no calendar governs it). Lamps
     /// of one signature share one list, computed once: a city is a few
     /// evaluations per cabinet, not one per lamp.
-    pub fn burning_spans(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Vec<Option<Arc<[(i64, i64)]>>> {
-        let mut memo: HashMap<Signature, Arc<[(i64, i64)]>> = HashMap::new();
+    pub fn burning_spans(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Option<Spans>> {
+        let mut memo: HashMap<Signature, Spans> = HashMap::new();
         (0..self.inventory.lamps.len())
             .map(|l| {
                 let t = self.burning_target(l)?;

@@ -15,6 +15,7 @@ mod check_config;
 mod common;
 mod control;
 mod dialin;
+mod energy;
 mod faults;
 mod field;
 mod figures;

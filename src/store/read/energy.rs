@@ -2,7 +2,8 @@
 //! cabinet meters' hours (`cabinet_hourly`), the SLCs' energy per circuit
 //! (`circuit_hourly`) and per road (`road_hourly`) hour, and a window's sums
 //! per lamp (`lamp_hourly`). Hours come back as microseconds since the
-//! epoch; the rules that turn them into figures are `crate::figures::energy`'s.
+//! epoch, in key order (so the figures add them up in one order); the rules
+//! that turn them into figures are `crate::figures::energy`'s.
 
 use crate::store::db::{with_pool, Db, StoreTime};
 use chrono::{DateTime, Utc};
@@ -80,7 +81,7 @@ impl Db {
     ) -> Result<Vec<MeterHour>, sqlx::Error> {
         let sql = format!(
             "SELECT cabinet, hour, meter_kwh, samples FROM cabinet_hourly \
-             WHERE hour >= $1 AND hour < $2{}",
+             WHERE hour >= $1 AND hour < $2{} ORDER BY cabinet, hour",
             district_filter(district)
         );
         with_pool!(self, pool => {
@@ -115,7 +116,8 @@ impl Db {
         // one type on both.
         let sql = format!(
             "SELECT cabinet, CAST(circuit AS INTEGER), hour, lamps, energy_kwh \
-             FROM circuit_hourly WHERE hour >= $1 AND hour < $2{}",
+             FROM circuit_hourly WHERE hour >= $1 AND hour < $2{} \
+             ORDER BY cabinet, circuit, hour",
             district_filter(district)
         );
         with_pool!(self, pool => {
@@ -151,7 +153,7 @@ impl Db {
     ) -> Result<Vec<RoadHour>, sqlx::Error> {
         let sql = format!(
             "SELECT road, district, hour, lamps, energy_kwh, on_seconds FROM road_hourly \
-             WHERE hour >= $1 AND hour < $2{}",
+             WHERE hour >= $1 AND hour < $2{} ORDER BY district, road, hour",
             district_filter(district)
         );
         with_pool!(self, pool => {
