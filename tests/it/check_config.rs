@@ -491,7 +491,7 @@ fn energy_baselines_name_a_known_district_and_a_positive_figure() {
     let (code, stdout, stderr) = check(&dir.path().join("gw.toml"), &[]);
     assert_ne!(code, 0);
     assert!(
-        format!("{stdout}{stderr}").contains("baseline"),
+        format!("{stdout}{stderr}").contains("unknown field `baseline`"),
         "{stdout}{stderr}"
     );
 }
