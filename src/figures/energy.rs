@@ -382,7 +382,8 @@ impl EnergyQuery<'_> {
         }
     }
 
-    /// The rows by cabinets' sums (city, district and cabinet rows).
+    /// The answer's rows: the city's, districts' and cabinets' from the
+    /// cabinets' sums, circuits' and roads' from their own.
     pub fn rows(
         &self,
         cabinets: &[Vec<EnergySums>],
