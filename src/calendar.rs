@@ -29,6 +29,11 @@ impl std::str::FromStr for Bucket {
     }
 }
 
+/// Half-open spans of time in microseconds since the epoch, in time order,
+/// shared by the many lamps that have the same ones (a lamp's scheduled
+/// burning time, `schedule::plan::Plan::burning_spans`).
+pub type Spans = std::sync::Arc<[(i64, i64)]>;
+
 /// The start of the UTC hour `t` is in: the rollups' unit.
 pub fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
     let us = t.timestamp_micros();

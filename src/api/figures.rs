@@ -126,7 +126,7 @@ pub(super) struct RatesQuery {
     bucket: Option<String>,
 }
 
-fn from_window(e: WindowError) -> ApiError {
+pub(super) fn from_window(e: WindowError) -> ApiError {
     match e {
         WindowError::BadInput(m) => ApiError::BadRequest(m),
         WindowError::Db(e) => {
@@ -137,7 +137,7 @@ fn from_window(e: WindowError) -> ApiError {
 }
 
 /// The district positions a scope covers, with its id and name.
-fn positions(s: &AppState, district: Option<&str>) -> (Vec<usize>, String, String) {
+pub(super) fn positions(s: &AppState, district: Option<&str>) -> (Vec<usize>, String, String) {
     let inv = &s.live.inventory;
     match district.and_then(|d| inv.district_position(d)) {
         Some(p) => (

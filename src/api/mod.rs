@@ -22,6 +22,7 @@ mod auth;
 mod cache;
 mod commands;
 mod config;
+mod energy;
 mod error;
 mod evaluation;
 mod figures;
@@ -88,6 +89,8 @@ pub struct AppState {
     pub schedule: Option<Arc<crate::schedule::Schedule>>,
     /// The alarm engine: open alarms, acknowledgements.
     pub alarms: Arc<crate::alarm::Alarms>,
+    /// What the energy saving rate is measured against (`[figures.energy]`).
+    pub energy: Arc<crate::figures::config::EnergySettings>,
 }
 
 pub use cache::ApiCache;

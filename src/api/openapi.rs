@@ -10,7 +10,8 @@ use super::error::{
     UnsupportedMediaType,
 };
 use super::{
-    admin, alarms, commands, evaluation, figures, health, history, inventory, lamps, schedules,
+    admin, alarms, commands, energy, evaluation, figures, health, history, inventory, lamps,
+    schedules,
 };
 use axum::body::Bytes;
 use axum::http::header;
@@ -81,6 +82,9 @@ answered already.
         figures::online_rates,
         figures::alarm_figures,
         figures::monthly,
+        energy::energy,
+        energy::saving,
+        energy::maintenance,
         commands::lamp_command,
         commands::group_command,
         commands::get_command,

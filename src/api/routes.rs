@@ -4,8 +4,8 @@
 //! that test.
 
 use super::{
-    admin, alarms, commands, evaluation, figures, health, history, inventory, lamps, openapi,
-    schedules, AppState,
+    admin, alarms, commands, energy, evaluation, figures, health, history, inventory, lamps,
+    openapi, schedules, AppState,
 };
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -117,6 +117,15 @@ pub const ROUTES: &[Route] = &[
     }),
     route(Method::GET, "/api/v1/reports/monthly", Token, |m| {
         on(m, figures::monthly)
+    }),
+    route(Method::GET, "/api/v1/metrics/energy", Token, |m| {
+        on(m, energy::energy)
+    }),
+    route(Method::GET, "/api/v1/metrics/saving", Token, |m| {
+        on(m, energy::saving)
+    }),
+    route(Method::GET, "/api/v1/metrics/maintenance", Token, |m| {
+        on(m, energy::maintenance)
     }),
     route(Method::GET, "/api/v1/alarms", Token, |m| {
         on(m, alarms::alarms)

@@ -7,6 +7,7 @@
 
 pub mod alarms;
 pub mod config;
+pub mod energy;
 pub mod evaluation;
 pub mod metrics;
 pub mod report;

@@ -20,9 +20,15 @@
 //!   points (level above 0 after a 0) earlier and switch-off points later.
 //! - Sun events are at the cabinet's lat/lon (the city centre when it has
 //!   none); a point at a sun event that does not happen is skipped.
+//! - A lamp's scheduled burning time (the energy baseline's) follows its SLC
+//!   when it has one and a calendar governs it, else its circuit's contactor
+//!   when a calendar governs that, else nothing: it is the time in which
+//!   that target's level is above 0, by the level rule above; before the
+//!   first switch point the plan knows of, the lamp counts as off.
 
 use super::model::{Alternate, Assignment, Book, EmergencyShift, Level, Scope, SunEvent, When};
 use super::sun::sun_times;
+use crate::calendar::Spans;
 use crate::inventory::Inventory;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -505,6 +511,67 @@ impl Plan {
             .find(|e| e.at > after)
     }
 
+    /// What a lamp's burning time follows (module doc): its SLC's target,
+    /// else its circuit's, else `None` (nothing switches it on a plan).
+    pub fn burning_target(&self, lamp: usize) -> Option<Target> {
+        let l = self.inventory.lamps.get(lamp)?;
+        if l.slc.is_some() && self.lamp_assignment.get(lamp).is_some_and(Option::is_some) {
+            return Some(Target::Lamp(lamp));
+        }
+        let c = self.inventory.cabinet_position(&l.cabinet)?;
+        self.circuit_assignment
+            .contains_key(&(c, l.circuit))
+            .then_some(Target::Circuit(c, l.circuit))
+    }
+
+    /// The spans of [from, to) in which the target's level is above 0, in
+    /// time order, as microseconds since the epoch.
+    pub fn on_spans(&self, t: Target, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(i64, i64)> {
+        let (from_us, to_us) = (from.timestamp_micros(), to.timestamp_micros());
+        let mut skipped = Vec::new();
+        let mut spans = Vec::new();
+        // Switched on since (µs), while the level is above 0.
+        let mut on_since: Option<i64> = None;
+        for e in self.events_between(t, from, to, &mut skipped) {
+            let at = e.at.timestamp_micros().max(from_us);
+            if at >= to_us {
+                break;
+            }
+            match (e.level > 0.0, on_since) {
+                (true, None) => on_since = Some(at),
+                (false, Some(since)) => {
+                    if at > since {
+                        spans.push((since, at));
+                    }
+                    on_since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(since) = on_since.filter(|&s| s < to_us) {
+            spans.push((since, to_us));
+        }
+        spans
+    }
+
+    /// Every lamp's [`Plan::on_spans`] over [from, to) of its burning target
+    /// (by inventory position; `None` where no calendar governs it). Lamps
+    /// of one signature share one list, computed once: a city is a few
+    /// evaluations per cabinet, not one per lamp.
+    pub fn burning_spans(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Option<Spans>> {
+        let mut memo: HashMap<Signature, Spans> = HashMap::new();
+        (0..self.inventory.lamps.len())
+            .map(|l| {
+                let t = self.burning_target(l)?;
+                let spans = memo
+                    .entry(self.signature(t))
+                    .or_insert_with(|| self.on_spans(t, from, to).into())
+                    .clone();
+                Some(spans)
+            })
+            .collect()
+    }
+
     /// The events of a local date (preview), and the points skipped.
     pub fn day(&self, t: Target, date: NaiveDate) -> (Vec<Event>, Vec<String>) {
         let tz = self.tz;
@@ -583,5 +650,146 @@ impl Plan {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Cabinet, District, Framing, Lamp, RtuSpec, SlcSpec};
+
+    const TZ: Tz = chrono_tz::Asia::Shanghai;
+
+    fn local(s: &str) -> DateTime<Utc> {
+        let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        TZ.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
+    }
+
+    fn cabinet(id: &str, rtu: bool) -> Cabinet {
+        Cabinet {
+            at: String::new(),
+            id: id.into(),
+            district: "D01".into(),
+            name: String::new(),
+            lat: None,
+            lon: None,
+            circuits: 1,
+            endpoint: None,
+            link: None,
+            framing: Framing::Tcp,
+            rtu: rtu.then(|| RtuSpec {
+                id: format!("R-{id}"),
+                profile: "rtu-cabinet".into(),
+                unit: 1,
+            }),
+        }
+    }
+
+    fn lamp(id: &str, cab: &str, slc: bool) -> Lamp {
+        Lamp {
+            at: String::new(),
+            id: id.into(),
+            cabinet: cab.into(),
+            circuit: 1,
+            lat: None,
+            lon: None,
+            rated_power_w: Some(100.0),
+            slc: slc.then(|| SlcSpec {
+                id: format!("S-{id}"),
+                profile: "slc-a-unit".into(),
+                unit: 2,
+                index: None,
+            }),
+            road: None,
+        }
+    }
+
+    /// C1 has an RTU, C2 none. L1 and L5 (SLC) and L2 (no SLC) on C1, L3 (no
+    /// SLC) and L4 (SLC) on C2. The city's night: on at 18:00, 50 % at
+    /// 22:00, off at 06:00.
+    fn plan() -> Plan {
+        let inventory = Inventory::new(
+            vec![District {
+                at: String::new(),
+                id: "D01".into(),
+                name: String::new(),
+            }],
+            vec![cabinet("C1", true), cabinet("C2", false)],
+            vec![
+                lamp("L1", "C1", true),
+                lamp("L2", "C1", false),
+                lamp("L3", "C2", false),
+                lamp("L4", "C2", true),
+                lamp("L5", "C1", true),
+            ],
+        );
+        let book: Book = serde_json::from_value(serde_json::json!({
+            "programs": [{"id": "night", "points": [
+                {"at": "18:00", "level": "on"},
+                {"at": "22:00", "level": 50},
+                {"at": "06:00", "level": "off"}
+            ]}],
+            "calendars": [{"id": "city", "rules": [], "default_program": "night"}],
+            "assignments": [{"id": "all", "calendar": "city", "scope": "city"}]
+        }))
+        .unwrap();
+        Plan::new(
+            Arc::new(book),
+            Arc::new(inventory),
+            &BTreeMap::new(),
+            TZ,
+            (36.65, 117.12),
+        )
+    }
+
+    #[test]
+    fn a_lamp_burns_on_its_slc_else_its_contactor_else_nothing() {
+        let p = plan();
+        assert_eq!(p.burning_target(0), Some(Target::Lamp(0)));
+        assert_eq!(p.burning_target(1), Some(Target::Circuit(0, 1)));
+        assert_eq!(p.burning_target(2), None);
+        assert_eq!(p.burning_target(3), Some(Target::Lamp(3)));
+    }
+
+    #[test]
+    fn the_burning_time_is_the_time_above_zero() {
+        let p = plan();
+        let us = |s: &str| local(s).timestamp_micros();
+        // Noon to noon: 18:00 to 06:00, the dimmed hours included.
+        let night = p.on_spans(
+            Target::Lamp(0),
+            local("2025-03-15 12:00"),
+            local("2025-03-16 12:00"),
+        );
+        assert_eq!(
+            night,
+            vec![(us("2025-03-15 18:00"), us("2025-03-16 06:00"))]
+        );
+        // A window that starts with the lamp on starts its span; one that
+        // ends with it on ends it.
+        let evening = p.on_spans(
+            Target::Circuit(0, 1),
+            local("2025-03-15 20:00"),
+            local("2025-03-16 02:00"),
+        );
+        assert_eq!(
+            evening,
+            vec![(us("2025-03-15 20:00"), us("2025-03-16 02:00"))]
+        );
+        let day = p.on_spans(
+            Target::Lamp(0),
+            local("2025-03-16 07:00"),
+            local("2025-03-16 17:00"),
+        );
+        assert!(day.is_empty());
+        // Lamps of one signature share one list; a lamp nothing switches
+        // has none.
+        let all = p.burning_spans(local("2025-03-15 12:00"), local("2025-03-16 12:00"));
+        assert_eq!(all.len(), 5);
+        assert!(all[2].is_none());
+        let (l1, l5) = (all[0].as_ref().unwrap(), all[4].as_ref().unwrap());
+        assert!(Arc::ptr_eq(l1, l5));
+        assert_eq!(&l1[..], &night[..]);
+        assert_eq!(&all[3].as_ref().unwrap()[..], &night[..]);
     }
 }

@@ -514,6 +514,7 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
         reloads: p.reloads.clone(),
         schedule: p.schedule.clone(),
         alarms: p.alarms.clone(),
+        energy: Arc::new(settings.figures.energy.clone()),
     }
 }
 

@@ -48,6 +48,7 @@ pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
     settings::groups(settings, &inventory, &mut issues);
     settings::schedule(settings, &inventory, &mut issues);
     settings::alarms(settings, &inventory, &mut issues);
+    settings::figures(settings, &inventory, &mut issues);
     // What the MQTT mirror refuses at start, reported here with file:line so
     // `check-config` refuses what `run` would.
     if !matches!(settings.mqtt.url, crate::mqtt::BrokerChoice::None) {

@@ -35,6 +35,18 @@ pub(super) fn alarms(settings: &Settings, inv: &Inventory, issues: &mut Vec<Conf
     );
 }
 
+/// The energy baselines, which name the inventory's districts.
+pub(super) fn figures(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
+    issues.extend(
+        settings
+            .figures
+            .energy
+            .problems(|d| inv.district(d).is_some())
+            .into_iter()
+            .map(|(key, msg)| ConfigIssue::new(format!("settings {key}"), msg)),
+    );
+}
+
 /// The groups the settings define: a name as the API takes one, lamps the
 /// inventory has (a reload checks them against the new inventory).
 pub(super) fn groups(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {

@@ -465,3 +465,33 @@ fn roads_are_checked_with_their_lines() {
     let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
+
+#[test]
+fn energy_baselines_name_a_known_district_and_a_positive_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    valid(
+        dir.path(),
+        "[figures.energy.baseline_kwh_per_day]\nD09 = 100.0\nD01 = 0.0\n",
+    );
+    let (code, stdout, stderr) = check(&dir.path().join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    let out = format!("{stdout}{stderr}");
+    assert!(
+        out.contains("settings figures.energy.baseline_kwh_per_day.D09: unknown district `D09`"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "settings figures.energy.baseline_kwh_per_day.D01: 0 must be a number of kWh above 0"
+        ),
+        "{out}"
+    );
+    // An unknown key in the section stops the load with its name.
+    valid(dir.path(), "[figures.energy]\nbaseline = 1\n");
+    let (code, stdout, stderr) = check(&dir.path().join("gw.toml"), &[]);
+    assert_ne!(code, 0);
+    assert!(
+        format!("{stdout}{stderr}").contains("unknown field `baseline`"),
+        "{stdout}{stderr}"
+    );
+}

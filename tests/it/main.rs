@@ -16,6 +16,7 @@ mod check_config;
 mod common;
 mod control;
 mod dialin;
+mod energy;
 mod evaluation;
 mod faults;
 mod field;

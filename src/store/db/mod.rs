@@ -186,7 +186,8 @@ impl Db {
     }
 
     /// Writes the inventory's lamps with each one's lit threshold (by lamp
-    /// position; 0 where missing), which the rollups read.
+    /// position; 0 where missing) and road, and its cabinets with their RTU,
+    /// which the rollups read.
     pub async fn upsert_lamps(
         &self,
         inv: &Inventory,

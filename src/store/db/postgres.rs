@@ -94,13 +94,15 @@ impl Postgres {
                     .unwrap_or_default()
             })
             .collect();
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id, lit_threshold_w) \
+            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id, lit_threshold_w, \
+             road) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int2[], $5::text[], \
-             $6::float8[]) \
+             $6::float8[], $7::text[]) \
              ON CONFLICT (lamp_id) DO UPDATE SET district = excluded.district, \
              cabinet = excluded.cabinet, circuit = excluded.circuit, slc_id = excluded.slc_id, \
-             lit_threshold_w = excluded.lit_threshold_w",
+             lit_threshold_w = excluded.lit_threshold_w, road = excluded.road",
         )
         .bind(inv.lamps.iter().map(|l| l.id.as_str()).collect::<Vec<_>>())
         .bind(district)
@@ -127,13 +129,45 @@ impl Postgres {
                 .map(|i| lit_threshold_w.get(i).copied().unwrap_or(0.0))
                 .collect::<Vec<_>>(),
         )
-        .execute(&self.pool)
+        .bind(
+            inv.lamps
+                .iter()
+                .map(|l| l.road.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        sqlx::query(
+            "INSERT INTO cabinets (cabinet_id, district, rtu_id) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+             ON CONFLICT (cabinet_id) DO UPDATE SET district = excluded.district, \
+             rtu_id = excluded.rtu_id",
+        )
+        .bind(
+            inv.cabinets
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            inv.cabinets
+                .iter()
+                .map(|c| c.district.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            inv.cabinets
+                .iter()
+                .map(|c| c.rtu.as_ref().map(|r| r.id.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 
     /// Recomputes the hourly rollups of [from, to) (whole hours); see
-    /// `sqlite::rollup` for what each column means.
+    /// `sqlite::rollup` for what each column means and the counters' rule.
     pub async fn rollup(
         &self,
         from: DateTime<Utc>,
@@ -144,18 +178,22 @@ impl Postgres {
         sqlx::query(
             "INSERT INTO lamp_hourly (hour, lamp_id, district, cabinet, circuit, samples, \
                                       on_seconds, online_seconds, energy_kwh, failures, \
-                                      expected_seconds, lit_seconds)
+                                      expected_seconds, lit_seconds, switches)
              SELECT date_trunc('hour', s.time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', s.lamp_id,
                     MAX(s.district), COALESCE(MAX(l.cabinet), ''), COALESCE(MAX(l.circuit), 0),
                     COUNT(*)::int, SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt),
                     SUM(s.de), SUM(s.fail_start)::int,
                     SUM(CASE WHEN s.should_be_lit THEN s.dt ELSE 0 END),
-                    SUM(CASE WHEN s.lit THEN s.dt ELSE 0 END)
+                    SUM(CASE WHEN s.lit THEN s.dt ELSE 0 END), SUM(s.switched)::int
              FROM (
                  SELECT time, lamp_id, district, is_on, fault_flags, should_be_lit, lit,
                         LEAST(COALESCE(EXTRACT(EPOCH FROM (LEAD(time) OVER w - time))::float8, 0),
                               $3) AS dt,
-                        GREATEST(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0) AS de,
+                        CASE WHEN time - LAG(time) OVER w <= interval '1 hour'
+                             THEN GREATEST(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0)
+                             ELSE 0 END AS de,
+                        CASE WHEN time - LAG(time) OVER w <= interval '1 hour'
+                              AND is_on <> LAG(is_on) OVER w THEN 1 ELSE 0 END AS switched,
                         CASE WHEN (fault_flags & 1) = 1
                               AND COALESCE(LAG(fault_flags) OVER w & 1, 0) = 0 THEN 1 ELSE 0 END
                             AS fail_start
@@ -170,7 +208,8 @@ impl Postgres {
                  circuit = excluded.circuit, samples = excluded.samples,
                  on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
                  energy_kwh = excluded.energy_kwh, failures = excluded.failures,
-                 expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
+                 expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds,
+                 switches = excluded.switches",
         )
         .bind(from)
         .bind(to)
@@ -203,6 +242,45 @@ impl Postgres {
              GROUP BY hour, district
              ON CONFLICT (district, hour) DO UPDATE SET lamps = excluded.lamps,
                  expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
+        )
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO cabinet_hourly (hour, cabinet, district, meter_kwh, samples)
+             SELECT date_trunc('hour', r.time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                    c.cabinet_id, MAX(c.district), SUM(r.de), COUNT(*)::int
+             FROM (
+                 SELECT time, rtu_id,
+                        CASE WHEN time - LAG(time) OVER w <= interval '1 hour'
+                             THEN GREATEST(energy_kwh - LAG(energy_kwh) OVER w, 0)
+                             ELSE 0 END AS de
+                 FROM rtu_samples
+                 WHERE time >= $1 - interval '1 hour' AND time < $2 AND energy_kwh IS NOT NULL
+                 WINDOW w AS (PARTITION BY rtu_id ORDER BY time)
+             ) r JOIN cabinets c ON c.rtu_id = r.rtu_id
+             WHERE r.time >= $1 AND r.time < $2
+             GROUP BY 1, 2
+             ON CONFLICT (cabinet, hour) DO UPDATE SET district = excluded.district,
+                 meter_kwh = excluded.meter_kwh, samples = excluded.samples",
+        )
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM road_hourly WHERE hour >= $1 AND hour < $2")
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO road_hourly (hour, road, district, lamps, energy_kwh, on_seconds)
+             SELECT h.hour, COALESCE(l.road, ''), h.district, COUNT(*)::int, SUM(h.energy_kwh),
+                    SUM(h.on_seconds)
+             FROM lamp_hourly h LEFT JOIN lamps l ON l.lamp_id = h.lamp_id
+             WHERE h.hour >= $1 AND h.hour < $2
+             GROUP BY h.hour, COALESCE(l.road, ''), h.district",
         )
         .bind(from)
         .bind(to)

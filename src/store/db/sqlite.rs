@@ -106,6 +106,8 @@ pub(super) async fn write(
     Ok(())
 }
 
+/// Writes the inventory's lamps (district, cabinet, circuit, SLC, road, lit
+/// threshold) and cabinets (district, RTU): what the rollups take them from.
 pub async fn upsert_lamps(
     pool: &SqlitePool,
     inv: &Inventory,
@@ -115,7 +117,8 @@ pub async fn upsert_lamps(
     for (n, lamps) in inv.lamps.chunks(ROWS_PER_INSERT).enumerate() {
         let first = n * ROWS_PER_INSERT;
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id, lit_threshold_w) ",
+            "INSERT INTO lamps (lamp_id, district, cabinet, circuit, slc_id, lit_threshold_w, \
+             road) ",
         );
         q.push_values(lamps.iter().enumerate(), |mut b, (i, l)| {
             let district = inv
@@ -127,12 +130,27 @@ pub async fn upsert_lamps(
                 .push_bind(&l.cabinet)
                 .push_bind(i64::from(l.circuit))
                 .push_bind(l.slc.as_ref().map(|s| s.id.clone()))
-                .push_bind(lit_threshold_w.get(first + i).copied().unwrap_or(0.0));
+                .push_bind(lit_threshold_w.get(first + i).copied().unwrap_or(0.0))
+                .push_bind(&l.road);
         });
         q.push(
             " ON CONFLICT (lamp_id) DO UPDATE SET district = excluded.district, \
              cabinet = excluded.cabinet, circuit = excluded.circuit, slc_id = excluded.slc_id, \
-             lit_threshold_w = excluded.lit_threshold_w",
+             lit_threshold_w = excluded.lit_threshold_w, road = excluded.road",
+        );
+        q.build().execute(&mut *tx).await?;
+    }
+    for cabinets in inv.cabinets.chunks(ROWS_PER_INSERT) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO cabinets (cabinet_id, district, rtu_id) ");
+        q.push_values(cabinets, |mut b, c| {
+            b.push_bind(&c.id)
+                .push_bind(&c.district)
+                .push_bind(c.rtu.as_ref().map(|r| r.id.clone()));
+        });
+        q.push(
+            " ON CONFLICT (cabinet_id) DO UPDATE SET district = excluded.district, \
+             rtu_id = excluded.rtu_id",
         );
         q.build().execute(&mut *tx).await?;
     }
@@ -144,6 +162,14 @@ pub async fn upsert_lamps(
 /// counted as online. `expected_seconds` and `lit_seconds` add up the sample
 /// time whose stored verdict (`should_be_lit`, `lit`: the lighting rule of
 /// `crate::lighting`, taken by the live state) says so; no rule lives here.
+///
+/// Counters (`energy_kwh` of an SLC and of an RTU's meter) count the
+/// positive delta of each reading over the one before it, when that one is
+/// at most an hour older (the look-back every pass reads): a reset counts 0,
+/// and so does a reading after a longer silence, whatever hour a pass
+/// starts at, so recomputing an hour always gives the same. `switches`
+/// counts changes of `is_on` between samples by the same rule. The figures
+/// built on these columns are in `crate::figures::energy`.
 pub async fn rollup(
     pool: &SqlitePool,
     from: DateTime<Utc>,
@@ -158,16 +184,20 @@ pub async fn rollup(
     sqlx::query(
         "INSERT INTO lamp_hourly (hour, lamp_id, district, cabinet, circuit, samples, on_seconds, \
                                   online_seconds, energy_kwh, failures, expected_seconds, \
-                                  lit_seconds)
+                                  lit_seconds, switches)
          SELECT (s.time / ?1) * ?1, s.lamp_id, MAX(s.district), COALESCE(MAX(l.cabinet), ''),
                 COALESCE(MAX(l.circuit), 0), COUNT(*),
                 SUM(CASE WHEN s.is_on THEN s.dt ELSE 0 END), SUM(s.dt), SUM(s.de), SUM(s.fail_start),
                 SUM(CASE WHEN s.should_be_lit THEN s.dt ELSE 0 END),
-                SUM(CASE WHEN s.lit THEN s.dt ELSE 0 END)
+                SUM(CASE WHEN s.lit THEN s.dt ELSE 0 END), SUM(s.switched)
          FROM (
              SELECT time, lamp_id, district, is_on, fault_flags, should_be_lit, lit,
                     MIN(COALESCE(LEAD(time) OVER w - time, 0), ?4) / 1e6 AS dt,
-                    MAX(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0) AS de,
+                    CASE WHEN time - LAG(time) OVER w <= ?1
+                         THEN MAX(COALESCE(energy_kwh - LAG(energy_kwh) OVER w, 0), 0)
+                         ELSE 0 END AS de,
+                    CASE WHEN time - LAG(time) OVER w <= ?1 AND is_on <> LAG(is_on) OVER w
+                         THEN 1 ELSE 0 END AS switched,
                     CASE WHEN (fault_flags & 1) = 1
                           AND COALESCE(LAG(fault_flags) OVER w & 1, 0) = 0 THEN 1 ELSE 0 END
                         AS fail_start
@@ -182,7 +212,8 @@ pub async fn rollup(
              circuit = excluded.circuit, samples = excluded.samples,
              on_seconds = excluded.on_seconds, online_seconds = excluded.online_seconds,
              energy_kwh = excluded.energy_kwh, failures = excluded.failures,
-             expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
+             expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds,
+             switches = excluded.switches",
     )
     .bind(HOUR)
     .bind(from)
@@ -216,6 +247,49 @@ pub async fn rollup(
          GROUP BY hour, district
          ON CONFLICT (district, hour) DO UPDATE SET lamps = excluded.lamps,
              expected_seconds = excluded.expected_seconds, lit_seconds = excluded.lit_seconds",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
+    // Meter readings only (a sample without one is no reading); an RTU
+    // that is in no cabinet of the inventory bills nothing.
+    sqlx::query(
+        "INSERT INTO cabinet_hourly (hour, cabinet, district, meter_kwh, samples)
+         SELECT (r.time / ?1) * ?1, c.cabinet_id, MAX(c.district), SUM(r.de), COUNT(*)
+         FROM (
+             SELECT time, rtu_id,
+                    CASE WHEN time - LAG(time) OVER w <= ?1
+                         THEN MAX(energy_kwh - LAG(energy_kwh) OVER w, 0)
+                         ELSE 0 END AS de
+             FROM rtu_samples
+             WHERE time >= ?2 - ?1 AND time < ?3 AND energy_kwh IS NOT NULL
+             WINDOW w AS (PARTITION BY rtu_id ORDER BY time)
+         ) r JOIN cabinets c ON c.rtu_id = r.rtu_id
+         WHERE r.time >= ?2 AND r.time < ?3
+         GROUP BY 1, 2
+         ON CONFLICT (cabinet, hour) DO UPDATE SET district = excluded.district,
+             meter_kwh = excluded.meter_kwh, samples = excluded.samples",
+    )
+    .bind(HOUR)
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
+    // From lamp_hourly, which retention keeps: the hours are rebuilt whole,
+    // so a lamp moved to another road leaves nothing behind on the old one.
+    sqlx::query("DELETE FROM road_hourly WHERE hour >= ?1 AND hour < ?2")
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO road_hourly (hour, road, district, lamps, energy_kwh, on_seconds)
+         SELECT h.hour, COALESCE(l.road, ''), h.district, COUNT(*), SUM(h.energy_kwh),
+                SUM(h.on_seconds)
+         FROM lamp_hourly h LEFT JOIN lamps l ON l.lamp_id = h.lamp_id
+         WHERE h.hour >= ?1 AND h.hour < ?2
+         GROUP BY h.hour, COALESCE(l.road, ''), h.district",
     )
     .bind(from)
     .bind(to)

@@ -4,5 +4,6 @@
 
 pub mod alarms;
 pub mod audit;
+pub mod energy;
 pub mod figures;
 pub mod history;
