@@ -16,6 +16,9 @@ pub mod control;
 pub mod dialin;
 pub mod exposition;
 pub mod figures;
+/// Entry points of the fuzz targets (`fuzz/`), built only by the fuzz build.
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod inventory;
 pub mod lighting;
 pub mod mqtt;

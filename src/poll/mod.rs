@@ -14,6 +14,9 @@ mod worker;
 mod write;
 
 pub use config::{PollSettings, PollerConfig};
+/// The Modbus link for the fuzz targets (`crate::fuzzing`).
+#[cfg(fuzzing)]
+pub(crate) use link::{attach, LinkFraming, LinkOptions};
 pub use pollers::{PollerChanges, Pollers};
 pub use probe::{
     describe, exception_name, probe_device, reachable, ProbeField, ProbeRead, ProbeReport,
