@@ -11,8 +11,9 @@ use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::calendar::{bucket_bounds, Bucket};
 use crate::figures::energy::{
-    self, By, CabinetHours, EnergyQuery, EnergyReport, MaintenancePage, SavingInputs, SavingReport,
+    self, By, CabinetHours, EnergyQuery, EnergyReport, MaintenancePage, SavingReport,
 };
+use crate::figures::energy_window::EnergyWindow;
 use crate::figures::window::{self, WindowError};
 use axum::extract::State;
 use axum::Json;
@@ -168,6 +169,22 @@ pub(super) async fn energy(
     .await
 }
 
+/// What the plan has each lamp at over the window (`Plan::burning_spans`):
+/// none without a schedule, so every lamp's baseline is its measured on-time.
+pub(super) async fn burning_spans(
+    s: &AppState,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Option<crate::calendar::Spans>>, ApiError> {
+    match &s.schedule {
+        Some(schedule) => {
+            let plan = schedule.plan();
+            super::blocking(move || plan.burning_spans(from, to)).await
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
 /// `GET /api/v1/metrics/saving?from=&to=[&district=]` — the energy saving
 /// rate (节电率) of the scope and of each of its districts, with the actual
 /// energy and the baseline and what each is made of.
@@ -198,45 +215,14 @@ pub(super) async fn saving(
     let inv = s.live.inventory.clone();
     let d = district.as_deref();
     let (ds, scope, name) = positions(&s, d);
-    // What the plan has each lamp at, over the window: none without a
-    // schedule, so every lamp's baseline is its measured on-time.
-    let spans = match &s.schedule {
-        Some(schedule) => {
-            let plan = schedule.plan();
-            super::blocking(move || plan.burning_spans(from, to)).await?
-        }
-        None => Vec::new(),
-    };
-    let measured_ids = SavingInputs::measured_lamps(&inv, &spans, &ds);
-    let measured = db
-        .lamp_totals(from, to, &measured_ids)
-        .await
-        .map_err(db_error)?;
-    let cabinet = |id: &str| inv.cabinet_position(id).map(|c| c as u32);
-    let meters = db
-        .meter_hours(from, to, d, cabinet)
-        .await
-        .map_err(db_error)?;
-    let circuits = db
-        .circuit_energy_hours(from, to, d, cabinet)
+    let spans = burning_spans(&s, from, to).await?;
+    let window = EnergyWindow::load(db, &inv, &spans, from, to, d, &ds)
         .await
         .map_err(db_error)?;
     let settings = s.energy.clone();
-    let inventory = inv.clone();
     let time_zone = s.time_zone.name().to_string();
     super::blocking(move || {
-        let hours = CabinetHours::new(&meters, &circuits);
-        let inputs = SavingInputs {
-            inventory: &inventory,
-            from,
-            to,
-            spans: &spans,
-            hours: &hours,
-            circuits: &circuits,
-            measured: &measured,
-            settings: &settings,
-        };
-        let (districts, total) = inputs.saving(&ds, (&scope, &name));
+        let (districts, total) = window.saving(&inv, &spans, &settings, &ds, (&scope, &name));
         Json(SavingReport {
             from,
             to,

@@ -7,11 +7,10 @@ use super::query::ApiQuery;
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::figures::alarms::AlarmWindow;
-use crate::figures::report::{self, MonthlyReport, OnlineRates};
+use crate::figures::report::{self, OnlineRates};
 use crate::figures::window::{self, Bucket, WindowError};
 use crate::figures::{self, Summary};
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
@@ -217,133 +216,6 @@ pub(super) async fn online_rates(
         total,
         buckets,
     }))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(super) struct MonthlyQuery {
-    /// The month in the city's zone, `YYYY-MM` (required).
-    #[param(required = true, value_type = String, pattern = "^[0-9]{4}-[0-9]{2}$", example = "2026-03")]
-    month: Option<String>,
-    /// Only this district's row (400 if the caller sees no such district);
-    /// a district token's own by default.
-    district: Option<String>,
-    /// `csv` for CSV; without it, CSV if `Accept` names `text/csv`, else JSON.
-    #[param(value_type = Option<ReportFormat>, inline)]
-    format: Option<String>,
-}
-
-/// The values of `format`; the handler matches the strings.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "lowercase")]
-pub(super) enum ReportFormat {
-    Json,
-    Csv,
-}
-
-/// `GET /api/v1/reports/monthly?month=YYYY-MM[&district=][&format=json|csv]`
-/// — every figure per district and for the city over a month in the city's
-/// zone; CSV with `format=csv` or `Accept: text/csv`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/reports/monthly",
-    tag = "figures",
-    security(("bearer" = [])),
-    params(MonthlyQuery),
-    responses(
-        (status = 200, description = "The month's report", content(
-            (MonthlyReport = "application/json"),
-            (String = "text/csv", example = "month,scope,name,cabinets_total,…"),
-        )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 503, response = Unavailable),
-    )
-)]
-pub(super) async fn monthly(
-    State(s): State<AppState>,
-    p: Principal,
-    headers: HeaderMap,
-    ApiQuery(q): ApiQuery<MonthlyQuery>,
-) -> Result<Response, ApiError> {
-    let district = scope(&s, &p, q.district)?;
-    let csv = match q.format.as_deref() {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "format `{other}` is not json or csv"
-            )))
-        }
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/csv")),
-    };
-    let month = q
-        .month
-        .ok_or_else(|| ApiError::BadRequest("`month` is required (YYYY-MM)".into()))?;
-    let (from, to) = report::month_window(&month, s.time_zone).map_err(from_window)?;
-    let store = store(&s)?;
-    let sums = window::sums(
-        &store.db,
-        &s.figures,
-        from,
-        to,
-        None,
-        district.as_deref(),
-        Utc::now(),
-    )
-    .await
-    .map_err(from_window)?;
-    let (live, engine) = (s.live.clone(), s.alarms.clone());
-    let (_, per) =
-        super::blocking(move || figures::counts_now(&live, &engine.standing(Utc::now()))).await?;
-    let (ds, _, _) = positions(&s, district.as_deref());
-    let mut rows = report::rows(
-        &s.figures,
-        &per,
-        &report::total(&sums),
-        &ds,
-        district.is_none(),
-    );
-    let alarms = figures::alarms::load(
-        &store.db,
-        &s.figures.inventory,
-        from,
-        to,
-        district.as_deref(),
-    )
-    .await
-    .map_err(from_window)?;
-    report::add_alarms(&mut rows, &alarms);
-    let report = MonthlyReport {
-        month,
-        from,
-        to,
-        time_zone: s.time_zone.name().to_string(),
-        rows,
-    };
-    if csv {
-        let body = report::csv(&report).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let name = format!(
-            "attachment; filename=\"lighting-{}-{}.csv\"",
-            report.month,
-            district.as_deref().unwrap_or("city")
-        );
-        Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (header::CONTENT_DISPOSITION, name),
-            ],
-            body,
-        )
-            .into_response())
-    } else {
-        Ok(Json(report).into_response())
-    }
 }
 
 /// A window `[from, to)` of at most 93 days.

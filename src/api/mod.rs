@@ -32,6 +32,7 @@ mod inventory;
 mod lamps;
 mod openapi;
 mod query;
+mod reports;
 mod routes;
 mod schedules;
 

@@ -11,7 +11,7 @@ use super::error::{
 };
 use super::{
     admin, alarms, commands, energy, evaluation, figures, health, history, inventory, lamps,
-    schedules,
+    reports, schedules,
 };
 use axum::body::Bytes;
 use axum::http::header;
@@ -81,7 +81,8 @@ answered already.
         evaluation::lighting,
         figures::online_rates,
         figures::alarm_figures,
-        figures::monthly,
+        reports::monthly,
+        reports::period,
         energy::energy,
         energy::saving,
         energy::maintenance,

@@ -5,7 +5,7 @@
 
 use super::{
     admin, alarms, commands, energy, evaluation, figures, health, history, inventory, lamps,
-    openapi, schedules, AppState,
+    openapi, reports, schedules, AppState,
 };
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -116,7 +116,10 @@ pub const ROUTES: &[Route] = &[
         on(m, figures::alarm_figures)
     }),
     route(Method::GET, "/api/v1/reports/monthly", Token, |m| {
-        on(m, figures::monthly)
+        on(m, reports::monthly)
+    }),
+    route(Method::GET, "/api/v1/reports/period", Token, |m| {
+        on(m, reports::period)
     }),
     route(Method::GET, "/api/v1/metrics/energy", Token, |m| {
         on(m, energy::energy)

@@ -8,9 +8,11 @@
 pub mod alarms;
 pub mod config;
 pub mod energy;
+pub mod energy_window;
 pub mod evaluation;
 pub mod metrics;
 pub mod report;
+pub mod sections;
 pub mod sheet;
 pub mod window;
 

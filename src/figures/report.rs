@@ -4,9 +4,9 @@
 //! of the month (`alarms.rs`).
 
 use super::alarms::{AlarmFigures, AlarmWindow};
+use super::energy::{EnergyFigures, EnergySums, SavingFigures};
 use super::window::{BucketSums, Context, WindowError, WindowSums};
 use super::{ratio, Counts};
-use crate::alarm::Severity;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -131,15 +131,83 @@ pub struct ReportRow {
     pub alarms: AlarmFigures,
 }
 
+/// The evaluation report of a month (`/reports/monthly`) or any window of
+/// at most 93 days (`/reports/period`): what a lighting bureau files.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MonthlyReport {
-    pub month: String,
+    /// `YYYY-MM` for a monthly report; `null` for a period.
+    pub month: Option<String>,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub time_zone: String,
     /// One row per district in inventory order, then the city (`scope` =
     /// `city`) unless the report is of one district.
     pub rows: Vec<ReportRow>,
+    /// The energy saving rate (节电率) with its inputs, in the order of
+    /// `rows` (`figures::energy`'s rules).
+    pub saving: Vec<SavingFigures>,
+    /// One row per cabinet of the report's districts, inventory order.
+    pub cabinets: Vec<CabinetRow>,
+}
+
+/// A cabinet over the report's window: its controllers' online rates and
+/// its energy.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CabinetRow {
+    pub cabinet: String,
+    pub name: String,
+    pub district: String,
+    pub rtu_installed: bool,
+    pub slcs_installed: u64,
+    /// The RTU's online seconds ÷ the window's seconds; `null` without RTU.
+    pub rtu_online_rate: Option<f64>,
+    /// Σ its SLCs' online seconds ÷ (SLCs × the window's seconds).
+    pub slc_online_rate: Option<f64>,
+    pub energy: EnergyFigures,
+}
+
+/// The cabinet rows of the districts at `districts` (positions), from the
+/// window's per-cabinet online seconds and per-cabinet energy.
+pub fn cabinet_rows(
+    ctx: &Context,
+    sums: &WindowSums,
+    energy: &[EnergySums],
+    districts: &[usize],
+) -> Vec<CabinetRow> {
+    let inv = &ctx.inventory;
+    let window_us = (sums.to - sums.from).num_microseconds().unwrap_or(i64::MAX) as f64;
+    let mut slcs = vec![0u64; inv.cabinets.len()];
+    for (li, l) in inv.lamps.iter().enumerate() {
+        if let (Some(c), Some(_)) = (inv.cabinet_of_lamp(li), &l.slc) {
+            slcs[c] += 1;
+        }
+    }
+    inv.cabinets
+        .iter()
+        .enumerate()
+        .filter(|(ci, _)| {
+            inv.district_of_cabinet(*ci)
+                .is_some_and(|d| districts.contains(&d))
+        })
+        .map(|(ci, c)| {
+            let online = sums.cabinet_online_us.get(ci).copied().unwrap_or_default();
+            let rate = |devices: u64, us: i64| fratio(us as f64, devices as f64 * window_us);
+            CabinetRow {
+                cabinet: c.id.clone(),
+                name: c.name.clone(),
+                district: c.district.clone(),
+                rtu_installed: c.rtu.is_some(),
+                slcs_installed: slcs[ci],
+                rtu_online_rate: rate(u64::from(c.rtu.is_some()), online[0]),
+                slc_online_rate: rate(slcs[ci], online[1]),
+                energy: energy
+                    .get(ci)
+                    .copied()
+                    .unwrap_or_default()
+                    .figures(sums.from, sums.to),
+            }
+        })
+        .collect()
 }
 
 /// The month `YYYY-MM` as a window from local midnight on its first day to
@@ -201,96 +269,6 @@ pub fn add_alarms(rows: &mut [ReportRow], w: &AlarmWindow) {
             r.alarms = s.figures.clone();
         }
     }
-}
-
-/// The report as CSV: one header line, one line per row; ratios as percent
-/// with two decimals (empty where the denominator is 0), as evaluation
-/// forms ask; seconds as whole numbers (empty where there is no repair).
-pub fn csv(report: &MonthlyReport) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "month",
-        "scope",
-        "name",
-        "cabinets_total",
-        "rtus_installed",
-        "rtu_installation_ratio_pct",
-        "rtu_online_rate_pct",
-        "lamps_total",
-        "slcs_installed",
-        "slc_control_share_pct",
-        "slc_online_rate_pct",
-        "lighting_rate_pct",
-        "coverage_pct",
-        "rtu_online_seconds",
-        "rtu_monitored_seconds",
-        "slc_online_seconds",
-        "slc_monitored_seconds",
-        "lamp_lit_seconds",
-        "lamp_expected_lit_seconds",
-        "alarms_raised",
-        "alarms_cleared",
-        "repair_mean_seconds_emergency",
-        "repair_p90_seconds_emergency",
-        "repair_mean_seconds_serious",
-        "repair_p90_seconds_serious",
-        "repair_mean_seconds_ordinary",
-        "repair_p90_seconds_ordinary",
-        "repaired_within_deadline_pct",
-        "open_overdue",
-        "facility_intact_rate_pct",
-    ])?;
-    let pct = |r: Option<f64>| r.map_or(String::new(), |r| format!("{:.2}", r * 100.0));
-    let whole = |s: f64| format!("{:.0}", s);
-    let maybe = |s: Option<f64>| s.map_or(String::new(), whole);
-    for r in &report.rows {
-        let f = &r.window;
-        let a = &r.alarms;
-        let repair = |s: Severity| {
-            let x = a.repair.get(&s);
-            [
-                maybe(x.and_then(|x| x.mean_seconds)),
-                maybe(x.and_then(|x| x.p90_seconds)),
-            ]
-        };
-        let [em_mean, em_p90] = repair(Severity::Emergency);
-        let [se_mean, se_p90] = repair(Severity::Serious);
-        let [or_mean, or_p90] = repair(Severity::Ordinary);
-        w.write_record([
-            report.month.clone(),
-            r.scope.clone(),
-            r.name.clone(),
-            r.cabinets_total.to_string(),
-            r.rtus_installed.to_string(),
-            pct(r.rtu_installation_ratio),
-            pct(f.rtu_online_rate),
-            r.lamps_total.to_string(),
-            r.slcs_installed.to_string(),
-            pct(r.slc_control_share),
-            pct(f.slc_online_rate),
-            pct(f.lighting_rate),
-            pct(f.coverage),
-            whole(f.rtu_online_seconds),
-            whole(f.rtu_monitored_seconds),
-            whole(f.slc_online_seconds),
-            whole(f.slc_monitored_seconds),
-            whole(f.lamp_lit_seconds),
-            whole(f.lamp_expected_lit_seconds),
-            a.raised.to_string(),
-            a.cleared.to_string(),
-            em_mean,
-            em_p90,
-            se_mean,
-            se_p90,
-            or_mean,
-            or_p90,
-            pct(a.within_deadline_share),
-            a.open_overdue.to_string(),
-            pct(a.facility_intact_rate),
-        ])?;
-    }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

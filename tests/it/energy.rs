@@ -568,6 +568,8 @@ async fn scenario(url: Option<String>) {
     close(&total["baseline"]["kwh"], 9.96, "city baseline");
     close(&total["actual"]["energy_kwh"], 7.34, "city actual");
     close(&total["saving_rate"], 2.62 / 9.96, "city saving");
+    crate::report::check_period_report(&api.base, &api.http, &q(noon), &q(next_noon), "2025-03")
+        .await;
 
     // Maintenance over the two days, in inventory order.
     let maint = |extra: &str| {

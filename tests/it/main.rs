@@ -29,6 +29,7 @@ mod load;
 mod mqtt;
 mod openapi;
 mod reload;
+mod report;
 mod schedule;
 mod scope;
 mod store;
