@@ -13,6 +13,7 @@ mod procfs;
 mod raw;
 mod schedule;
 mod sinks;
+mod soak;
 mod stats;
 mod store;
 mod tb;
@@ -114,6 +115,11 @@ enum Cmd {
     /// quiet windows against windows with N connections per API path on
     /// the same gateway
     ApiLoad(api_load::ApiLoadArgs),
+    /// The gateway on the simulator for a set time under random faults
+    /// (endpoints, SLCs, database and broker cut off), checking that no
+    /// sample is lost, the cadence holds, memory stays flat and tasks do
+    /// not grow
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -218,6 +224,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Mqtt(args)) => mqtt::run(args),
         Some(Cmd::Field(args)) => field::main(args),
         Some(Cmd::ApiLoad(args)) => api_load::main(args),
+        Some(Cmd::Soak(args)) => soak::main(args),
         None => run(cli.run),
     }
 }

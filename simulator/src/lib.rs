@@ -54,6 +54,7 @@ mod dialin;
 mod fault;
 mod frame;
 mod inventory;
+mod proxy;
 mod registers;
 mod scenario;
 mod serial;
@@ -66,6 +67,7 @@ pub use dialin::{parse_heartbeat, DialIn};
 pub use fault::{CircuitFault, EndpointFault, RtuFault, SlcFault, StuckContactor, SupplyCut};
 pub use frame::Framing;
 pub use inventory::InventoryOptions;
+pub use proxy::Proxy;
 pub use scenario::{Scenario, ScenarioError};
 
 use device::{Cabinet, Clock};

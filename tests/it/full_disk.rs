@@ -90,7 +90,9 @@ async fn a_full_spool_disk_keeps_every_row_and_the_next_start() {
     };
     let spool_dir = disk.path.join("spool");
     let pg = PgTestDb::new().await;
-    let proxy = Proxy::start(crate::common::db::PG_SERVER).await;
+    let proxy = Proxy::start(crate::common::db::PG_SERVER)
+        .await
+        .expect("proxy binds");
     let url = pg.url_via(proxy.addr);
     let dir = spool_dir.clone();
     let mut t = spawn_app_with(sim(), InventoryOptions::default(), |s| {

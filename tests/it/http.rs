@@ -256,7 +256,7 @@ const NORTH: &str = "lgw_test_http_north_viewer";
 async fn readyz_and_metrics_tell_a_stranger_only_ready_and_ok() {
     // The store behind a proxy we cut, the broker at a port nobody listens on.
     let pg = PgTestDb::new().await;
-    let proxy = Proxy::start(PG_SERVER).await;
+    let proxy = Proxy::start(PG_SERVER).await.expect("proxy binds");
     let url = pg.url_via(proxy.addr);
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let broker_port = closed.local_addr().unwrap().port();

@@ -253,7 +253,9 @@ async fn postgres_holds_exactly_what_was_polled() {
 #[tokio::test]
 async fn postgres_outage_mid_run_loses_nothing_and_keeps_polling() {
     let pg = PgTestDb::new().await;
-    let proxy = Proxy::start(crate::common::db::PG_SERVER).await;
+    let proxy = Proxy::start(crate::common::db::PG_SERVER)
+        .await
+        .expect("proxy binds");
     let url = pg.url_via(proxy.addr);
     let mut t = spawn_app_with(sim(3, 5), InventoryOptions::default(), |s| {
         fast_store(s);
@@ -455,7 +457,9 @@ async fn retention_case(db: &Db) {
 #[tokio::test]
 async fn a_stop_with_the_database_away_is_bounded_and_loses_nothing() {
     let pg = PgTestDb::new().await;
-    let proxy = Proxy::start(crate::common::db::PG_SERVER).await;
+    let proxy = Proxy::start(crate::common::db::PG_SERVER)
+        .await
+        .expect("proxy binds");
     let url = pg.url_via(proxy.addr);
     let configure = |s: &mut Settings| {
         fast_store(s);

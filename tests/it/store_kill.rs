@@ -92,7 +92,7 @@ async fn kill_with_a_spool_on_disk_then_restart_loses_nothing() {
     sim.write_inventory(&inventory, &InventoryOptions::default())
         .unwrap();
     let pg = PgTestDb::new().await;
-    let proxy = Proxy::start(PG_SERVER).await;
+    let proxy = Proxy::start(PG_SERVER).await.expect("proxy binds");
     let config = dir.path().join("gateway.toml");
     std::fs::write(
         &config,

@@ -401,7 +401,7 @@ async fn kill_at_random(mut store: Store, dir: &Path) -> Store {
     sim.write_inventory(&inventory, &InventoryOptions::default())
         .unwrap();
     let root = harness::unique_root(&format!("kill-{}", store.name()));
-    let broker = Proxy::start(MOSQUITTO).await;
+    let broker = Proxy::start(MOSQUITTO).await.expect("proxy binds");
     let sub = Subscriber::start("127.0.0.1", 1883, &format!("{root}/+/events")).await;
     let stop_faults = CancellationToken::new();
     let fault_task = faults(sim.clone(), stop_faults.clone());
@@ -576,7 +576,7 @@ async fn postgres_kill_9_at_random_moments_loses_nothing_reported() {
     let read = pg.pool().await;
     let store = Store::Postgres {
         pg,
-        proxy: Proxy::start(PG_SERVER).await,
+        proxy: Proxy::start(PG_SERVER).await.expect("proxy binds"),
         read,
     };
     // Dropped only on success: a failure leaves the database to look at.

@@ -4,11 +4,6 @@
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 pub const PG_SERVER: &str = "127.0.0.1:5432";
 
@@ -63,68 +58,9 @@ impl PgTestDb {
     }
 }
 
-/// Forwards TCP connections to a target; `sever` closes every open
-/// connection and refuses new ones until `restore`.
-pub struct Proxy {
-    pub addr: SocketAddr,
-    open: Arc<AtomicBool>,
-    cut: watch::Sender<u64>,
-    task: JoinHandle<()>,
-}
-
-impl Proxy {
-    pub async fn start(target: &str) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let open = Arc::new(AtomicBool::new(true));
-        let (cut, _) = watch::channel(0u64);
-        let target = target.to_string();
-        let task = {
-            let open = open.clone();
-            let cut = cut.clone();
-            tokio::spawn(async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    if !open.load(Ordering::SeqCst) {
-                        drop(inbound);
-                        continue;
-                    }
-                    let mut severed = cut.subscribe();
-                    let target = target.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut outbound) = TcpStream::connect(&target).await else {
-                            return;
-                        };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = severed.changed() => {}
-                        }
-                    });
-                }
-            })
-        };
-        Proxy {
-            addr,
-            open,
-            cut,
-            task,
-        }
-    }
-
-    pub fn sever(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        self.cut.send_modify(|g| *g += 1);
-    }
-
-    pub fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// The severable TCP proxy the tests put in front of PostgreSQL and the
+/// broker lives with the simulator, which the soak bench shares.
+pub use lamp_sim::Proxy;
 
 /// A number from the Prometheus text, summed over its label sets.
 pub fn metric(text: &str, name: &str) -> f64 {

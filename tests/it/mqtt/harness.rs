@@ -7,12 +7,9 @@ use parking_lot::Mutex;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 /// The Mosquitto that CI (scripts/test.sh) and these machines run.
@@ -186,77 +183,8 @@ pub async fn clear_retained_under(host: &str, port: u16, root: &str, gateways: &
     }
 }
 
-/// A TCP proxy in front of a broker that a test can sever (every open
-/// connection dropped, new ones closed at once) and restore.
-pub struct Proxy {
-    pub addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    conns: Arc<Mutex<CancellationToken>>,
-    stop: CancellationToken,
-}
-
-impl Proxy {
-    pub async fn start(upstream: &str) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let conns = Arc::new(Mutex::new(CancellationToken::new()));
-        let stop = CancellationToken::new();
-        let (u, c, s, upstream) = (
-            up.clone(),
-            conns.clone(),
-            stop.clone(),
-            upstream.to_string(),
-        );
-        tokio::spawn(async move {
-            loop {
-                let (mut inbound, _) = tokio::select! {
-                    () = s.cancelled() => return,
-                    r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
-                };
-                if !u.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let cut = c.lock().clone();
-                let upstream = upstream.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        () = cut.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            addr,
-            up,
-            conns,
-            stop,
-        }
-    }
-
-    pub fn sever(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        let mut c = self.conns.lock();
-        c.cancel();
-        *c = CancellationToken::new();
-    }
-
-    pub fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        self.conns.lock().cancel();
-    }
-}
+/// The severable proxy in front of the broker (shared with the store's tests).
+pub use lamp_sim::Proxy;
 
 /// The gateway binary polling an in-process simulator, publishing to
 /// Mosquitto under `root`; killed by the test.

@@ -239,7 +239,7 @@ async fn lamp_failure_and_endpoint_offline_reach_a_subscriber() {
 #[tokio::test]
 async fn broker_outage_loses_no_event_and_ends_with_the_current_state() {
     let root = unique_root("outage");
-    let proxy = Proxy::start(MOSQUITTO).await;
+    let proxy = Proxy::start(MOSQUITTO).await.expect("proxy binds");
     let sub = Subscriber::start("127.0.0.1", 1883, &format!("{root}/#")).await;
     let url = format!("mqtt://{}", proxy.addr);
     let (endpoints, slcs) = (4, 5);

@@ -197,7 +197,7 @@ async fn a_retained_command_is_never_carried_out() {
 
     // The gateway subscribes after it was retained (a start, a reconnect):
     // the broker hands it over flagged retained.
-    let proxy = Proxy::start(MOSQUITTO).await;
+    let proxy = Proxy::start(MOSQUITTO).await.expect("proxy binds");
     let spill = tempfile::tempdir().unwrap();
     let t = gateway(&root, &format!("mqtt://{}", proxy.addr), spill.path()).await;
     let status = t.app.as_ref().unwrap().mqtt_status().unwrap();
