@@ -160,6 +160,91 @@ async fn generate(
 
 type DistrictHour = (DateTime<Utc>, String, i32, f64, f64);
 
+/// A month of energy rollups, generated in the database from the `lamps`
+/// and `cabinets` tables the gateway wrote at start: every cabinet meter
+/// each hour (`cabinet_hourly`: the circuits' SLC energy × 1.03, line
+/// losses) and every circuit each hour (`circuit_hourly`: 0.05 kWh per lamp
+/// with an SLC). Returns the rows made.
+async fn generate_energy(db: &Db, start: DateTime<Utc>, end: DateTime<Utc>) -> anyhow::Result<u64> {
+    const HOUR: i64 = 3_600_000_000;
+    let circuits = "SELECT cabinet, circuit, MAX(district) AS district, COUNT(slc_id) AS slcs \
+                    FROM lamps GROUP BY cabinet, circuit";
+    let mut n = 0;
+    match db {
+        Db::Sqlite(p) => {
+            let hours = "WITH RECURSIVE hours(h) AS (SELECT ?1 UNION ALL \
+                         SELECT h + ?3 FROM hours WHERE h + ?3 < ?2)";
+            n += sqlx::query(&format!(
+                "{hours} INSERT INTO circuit_hourly (hour, cabinet, circuit, district, lamps, \
+                 on_seconds, online_seconds, energy_kwh, failures, expected_seconds, lit_seconds) \
+                 SELECT h, c.cabinet, c.circuit, c.district, c.slcs, c.slcs * 1800.0, \
+                 c.slcs * 3600.0, c.slcs * 0.05, 0, 0, 0 FROM ({circuits}) c CROSS JOIN hours \
+                 WHERE true ON CONFLICT DO NOTHING"
+            ))
+            .bind(micros(start))
+            .bind(micros(end))
+            .bind(HOUR)
+            .execute(p)
+            .await?
+            .rows_affected();
+            n += sqlx::query(&format!(
+                "{hours} INSERT INTO cabinet_hourly (hour, cabinet, district, meter_kwh, samples) \
+                 SELECT h, k.cabinet_id, k.district, 1.03 * 0.05 * \
+                 (SELECT COUNT(slc_id) FROM lamps l WHERE l.cabinet = k.cabinet_id), 60 \
+                 FROM cabinets k CROSS JOIN hours WHERE k.rtu_id IS NOT NULL \
+                 ON CONFLICT DO NOTHING"
+            ))
+            .bind(micros(start))
+            .bind(micros(end))
+            .bind(HOUR)
+            .execute(p)
+            .await?
+            .rows_affected();
+        }
+        Db::Postgres(pg) => {
+            let hours = "generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', \
+                         interval '1 hour') AS h";
+            n += sqlx::query(&format!(
+                "INSERT INTO circuit_hourly (hour, cabinet, circuit, district, lamps, \
+                 on_seconds, online_seconds, energy_kwh, failures, expected_seconds, lit_seconds) \
+                 SELECT h, c.cabinet, c.circuit, c.district, c.slcs, c.slcs * 1800.0, \
+                 c.slcs * 3600.0, c.slcs * 0.05, 0, 0, 0 FROM ({circuits}) c CROSS JOIN {hours} \
+                 ON CONFLICT DO NOTHING"
+            ))
+            .bind(start)
+            .bind(end)
+            .execute(&pg.pool)
+            .await?
+            .rows_affected();
+            n += sqlx::query(&format!(
+                "INSERT INTO cabinet_hourly (hour, cabinet, district, meter_kwh, samples) \
+                 SELECT h, k.cabinet_id, k.district, 1.03 * 0.05 * \
+                 (SELECT COUNT(slc_id) FROM lamps l WHERE l.cabinet = k.cabinet_id), 60 \
+                 FROM cabinets k CROSS JOIN {hours} WHERE k.rtu_id IS NOT NULL \
+                 ON CONFLICT DO NOTHING"
+            ))
+            .bind(start)
+            .bind(end)
+            .execute(&pg.pool)
+            .await?
+            .rows_affected();
+        }
+    }
+    Ok(n)
+}
+
+/// Reads what the report reads of a window's rollups, without folding it:
+/// the district lighting hours and the energy hours. Returns the rows.
+async fn read_rollups(db: &Db, start: DateTime<Utc>, end: DateTime<Utc>) -> anyhow::Result<usize> {
+    let lighting = db.lighting_hours(start, end, None).await?.len();
+    let meters = db.meter_hours(start, end, None, |_| Some(0)).await?.len();
+    let circuits = db
+        .circuit_energy_hours(start, end, None, |_| Some(0))
+        .await?
+        .len();
+    Ok(lighting + meters + circuits)
+}
+
 async fn insert_district_hours(db: &Db, rows: &[DistrictHour]) -> anyhow::Result<()> {
     let sql = "INSERT INTO district_hourly (hour, district, lamps, expected_seconds, lit_seconds) \
                VALUES ($1, $2, $3, $4, $5)";
@@ -276,10 +361,17 @@ async fn bench_backend(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let t = Instant::now();
+    let energy_rows = generate_energy(&db, start, end).await?;
+    println!(
+        "{name}: generated {energy_rows} circuit- and cabinet-hours of energy in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let http = reqwest::Client::new();
     let q = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let window = format!("from={}&to={}", q(start), q(end));
-    let month = end
+    // The month around the middle of the generated history: most of it.
+    let month = (start + (end - start) / 2)
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .format("%Y-%m")
         .to_string();
@@ -310,11 +402,6 @@ async fn bench_backend(
             format!("/api/v1/metrics/online-rates?{window}&district=D01&bucket=day"),
             5,
         ),
-        (
-            format!("reports/monthly {month} (csv)"),
-            format!("/api/v1/reports/monthly?month={month}&format=csv"),
-            3,
-        ),
     ];
     let lamps = live.inventory.lamps.len();
     println!(
@@ -325,6 +412,42 @@ async fn bench_backend(
         let (p50, max, bytes) = time_get(&http, &base, &path, n).await?;
         println!("  {what:<40} p50 {p50:>8.1} ms   max {max:>8.1} ms   ({n} runs, {bytes} B)");
     }
+    // The report: time and the process's peak RSS over its runs (the
+    // gateway is in this process), against reading the month's rollups.
+    for (what, path) in [
+        (format!("reports/monthly {month} (json)"), "json"),
+        (format!("reports/monthly {month} (csv)"), "csv"),
+        (
+            format!("reports/monthly {month} (xlsx, zh)"),
+            "xlsx&lang=zh",
+        ),
+    ] {
+        let path = format!("/api/v1/reports/monthly?month={month}&format={path}");
+        let before = crate::procfs::self_peak_rss_mib();
+        let reset = crate::procfs::reset_self_peak_rss();
+        let rss_at = crate::procfs::rss_mib(std::process::id());
+        let (p50, max, bytes) = time_get(&http, &base, &path, 3).await?;
+        let peak = crate::procfs::self_peak_rss_mib();
+        let grew = match (reset, peak, rss_at) {
+            (true, Some(p), Some(r)) => format!("peak RSS +{:.0} MiB over {r:.0}", p - r),
+            _ => format!("peak RSS {peak:?} MiB (was {before:?})"),
+        };
+        println!(
+            "  {what:<40} p50 {p50:>8.1} ms   max {max:>8.1} ms   (3 runs, {bytes} B, {grew})"
+        );
+    }
+    let mut ms = Vec::new();
+    let mut rows_read = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        rows_read = read_rollups(&db, start, end).await?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "  {:<40} p50 {:>8.1} ms   max {:>8.1} ms   ({rows_read} rows)",
+        "baseline: read the month's rollups", ms[2], ms[4]
+    );
     let mut ms = Vec::new();
     let mut n = 0;
     for _ in 0..5 {

@@ -49,6 +49,12 @@ pub fn self_peak_rss_mib() -> Option<f64> {
     status_kib(Path::new("/proc/self/status"), "VmHWM:").map(|k| k / 1024.0)
 }
 
+/// Resets this process's peak RSS (VmHWM) to its current RSS, so the next
+/// `self_peak_rss_mib` is the peak of what runs in between (Linux ≥ 4.0).
+pub fn reset_self_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 fn status_kib(path: &Path, key: &str) -> Option<f64> {
     let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|l| l.starts_with(key))?;
