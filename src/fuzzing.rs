@@ -99,29 +99,34 @@ pub fn command_json(bytes: &[u8]) {
 }
 
 /// The three inventory files, split from `bytes` at the first two `\x1e`
-/// (record separator) bytes, through the whole-configuration check that
-/// `run` and `check-config` share, with the shipped profiles.
+/// (record separator) bytes, read as `run` reads them and cross-checked
+/// against the shipped profiles as `run` and `check-config` check them
+/// (`validate::check`; the profiles are parsed once, their own target is
+/// `profile_toml`). The files go to a RAM-backed folder where there is one.
 pub fn inventory_csv(bytes: &[u8]) {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        std::fs::create_dir_all(dir.path().join("inventory")).expect("inventory folder");
-        let profiles = dir.path().join("profiles");
-        std::fs::create_dir_all(&profiles).expect("profiles folder");
-        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/profiles");
-        for entry in std::fs::read_dir(shipped).expect("the shipped profiles") {
-            let entry = entry.expect("a profile");
-            std::fs::copy(entry.path(), profiles.join(entry.file_name())).expect("copy");
+    type Profiles = std::collections::BTreeMap<String, Arc<lamp_profile::Profile>>;
+    static DIR: OnceLock<(tempfile::TempDir, Profiles)> = OnceLock::new();
+    let (dir, profiles) = DIR.get_or_init(|| {
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            tempfile::tempdir_in(shm)
+        } else {
+            tempfile::tempdir()
         }
-        dir
+        .expect("a temporary folder");
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/profiles");
+        let profiles = lamp_profile::Profile::load_dir(std::path::Path::new(shipped))
+            .expect("the shipped profiles load")
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
+            .collect();
+        (dir, profiles)
     });
     let mut parts = bytes.splitn(3, |&b| b == 0x1e);
-    let inv = dir.path().join("inventory");
     for name in ["districts.csv", "cabinets.csv", "lamps.csv"] {
-        std::fs::write(inv.join(name), parts.next().unwrap_or_default()).expect("write");
+        std::fs::write(dir.path().join(name), parts.next().unwrap_or_default()).expect("write");
     }
-    let mut settings = crate::settings::Settings::default();
-    settings.paths.inventory = inv;
-    settings.paths.profiles = dir.path().join("profiles");
-    let _ = crate::validate::load(&settings);
+    let (inventory, mut issues) = crate::inventory::load_dir(dir.path());
+    let max_gap = crate::settings::Settings::default().poll.max_gap;
+    let _ = crate::validate::check(&inventory, profiles, max_gap, &mut issues);
 }
