@@ -1,7 +1,16 @@
 //! One poll cycle of one class: every unit's reads once, in an order that
 //! lets a dead unit cost its neighbours nothing.
 //!
-//! The rules, in the order they apply:
+//! THE rule: a unit's silence is its own failure when another unit of the
+//! same endpoint — of either class — answers in the same cycle; the
+//! endpoint has failed when nothing on it answers. "In the same cycle" is
+//! what *recently* means: evidence older than the cycle cannot tell a dead
+//! unit from a link that has just gone down (the first class to run after
+//! it would blame its units one by one), and a cabinet's RTU cycle has one
+//! unit, so it takes its evidence from the SLCs behind the same DTU or
+//! gateway by asking one of them (the witness), not from their last cycle.
+//! An exception is an answer (the device's, or a gateway's for it). In the
+//! order they apply:
 //! - A unit whose request times out while another unit on the endpoint
 //!   answers in the same cycle has failed on its own: its remaining reads in
 //!   the cycle are not sent (one timeout per dead unit and cycle), and the
@@ -12,11 +21,29 @@
 //! - Units that have timed out go last, at most [`probe_budget`] of them per
 //!   cycle, and from their second timeout on at a slower cadence of their own
 //!   ([`UnitHealth`]); one not tried is reported [`FailReason::Deferred`].
-//! - When nothing on the endpoint answers — two units in a row time out, no
-//!   unit answered yet in this cycle or in the last one — the endpoint has
-//!   failed: the rest of the cycle is not sent, the next one starts where
-//!   this one stopped (so the units behind two dead ones are reached), and
-//!   the poller backs off as for a failed connection.
+//! - The witness: a cycle in which none of its own units answered asks,
+//!   before it judges the endpoint, one read of a unit of the endpoint's
+//!   other class that is not on a slower cadence of its own — the read of
+//!   that class answered last, or, after a witness that did not answer, the
+//!   first read of the next unit of that class in plan order (so a dead
+//!   witness is not taken for the endpoint twice running). It is asked where
+//!   the cycle would give up (below), or at its end when every unit it asked
+//!   timed out; not after a broken link (that is the endpoint's failure
+//!   already), and never when the endpoint has one class. It answers: the
+//!   endpoint is alive, the cycle goes on, and its silent units have failed
+//!   on their own. Its answer is evidence, not a sample: its class reports
+//!   its units at its own due times. It costs a dead RTU's probe one more
+//!   read, and a try of a silent endpoint one more timeout.
+//! - When nothing on the endpoint answers, the endpoint has failed: two
+//!   units in a row time out with no answer in this cycle or this class's
+//!   last one and the witness does not answer (or there is none), or every
+//!   unit asked timed out and the witness did not answer. A link that went
+//!   down is so judged by the first cycle after it, of either class (its
+//!   own units and the witness time out). The rest of the cycle is not
+//!   sent, the next one starts where this one stopped (so the units behind
+//!   two dead ones are reached), and the poller backs off as for a failed
+//!   connection; each try after the backoff asks a witness again, so a dead
+//!   RTU never keeps the endpoint from reaching its SLCs.
 
 use super::cadence::{probe_budget, UnitHealth};
 use super::worker::Endpoint;
@@ -86,7 +113,11 @@ impl Endpoint {
             fail_group(&mut failed, &groups[g], &FailReason::Deferred);
         }
 
+        // Whether any unit of the endpoint answered in this cycle: one of
+        // this class, or the witness.
         let mut answered = false;
+        // The last read of this class that was answered.
+        let mut heard: Option<usize> = None;
         let mut attempted = 0u32;
         let mut silent_in_row = 0u32;
         // One fresh connection per cycle after a transport failure: enough to
@@ -105,7 +136,8 @@ impl Endpoint {
             }
             let unit = spec.reads[group.start].unit;
             let mut fate = UnitFate::Answered;
-            for read in &spec.reads[group.clone()] {
+            for i in group.clone() {
+                let read = &spec.reads[i];
                 while let Ok(job) = self.writes.try_recv() {
                     self.execute(job).await;
                 }
@@ -122,6 +154,7 @@ impl Endpoint {
                     Ok(words) => {
                         reads_ok += 1;
                         answered = true;
+                        heard = Some(i);
                         for part in &read.parts {
                             let dev = &spec.devices[part.device as usize];
                             let field = &dev.profile.fields[usize::from(part.field)];
@@ -138,7 +171,10 @@ impl Endpoint {
                         reads_failed += 1;
                         match &reason {
                             // The device answered, with an exception.
-                            FailReason::Exception { .. } => answered = true,
+                            FailReason::Exception { .. } => {
+                                answered = true;
+                                heard = Some(i);
+                            }
                             FailReason::Timeout => fate = UnitFate::TimedOut,
                             FailReason::Connect { .. } => {
                                 gave_up.get_or_insert_with(|| reason.clone());
@@ -168,16 +204,39 @@ impl Endpoint {
                 0
             };
             if gave_up.is_none() && !answered && silent_in_row >= 2 && !self.last_answered[slot] {
-                gave_up = Some(FailReason::Timeout);
-                self.resume_at[slot] = order.tried.get(pos + 1).copied().unwrap_or(0);
+                match self
+                    .ask_witness(class, &mut reads_ok, &mut reads_failed)
+                    .await
+                {
+                    Some(Ok(())) => answered = true,
+                    Some(Err(reason)) => gave_up = Some(reason),
+                    None => gave_up = Some(FailReason::Timeout),
+                }
+                if gave_up.is_some() {
+                    self.resume_at[slot] = order.tried.get(pos + 1).copied().unwrap_or(0);
+                }
+            }
+        }
+        // Every unit asked timed out, the link held: before the endpoint is
+        // judged, a unit of the other class is asked.
+        if !answered && gave_up.is_none() && fates.iter().any(|f| f.1 == UnitFate::TimedOut) {
+            if let Some(Ok(())) = self
+                .ask_witness(class, &mut reads_ok, &mut reads_failed)
+                .await
+            {
+                answered = true;
             }
         }
 
         if attempted > 0 {
             self.last_answered[slot] = answered;
         }
-        // Only when a neighbour answered is a timeout the unit's own failure;
-        // when nothing answered it is the endpoint's, and the backoff is.
+        if heard.is_some() {
+            self.witness[slot] = heard;
+        }
+        // Only when a neighbour (of this class, or the witness) answered is a
+        // timeout the unit's own failure; when nothing answered it is the
+        // endpoint's, and the backoff is.
         if answered {
             let now = Instant::now();
             for (unit, fate) in fates {
@@ -228,6 +287,56 @@ impl Endpoint {
             reads_failed,
             results,
         }
+    }
+
+    /// Asks the witness for a cycle of `class` none of whose own units
+    /// answered: one read of the endpoint's other class — the one answered
+    /// last, or after a witness that did not answer the first read of the
+    /// next unit in plan order — skipping units that timed out before (they
+    /// are on their own cadence). `None` when there is none to ask: the
+    /// endpoint has no other class, or every unit of it timed out before.
+    /// `Some(Ok)` when it answered (an exception is an answer). Its values
+    /// are evidence, not a sample: the other class reports its units at its
+    /// own due times. The read counts in the endpoint's reads.
+    async fn ask_witness(
+        &mut self,
+        class: PollClass,
+        reads_ok: &mut u32,
+        reads_failed: &mut u32,
+    ) -> Option<Result<(), FailReason>> {
+        let other = match class {
+            PollClass::Rtu => PollClass::Slc,
+            PollClass::Slc => PollClass::Rtu,
+        };
+        let slot = class_slot(other);
+        let spec = self.spec.clone();
+        let groups = unit_groups(&spec.reads, other);
+        let n = groups.len();
+        let cursor =
+            self.witness[slot].filter(|&i| spec.reads.get(i).is_some_and(|r| r.class == other));
+        let first = cursor
+            .and_then(|i| groups.iter().position(|g| g.contains(&i)))
+            .unwrap_or(0);
+        let g = (0..n)
+            .map(|k| (first + k) % n)
+            .find(|&g| !self.units.contains_key(&spec.reads[groups[g].start].unit))?;
+        let i = match cursor {
+            Some(i) if g == first => i,
+            _ => groups[g].start,
+        };
+        let result = match self.read(&spec.reads[i]).await {
+            // An exception is an answer: the device, or the gateway for it.
+            Ok(_) | Err(FailReason::Exception { .. }) => Ok(()),
+            Err(reason) => Err(reason),
+        };
+        if result.is_ok() {
+            *reads_ok += 1;
+            self.witness[slot] = Some(i);
+        } else {
+            *reads_failed += 1;
+            self.witness[slot] = Some(groups[(g + 1) % n].start);
+        }
+        Some(result)
     }
 
     /// Which unit groups this cycle tries, in order, and which it defers.

@@ -39,6 +39,11 @@ pub(super) struct Endpoint {
     /// that gave up (so the units behind two dead ones are reached).
     pub(super) last_answered: [bool; 2],
     pub(super) resume_at: [usize; 2],
+    /// Per class: the read asked as the witness when a cycle of the other
+    /// class gets no answer from its own units (`cycle.rs`): the read of
+    /// this class answered last, or the next unit's after a witness that
+    /// did not answer; `None`: the class's first unit.
+    pub(super) witness: [Option<usize>; 2],
     /// When the last request of a Modbus TCP link ended (`request_gap`).
     pub(super) last_io: Option<Instant>,
     /// Why the endpoint failed last: the reason given for the polls not sent
@@ -66,6 +71,7 @@ pub(super) struct Handover {
     units: HashMap<u8, UnitHealth>,
     last_answered: [bool; 2],
     resume_at: [usize; 2],
+    witness: [Option<usize>; 2],
     last_io: Option<Instant>,
     last_failure: Option<FailReason>,
 }
@@ -109,6 +115,7 @@ pub(super) async fn run(
         ep.units = h.units;
         ep.last_answered = h.last_answered;
         ep.resume_at = h.resume_at;
+        ep.witness = h.witness;
         ep.last_io = h.last_io;
         ep.last_failure = h.last_failure;
     }
@@ -210,6 +217,7 @@ pub(super) async fn run(
             units: std::mem::take(&mut ep.units),
             last_answered: ep.last_answered,
             resume_at: ep.resume_at,
+            witness: ep.witness,
             last_io: ep.last_io,
             last_failure: ep.last_failure.take(),
         }));
@@ -257,6 +265,7 @@ impl Endpoint {
             units: HashMap::new(),
             last_answered: [false; 2],
             resume_at: [0; 2],
+            witness: [None; 2],
             last_io: None,
             last_failure: None,
         }

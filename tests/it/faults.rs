@@ -1,10 +1,12 @@
 //! Faults seen from the gateway: a device that fails goes offline after
 //! `offline_after` polls, the other endpoints keep their cadence, and it comes
-//! back when the fault clears.
+//! back when the fault clears. A cabinet's RTU that sends nothing at all is
+//! its own failure: the SLCs behind the same endpoint stay online.
 
-use crate::common::{eventually, lamp_id, rtu_id, spawn_app, TestApp};
-use lamp_sim::{EndpointFault, SimConfig, SlcFault};
+use crate::common::{eventually, lamp_id, rtu_id, spawn_app, spawn_app_with, TestApp};
+use lamp_sim::{EndpointFault, InventoryOptions, RtuFault, SimConfig, SlcFault};
 use serde_json::Value;
+use std::time::Duration;
 
 const OFFLINE_AFTER: u64 = 3;
 
@@ -201,5 +203,80 @@ async fn single_slc_exception() {
     assert_eq!(t.lamp(&lamp_id(0, 0)).await["slc"]["online"], true);
     t.sim.set_slc_fault(0, 1, SlcFault::default());
     t.all_online().await;
+    t.stop().await;
+}
+
+/// States of `device`'s recorded transitions, oldest first.
+async fn transitions(t: &TestApp, device: &str) -> Vec<bool> {
+    let tr = online(t, &format!("/api/v1/transitions?device={device}")).await;
+    tr["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["online"].as_bool().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dead_rtu_leaves_the_slcs_of_its_endpoint_online() {
+    // The simulator's RTU `no_answer`: unit 1 of endpoint 1 sends nothing,
+    // its four SLC units answer. The RTU goes offline with its own timeout;
+    // its SLCs never do, and the endpoint keeps its cadence.
+    let t = spawn_app_with(
+        SimConfig {
+            endpoints: 3,
+            slcs_per_endpoint: 4,
+            slc_profile: "slc-a-unit".into(),
+            ..SimConfig::default()
+        },
+        InventoryOptions::default(),
+        // Probed at most a second apart, so it is seen again soon after
+        // the fault clears.
+        |s| s.poll.unit_backoff_max = Duration::from_secs(1),
+    )
+    .await;
+    t.all_online().await;
+    t.sim.set_rtu_fault(1, RtuFault { no_answer: true });
+    eventually("RTU 1 offline", || async {
+        t.rtu(&rtu_id(1)).await["online"] == false
+    })
+    .await;
+    let rtu = t.rtu(&rtu_id(1)).await;
+    assert!(
+        rtu["consecutive_failures"].as_u64().unwrap() >= OFFLINE_AFTER,
+        "offline only after {OFFLINE_AFTER} failed polls: {rtu}"
+    );
+    assert_eq!(rtu["last_error"]["kind"], "timeout", "{rtu}");
+
+    // Over 20 SLC intervals (100 ms) its SLCs stay online and keep being read.
+    let before = cycles(&t, 1);
+    let end = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < end {
+        let offline = online(&t, "/api/v1/lamps?online=false").await;
+        let ids: Vec<&Value> = offline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| &l["id"])
+            .collect();
+        assert!(ids.is_empty(), "lamps offline: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        cycles(&t, 1) >= before + 20,
+        "endpoint 1 kept its cadence: {} cycles",
+        cycles(&t, 1) - before
+    );
+
+    t.sim.set_rtu_fault(1, RtuFault::default());
+    t.all_online().await;
+    assert_eq!(transitions(&t, &rtu_id(1)).await, vec![true, false, true]);
+    for j in 0..4 {
+        assert_eq!(
+            transitions(&t, &lamp_id(1, j)).await,
+            vec![true],
+            "SLC {j} of endpoint 1 never went offline"
+        );
+    }
     t.stop().await;
 }

@@ -1,9 +1,12 @@
 //! A dead unit costs its neighbours nothing: on one Modbus TCP endpoint
 //! (tokio-modbus's server, not our simulator) with SLC units 2–13, three
 //! units never answer at all; the nine others stay online and are read at
-//! their cadence, and commands to the units behind the dead ones work.
+//! their cadence, and commands to the units behind the dead ones work. Nor
+//! does a cabinet's dead RTU cost the SLCs behind the same gateway anything,
+//! though its poll cycle has no neighbour of its own class; and when the
+//! whole cabinet goes silent, the endpoint fails and backs off.
 
-use super::farm::{serve_tcp, write_inventory, Bus};
+use super::farm::{serve_tcp, write_cabinet, write_inventory, Bus};
 use super::Gateway;
 use crate::common::eventually;
 use parking_lot::Mutex;
@@ -162,4 +165,170 @@ async fn dead_units_on_rtu_framing_cost_their_neighbours_nothing() {
         );
     }
     t.stop().await;
+}
+
+/// A cabinet behind one Modbus TCP gateway (tokio-modbus's server): its RTU
+/// at unit 1, which never answers, and SLCs at units 2–5, which do; the
+/// gateway polls RTUs every 200 ms and SLCs every 300 ms.
+async fn a_cabinet_with_a_dead_rtu() -> (Arc<Mutex<Bus>>, Gateway, tempfile::TempDir) {
+    let mut bus = Bus::lamps(2..=5);
+    bus.dead.insert(1);
+    let bus = Arc::new(Mutex::new(bus));
+    let addr = serve_tcp(bus.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_cabinet(
+        &dir.path().join("inventory"),
+        &addr.to_string(),
+        "tcp",
+        Some(1),
+        &[2, 3, 4, 5],
+    );
+    let gw = Gateway::start(dir.path(), |s| {
+        s.poll.rtu_interval = RTU_INTERVAL;
+        s.poll.slc_interval = SLC_INTERVAL;
+        s.poll.request_timeout = Duration::from_millis(150);
+        s.poll.offline_after = 3;
+        s.poll.unit_backoff_max = Duration::from_secs(2);
+        s.poll.reconnect_min = Duration::from_millis(200);
+        s.poll.reconnect_max = Duration::from_secs(1);
+    })
+    .await;
+    (bus, gw, dir)
+}
+
+const RTU_INTERVAL: Duration = Duration::from_millis(200);
+const SLC_INTERVAL: Duration = Duration::from_millis(300);
+
+fn rtu(gw: &Gateway) -> (bool, u32, Option<String>) {
+    let live = gw.live.read();
+    let r = &live.rtus[0];
+    (
+        r.online,
+        r.consecutive_failures,
+        r.last_error.as_ref().map(|e| e.kind().to_string()),
+    )
+}
+
+/// Sent poll cycles of the endpoint so far: (RTU, SLC).
+fn cycles(gw: &Gateway) -> (u64, u64) {
+    let c = gw.live.read().endpoints[0].cycles;
+    (c[0], c[1])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_rtu_costs_the_slcs_behind_the_same_gateway_nothing() {
+    let (bus, gw, _dir) = a_cabinet_with_a_dead_rtu().await;
+    eventually("the four SLCs online, the dead RTU offline", || async {
+        let (online, failures, _) = rtu(&gw);
+        !online && failures >= 3 && gw.online().iter().all(|o| *o)
+    })
+    .await;
+    let (_, _, error) = rtu(&gw);
+    assert_eq!(error.as_deref(), Some("timeout"), "the RTU's own failure");
+
+    // Over 3 s every SLC is read at its cadence and never drops offline;
+    // the endpoint is never backed off (every due cycle of both classes is
+    // sent); the dead RTU is probed, on a dead unit's cadence of its own.
+    let (before, cycles_before) = (bus.lock().reads.clone(), cycles(&gw));
+    let window = Duration::from_secs(3);
+    let end = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < end {
+        let on = gw.online();
+        assert!(
+            on.iter().all(|o| *o),
+            "SLCs online during the window: {on:?}"
+        );
+        assert!(!rtu(&gw).0, "the dead RTU taken for online");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (after, cycles_after) = (bus.lock().reads.clone(), cycles(&gw));
+    let read = |u: u8| after.get(&u).copied().unwrap_or(0) - before.get(&u).copied().unwrap_or(0);
+    let slc_cycles = window.as_secs_f64() / SLC_INTERVAL.as_secs_f64();
+    let rtu_cycles = window.as_secs_f64() / RTU_INTERVAL.as_secs_f64();
+    for u in 2..=5 {
+        assert!(
+            read(u) as f64 >= slc_cycles * 0.7,
+            "SLC unit {u}: {} reads in {window:?}, want about {slc_cycles}",
+            read(u)
+        );
+    }
+    let sent = (
+        cycles_after.0 - cycles_before.0,
+        cycles_after.1 - cycles_before.1,
+    );
+    assert!(
+        sent.0 as f64 >= rtu_cycles * 0.7 && sent.1 as f64 >= slc_cycles * 0.7,
+        "cycles sent in {window:?}: {sent:?}, want about {rtu_cycles} and {slc_cycles}"
+    );
+    assert!(
+        read(1) >= 1 && (read(1) as f64) < rtu_cycles * 0.5,
+        "the dead RTU: {} probes in {window:?} of {rtu_cycles} cycles",
+        read(1)
+    );
+    gw.app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cabinet_gone_silent_fails_its_endpoint_and_its_slcs_come_back_with_the_rtu_dead() {
+    let (bus, gw, _dir) = a_cabinet_with_a_dead_rtu().await;
+    eventually("the four SLCs online, the dead RTU offline", || async {
+        !rtu(&gw).0 && gw.online().iter().all(|o| *o)
+    })
+    .await;
+
+    // The whole cabinet goes silent (its gateway's serial side lost): the
+    // endpoint fails and backs off, so most due cycles are not sent, and
+    // every SLC goes offline with the timeout that made it back off.
+    bus.lock().dead.extend(2..=5);
+    eventually("every SLC offline, the endpoint failed", || async {
+        gw.online().iter().all(|o| !o) && !gw.live.read().endpoints[0].connected
+    })
+    .await;
+    let kinds: Vec<Option<&'static str>> = {
+        let live = gw.live.read();
+        live.lamps
+            .iter()
+            .map(|l| l.last_error.as_ref().map(|e| e.kind()))
+            .collect()
+    };
+    assert!(kinds.iter().all(|k| *k == Some("timeout")), "{kinds:?}");
+    let before = cycles(&gw);
+    let window = Duration::from_secs(3);
+    let end = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < end {
+        assert!(
+            gw.online().iter().all(|o| !o),
+            "an SLC online on a silent bus"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let after = cycles(&gw);
+    let sent = (after.0 - before.0) + (after.1 - before.1);
+    let due = window.as_secs_f64() / RTU_INTERVAL.as_secs_f64()
+        + window.as_secs_f64() / SLC_INTERVAL.as_secs_f64();
+    assert!(
+        (sent as f64) < due * 0.5,
+        "{sent} cycles sent in {window:?} of {due} due: not backing off"
+    );
+
+    // The SLCs answer again, the RTU is still dead: a try after the backoff
+    // finds the endpoint alive (the RTU cycle's witness, or an SLC cycle),
+    // and the SLCs come back online and stay so.
+    bus.lock().dead.retain(|u| *u == 1);
+    eventually("the four SLCs online again", || async {
+        gw.online().iter().all(|o| *o) && gw.live.read().endpoints[0].connected
+    })
+    .await;
+    let window = Duration::from_secs(2);
+    let end = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < end {
+        let on = gw.online();
+        assert!(
+            on.iter().all(|o| *o),
+            "SLCs online after the bus came back: {on:?}"
+        );
+        assert!(!rtu(&gw).0, "the dead RTU taken for online");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    gw.app.shutdown().await.unwrap();
 }

@@ -116,13 +116,30 @@ pub async fn serve_tcp(bus: Arc<Mutex<Bus>>) -> SocketAddr {
 
 /// An inventory of one cabinet whose lamps' SLCs are `units` at `endpoint`.
 pub fn write_inventory(dir: &std::path::Path, endpoint: &str, framing: &str, units: &[u8]) {
+    write_cabinet(dir, endpoint, framing, None, units);
+}
+
+/// An inventory of one cabinet with its RTU (`RTU-1`, rtu-cabinet) at unit
+/// `rtu_unit`, if given, and its lamps' SLCs at `units`, all behind
+/// `endpoint`.
+pub fn write_cabinet(
+    dir: &std::path::Path,
+    endpoint: &str,
+    framing: &str,
+    rtu_unit: Option<u8>,
+    units: &[u8],
+) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("districts.csv"), "id,name\nD01,District 1\n").unwrap();
+    let rtu = match rtu_unit {
+        Some(u) => format!("RTU-1,rtu-cabinet,{u}"),
+        None => ",,".to_string(),
+    };
     std::fs::write(
         dir.join("cabinets.csv"),
         format!(
             "id,district,name,lat,lon,circuits,endpoint,framing,rtu_id,rtu_profile,rtu_unit\n\
-             CAB-1,D01,Cabinet 1,,,1,{endpoint},{framing},,,\n"
+             CAB-1,D01,Cabinet 1,,,1,{endpoint},{framing},{rtu}\n"
         ),
     )
     .unwrap();
