@@ -185,8 +185,11 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 #[derive(Debug)]
 pub struct UserBook {
     path: PathBuf,
-    slot: parking_lot::Mutex<(Option<(SystemTime, u64)>, std::sync::Arc<Users>)>,
+    slot: parking_lot::Mutex<(Option<Stamp>, std::sync::Arc<Users>)>,
 }
+
+/// What tells that the file changed: its modification time and length.
+type Stamp = (SystemTime, u64);
 
 impl UserBook {
     pub fn new(path: PathBuf) -> Self {
