@@ -286,6 +286,7 @@ pub(crate) mod tests {
         assert_eq!(sqlite(&s), data.join("lampgw.db"));
         assert_eq!(s.store.spool_dir, data.join("spool"));
         assert_eq!(s.mqtt.spill_dir, data.join("mqtt-spool"));
+        assert_eq!(s.console.users_file, data.join("users.json"));
         // Inventory and profiles stay beside the settings file.
         assert_eq!(s.paths.inventory, dir.path().join("config/inventory"));
         // An absolute store path stays where it is.
