@@ -611,3 +611,27 @@ async fn browser_phone_viewport_renders_the_overview() {
     b.close().await;
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_expiry_however_used() {
+    let t = console_city(|s| {
+        s.console.session_idle = Duration::from_secs(1);
+        s.console.session_absolute = Duration::from_millis(1500);
+    })
+    .await;
+    let north = login(&t, "north", PASSWORD).await.unwrap();
+    let started = std::time::Instant::now();
+    let (status, _) = get(&t, &north, "/console/").await;
+    assert_eq!(status, 200);
+    // Used every 20 ms, so never idle for 1 s, it still ends: the login
+    // form from then on.
+    eventually("the session expired", || async {
+        get(&t, &north, "/console/").await.0 == 303
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "not before its time"
+    );
+    t.stop().await;
+}
