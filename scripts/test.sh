@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: makes sure PostgreSQL (127.0.0.1:5432,
 # trust auth, user postgres) and Mosquitto (127.0.0.1:1883) are running,
-# installing them from Debian's packages when absent, and socat for the
-# serial-line tests, then runs the checks, every test of the workspace and
-# Schemathesis against the HTTP API's OpenAPI document.
+# installing them from Debian's packages when absent, socat for the
+# serial-line tests and chromium with chromedriver for the console's, then
+# runs the checks, every test of the workspace and Schemathesis against the
+# HTTP API's OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,9 +51,20 @@ ensure_socat() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq socat >/dev/null
 }
 
+# The operator console's tests drive Debian's chromium headless through
+# chromedriver (WebDriver); a CJK font so that the screenshots show the
+# Chinese pages as people see them.
+ensure_chromium() {
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null &&
+        [ -d /usr/share/fonts/truetype/wqy ] && return 0
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null
+}
+
 ensure_postgres
 ensure_mosquitto
 ensure_socat
+ensure_chromium
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

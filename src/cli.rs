@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `check-config`, `probe`, `migrate`, `demo`, `token`.
+//! Command-line interface: `run`, `check-config`, `probe`, `migrate`, `demo`, `token`, `user`.
 
 use clap::{Args, Parser, Subcommand};
 use lamp_gateway::settings::Settings;
@@ -35,6 +35,9 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The people who may log in to the operator console.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Create or update the store's tables (`store.url`) and exit.
     Migrate(MigrateArgs),
 }
@@ -43,6 +46,50 @@ pub enum Command {
 pub enum TokenCommand {
     /// Print a new token and the settings entry that admits it.
     New(TokenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (or replace one of that name); the password is the first
+    /// line of standard input.
+    Add(UserAddArgs),
+    /// List the users: name, role, district.
+    List(UserFileArgs),
+    /// Remove a user; their sessions end at their next request.
+    Remove(UserRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserFileArgs {
+    /// Settings file (default: config/default.toml); the users file is its
+    /// `console.users_file`, under `paths.data`.
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    pub name: String,
+    /// viewer, operator or admin.
+    #[arg(long)]
+    pub role: lamp_gateway::auth::Role,
+    /// Confine the user to one district.
+    #[arg(long)]
+    pub district: Option<String>,
+    /// Read the password from standard input without a prompt (scripts);
+    /// without it a terminal is prompted. Either way it is one line of
+    /// standard input, never an argument, which other users could read.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub file: UserFileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UserRemoveArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub file: UserFileArgs,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +250,82 @@ pub fn token_new(args: TokenArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = args.district {
         println!("district = \"{d}\"");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn users_file(args: &UserFileArgs) -> anyhow::Result<(Settings, PathBuf)> {
+    let s = Settings::load(Some(&args.config))?;
+    let path = s.console.users_file.clone();
+    Ok((s, path))
+}
+
+pub fn user_add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
+    use lamp_gateway::console::users::{self, User, Users};
+    use std::io::{BufRead, IsTerminal, Write};
+    users::check_name(&args.name)?;
+    let (settings, path) = users_file(&args.file)?;
+    if let Some(d) = &args.district {
+        // The district must be the inventory's, as a token's must.
+        match validate::load(&settings) {
+            Ok(loaded) if loaded.inventory.district(d).is_none() => {
+                anyhow::bail!("unknown district `{d}` (not in the inventory)")
+            }
+            Ok(_) => {}
+            Err(_) => {
+                eprintln!("warning: the configuration does not load; district `{d}` not checked")
+            }
+        }
+    }
+    let stdin = std::io::stdin();
+    if !args.password_stdin && stdin.is_terminal() {
+        eprint!("password for {} (shown as typed): ", args.name);
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let hash = users::hash_password(password)?;
+    let mut all = Users::load(&path)?;
+    let replaced = all.get(&args.name).is_some();
+    all.upsert(User {
+        name: args.name.clone(),
+        role: args.role,
+        district: args.district.clone(),
+        password_hash: hash,
+    });
+    all.save(&path)?;
+    println!(
+        "user {} {} in {}",
+        args.name,
+        if replaced { "replaced" } else { "added" },
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn user_list(args: UserFileArgs) -> anyhow::Result<ExitCode> {
+    let (_, path) = users_file(&args)?;
+    let all = lamp_gateway::console::users::Users::load(&path)?;
+    for u in &all.users {
+        println!(
+            "{}\t{}\t{}",
+            u.name,
+            format!("{:?}", u.role).to_lowercase(),
+            u.district.as_deref().unwrap_or("(city)")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn user_remove(args: UserRemoveArgs) -> anyhow::Result<ExitCode> {
+    let (_, path) = users_file(&args.file)?;
+    let mut all = lamp_gateway::console::users::Users::load(&path)?;
+    if !all.remove(&args.name) {
+        eprintln!("no user `{}` in {}", args.name, path.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    all.save(&path)?;
+    println!("user {} removed from {}", args.name, path.display());
     Ok(ExitCode::SUCCESS)
 }
 

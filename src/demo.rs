@@ -124,6 +124,22 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     settings.store.spool_dir = dir.join("spool");
     settings.mqtt.spill_dir = dir.join("mqtt-spill");
     settings.mqtt.refresh_interval = Duration::from_secs(60);
+    // A person for the console: `demo`, an operator of the whole city, with
+    // a fresh password each run (printed below), so a copied folder or an
+    // old terminal's scrollback does not keep letting someone in.
+    settings.console.users_file = dir.join("users.json");
+    let console_password = lamp_gateway::console::session::random_id()[..16].to_string();
+    {
+        use lamp_gateway::console::users::{hash_password, User, Users};
+        let mut users = Users::load(&settings.console.users_file)?;
+        users.upsert(User {
+            name: "demo".into(),
+            role: Role::Operator,
+            district: None,
+            password_hash: hash_password(&console_password)?,
+        });
+        users.save(&settings.console.users_file)?;
+    }
 
     let app = Application::build(settings).await?;
     let base = format!("http://{}", app.local_addr());
@@ -132,6 +148,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         sim.endpoint_addrs().len(),
         dir.display()
     );
+    println!("  console    {base}/  user demo  password {console_password}  (operator)");
     println!("  viewer token    {}", tokens[0]);
     println!("  operator token  {}", tokens[1]);
     println!(

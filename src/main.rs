@@ -8,7 +8,7 @@ mod commission;
 mod demo;
 
 use clap::Parser;
-use cli::{Cli, Command, TokenCommand};
+use cli::{Cli, Command, TokenCommand, UserCommand};
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -21,6 +21,9 @@ async fn main() -> ExitCode {
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args).await,
         Command::Token(TokenCommand::New(args)) => cli::token_new(args),
+        Command::User(UserCommand::Add(args)) => cli::user_add(args),
+        Command::User(UserCommand::List(args)) => cli::user_list(args),
+        Command::User(UserCommand::Remove(args)) => cli::user_remove(args),
         Command::Migrate(args) => cli::migrate(args).await,
     };
     match result {

@@ -10,6 +10,7 @@
 
 use crate::api::ApiSettings;
 use crate::auth::AuthSettings;
+use crate::console::ConsoleSettings;
 use crate::control::ControlSettings;
 use crate::dialin::DialInSettings;
 use crate::figures::config::FiguresSettings;
@@ -51,6 +52,8 @@ pub struct Settings {
     pub alarms: crate::alarm::AlarmSettings,
     #[serde(default)]
     pub figures: FiguresSettings,
+    #[serde(default)]
+    pub console: ConsoleSettings,
     /// The file these settings were read from: what a reload reads again.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -173,6 +176,7 @@ impl Settings {
         settings.schedule.file = data.join(&settings.schedule.file);
         settings.alarms.file = data.join(&settings.alarms.file);
         settings.alarms.webhook_dir = data.join(&settings.alarms.webhook_dir);
+        settings.console.rebase(&data);
         // TLS files too, like every other path in the file.
         for file in [
             &mut settings.mqtt.ca_file,
@@ -197,6 +201,7 @@ impl Settings {
         out.extend(self.dialin.problems());
         out.extend(self.schedule.problems());
         out.extend(self.figures.problems());
+        out.extend(self.console.problems());
         out
     }
 }
@@ -281,6 +286,7 @@ pub(crate) mod tests {
         assert_eq!(sqlite(&s), data.join("lampgw.db"));
         assert_eq!(s.store.spool_dir, data.join("spool"));
         assert_eq!(s.mqtt.spill_dir, data.join("mqtt-spool"));
+        assert_eq!(s.console.users_file, data.join("users.json"));
         // Inventory and profiles stay beside the settings file.
         assert_eq!(s.paths.inventory, dir.path().join("config/inventory"));
         // An absolute store path stays where it is.

@@ -194,6 +194,8 @@ impl Server {
         ));
         let task = runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
+            // The peer's address for the console's login limits.
+            let serve = serve.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, serve)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await

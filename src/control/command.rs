@@ -21,6 +21,8 @@ pub enum Action {
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Api,
+    /// A person, through the operator console.
+    Console,
     Mqtt,
     Schedule,
     /// An override's expiry restoring what the lamp did before.

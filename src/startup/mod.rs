@@ -6,6 +6,7 @@ mod reload;
 
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
+use crate::console::Console;
 use crate::control::Control;
 use crate::dialin;
 use crate::inventory::{ConfigIssue, Inventory};
@@ -79,6 +80,9 @@ pub struct Application {
     mqtt_reload: Option<mqtt::Reloader>,
     reloads: api::Reloads,
     reload_requests: mpsc::Receiver<api::ReloadRequest>,
+    /// The console's sessions and users, kept across reloads (a reload
+    /// must not log people out).
+    console: Arc<Console>,
     /// The alarm engine; judges every batch first among the sinks.
     alarms: Arc<crate::alarm::Alarms>,
     alarm_task: Option<JoinHandle<()>>,
@@ -257,20 +261,24 @@ impl Application {
             tracing::warn!("no API tokens configured: every /api/v1 request will be refused (lamp-gateway token new)");
         }
         let (reloads, reload_requests) = mpsc::channel(4);
-        let app = api::router(app_state(&ApiParts {
-            settings: &settings,
-            live: &live,
-            tokens,
-            control: &control,
-            store: store.as_ref().map(|s| s.store.clone()),
-            mqtt: mqtt_status.clone(),
-            dialin: &dialin,
-            dialin_listening: dialin_addr.is_some(),
-            reloads: Some(reloads.clone()),
-            schedule: schedule.clone(),
-            alarms: alarms.clone(),
-            webhooks: webhooks.status.clone(),
-        }));
+        let console = Console::new(settings.console.clone());
+        let app = routers(
+            &console,
+            app_state(&ApiParts {
+                settings: &settings,
+                live: &live,
+                tokens,
+                control: &control,
+                store: store.as_ref().map(|s| s.store.clone()),
+                mqtt: mqtt_status.clone(),
+                dialin: &dialin,
+                dialin_listening: dialin_addr.is_some(),
+                reloads: Some(reloads.clone()),
+                schedule: schedule.clone(),
+                alarms: alarms.clone(),
+                webhooks: webhooks.status.clone(),
+            }),
+        );
         // After the store and MQTT observe the control: the first tick's
         // commands are audited and acked like any.
         let schedule_task = schedule
@@ -305,6 +313,7 @@ impl Application {
             mqtt_reload,
             reloads,
             reload_requests,
+            console,
             local_addr,
             live,
             control,
@@ -436,6 +445,14 @@ impl Application {
         self.cancel.cancel();
         self.run_until_stopped().await
     }
+}
+
+/// The API and the operator console on one state: the console's routes
+/// (`/`, `/console/…`) are HTML, outside the API's table and its
+/// concurrency limit, so the OpenAPI document stays the API's alone.
+fn routers(console: &Arc<Console>, state: AppState) -> axum::Router {
+    let pages = crate::console::router(state.clone(), console.clone());
+    api::router(state).merge(pages)
 }
 
 /// What the API's state is made of; built at start and again at a reload.

@@ -26,7 +26,7 @@
 //! the next start.
 
 use super::{app_state, dialin_ids, ApiParts, Application};
-use crate::api::{self, ReloadError, ReloadReport};
+use crate::api::{ReloadError, ReloadReport};
 use crate::auth::Tokens;
 use crate::settings::Settings;
 use crate::state::{self, LiveState};
@@ -134,20 +134,23 @@ impl Application {
         self.settings.paths = next.paths.clone();
         self.settings.auth = next.auth.clone();
         self.settings.control.groups = next.control.groups.clone();
-        self.server.replace(api::router(app_state(&ApiParts {
-            settings: &self.settings,
-            live: &self.live,
-            tokens,
-            control: &self.control,
-            store: self.store.as_ref().map(|s| s.store.clone()),
-            mqtt: self.mqtt_status.clone(),
-            dialin: &self.dialin,
-            dialin_listening: self.dialin_addr.is_some(),
-            reloads: Some(self.reloads.clone()),
-            schedule: self.schedule.clone(),
-            alarms: self.alarms.clone(),
-            webhooks: self.webhook_status.clone(),
-        })));
+        self.server.replace(super::routers(
+            &self.console,
+            app_state(&ApiParts {
+                settings: &self.settings,
+                live: &self.live,
+                tokens,
+                control: &self.control,
+                store: self.store.as_ref().map(|s| s.store.clone()),
+                mqtt: self.mqtt_status.clone(),
+                dialin: &self.dialin,
+                dialin_listening: self.dialin_addr.is_some(),
+                reloads: Some(self.reloads.clone()),
+                schedule: self.schedule.clone(),
+                alarms: self.alarms.clone(),
+                webhooks: self.webhook_status.clone(),
+            }),
+        ));
         Ok(ReloadReport {
             endpoints,
             lamps: loaded.inventory.lamps.len(),

@@ -14,6 +14,7 @@ mod alarms;
 mod auth;
 mod check_config;
 mod common;
+mod console;
 mod control;
 mod dialin;
 mod energy;

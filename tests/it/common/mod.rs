@@ -55,6 +55,7 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.schedule.file = dir.join("schedule.json");
     s.alarms.file = dir.join("alarms.open.json");
     s.alarms.webhook_dir = dir.join("webhooks");
+    s.console.users_file = dir.join("users.json");
     s
 }
 

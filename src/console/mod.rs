@@ -1,0 +1,302 @@
+//! The operator console: server-rendered HTML pages for people, served by
+//! the gateway beside the API (`/` and `/console/…`; startup merges
+//! `router` with `api::router`).
+//!
+//! People log in with a user name and password (users.rs) and get a
+//! session (session.rs); a session is a [`Principal`] with the user's role
+//! and district, so every page and action goes through the same scope rule
+//! (`auth::scope`) and the same control path as the API: another district's
+//! lamp does not exist (404), a viewer's command is refused (403) and each
+//! command is audited with the user's name as its actor.
+//!
+//! Security: the session cookie is `HttpOnly; SameSite=Strict` (and
+//! `Secure` over TLS or when configured); every POST carries the session's
+//! CSRF token and, when the browser says it, an `Origin` of this host; the
+//! pages' Content-Security-Policy admits only our own script and style
+//! files (no inline script), which are embedded in the binary.
+
+pub mod config;
+mod i18n;
+mod pages;
+pub mod session;
+pub mod users;
+
+pub use config::{ConsoleSettings, Language};
+
+use crate::api::AppState;
+use crate::auth::Principal;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use config::SecureCookies;
+use i18n::T;
+use session::{Limiter, Session, Sessions};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use users::UserBook;
+
+/// What outlives a reload of the API's state: the sessions, the login
+/// limits and the users file's reader.
+#[derive(Debug)]
+pub struct Console {
+    settings: ConsoleSettings,
+    users: UserBook,
+    sessions: Sessions,
+    limiter: Limiter,
+}
+
+impl Console {
+    pub fn new(settings: ConsoleSettings) -> Arc<Console> {
+        Arc::new(Console {
+            users: UserBook::new(settings.users_file.clone()),
+            sessions: Sessions::new(settings.session_idle, settings.session_absolute),
+            limiter: Limiter::default(),
+            settings,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConsoleState {
+    app: AppState,
+    console: Arc<Console>,
+}
+
+/// The console's pages and assets over the API's state of the moment.
+pub fn router(app: AppState, console: Arc<Console>) -> Router {
+    let state = ConsoleState { app, console };
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console/") }))
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(pages::overview))
+        .route("/console/login", get(pages::login_form).post(pages::login))
+        .route("/console/logout", post(pages::logout))
+        .route("/console/lang", get(pages::language_switch))
+        .route("/console/lamps", get(pages::lamps))
+        .route("/console/lamps/{id}", get(pages::lamp))
+        .route("/console/lamps/{id}/command", post(pages::lamp_command))
+        .route("/console/commands/{id}", get(pages::command))
+        .route("/console/assets/console.css", get(css))
+        .route("/console/assets/console.js", get(js))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The console's one error type: an HTML page in both languages (the
+/// language of a failed request may be what failed), with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// No live session: GETs go to the login form.
+    #[error("no session")]
+    NoSession,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let (status, label) = match &self {
+            ConsoleError::NoSession => return Redirect::to("/console/login").into_response(),
+            ConsoleError::NotFound(_) => (StatusCode::NOT_FOUND, T::NotFound),
+            ConsoleError::Forbidden(_) => (StatusCode::FORBIDDEN, T::Forbidden),
+            ConsoleError::BadRequest(_) => (StatusCode::BAD_REQUEST, T::BadRequest),
+            ConsoleError::Internal(m) => {
+                tracing::warn!(error = %m, "console request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, T::Internal)
+            }
+        };
+        let detail = match &self {
+            ConsoleError::Internal(_) | ConsoleError::NoSession => String::new(),
+            ConsoleError::NotFound(m)
+            | ConsoleError::Forbidden(m)
+            | ConsoleError::BadRequest(m) => m.clone(),
+        };
+        (status, pages::error_page(status, label, &detail)).into_response()
+    }
+}
+
+impl From<crate::control::ControlError> for ConsoleError {
+    fn from(e: crate::control::ControlError) -> Self {
+        use crate::control::ControlError as C;
+        match e {
+            C::NotFound(m) => ConsoleError::NotFound(m),
+            C::Forbidden(m) => ConsoleError::Forbidden(m),
+            C::Invalid(m) => ConsoleError::BadRequest(m),
+        }
+    }
+}
+
+/// The caller of a page: a live session's user, as a [`Principal`].
+#[derive(Debug, Clone)]
+pub(crate) struct Person {
+    pub principal: Principal,
+    pub session: Session,
+    pub lang: Language,
+}
+
+const SESSION_COOKIE: &str = "lgw_session";
+const LANG_COOKIE: &str = "lgw_lang";
+
+/// A cookie's value in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The language a browser chose, else the configured one.
+fn language(console: &Console, headers: &HeaderMap) -> Language {
+    cookie(headers, LANG_COOKIE)
+        .and_then(Language::parse)
+        .unwrap_or(console.settings.language)
+}
+
+impl FromRequestParts<ConsoleState> for Person {
+    type Rejection = ConsoleError;
+    async fn from_request_parts(parts: &mut Parts, s: &ConsoleState) -> Result<Self, ConsoleError> {
+        let id = cookie(&parts.headers, SESSION_COOKIE).ok_or(ConsoleError::NoSession)?;
+        let session = s
+            .console
+            .sessions
+            .touch(id)
+            .ok_or(ConsoleError::NoSession)?;
+        // The user as the users file has it now: a removed user's session
+        // ends here, a changed role or district applies at once.
+        let Some(user) = s.console.users.current().get(&session.user).cloned() else {
+            s.console.sessions.end(id);
+            return Err(ConsoleError::NoSession);
+        };
+        Ok(Person {
+            principal: user.principal(),
+            session,
+            lang: language(&s.console, &parts.headers),
+        })
+    }
+}
+
+impl Person {
+    /// Refuses a POST without this session's CSRF token.
+    pub(crate) fn check_csrf(&self, token: &str) -> Result<(), ConsoleError> {
+        // Constant time: the comparison must not tell how much matched.
+        let (a, b) = (self.session.csrf.as_bytes(), token.as_bytes());
+        let same =
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(ConsoleError::Forbidden(
+                "CSRF token missing or wrong".into(),
+            ))
+        }
+    }
+}
+
+/// The client's address for the login limits: the socket's peer. A
+/// forwarded-for header is not believed, since anyone can send one.
+fn client_address(parts_ext: &axum::http::Extensions) -> String {
+    parts_ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Whether the session cookie gets `Secure`.
+fn secure(console: &Console, headers: &HeaderMap) -> bool {
+    match console.settings.secure_cookies {
+        SecureCookies::True => true,
+        SecureCookies::False => false,
+        SecureCookies::Auto => headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https")),
+    }
+}
+
+fn session_cookie(value: &str, max_age: Option<u64>, secure: bool) -> HeaderValue {
+    let mut c = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).expect("cookie is ASCII")
+}
+
+/// Every console answer: the security headers; and a cross-site POST
+/// (an `Origin` that is not this host) refused before any handler.
+async fn guard(State(_): State<ConsoleState>, req: Request, next: Next) -> Response {
+    if req.method() == Method::POST && !same_origin(req.headers()) {
+        return ConsoleError::Forbidden("cross-origin request".into()).into_response();
+    }
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        // Pages show live state and a CSRF token: never from a cache.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// An `Origin` header, when present, names this host.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let authority = origin.split_once("://").map(|(_, a)| a);
+    authority.is_some() && authority == host
+}
+
+const CSS: &str = include_str!("assets/console.css");
+const JS: &str = include_str!("assets/console.js");
+
+async fn css() -> impl IntoResponse {
+    asset("text/css; charset=utf-8", CSS)
+}
+
+async fn js() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", JS)
+}
+
+fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        body,
+    )
+}
