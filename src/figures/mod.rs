@@ -9,8 +9,10 @@ pub mod alarms;
 pub mod config;
 pub mod energy;
 pub mod evaluation;
+pub mod evaluation_window;
 pub mod metrics;
 pub mod report;
+pub mod sampler;
 pub mod sheet;
 pub mod window;
 
