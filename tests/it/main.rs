@@ -18,6 +18,7 @@ mod control;
 mod dialin;
 mod energy;
 mod evaluation;
+mod evaluation_window;
 mod faults;
 mod field;
 mod figures;
