@@ -298,7 +298,12 @@ pub fn start(
 
 async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let every = shared.settings.evaluation_interval;
-    let mut acc = Accumulator::new(shared.store.run_id(), every * 2);
+    // Shared with each tick's blocking job; a job that panicked (a bug)
+    // leaves it as it was before its own update, so the run goes on.
+    let acc = Arc::new(parking_lot::Mutex::new(Accumulator::new(
+        shared.store.run_id(),
+        every * 2,
+    )));
     let mut tick = tokio::time::interval(every);
     // After a slow tick the next comes a whole interval later, not at once:
     // the time between is credited (up to the cap) either way.
@@ -309,34 +314,40 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             () = cancel.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let live = shared.live.lock().clone();
-        let settings = shared.settings.clone();
-        let (wall, mono) = (Utc::now(), Instant::now());
-        // A walk over every lamp: off the async workers.
-        let e = match tokio::task::spawn_blocking(move || evaluate(&live, &settings)).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "evaluation failed; this tick counts as not evaluated");
-                continue;
+        let (shared, acc) = (shared.clone(), acc.clone());
+        // A walk over every lamp and a row per road: off the async workers,
+        // which the pollers and the state task share.
+        let job = tokio::task::spawn_blocking(move || {
+            let live = shared.live.lock().clone();
+            let (wall, mono) = (Utc::now(), Instant::now());
+            let e = evaluate(&live, &shared.settings);
+            let step = acc.lock().observe(Observation::of(&e, wall, mono));
+            let rows = step.rows.len();
+            let stalled = step.stalled().then_some((step.elapsed, step.credited));
+            shared.store.offer(step.rows);
+            (mono.elapsed(), rows, stalled)
+        });
+        match job.await {
+            Ok((took, rows, stalled)) => {
+                if let Some((elapsed, credited)) = stalled {
+                    tracing::warn!(
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        credited_ms = credited.as_millis() as u64,
+                        "evaluation sampler late: the time past 2 × figures.evaluation_interval counts as not evaluated"
+                    );
+                }
+                tracing::debug!(
+                    took_ms = took.as_secs_f64() * 1e3,
+                    rows,
+                    "evaluation sampled"
+                );
             }
-        };
-        let took = mono.elapsed();
-        let step = acc.observe(Observation::of(&e, wall, mono));
-        if step.stalled() {
-            tracing::warn!(
-                elapsed_ms = step.elapsed.as_millis() as u64,
-                credited_ms = step.credited.as_millis() as u64,
-                "evaluation sampler late: the time past 2 × figures.evaluation_interval counts as not evaluated"
-            );
+            Err(e) => {
+                tracing::error!(error = %e, "evaluation tick failed; the previous verdicts stand until the next tick, at most 2 × figures.evaluation_interval");
+            }
         }
-        tracing::debug!(
-            took_ms = took.as_secs_f64() * 1e3,
-            rows = step.rows.len(),
-            "evaluation sampled"
-        );
-        shared.store.offer(step.rows);
     }
-    let step = acc.close(Instant::now());
+    let step = acc.lock().close(Instant::now());
     shared.store.offer(step.rows);
 }
 
