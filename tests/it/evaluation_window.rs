@@ -11,6 +11,8 @@
 //!   what the window gained per evaluated second is the counts now (R-SEC:
 //!   8 lamps expected, 5 lit, 2 dark, 1 unknown, 2 estimated per second)
 //!   and its rate is the rate now, per road, class, district and city;
+//! - a reload moving two lamps to a new road: the sampler judges the new
+//!   inventory from its next tick, in the same run;
 //! - a restart: the first run's totals stay as they were, the second run's
 //!   add to them in the same hour, and the window is their exact sum;
 //! - PostgreSQL only (the harness can cut its connection; SQLite is a file
@@ -28,10 +30,12 @@ use lamp_gateway::calendar::floor_hour;
 use lamp_gateway::figures::evaluation_window;
 use lamp_gateway::settings::Settings;
 use lamp_gateway::startup::Application;
-use lamp_gateway::store::Db;
+use lamp_gateway::store::{Db, Store};
 use lamp_sim::{SimConfig, Simulator, SlcFault};
 use serde_json::Value;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const D02_VIEWER: &str = "lgw_test_d02_viewer";
@@ -82,9 +86,9 @@ fn settings(dir: &Path, url: &str) -> Settings {
     s
 }
 
-async fn get(app: &Application, token: &str, path: &str) -> (u16, Value) {
+async fn get(addr: SocketAddr, token: &str, path: &str) -> (u16, Value) {
     let r = reqwest::Client::new()
-        .get(format!("http://{}{path}", app.local_addr()))
+        .get(format!("http://{addr}{path}"))
         .bearer_auth(token)
         .send()
         .await
@@ -107,8 +111,8 @@ const NOW: [(&str, [u64; 6]); 5] = [
 ];
 
 /// The roads now: (name, counts, rate).
-async fn roads_now(app: &Application) -> Vec<(String, [u64; 6], Option<f64>)> {
-    let (status, rows) = get(app, ADMIN_TOKEN, "/api/v1/metrics/roads").await;
+async fn roads_now(addr: SocketAddr) -> Vec<(String, [u64; 6], Option<f64>)> {
+    let (status, rows) = get(addr, ADMIN_TOKEN, "/api/v1/metrics/roads").await;
     assert_eq!(status, 200, "{rows}");
     rows["items"]
         .as_array()
@@ -156,24 +160,24 @@ fn named<'a>(rows: &'a Value, name: &str) -> &'a Value {
 /// One consistent read of both window routes: the lighting figures read
 /// again after the roads until nothing moved in between (every tick adds
 /// evaluated time, so the same `observed_seconds` means no tick landed).
-async fn snapshot(app: &Application, window: &str) -> (Value, Value) {
+async fn snapshot(addr: SocketAddr, window: &str) -> (Value, Value) {
     loop {
         let (status, a) = get(
-            app,
+            addr,
             ADMIN_TOKEN,
             &format!("/api/v1/metrics/lighting/window?{window}"),
         )
         .await;
         assert_eq!(status, 200, "{a}");
         let (status, roads) = get(
-            app,
+            addr,
             ADMIN_TOKEN,
             &format!("/api/v1/metrics/roads/window?{window}"),
         )
         .await;
         assert_eq!(status, 200, "{roads}");
         let (_, b) = get(
-            app,
+            addr,
             ADMIN_TOKEN,
             &format!("/api/v1/metrics/lighting/window?{window}"),
         )
@@ -189,12 +193,12 @@ fn observed(lighting: &Value) -> f64 {
 }
 
 /// Waits until the window has `more` seconds more of evaluated time.
-async fn evaluated_for(app: &Application, window: &str, more: f64) {
-    let (first, _) = snapshot(app, window).await;
+async fn evaluated_for(addr: SocketAddr, window: &str, more: f64) {
+    let (first, _) = snapshot(addr, window).await;
     let start = observed(&first);
     eventually(&format!("{more} s more evaluated"), || async {
         let (_, l) = get(
-            app,
+            addr,
             ADMIN_TOKEN,
             &format!("/api/v1/metrics/lighting/window?{window}"),
         )
@@ -212,15 +216,15 @@ fn close(a: f64, b: f64, what: &str) {
 
 /// The field holds still while the window grows: what it gained per
 /// evaluated second is the counts now, and its rate the rate now.
-async fn steady_state(app: &Application, window: &str) {
+async fn steady_state(addr: SocketAddr, window: &str) {
     // A second of evaluated time after the field settled: every tick
     // counted from the first read on judged the settled field.
-    evaluated_for(app, window, 1.0).await;
-    let now_a = roads_now(app).await;
-    let (light_a, roads_a) = snapshot(app, window).await;
-    evaluated_for(app, window, 1.0).await;
-    let (light_b, roads_b) = snapshot(app, window).await;
-    let now_b = roads_now(app).await;
+    evaluated_for(addr, window, 1.0).await;
+    let now_a = roads_now(addr).await;
+    let (light_a, roads_a) = snapshot(addr, window).await;
+    evaluated_for(addr, window, 1.0).await;
+    let (light_b, roads_b) = snapshot(addr, window).await;
+    let now_b = roads_now(addr).await;
     let counts: Vec<(&str, [u64; 6])> = now_a.iter().map(|(n, c, _)| (n.as_str(), *c)).collect();
     assert_eq!(counts, NOW, "the field as worked out");
     assert_eq!(now_a, now_b, "the field held still");
@@ -289,9 +293,9 @@ async fn steady_state(app: &Application, window: &str) {
 }
 
 /// The routes' filters, scope and refusals.
-async fn routes(app: &Application, window: &str, from: DateTime<Utc>) {
+async fn routes(addr: SocketAddr, window: &str, from: DateTime<Utc>) {
     let (status, secondary) = get(
-        app,
+        addr,
         ADMIN_TOKEN,
         &format!("/api/v1/metrics/roads/window?{window}&class=次干道"),
     )
@@ -306,7 +310,7 @@ async fn routes(app: &Application, window: &str, from: DateTime<Utc>) {
     assert_eq!(names, ["Lishan Road"]);
     assert_eq!(secondary["total"], 1);
     let (_, page) = get(
-        app,
+        addr,
         ADMIN_TOKEN,
         &format!("/api/v1/metrics/roads/window?{window}&district=D01&limit=1&offset=2"),
     )
@@ -318,7 +322,7 @@ async fn routes(app: &Application, window: &str, from: DateTime<Utc>) {
     // A D02 token: D02's roads and district only, no city; D01 does not
     // exist to it.
     let (status, own) = get(
-        app,
+        addr,
         D02_VIEWER,
         &format!("/api/v1/metrics/roads/window?{window}"),
     )
@@ -332,7 +336,7 @@ async fn routes(app: &Application, window: &str, from: DateTime<Utc>) {
         .collect();
     assert_eq!(names, ["Quancheng Park", "Huayuan Street"]);
     let (_, own) = get(
-        app,
+        addr,
         D02_VIEWER,
         &format!("/api/v1/metrics/lighting/window?{window}"),
     )
@@ -344,7 +348,7 @@ async fn routes(app: &Application, window: &str, from: DateTime<Utc>) {
         format!("/api/v1/metrics/lighting/window?{window}&district=D01"),
         format!("/api/v1/metrics/roads/window?{window}&district=D01"),
     ] {
-        let (status, _) = get(app, D02_VIEWER, &path).await;
+        let (status, _) = get(addr, D02_VIEWER, &path).await;
         assert_eq!(status, 400, "{path}");
     }
     // Bad windows: backwards, over 93 days, missing `to`, an unknown
@@ -357,7 +361,7 @@ async fn routes(app: &Application, window: &str, from: DateTime<Utc>) {
         format!("{window}&class=avenue"),
     ] {
         let (status, body) = get(
-            app,
+            addr,
             ADMIN_TOKEN,
             &format!("/api/v1/metrics/roads/window?{bad}"),
         )
@@ -365,12 +369,67 @@ async fn routes(app: &Application, window: &str, from: DateTime<Utc>) {
         assert_eq!(status, 400, "{bad}: {body}");
     }
     let (status, _) = get(
-        app,
+        addr,
         "lgw_no_such_token",
         &format!("/api/v1/metrics/lighting/window?{window}"),
     )
     .await;
     assert_eq!(status, 401);
+}
+
+/// A reload that moves C4's two lamps (unknown: no RTU) from R-BR to a new
+/// road: the sampler judges the new inventory from its next tick, in the
+/// same run — the new road gains 2 unknown lamp-seconds a second.
+async fn after_a_reload(addr: SocketAddr, dir: &Path, window: &str) {
+    let inv = dir.join("inventory");
+    let roads = std::fs::read_to_string(inv.join("roads.csv")).unwrap();
+    std::fs::write(
+        inv.join("roads.csv"),
+        format!("{roads}R-NEW,Minghu Street,D02,branch,\n"),
+    )
+    .unwrap();
+    let lamps = std::fs::read_to_string(inv.join("lamps.csv")).unwrap();
+    let moved = lamps
+        .replace("P-C4-0,C4,1,,,100,,,,,R-BR", "P-C4-0,C4,1,,,100,,,,,R-NEW")
+        .replace("P-C4-1,C4,1,,,100,,,,,R-BR", "P-C4-1,C4,1,,,100,,,,,R-NEW");
+    assert_ne!(moved, lamps);
+    std::fs::write(inv.join("lamps.csv"), moved).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/admin/reload"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let first = std::cell::Cell::new(None::<(f64, f64)>);
+    eventually("the new road evaluated for a second", || async {
+        let (light, roads) = snapshot(addr, window).await;
+        let Some(new) = roads["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["road"] == "R-NEW")
+        else {
+            return false;
+        };
+        let now = (observed(&light), secs(new)[3]);
+        match first.get() {
+            // Listed from the new inventory at once, counted from the
+            // sampler's first tick on the new live state: start there.
+            None if now.1 == 0.0 => false,
+            None => {
+                first.set(Some(now));
+                false
+            }
+            Some((o, u)) if now.0 >= o + 1.0 && now.1 > u => {
+                // 2 unknown lamps the whole time since.
+                close((now.1 - u) / (now.0 - o), 2.0, "R-NEW unknown per second");
+                true
+            }
+            Some(_) => false,
+        }
+    })
+    .await;
 }
 
 /// Per run: (run id, D01's evaluated ms, the city's lit lamp-ms).
@@ -422,6 +481,36 @@ async fn connect(url: &str) -> Db {
     Db::connect_lazy(&url.parse().unwrap(), 1).unwrap().unwrap()
 }
 
+/// A gateway run as `lamp-gateway run` runs it, so that its loop serves
+/// reloads; its store for the status.
+struct Gateway {
+    addr: SocketAddr,
+    store: Arc<Store>,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Gateway {
+    /// Starts it; with `settle`, once the field is settled.
+    async fn start(dir: &Path, url: &str, settle: bool) -> Gateway {
+        let app = Application::build(settings(dir, url)).await.unwrap();
+        if settle {
+            eventually("the field settled", || async { settled(&app) }).await;
+        }
+        Gateway {
+            addr: app.local_addr(),
+            store: app.store().unwrap(),
+            stop: app.stopper(),
+            task: tokio::spawn(app.run_until_stopped()),
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_on_sqlite_follow_the_verdicts_and_add_up_two_runs() {
     let sim = field().await;
@@ -432,34 +521,30 @@ async fn windows_on_sqlite_follow_the_verdicts_and_add_up_two_runs() {
     let from = floor_hour(Utc::now());
     let window = format!("from={}&to={}", q(from), q(from + Span::hours(3)));
 
-    let app = Application::build(settings(dir.path(), &url))
-        .await
-        .unwrap();
-    eventually("the field settled", || async { settled(&app) }).await;
-    steady_state(&app, &window).await;
-    routes(&app, &window, from).await;
-    app.shutdown().await.unwrap();
+    let gw = Gateway::start(dir.path(), &url, true).await;
+    steady_state(gw.addr, &window).await;
+    routes(gw.addr, &window, from).await;
+    after_a_reload(gw.addr, dir.path(), &window).await;
+    gw.stop().await;
 
     // The restart: a second run in the same hour.
     let db = connect(&url).await;
     let first = per_run(&db).await;
     assert_eq!(first.len(), 1, "{first:?}");
-    let app = Application::build(settings(dir.path(), &url))
-        .await
-        .unwrap();
+    let gw = Gateway::start(dir.path(), &url, false).await;
     eventually("the second run's totals written", || async {
         per_run(&db).await.get(1).is_some_and(|r| r.1 > 0)
     })
     .await;
     // Both runs' rows in one window, through the route too.
     let (_, l) = get(
-        &app,
+        gw.addr,
         ADMIN_TOKEN,
         &format!("/api/v1/metrics/lighting/window?{window}"),
     )
     .await;
     assert!(observed(&l) * 1000.0 > first[0].1 as f64, "{l}");
-    app.shutdown().await.unwrap();
+    gw.stop().await;
     two_runs_add_up(&db, &first[0], dir.path(), from).await;
     sim.shutdown().await;
 }
@@ -476,11 +561,8 @@ async fn windows_on_postgres_survive_an_outage_and_a_stop_during_it() {
     let window = format!("from={}&to={}", q(from), q(from + Span::hours(3)));
 
     let built = Instant::now();
-    let app = Application::build(settings(dir.path(), &url))
-        .await
-        .unwrap();
-    eventually("the field settled", || async { settled(&app) }).await;
-    steady_state(&app, &window).await;
+    let gw = Gateway::start(dir.path(), &url, true).await;
+    steady_state(gw.addr, &window).await;
 
     // The outage: the database's connection cut while the sampler goes on.
     let db = connect(&pg.url()).await;
@@ -488,7 +570,7 @@ async fn windows_on_postgres_survive_an_outage_and_a_stop_during_it() {
     assert_eq!(before.len(), 1, "{before:?}");
     let read = Instant::now();
     proxy.sever();
-    let store = app.store().unwrap();
+    let store = gw.store.clone();
     eventually("writes failing for a while", || async {
         store
             .status
@@ -503,7 +585,7 @@ async fn windows_on_postgres_survive_an_outage_and_a_stop_during_it() {
     .await;
     // A stop during the outage: the totals since are in the spool only.
     let stopping = Instant::now();
-    app.shutdown().await.unwrap();
+    gw.stop().await;
     let stopped = Instant::now();
 
     // The database back, the next run replays the spool: the first run's
@@ -513,9 +595,7 @@ async fn windows_on_postgres_survive_an_outage_and_a_stop_during_it() {
     // its cap — the cut lasted longer, so without the spool it could not
     // get there — and by no more than the run lasted.
     proxy.restore();
-    let app = Application::build(settings(dir.path(), &url))
-        .await
-        .unwrap();
+    let gw = Gateway::start(dir.path(), &url, false).await;
     let least = before[0].1 + (stopping - read).as_millis() as i64 - 300;
     assert!(least > before[0].1 + 300, "the cut lasted long enough");
     eventually("the first run's totals from the spool", || async {
@@ -526,7 +606,7 @@ async fn windows_on_postgres_survive_an_outage_and_a_stop_during_it() {
         per_run(&db).await.get(1).is_some_and(|r| r.1 > 0)
     })
     .await;
-    app.shutdown().await.unwrap();
+    gw.stop().await;
     let runs = per_run(&db).await;
     let most = (stopped - built).as_millis() as i64 + 50;
     println!(
