@@ -5,14 +5,23 @@
 //! cabinet's meter), two roads per cabinet, 10 districts, every SLC and RTU
 //! online with a reading.
 //!
+//! Third, one tick of the evaluation sampler (`figures::sampler`): the
+//! evaluation, the scopes taken from it, the running totals of the hour
+//! added up, and the rows appended to a store backlog's spool (what
+//! `StoreEvaluation::offer` does on the sampler's task).
+//!
 //! lamp-bench evaluation [cabinets (1000)] [lamps_per_cabinet (100)] [runs (20)]
 
 use lamp_gateway::figures::config::FiguresSettings;
+use lamp_gateway::figures::sampler::{Accumulator, Observation};
 use lamp_gateway::figures::{counts_now, evaluation};
 use lamp_gateway::inventory::{
     Cabinet, District, Framing, Inventory, Lamp, Road, RoadClass, RtuSpec, SlcSpec,
 };
+use lamp_gateway::queue::Spool;
 use lamp_gateway::state::{LiveState, PollOutcome, Reading, RtuReading, SlcReading};
+use lamp_gateway::store::ingest::backlog::Backlog;
+use lamp_gateway::store::Batch;
 use lamp_gateway::topology::{DeviceKey, PollClass, Topology};
 use std::sync::Arc;
 use std::time::Instant;
@@ -169,6 +178,29 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         e = Some(evaluation::evaluate(&live, &settings));
         evals.push(ms(t));
     }
+    // Sampler ticks: the first only observes; every later one credits the
+    // one before and hands over a row per road and district.
+    let spool_dir = tempfile::tempdir()?;
+    let mut backlog = Backlog::new(Spool::open(spool_dir.path())?, 200_000, 800_000);
+    let mut acc = Accumulator::new("bench-run", std::time::Duration::from_secs(3600));
+    let (mut ticks, mut own) = (Vec::new(), Vec::new());
+    let mut rows = 0;
+    for i in 0..=runs {
+        let t = Instant::now();
+        let (wall, mono) = (chrono::Utc::now(), tokio::time::Instant::now());
+        let e = evaluation::evaluate(&live, &settings);
+        let after_eval = Instant::now();
+        let step = acc.observe(Observation::of(&e, wall, mono));
+        rows = step.rows.len();
+        backlog.push(Batch {
+            evaluation: step.rows,
+            ..Batch::default()
+        })?;
+        if i > 0 {
+            ticks.push(ms(t));
+            own.push(after_eval.elapsed().as_secs_f64() * 1e3);
+        }
+    }
     let (city, e) = (city.expect("runs ≥ 1"), e.expect("runs ≥ 1"));
     let (p50, max) = spread(counts);
     println!(
@@ -182,6 +214,12 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         e.city.counts.lamps_expected_lit,
         e.city.counts.lamps_estimated,
         e.roads.len()
+    );
+    let (p50, max) = spread(ticks);
+    let (own50, own_max) = spread(own);
+    println!(
+        "  sampler tick         p50 {p50:>8.1} ms   max {max:>8.1} ms   (of which totals and spool {own50:.1} ms p50, {own_max:.1} max; {rows} rows a tick, {} spool bytes over {runs} ticks)",
+        backlog.spooled_bytes()
     );
     Ok(())
 }

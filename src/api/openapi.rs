@@ -79,6 +79,8 @@ answered already.
         figures::districts,
         evaluation::roads,
         evaluation::lighting,
+        evaluation::roads_window,
+        evaluation::lighting_window,
         figures::online_rates,
         figures::alarm_figures,
         reports::monthly,

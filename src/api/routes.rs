@@ -109,6 +109,12 @@ pub const ROUTES: &[Route] = &[
     route(Method::GET, "/api/v1/metrics/lighting", Token, |m| {
         on(m, evaluation::lighting)
     }),
+    route(Method::GET, "/api/v1/metrics/roads/window", Token, |m| {
+        on(m, evaluation::roads_window)
+    }),
+    route(Method::GET, "/api/v1/metrics/lighting/window", Token, |m| {
+        on(m, evaluation::lighting_window)
+    }),
     route(Method::GET, "/api/v1/metrics/online-rates", Token, |m| {
         on(m, figures::online_rates)
     }),

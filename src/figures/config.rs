@@ -10,6 +10,7 @@
 use crate::inventory::RoadClass;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// How a lamp whose state nobody can see (its SLC offline, or no SLC and no
 /// online RTU) counts in the lighting rate.
@@ -33,11 +34,16 @@ impl UnknownPolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FiguresSettings {
     /// `dark` (default) or `excluded`: see [`UnknownPolicy`].
     pub unknown_counts_as: UnknownPolicy,
+    /// How often the evaluation now is taken and its lamp-seconds added to
+    /// the hour's (`figures::sampler`): the windowed evaluation figures are
+    /// as fine as this, and a kill loses at most one of it.
+    #[serde(with = "humantime_serde")]
+    pub evaluation_interval: Duration,
     /// Lighting rate (亮灯率) a road class must reach.
     pub lighting_targets: LightingTargets,
     /// Facility intact rate (设施完好率) targets.
@@ -47,6 +53,27 @@ pub struct FiguresSettings {
     /// `[figures.energy]`: the saving rate's baseline.
     pub energy: EnergySettings,
 }
+
+impl Default for FiguresSettings {
+    fn default() -> Self {
+        Self {
+            unknown_counts_as: UnknownPolicy::default(),
+            // A minute: finer than any inspection, and one evaluation of
+            // 100,000 lamps a minute is a few hundredths of a core-second.
+            evaluation_interval: Duration::from_secs(60),
+            lighting_targets: LightingTargets::default(),
+            intact_targets: IntactTargets::default(),
+            dark_caps: DarkCaps::default(),
+            energy: EnergySettings::default(),
+        }
+    }
+}
+
+/// The shortest and longest `figures.evaluation_interval` accepted: below
+/// the shortest the sampler would walk the city more often than the state
+/// changes; above the longest one sample would stand for more than an hour.
+pub const EVALUATION_INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(3600));
 
 /// Lighting-rate target per road class, a fraction in [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -172,6 +199,18 @@ impl FiguresSettings {
     /// Values that parse but make no sense, as (key, problem).
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        let (shortest, longest) = EVALUATION_INTERVAL_RANGE;
+        if !(shortest..=longest).contains(&self.evaluation_interval) {
+            out.push((
+                "figures.evaluation_interval".into(),
+                format!(
+                    "{} is not between {} and {}",
+                    humantime::format_duration(self.evaluation_interval),
+                    humantime::format_duration(shortest),
+                    humantime::format_duration(longest)
+                ),
+            ));
+        }
         let mut fraction = |key: String, v: f64| {
             if !(0.0..=1.0).contains(&v) {
                 out.push((key, format!("{v} is not a fraction from 0 to 1")));
@@ -310,6 +349,32 @@ mod tests {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
         let s = crate::settings::Settings::load(Some(&file)).unwrap();
         assert_eq!(s.figures, FiguresSettings::default());
+    }
+
+    #[test]
+    fn the_evaluation_interval_loads_and_is_bounded() {
+        let s = crate::settings::tests::load("[figures]\nevaluation_interval = \"15s\"\n").unwrap();
+        assert_eq!(s.figures.evaluation_interval, Duration::from_secs(15));
+        assert_eq!(
+            FiguresSettings::default().evaluation_interval,
+            Duration::from_secs(60)
+        );
+        for (bad, ok) in [
+            ("0s", false),
+            ("50ms", false),
+            ("100ms", true),
+            ("2h", false),
+        ] {
+            let f = FiguresSettings {
+                evaluation_interval: humantime::parse_duration(bad).unwrap(),
+                ..FiguresSettings::default()
+            };
+            let keys: Vec<String> = f.problems().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(keys.is_empty(), ok, "{bad}: {keys:?}");
+            if !ok {
+                assert_eq!(keys, ["figures.evaluation_interval"]);
+            }
+        }
     }
 
     #[test]

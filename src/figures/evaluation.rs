@@ -149,11 +149,12 @@ impl LightingCounts {
 
     /// Lit ÷ should be lit, the unknown ones counted by `policy`.
     pub fn lighting_rate(&self, policy: UnknownPolicy) -> Option<f64> {
-        let den = match policy {
-            UnknownPolicy::Dark => self.lamps_expected_lit,
-            UnknownPolicy::Excluded => self.lamps_expected_lit - self.lamps_unknown,
-        };
-        ratio(self.lamps_lit, den)
+        lighting_rate(
+            self.lamps_lit,
+            self.lamps_expected_lit,
+            self.lamps_unknown,
+            policy,
+        )
     }
 
     /// The dark lamps a cap is held against: the unknown ones too when they
@@ -164,6 +165,28 @@ impl LightingCounts {
             UnknownPolicy::Excluded => self.lamps_dark,
         }
     }
+}
+
+/// THE lighting rate (module doc, "The counts"): `lit ÷ D`, `D` the lamps
+/// that should be lit, less the unknown ones under `"excluded"`; `None`
+/// when `D = 0`. Lamps now and lamp-seconds over a window
+/// (`super::evaluation_window`) both go through here, in whole numbers (a
+/// window's are lamp-milliseconds), so a window whose lamps held still
+/// gives the rate now to the last digit.
+pub fn lighting_rate(lit: u64, expected: u64, unknown: u64, policy: UnknownPolicy) -> Option<f64> {
+    let den = match policy {
+        UnknownPolicy::Dark => expected,
+        // `unknown ≤ expected` by construction; saturating keeps a
+        // malformed stored row from panicking a figure.
+        UnknownPolicy::Excluded => expected.saturating_sub(unknown),
+    };
+    ratio(lit, den)
+}
+
+/// Whether a lighting rate reaches its class's target; `None` with no rate.
+/// A road now must also keep within its dark-lamp cap (`RoadRow`).
+pub fn meets_target(rate: Option<f64>, target: f64) -> Option<bool> {
+    rate.map(|r| r >= target)
 }
 
 /// One road's evaluation, or a district's lamps without a road.
@@ -215,7 +238,7 @@ impl RoadRow {
             dark_cap: Some(cap),
             over_cap: Some(over_cap),
             target: Some(target),
-            meets_target: rate.map(|r| r >= target && !over_cap),
+            meets_target: meets_target(rate, target).map(|m| m && !over_cap),
         }
     }
 
@@ -463,7 +486,7 @@ fn class_rows(sums: &[ClassSum; 6], s: &FiguresSettings) -> Vec<ClassRow> {
                 counts: c.counts,
                 lighting_rate: rate,
                 target,
-                meets_target: rate.map(|r| r >= target),
+                meets_target: meets_target(rate, target),
                 roads_over_cap: c.over_cap,
             }
         })

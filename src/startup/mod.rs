@@ -77,6 +77,9 @@ pub struct Application {
     /// the last state task, which lets the store and MQTT drain.
     sinks: Vec<Arc<dyn state::Sink>>,
     store: Option<store::Running>,
+    /// The evaluation sampler (the windowed evaluation figures' lamp-time),
+    /// when there is a store to keep it in.
+    sampler: Option<crate::figures::sampler::Running>,
     mqtt_reload: Option<mqtt::Reloader>,
     reloads: api::Reloads,
     reload_requests: mpsc::Receiver<api::ReloadRequest>,
@@ -214,6 +217,15 @@ impl Application {
             control.observe(s.audit());
             tracing::info!(backend = s.store.db.kind(), url = %settings.store.url, "store on");
         }
+        // The evaluation over time needs somewhere to keep its totals.
+        let sampler = store.as_ref().map(|s| {
+            crate::figures::sampler::start(
+                live.clone(),
+                &settings.figures,
+                s.evaluation(),
+                cancel.clone(),
+            )
+        });
         let mqtt = mqtt::start(
             &settings.mqtt,
             &settings.gateway.id,
@@ -322,6 +334,7 @@ impl Application {
             pollers,
             state_task,
             store,
+            sampler,
             dialin,
             dialin_addr,
             dialin_task,
@@ -420,6 +433,11 @@ impl Application {
         }
         self.dialin.close_all();
         self.state_task.await?;
+        // The sampler has handed the store its last totals (it stopped at
+        // the cancel): before the store drains, so they are written now.
+        if let Some(sampler) = self.sampler.take() {
+            sampler.join().await;
+        }
         // The last state task has ended: the sinks' last handles go.
         self.sinks.clear();
         // The state task has dropped its sinks: the store drains and stops.

@@ -19,7 +19,8 @@
 //!    MQTT mirror devices by the new inventory (both between the two
 //!    generations, so no batch sees a mix);
 //! 5. the new state task starts on the new channel (the new pollers' reports
-//!    waited there), and the API serves the new state from its next request.
+//!    waited there), the evaluation sampler judges the new state from its
+//!    next tick, and the API serves the new state from its next request.
 //!
 //! Settings outside those parts (intervals, the store, the broker, the
 //! listeners) are compared and named in the answer: they take effect at
@@ -128,6 +129,11 @@ impl Application {
         self.settings.alarms = next.alarms.clone();
         // 5. The new state task, then the API.
         self.state_task = tokio::spawn(state::run(live.clone(), rx, self.sinks.clone()));
+        // The evaluation sampler judges the new generation from its next
+        // tick; its run and totals go on.
+        if let Some(s) = &self.sampler {
+            s.rewire(live.clone());
+        }
         self.live = live;
         let tokens = Arc::new(Tokens::new(&next.auth.tokens));
         let token_count = next.auth.tokens.len();

@@ -51,6 +51,10 @@ impl Collector for StoreMetrics {
                     v.transition_rows.load(Relaxed),
                 ),
                 (label("table", "alarms"), v.alarm_rows.load(Relaxed)),
+                (
+                    label("table", "evaluation_hourly"),
+                    v.evaluation_rows.load(Relaxed),
+                ),
             ],
         )?;
         counter(

@@ -19,8 +19,8 @@ pub mod read;
 
 pub use config::{Backend, StoreSettings};
 pub use db::{Db, StoreTime};
-pub use ingest::rows::{Batch, CommandRow, LampRow, RtuRow, TransitionRow};
-pub use ingest::sink::{StoreAlarms, StoreAudit, StoreSink};
+pub use ingest::rows::{Batch, CommandRow, EvaluationRow, LampRow, RtuRow, TransitionRow};
+pub use ingest::sink::{StoreAlarms, StoreAudit, StoreEvaluation, StoreSink};
 pub use read::alarms::AlarmFilter;
 
 use crate::inventory::Inventory;
@@ -76,6 +76,9 @@ pub struct StoreStatus {
     /// Alarm records written (each change's record, whether or not it was
     /// newer than the row the database had).
     pub alarm_rows: AtomicU64,
+    /// Evaluation totals written (each tick's row, whether or not it was
+    /// newer than the row the database had).
+    pub evaluation_rows: AtomicU64,
     pub writes: AtomicU64,
     pub write_failures: AtomicU64,
     /// Earliest sample time (µs) written behind the rollups, to be rolled up again.
@@ -115,6 +118,7 @@ impl Default for StoreStatus {
             rtu_rows: AtomicU64::new(0),
             transition_rows: AtomicU64::new(0),
             alarm_rows: AtomicU64::new(0),
+            evaluation_rows: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             write_failures: AtomicU64::new(0),
             dirty_from_us: AtomicI64::new(i64::MAX),
@@ -130,6 +134,7 @@ impl StoreStatus {
             + self.rtu_rows.load(Ordering::Relaxed)
             + self.transition_rows.load(Ordering::Relaxed)
             + self.alarm_rows.load(Ordering::Relaxed)
+            + self.evaluation_rows.load(Ordering::Relaxed)
     }
 
     /// Degraded while the database is unreachable, failing, a spool is
@@ -194,6 +199,8 @@ impl Store {
 pub struct Running {
     pub sink: Arc<StoreSink>,
     pub store: Arc<Store>,
+    /// This process's run (`gateway_runs.run_id`).
+    run_id: String,
     writer: JoinHandle<()>,
     maintenance: JoinHandle<()>,
 }
@@ -211,6 +218,16 @@ impl Running {
     pub fn alarms(&self) -> Arc<StoreAlarms> {
         Arc::new(StoreAlarms {
             shared: self.sink.shared.clone(),
+        })
+    }
+
+    /// The evaluation sampler's handle (`figures::sampler`): its running
+    /// hourly totals, keyed by this run, to the spool, then
+    /// `evaluation_hourly`.
+    pub fn evaluation(&self) -> Arc<StoreEvaluation> {
+        Arc::new(StoreEvaluation {
+            shared: self.sink.shared.clone(),
+            run_id: self.run_id.clone(),
         })
     }
 
@@ -335,13 +352,14 @@ pub fn start(args: StartArgs) -> Result<Option<Running>, StoreError> {
         db: db.clone(),
         status: status.clone(),
         settings: args.settings.clone(),
-        run_id,
+        run_id: run_id.clone(),
         sample_gap: args.sample_gap,
         cancel: args.cancel,
     }));
     Ok(Some(Running {
         sink: Arc::new(StoreSink { shared }),
         store: Arc::new(Store { db, status }),
+        run_id,
         writer,
         maintenance,
     }))

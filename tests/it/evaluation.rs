@@ -28,7 +28,7 @@ const D02_VIEWER: &str = "lgw_test_d02_viewer";
 /// P-C1-0,1. R-SEC Lishan Road (D01, secondary): L-C1-2,3, P-C1-2,3,
 /// L-C2-0..3. R-LAND Quancheng Park (D02, landscape): L-C3-0,1. R-BR
 /// Huayuan Street (D02, branch): L-C3-2,3, P-C3-0,1, P-C4-0,1.
-fn write_city(dir: &std::path::Path, sim: &Simulator) {
+pub(crate) fn write_city(dir: &std::path::Path, sim: &Simulator) {
     let ep = sim.endpoint_addrs();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("districts.csv"), "id,name\nD01,North\nD02,South\n").unwrap();
@@ -117,7 +117,7 @@ async fn get(app: &Application, token: &str, path: &str) -> (u16, Value) {
 /// What both gateways must have seen before the figures are judged: every
 /// SLC but L-C2-1 online with a reading, L-C1-2's lamp failure, R-C1 and
 /// R-C2 online with their readings, R-C3 and S-C2-1 failing.
-fn settled(app: &Application) -> bool {
+pub(crate) fn settled(app: &Application) -> bool {
     let live = app.live();
     let inv = &live.inventory;
     let inner = live.read();

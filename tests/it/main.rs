@@ -19,6 +19,7 @@ mod control;
 mod dialin;
 mod energy;
 mod evaluation;
+mod evaluation_window;
 mod faults;
 mod field;
 mod figures;

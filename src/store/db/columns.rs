@@ -69,7 +69,7 @@ macro_rules! transition_columns {
 /// and `unnest_upsert!`), keyed by `id`, keeping the highest `version`.
 macro_rules! alarm_columns {
     ($emit:ident!($($args:tt)*)) => {
-        $emit!(($($args)*) "alarms", &$crate::alarm::Alarm,
+        $emit!(($($args)*) "alarms", &$crate::alarm::Alarm, key(id) version(version),
             id "int8" |r| r.id,
             kind "text" |r| r.kind.as_str(),
             severity "text" |r| r.severity.as_str(),
@@ -94,18 +94,48 @@ macro_rules! alarm_columns {
     };
 }
 
-/// The `ON CONFLICT` clause of an upsert keyed by `id` that keeps the row
+/// `evaluation_hourly`: the evaluation's running totals per hour, scope and
+/// run, upserted keyed by (hour, district, road, run_id) keeping the
+/// highest `seq` (the latest total: `ingest::rows::EvaluationRow`).
+macro_rules! evaluation_columns {
+    ($emit:ident!($($args:tt)*)) => {
+        $emit!(($($args)*) "evaluation_hourly", &$crate::store::ingest::rows::EvaluationRow,
+            key(hour, district, road, run_id) version(seq),
+            hour "timestamptz" |r| $crate::store::db::StoreTime::from_micros(r.hour_us),
+            district "text" |r| r.district.as_str(),
+            road "text" |r| r.road.as_str(),
+            run_id "text" |r| r.run_id.as_str(),
+            seq "int8" |r| r.seq,
+            sampled_ms "int8" |r| r.sampled_ms,
+            expected_lit_ms "int8" |r| r.expected_lit_ms,
+            lit_ms "int8" |r| r.lit_ms,
+            dark_ms "int8" |r| r.dark_ms,
+            unknown_ms "int8" |r| r.unknown_ms,
+            estimated_ms "int8" |r| r.estimated_ms,
+        )
+    };
+}
+
+/// The `ON CONFLICT` clause of an upsert keyed by `key` that keeps the row
 /// with the highest `version`: every other column from the newer row.
-pub(super) fn keep_highest_version(table: &str, columns: &[&str]) -> String {
+pub(super) fn keep_highest_version(
+    table: &str,
+    key: &[&str],
+    version: &str,
+    columns: &[&str],
+) -> String {
     let set: Vec<String> = columns
         .iter()
-        .filter(|c| **c != "id")
+        .filter(|c| !key.contains(c))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     format!(
-        " ON CONFLICT (id) DO UPDATE SET {} WHERE {table}.version < excluded.version",
+        " ON CONFLICT ({}) DO UPDATE SET {} WHERE {table}.{version} < excluded.{version}",
+        key.join(", "),
         set.join(", ")
     )
 }
 
-pub(super) use {alarm_columns, lamp_sample_columns, rtu_sample_columns, transition_columns};
+pub(super) use {
+    alarm_columns, evaluation_columns, lamp_sample_columns, rtu_sample_columns, transition_columns,
+};

@@ -5,8 +5,8 @@
 //! sample writes and the rollups.
 
 use super::columns::{
-    alarm_columns, keep_highest_version, lamp_sample_columns, rtu_sample_columns,
-    transition_columns,
+    alarm_columns, evaluation_columns, keep_highest_version, lamp_sample_columns,
+    rtu_sample_columns, transition_columns,
 };
 use super::StoreTime;
 use crate::inventory::Inventory;
@@ -355,11 +355,12 @@ macro_rules! unnest_insert {
     }};
 }
 
-/// Upserts `$rows` in `$tx` as one UNNEST keeping each id's highest version
-/// (`columns::keep_highest_version`); the rows must have distinct ids (one
-/// statement may not update a row twice).
+/// Upserts `$rows` in `$tx` as one UNNEST keeping each key's highest
+/// version (`columns::keep_highest_version`); the rows must have distinct
+/// keys (one statement may not update a row twice).
 macro_rules! unnest_upsert {
     (($tx:expr, $rows:expr) $table:literal, $row:ty,
+     key($($key:ident),+) version($version:ident),
      $($col:ident $pg:literal |$r:ident| $e:expr),+ $(,)?) => {{
         let rows: &[$row] = $rows;
         if !rows.is_empty() {
@@ -374,7 +375,12 @@ macro_rules! unnest_upsert {
                 $table,
                 names.join(", "),
                 arrays.join(", "),
-                keep_highest_version($table, &names)
+                keep_highest_version(
+                    $table,
+                    &[$(stringify!($key)),+],
+                    stringify!($version),
+                    &names
+                )
             );
             sqlx::query(&sql)
                 $(.bind(rows.iter().map(|$r| $e).collect::<Vec<_>>()))+
@@ -385,8 +391,8 @@ macro_rules! unnest_upsert {
 }
 
 /// The batch's samples and transitions, one UNNEST insert per table, in `tx`
-/// (after `Postgres::ensure_days_of`), and its alarms' latest versions as
-/// one upsert.
+/// (after `Postgres::ensure_days_of`), and its alarms' latest versions and
+/// evaluation totals' latest ticks as one upsert each.
 pub(super) async fn write(
     tx: &mut Transaction<'_, sqlx::Postgres>,
     batch: &Batch,
@@ -396,6 +402,8 @@ pub(super) async fn write(
     transition_columns!(unnest_insert!(tx, &batch.transitions));
     let alarms = batch.latest_alarms();
     alarm_columns!(unnest_upsert!(tx, &alarms));
+    let evaluation = batch.latest_evaluation();
+    evaluation_columns!(unnest_upsert!(tx, &evaluation));
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 //! the bulk sample writes, the rollups and retention by row.
 
 use super::columns::{
-    alarm_columns, keep_highest_version, lamp_sample_columns, rtu_sample_columns,
-    transition_columns,
+    alarm_columns, evaluation_columns, keep_highest_version, lamp_sample_columns,
+    rtu_sample_columns, transition_columns,
 };
 use super::StoreTime;
 use crate::inventory::Inventory;
@@ -69,15 +69,22 @@ macro_rules! multi_row_insert {
     }};
 }
 
-/// Upserts `$rows` in `$tx` as multi-row VALUES keeping each id's highest
-/// version (`columns::keep_highest_version`); the rows must have distinct ids.
+/// Upserts `$rows` in `$tx` as multi-row VALUES keeping each key's highest
+/// version (`columns::keep_highest_version`); the rows must have distinct
+/// keys.
 macro_rules! multi_row_upsert {
     (($tx:expr, $rows:expr) $table:literal, $row:ty,
+     key($($key:ident),+) version($version:ident),
      $($col:ident $pg:literal |$r:ident| $e:expr),+ $(,)?) => {{
         let rows: &[$row] = $rows;
         let names = [$(stringify!($col)),+];
         let columns = names.join(", ");
-        let conflict = keep_highest_version($table, &names);
+        let conflict = keep_highest_version(
+            $table,
+            &[$(stringify!($key)),+],
+            stringify!($version),
+            &names,
+        );
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO {} ({columns}) ", $table));
             q.push_values(chunk, |mut b, row| {
@@ -93,7 +100,8 @@ macro_rules! multi_row_upsert {
 }
 
 /// The batch's samples and transitions, as multi-row inserts in `tx`, and
-/// its alarms' latest versions as upserts.
+/// its alarms' latest versions and evaluation totals' latest ticks as
+/// upserts.
 pub(super) async fn write(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &Batch,
@@ -103,6 +111,8 @@ pub(super) async fn write(
     transition_columns!(multi_row_insert!(tx, &batch.transitions));
     let alarms = batch.latest_alarms();
     alarm_columns!(multi_row_upsert!(tx, &alarms));
+    let evaluation = batch.latest_evaluation();
+    evaluation_columns!(multi_row_upsert!(tx, &evaluation));
     Ok(())
 }
 

@@ -37,6 +37,11 @@
 //!    record behind a newer one lands as the newest. Everything not yet
 //!    committed is in the spool or held ([`Backlog::waiting_alarms`] reads
 //!    both), so the database's rows overlaid with those are every change.
+//! 7. Evaluation totals (`rows::EvaluationRow`) ride the same way and obey
+//!    1–5; each is a running total that replaces the row of its (hour,
+//!    scope, run) only when its `seq` is higher, because held batches (4)
+//!    are written ahead of older ones still in the spool: written in any
+//!    order, the latest total is what stays.
 
 use super::rows::Batch;
 use crate::alarm::Alarm;

@@ -65,6 +65,38 @@ pub struct TransitionRow {
     pub detail: Option<String>,
 }
 
+/// The lamp-time of one scope — a road, or (`road` empty) a district's
+/// lamps on no road — over one UTC hour as one gateway run has counted it
+/// so far (`crate::figures::sampler`): a running total, written again at
+/// every evaluation tick with a higher `seq`. The `evaluation_hourly` row of
+/// (hour, district, road, run) keeps the highest `seq`, so a replay, or held
+/// rows written ahead of older spooled ones, never take a total back; each
+/// run has its own rows, so a restart adds to the hour rather than
+/// replacing what the run before counted. Lamp-milliseconds, whole numbers,
+/// so sums are exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationRow {
+    /// Start of the UTC hour, µs.
+    pub hour_us: i64,
+    pub district: String,
+    /// The road's id; `""` for the district's lamps without a road (every
+    /// district has this row, so its `sampled_ms` is the district's).
+    pub road: String,
+    pub run_id: String,
+    /// The run's tick that wrote this total; later ticks have higher ones.
+    pub seq: i64,
+    /// Milliseconds of the hour the run's verdicts stand for.
+    pub sampled_ms: i64,
+    /// Lamp-milliseconds per verdict group (`figures::evaluation`):
+    /// expected lit (lit + dark + unknown), lit, dark, unknown, and of the
+    /// lit and dark those estimated from the cabinet meter.
+    pub expected_lit_ms: i64,
+    pub lit_ms: i64,
+    pub dark_ms: i64,
+    pub unknown_ms: i64,
+    pub estimated_ms: i64,
+}
+
 /// One completed command: a row of the audit trail of remote control,
 /// carried through the backlog and spool like samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +189,10 @@ pub struct Batch {
     /// before alarms were stored, which read as none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<Alarm>,
+    /// The evaluation's running hourly totals ([`EvaluationRow`]); absent
+    /// from spool lines written before they were stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evaluation: Vec<EvaluationRow>,
 }
 
 impl Batch {
@@ -166,6 +202,7 @@ impl Batch {
             + self.transitions.len()
             + self.commands.len()
             + self.alarms.len()
+            + self.evaluation.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -178,6 +215,7 @@ impl Batch {
         self.commands.extend_from_slice(&other.commands);
         self.transitions.extend_from_slice(&other.transitions);
         self.alarms.extend_from_slice(&other.alarms);
+        self.evaluation.extend_from_slice(&other.evaluation);
     }
 
     /// Moves `other`'s rows behind these (no copy when this one is empty).
@@ -191,6 +229,7 @@ impl Batch {
         self.transitions.extend(other.transitions);
         self.commands.extend(other.commands);
         self.alarms.extend(other.alarms);
+        self.evaluation.extend(other.evaluation);
     }
 
     /// The alarms to write: the highest version of each id, in id order (one
@@ -206,8 +245,31 @@ impl Batch {
         latest.into_values().collect()
     }
 
+    /// The evaluation totals to write: the highest `seq` of each (hour,
+    /// district, road, run), in key order (one upsert must not touch a row
+    /// twice, which PostgreSQL refuses).
+    pub fn latest_evaluation(&self) -> Vec<&EvaluationRow> {
+        type Key<'a> = (i64, &'a str, &'a str, &'a str);
+        let mut latest: std::collections::BTreeMap<Key<'_>, &EvaluationRow> =
+            std::collections::BTreeMap::new();
+        for r in &self.evaluation {
+            let key = (
+                r.hour_us,
+                r.district.as_str(),
+                r.road.as_str(),
+                r.run_id.as_str(),
+            );
+            let e = latest.entry(key).or_insert(r);
+            if r.seq > e.seq {
+                *e = r;
+            }
+        }
+        latest.into_values().collect()
+    }
+
     /// The earliest sample or transition time in the batch, if any (what
-    /// the rollups depend on; alarms and commands are not rolled up).
+    /// the rollups depend on; alarms, commands and evaluation totals are
+    /// not rolled up).
     pub fn min_time_us(&self) -> Option<i64> {
         let l = self.lamps.iter().map(|r| r.time_us);
         let r = self.rtus.iter().map(|r| r.time_us);
@@ -333,5 +395,75 @@ impl std::fmt::Debug for Naming {
             .field("lamps", &self.lamp_ids.len())
             .field("rtus", &self.rtu_ids.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn total(hour_us: i64, road: &str, run: &str, seq: i64, lit_ms: i64) -> EvaluationRow {
+        EvaluationRow {
+            hour_us,
+            district: "D1".into(),
+            road: road.into(),
+            run_id: run.into(),
+            seq,
+            sampled_ms: seq * 1000,
+            expected_lit_ms: lit_ms,
+            lit_ms,
+            dark_ms: 0,
+            unknown_ms: 0,
+            estimated_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_chunk_writes_each_evaluation_key_once_at_its_latest_tick() {
+        // Three ticks of road A in run r1 absorbed into one chunk, the
+        // newest first (held rows ahead of spooled ones); run r2's and the
+        // next hour's rows are keys of their own.
+        let mut chunk = Batch::default();
+        for rows in [
+            vec![total(0, "A", "r1", 3, 30)],
+            vec![total(0, "A", "r1", 1, 10), total(0, "A", "r2", 1, 5)],
+            vec![
+                total(0, "A", "r1", 2, 20),
+                total(3_600_000_000, "A", "r1", 3, 7),
+            ],
+        ] {
+            chunk.absorb(Batch {
+                evaluation: rows,
+                ..Batch::default()
+            });
+        }
+        assert_eq!(chunk.rows(), 5);
+        let latest: Vec<(i64, &str, i64, i64)> = chunk
+            .latest_evaluation()
+            .iter()
+            .map(|r| (r.hour_us, r.run_id.as_str(), r.seq, r.lit_ms))
+            .collect();
+        assert_eq!(
+            latest,
+            [
+                (0, "r1", 3, 30),
+                (0, "r2", 1, 5),
+                (3_600_000_000, "r1", 3, 7)
+            ]
+        );
+        // Not rolled up: no sample time.
+        assert_eq!(chunk.min_time_us(), None);
+    }
+
+    #[test]
+    fn a_spool_line_carries_the_totals_and_an_older_line_reads_without_them() {
+        let b = Batch {
+            evaluation: vec![total(0, "", "r1", 1, 10)],
+            ..Batch::default()
+        };
+        let line = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<Batch>(&line).unwrap(), b);
+        let old: Batch = serde_json::from_str(r#"{"lamps":[]}"#).unwrap();
+        assert!(old.evaluation.is_empty());
     }
 }

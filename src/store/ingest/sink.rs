@@ -1,11 +1,11 @@
-//! The state's, control's and alarm engine's handles on the store: they hand
-//! over batches, completed commands and alarm changes without ever waiting
-//! on the database. Handing over is
+//! The state's, control's, alarm engine's and evaluation sampler's handles
+//! on the store: they hand over batches, completed commands, alarm changes
+//! and evaluation totals without ever waiting on the database. Handing over is
 //! appending to the spool (the backlog's first stop): when `offer` returns,
 //! the rows are in the page cache (on the device with `store.fsync`).
 
 use super::backlog::Backlog;
-use super::rows::{Batch, CommandRow, Naming};
+use super::rows::{Batch, CommandRow, EvaluationRow, Naming};
 use crate::alarm::{AlarmChange, AlarmSink};
 use crate::control::{Command, CommandObserver};
 use crate::state::{Applied, Sink};
@@ -130,6 +130,35 @@ impl AlarmSink for StoreAlarms {
         }
         self.shared.push(Batch {
             alarms: changes.iter().map(|c| c.alarm.clone()).collect(),
+            ..Batch::default()
+        });
+    }
+}
+
+/// The evaluation sampler's handle on the store (`Running::evaluation`):
+/// each tick's running totals go to the spool in one append, like a batch
+/// of samples, so totals taken while the database is away are kept and
+/// replayed, and a kill loses only what the sampler had not yet handed over.
+/// The writer upserts each (hour, scope, run) keeping the highest `seq`. It
+/// never waits on the database.
+#[derive(Debug)]
+pub struct StoreEvaluation {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) run_id: String,
+}
+
+impl StoreEvaluation {
+    /// The run the rows are keyed by.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn offer(&self, rows: Vec<EvaluationRow>) {
+        if rows.is_empty() {
+            return;
+        }
+        self.shared.push(Batch {
+            evaluation: rows,
             ..Batch::default()
         });
     }

@@ -200,6 +200,9 @@ fn written(a: &WriterArgs, chunk: Chunk) {
     status
         .alarm_rows
         .fetch_add(b.alarms.len() as u64, Ordering::Relaxed);
+    status
+        .evaluation_rows
+        .fetch_add(b.evaluation.len() as u64, Ordering::Relaxed);
     status.writes.fetch_add(1, Ordering::Relaxed);
     if let Some(t) = b.min_time_us() {
         if t < status.rolled_to_us.load(Ordering::Relaxed) {

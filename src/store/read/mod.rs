@@ -5,5 +5,6 @@
 pub mod alarms;
 pub mod audit;
 pub mod energy;
+pub mod evaluation;
 pub mod figures;
 pub mod history;
