@@ -143,6 +143,17 @@ async fn build(
     let energy = EnergyWindow::load(&store.db, &inv, &spans, from, to, d, &ds)
         .await
         .map_err(|e| from_window(window::WindowError::Db(e)))?;
+    let lighting = figures::evaluation_window::load(
+        &store.db,
+        &inv,
+        s.evaluation.settings(),
+        from,
+        to,
+        d,
+        Utc::now(),
+    )
+    .await
+    .map_err(from_window)?;
     let settings = s.energy.clone();
     let ctx = s.figures.clone();
     let time_zone = s.time_zone.name().to_string();
@@ -162,6 +173,7 @@ async fn build(
             rows,
             saving,
             cabinets,
+            lighting,
         }
     })
     .await

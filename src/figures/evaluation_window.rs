@@ -177,7 +177,7 @@ pub struct ScopeWindow {
 }
 
 /// The evaluation over a window, of the city or of one district.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvaluationWindow {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,

@@ -5,6 +5,7 @@
 
 use super::alarms::{AlarmFigures, AlarmWindow};
 use super::energy::{EnergyFigures, EnergySums, SavingFigures};
+use super::evaluation_window::EvaluationWindow;
 use super::window::{BucketSums, Context, WindowError, WindowSums};
 use super::{ratio, Counts};
 use chrono::{DateTime, Utc};
@@ -148,6 +149,9 @@ pub struct MonthlyReport {
     pub saving: Vec<SavingFigures>,
     /// One row per cabinet of the report's districts, inventory order.
     pub cabinets: Vec<CabinetRow>,
+    /// The evaluation-grade lighting rate over the window per road, road
+    /// class, district and city (`figures::evaluation_window`).
+    pub lighting: EvaluationWindow,
 }
 
 /// A cabinet over the report's window: its controllers' online rates and

@@ -1,7 +1,8 @@
 //! The report as the bureau files it: a cover, the summary of the city and
 //! each district (the four control figures, the lighting rate, alarms and
 //! repairs, the facility intact rate, energy and the saving rate, coverage),
-//! and one row per cabinet — each a [`Section`] with Chinese and English
+//! the evaluation-grade lighting rate per road class and per road, and one
+//! row per cabinet — each a [`Section`] with Chinese and English
 //! labels, for CSV (the summary) and XLSX (every section). The figures are
 //! the report's own ([`MonthlyReport`]); nothing is computed here but their
 //! layout.
@@ -11,6 +12,7 @@ use super::energy::{EnergySource, SavingFigures};
 use super::report::{MonthlyReport, ReportRow};
 use super::sheet::{Cell, Column, Kind, Lang, Section};
 use crate::alarm::Severity;
+use crate::inventory::RoadClass;
 use chrono::{DateTime, Utc};
 
 use Kind::{Count, Decimal, Percent, Seconds, Text};
@@ -184,6 +186,75 @@ const CABINETS: &[Column] = &[
     ),
 ];
 
+const ROADS: &[Column] = &[
+    Column::new("road", "道路编号", "Road", Text),
+    Column::new("name", "道路名称", "Name", Text),
+    Column::new("district", "区域", "District", Text),
+    Column::new("class", "道路等级", "Class", Text),
+    Column::new("lighting_rate_pct", "亮灯率", "Lighting rate", Percent),
+    Column::new("target_pct", "考核目标", "Target", Percent),
+    Column::new("meets_target", "是否达标", "Meets target", Text),
+    Column::new(
+        "lamps_expected_lit_seconds",
+        "应亮时长(灯·秒)",
+        "Expected lit lamp-seconds",
+        Seconds,
+    ),
+    Column::new(
+        "lamps_lit_seconds",
+        "亮灯时长(灯·秒)",
+        "Lit lamp-seconds",
+        Seconds,
+    ),
+    Column::new(
+        "lamps_dark_seconds",
+        "不亮时长(灯·秒)",
+        "Dark lamp-seconds",
+        Seconds,
+    ),
+    Column::new(
+        "lamps_unknown_seconds",
+        "状态未知时长(灯·秒)",
+        "Unknown lamp-seconds",
+        Seconds,
+    ),
+    Column::new(
+        "lamps_estimated_seconds",
+        "估算时长(灯·秒)",
+        "Estimated lamp-seconds",
+        Seconds,
+    ),
+];
+
+const CLASSES: &[Column] = &[
+    Column::new("scope", "范围", "Scope", Text),
+    Column::new("name", "名称", "Name", Text),
+    Column::new("class", "道路等级", "Class", Text),
+    Column::new("roads", "道路数", "Roads", Count),
+    Column::new("lighting_rate_pct", "亮灯率", "Lighting rate", Percent),
+    Column::new("target_pct", "考核目标", "Target", Percent),
+    Column::new("meets_target", "是否达标", "Meets target", Text),
+    Column::new(
+        "lamps_expected_lit_seconds",
+        "应亮时长(灯·秒)",
+        "Expected lit lamp-seconds",
+        Seconds,
+    ),
+    Column::new(
+        "lamps_lit_seconds",
+        "亮灯时长(灯·秒)",
+        "Lit lamp-seconds",
+        Seconds,
+    ),
+    Column::new(
+        "lamps_unknown_seconds",
+        "状态未知时长(灯·秒)",
+        "Unknown lamp-seconds",
+        Seconds,
+    ),
+    Column::new("coverage_pct", "评估覆盖率", "Evaluated share", Percent),
+];
+
 fn pick(lang: Lang, zh: &'static str, en: &'static str) -> Cell {
     Cell::Text(
         match lang {
@@ -320,6 +391,93 @@ pub fn cabinets(report: &MonthlyReport, lang: Lang) -> Section {
     section
 }
 
+fn class_name(lang: Lang, c: Option<RoadClass>) -> Cell {
+    match (c, lang) {
+        (Some(c), Lang::Zh) => c.zh().into(),
+        (Some(c), Lang::En) => c.as_str().into(),
+        (None, _) => Cell::Empty,
+    }
+}
+
+fn yes_no(lang: Lang, v: Option<bool>) -> Cell {
+    match v {
+        Some(true) => pick(lang, "是", "yes"),
+        Some(false) => pick(lang, "否", "no"),
+        None => Cell::Empty,
+    }
+}
+
+/// The evaluation-grade lighting rate per road over the window.
+pub fn roads(report: &MonthlyReport, lang: Lang) -> Section {
+    let mut section = Section::new("道路亮灯率", "Roads", ROADS.to_vec());
+    for r in &report.lighting.roads {
+        let t = &r.seconds;
+        section.push(vec![
+            r.road.clone().into(),
+            match (&r.road, lang) {
+                (None, Lang::Zh) => "(无道路)".into(),
+                _ => r.name.clone().into(),
+            },
+            r.district.clone().into(),
+            class_name(lang, r.class),
+            r.lighting_rate.into(),
+            r.target.into(),
+            yes_no(lang, r.meets_target),
+            t.lamps_expected_lit_seconds.into(),
+            t.lamps_lit_seconds.into(),
+            t.lamps_dark_seconds.into(),
+            t.lamps_unknown_seconds.into(),
+            t.lamps_estimated_seconds.into(),
+        ]);
+    }
+    section
+}
+
+/// The lighting rate per road class of each district and the city, each
+/// scope's own row first (class empty).
+pub fn classes(report: &MonthlyReport, lang: Lang) -> Section {
+    let mut section = Section::new("分级亮灯率", "Lighting by class", CLASSES.to_vec());
+    let w = &report.lighting;
+    for scope in w.districts.iter().chain(w.city.iter()) {
+        let name = if scope.scope == "city" {
+            pick(lang, "全市", "city")
+        } else {
+            scope.name.clone().into()
+        };
+        let t = &scope.seconds;
+        section.push(vec![
+            scope.scope.clone().into(),
+            name.clone(),
+            Cell::Empty,
+            Cell::Empty,
+            scope.lighting_rate.into(),
+            Cell::Empty,
+            Cell::Empty,
+            t.lamps_expected_lit_seconds.into(),
+            t.lamps_lit_seconds.into(),
+            t.lamps_unknown_seconds.into(),
+            scope.coverage.into(),
+        ]);
+        for c in &scope.classes {
+            let t = &c.seconds;
+            section.push(vec![
+                scope.scope.clone().into(),
+                name.clone(),
+                class_name(lang, Some(c.class)),
+                c.roads.into(),
+                c.lighting_rate.into(),
+                c.target.into(),
+                yes_no(lang, c.meets_target),
+                t.lamps_expected_lit_seconds.into(),
+                t.lamps_lit_seconds.into(),
+                t.lamps_unknown_seconds.into(),
+                Cell::Empty,
+            ]);
+        }
+    }
+    section
+}
+
 /// The cover: what the report is of, and when it was made.
 pub fn cover(report: &MonthlyReport, lang: Lang, made: DateTime<Utc>) -> Section {
     let mut section = Section::new(
@@ -365,6 +523,8 @@ pub fn all(report: &MonthlyReport, lang: Lang, made: DateTime<Utc>) -> Vec<Secti
     vec![
         cover(report, lang, made),
         summary(report, lang),
+        classes(report, lang),
+        roads(report, lang),
         cabinets(report, lang),
     ]
 }

@@ -80,7 +80,10 @@ pub(crate) async fn check_period_report(
     assert!(disposition.ends_with(".xlsx\""), "{disposition}");
     let bytes = r.bytes().await.unwrap().to_vec();
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
-    assert_eq!(book.sheet_names(), ["报告说明", "汇总", "配电箱"]);
+    assert_eq!(
+        book.sheet_names(),
+        ["报告说明", "汇总", "分级亮灯率", "道路亮灯率", "配电箱"]
+    );
 
     let summary = book.worksheet_range("汇总").unwrap();
     // The figures the city's rules name, in Chinese.
@@ -193,6 +196,54 @@ pub(crate) async fn check_period_report(
     );
     assert_eq!(cabinets.height(), 4, "a header and three cabinets");
 
+    // Roads and classes: the window's evaluation as the JSON has it (no
+    // verdicts were sampled in this window of written history, so the
+    // rates are empty and the roads and classes still listed).
+    let roads = book.worksheet_range("道路亮灯率").unwrap();
+    let road = col(&roads, "道路编号");
+    let rd1 = row_of(&roads, road, "RD1");
+    assert_eq!(
+        roads.get_value((rd1, col(&roads, "道路名称"))),
+        Some(&Data::String("Jiefang Road".into()))
+    );
+    assert_eq!(
+        roads.get_value((rd1, col(&roads, "道路等级"))),
+        Some(&Data::String("主干道".into()))
+    );
+    let json_roads = json["lighting"]["roads"].as_array().unwrap();
+    assert_eq!(
+        roads.height() - 1,
+        json_roads.len(),
+        "a row per road of the JSON"
+    );
+    for (i, r) in json_roads.iter().enumerate() {
+        let at = i as u32 + 1;
+        assert_eq!(
+            number(&roads, at, col(&roads, "亮灯率")),
+            r["lighting_rate"].as_f64(),
+            "{r}"
+        );
+        assert_eq!(
+            number(&roads, at, col(&roads, "应亮时长(灯·秒)")),
+            r["lamps_expected_lit_seconds"].as_f64(),
+            "{r}"
+        );
+    }
+    let classes = book.worksheet_range("分级亮灯率").unwrap();
+    let class_scope = col(&classes, "范围");
+    row_of(&classes, class_scope, "city");
+    let main = (1..classes.height() as u32)
+        .find(|&r| {
+            classes.get_value((r, col(&classes, "道路等级")))
+                == Some(&Data::String("主干道".into()))
+        })
+        .expect("a main-road row");
+    close(
+        number(&classes, main, col(&classes, "考核目标")).unwrap(),
+        0.98,
+        "main target",
+    );
+
     // The CSV: the summary, headers as keys in English and labels in
     // Chinese; the saving in percent with two decimals (1.12 ÷ 7.56 =
     // 14.814…%).
@@ -215,7 +266,10 @@ pub(crate) async fn check_period_report(
     let monthly = format!("{base}/api/v1/reports/monthly?month={month}&format=xlsx&lang=zh");
     let bytes = get(http, &monthly).await.bytes().await.unwrap().to_vec();
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
-    assert_eq!(book.sheet_names(), ["报告说明", "汇总", "配电箱"]);
+    assert_eq!(
+        book.sheet_names(),
+        ["报告说明", "汇总", "分级亮灯率", "道路亮灯率", "配电箱"]
+    );
     let cover = book.worksheet_range("报告说明").unwrap();
     assert_eq!(
         cover.get_value((1, 1)),
