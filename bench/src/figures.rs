@@ -169,6 +169,8 @@ async fn generate_energy(db: &Db, start: DateTime<Utc>, end: DateTime<Utc>) -> a
     const HOUR: i64 = 3_600_000_000;
     let circuits = "SELECT cabinet, circuit, MAX(district) AS district, COUNT(slc_id) AS slcs \
                     FROM lamps GROUP BY cabinet, circuit";
+    // Counted once per cabinet, not per cabinet-hour.
+    let per_cabinet = "SELECT cabinet, COUNT(slc_id) AS slcs FROM lamps GROUP BY cabinet";
     let mut n = 0;
     match db {
         Db::Sqlite(p) => {
@@ -189,10 +191,9 @@ async fn generate_energy(db: &Db, start: DateTime<Utc>, end: DateTime<Utc>) -> a
             .rows_affected();
             n += sqlx::query(&format!(
                 "{hours} INSERT INTO cabinet_hourly (hour, cabinet, district, meter_kwh, samples) \
-                 SELECT h, k.cabinet_id, k.district, 1.03 * 0.05 * \
-                 (SELECT COUNT(slc_id) FROM lamps l WHERE l.cabinet = k.cabinet_id), 60 \
-                 FROM cabinets k CROSS JOIN hours WHERE k.rtu_id IS NOT NULL \
-                 ON CONFLICT DO NOTHING"
+                 SELECT h, k.cabinet_id, k.district, 1.03 * 0.05 * n.slcs, 60 \
+                 FROM cabinets k JOIN ({per_cabinet}) n ON n.cabinet = k.cabinet_id \
+                 CROSS JOIN hours WHERE k.rtu_id IS NOT NULL ON CONFLICT DO NOTHING"
             ))
             .bind(micros(start))
             .bind(micros(end))
@@ -218,10 +219,9 @@ async fn generate_energy(db: &Db, start: DateTime<Utc>, end: DateTime<Utc>) -> a
             .rows_affected();
             n += sqlx::query(&format!(
                 "INSERT INTO cabinet_hourly (hour, cabinet, district, meter_kwh, samples) \
-                 SELECT h, k.cabinet_id, k.district, 1.03 * 0.05 * \
-                 (SELECT COUNT(slc_id) FROM lamps l WHERE l.cabinet = k.cabinet_id), 60 \
-                 FROM cabinets k CROSS JOIN {hours} WHERE k.rtu_id IS NOT NULL \
-                 ON CONFLICT DO NOTHING"
+                 SELECT h, k.cabinet_id, k.district, 1.03 * 0.05 * n.slcs, 60 \
+                 FROM cabinets k JOIN ({per_cabinet}) n ON n.cabinet = k.cabinet_id \
+                 CROSS JOIN {hours} WHERE k.rtu_id IS NOT NULL ON CONFLICT DO NOTHING"
             ))
             .bind(start)
             .bind(end)
