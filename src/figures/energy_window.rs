@@ -10,6 +10,7 @@ use crate::inventory::Inventory;
 use crate::store::read::energy::{CircuitHour, LampTotals, MeterHour};
 use crate::store::Db;
 use chrono::{DateTime, Utc};
+use std::sync::OnceLock;
 
 /// The cabinet meters' and circuits' hours of a window, and the measured
 /// totals of the lamps whose baseline is their measured on-time.
@@ -20,6 +21,10 @@ pub struct EnergyWindow {
     pub meters: Vec<MeterHour>,
     pub circuits: Vec<CircuitHour>,
     pub measured: Vec<LampTotals>,
+    /// The cabinet-hours folded from `meters` and `circuits`, once: the
+    /// saving and the cabinets read the same hours. Built on first use, so
+    /// the fold runs where the caller runs it (off the async workers).
+    hours: OnceLock<CabinetHours>,
 }
 
 impl EnergyWindow {
@@ -43,7 +48,13 @@ impl EnergyWindow {
             measured: db.lamp_totals(from, to, &measured_ids).await?,
             meters: db.meter_hours(from, to, district, cabinet).await?,
             circuits: db.circuit_energy_hours(from, to, district, cabinet).await?,
+            hours: OnceLock::new(),
         })
+    }
+
+    fn cabinet_hours(&self) -> &CabinetHours {
+        self.hours
+            .get_or_init(|| CabinetHours::new(&self.meters, &self.circuits))
     }
 
     /// Each district's saving (positions `scope`), then the scope's total
@@ -57,13 +68,12 @@ impl EnergyWindow {
         scope: &[usize],
         city: (&str, &str),
     ) -> (Vec<SavingFigures>, SavingFigures) {
-        let hours = CabinetHours::new(&self.meters, &self.circuits);
         SavingInputs {
             inventory,
             from: self.from,
             to: self.to,
             spans,
-            hours: &hours,
+            hours: self.cabinet_hours(),
             circuits: &self.circuits,
             measured: &self.measured,
             settings,
@@ -73,7 +83,7 @@ impl EnergyWindow {
 
     /// Each cabinet's energy over the whole window, by cabinet position.
     pub fn cabinets(&self, inventory: &Inventory) -> Vec<EnergySums> {
-        CabinetHours::new(&self.meters, &self.circuits)
+        self.cabinet_hours()
             .by_cabinet(inventory.cabinets.len(), &[(self.from, self.to)])
             .into_iter()
             .map(|mut b| b.pop().unwrap_or_default())
