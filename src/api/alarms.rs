@@ -19,34 +19,34 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(super) struct AlarmQuery {
+pub(crate) struct AlarmQuery {
     /// `active`, `acknowledged`, `cleared`, `closed`, `open` (all but
     /// closed; the default) or `all`.
-    state: Option<String>,
+    pub(crate) state: Option<String>,
     /// One alarm kind (`lamp_failure`, `supply_loss`, …).
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// Only this district's (400 if the caller sees no such district).
-    district: Option<String>,
-    cabinet: Option<String>,
+    pub(crate) district: Option<String>,
+    pub(crate) cabinet: Option<String>,
     /// The device's id: a lamp, an RTU, `CABINET/n`, a cabinet, an endpoint.
-    device: Option<String>,
+    pub(crate) device: Option<String>,
     /// `emergency`, `serious` or `ordinary`.
-    severity: Option<String>,
+    pub(crate) severity: Option<String>,
     /// Only alarms past (true) or within (false) their repair deadline.
-    overdue: Option<bool>,
+    pub(crate) overdue: Option<bool>,
     /// Raised at or after (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Raised before (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
-    to: Option<String>,
+    pub(crate) to: Option<String>,
     #[param(minimum = 1, maximum = 1000, default = 100)]
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     #[param(default = 0)]
-    offset: Option<usize>,
+    pub(crate) offset: Option<usize>,
 }
 
 /// A parsed `AlarmQuery`: what the engine's and the store's lists match.
@@ -160,16 +160,26 @@ pub(super) async fn alarms(
     p: Principal,
     ApiQuery(q): ApiQuery<AlarmQuery>,
 ) -> Result<Json<Page<Alarm>>, ApiError> {
+    alarm_page(&s, &p, q).await.map(Json)
+}
+
+/// A page of the alarms the caller sees that match `q`, newest first: the
+/// API's list and the console's alarm page.
+pub(crate) async fn alarm_page(
+    s: &AppState,
+    p: &Principal,
+    q: AlarmQuery,
+) -> Result<Page<Alarm>, ApiError> {
     let (limit, offset) = paging(q.limit, q.offset)?;
-    let filter = parse_filter(&s, &p, q)?;
+    let filter = parse_filter(s, p, q)?;
     let now = Utc::now();
-    let (total, items) = list(&s, &p, &filter, limit, offset, now).await?;
-    Ok(Json(Page {
+    let (total, items) = list(s, p, &filter, limit, offset, now).await?;
+    Ok(Page {
         total,
         limit,
         offset,
         items,
-    }))
+    })
 }
 
 /// The matching alarms the caller sees: the engine's open ones merged, by
@@ -301,13 +311,34 @@ pub(super) async fn acknowledge(
     ApiPath(id): ApiPath<String>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Json<Alarm>, ApiError> {
+    let body: Result<AckBody, _> =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes));
+    match body {
+        Ok(b) => acknowledge_alarm(&s, &p, &id, &b.comment).await.map(Json),
+        Err(e) => {
+            // Who may act is answered before what the body says.
+            operable(&s, &p, &id, Utc::now(), "acknowledge").await?;
+            Err(ApiError::Unprocessable(format!(
+                "{}: {}",
+                e.path(),
+                e.inner()
+            )))
+        }
+    }
+}
+
+/// The caller acknowledges alarm `id` with `comment`: the API's and the
+/// console's one path (404 unseen, 403 viewer, 422 comment, 409 closed).
+pub(crate) async fn acknowledge_alarm(
+    s: &AppState,
+    p: &Principal,
+    id: &str,
+    comment: &str,
+) -> Result<Alarm, ApiError> {
     let now = Utc::now();
-    let alarm = operable(&s, &p, &id, now, "acknowledge").await?;
+    let alarm = operable(s, p, id, now, "acknowledge").await?;
     let id = alarm.id;
-    let body: AckBody =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
-            .map_err(|e| ApiError::Unprocessable(format!("{}: {}", e.path(), e.inner())))?;
-    let comment = body.comment.trim();
+    let comment = comment.trim();
     if comment.is_empty()
         || comment.chars().count() > MAX_COMMENT
         || comment.chars().any(char::is_control)
@@ -321,7 +352,6 @@ pub(super) async fn acknowledge(
     }
     s.alarms
         .acknowledge(id, &p.name, comment, now)
-        .map(Json)
         .map_err(conflict)
 }
 

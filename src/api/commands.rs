@@ -255,13 +255,13 @@ pub(super) async fn get_command(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(super) struct AuditQuery {
+pub(crate) struct AuditQuery {
     /// Start of the window (RFC 3339): commands completed from then.
-    from: DateTime<Utc>,
+    pub(crate) from: DateTime<Utc>,
     /// End of the window (RFC 3339), after `from`.
-    to: DateTime<Utc>,
+    pub(crate) to: DateTime<Utc>,
     /// Only this actor's commands (a token's name).
-    actor: Option<String>,
+    pub(crate) actor: Option<String>,
 }
 
 /// Pages of the store's audit rows read for one answer at most: a district
@@ -271,12 +271,12 @@ const AUDIT_PAGES: usize = 100;
 
 /// The audit trail's answer: at most 10,000 rows, `truncated` past that.
 #[derive(Serialize, ToSchema)]
-pub(super) struct AuditTrail {
-    total: usize,
+pub(crate) struct AuditTrail {
+    pub(crate) total: usize,
     /// More commands completed in the window than one answer carries;
     /// narrow the window.
-    truncated: bool,
-    items: Vec<AuditEntry>,
+    pub(crate) truncated: bool,
+    pub(crate) items: Vec<AuditEntry>,
 }
 
 /// `GET /api/v1/audit?from=&to=[&actor=]` — completed commands, from the
@@ -299,6 +299,16 @@ pub(super) async fn audit(
     p: Principal,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditTrail>, ApiError> {
+    audit_trail(&s, &p, q).await.map(Json)
+}
+
+/// The commands completed in the window that the caller sees: the API's
+/// route and the console's audit page.
+pub(crate) async fn audit_trail(
+    s: &AppState,
+    p: &Principal,
+    q: AuditQuery,
+) -> Result<AuditTrail, ApiError> {
     if q.from >= q.to {
         return Err(ApiError::BadRequest("`from` must be before `to`".into()));
     }
@@ -343,17 +353,17 @@ pub(super) async fn audit(
             }
             after = last;
         }
-        return Ok(Json(AuditTrail {
+        return Ok(AuditTrail {
             total: items.len(),
             truncated,
             items,
-        }));
+        });
     }
     let rows: Vec<AuditEntry> = s
         .control
         .audit(q.from, q.to, q.actor.as_deref())
         .into_iter()
-        .filter(|c| visible(&p, c))
+        .filter(|c| visible(p, c))
         .map(|c| AuditEntry {
             command: c.id.clone(),
             at: c.created_at,
@@ -378,11 +388,11 @@ pub(super) async fn audit(
             districts: Vec::new(),
         })
         .collect();
-    Ok(Json(AuditTrail {
+    Ok(AuditTrail {
         total: rows.len(),
         truncated: false,
         items: rows,
-    }))
+    })
 }
 
 /// Most audit rows one request returns; narrow the window for more.

@@ -13,7 +13,7 @@ use crate::figures::{self, Summary};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -71,7 +71,7 @@ pub(super) async fn now(s: &AppState) -> Result<std::sync::Arc<figures::CityNow>
 /// Every district's figures now, and the city's.
 #[derive(Serialize, ToSchema)]
 pub(super) struct DistrictFigures<'a> {
-    at: chrono::DateTime<Utc>,
+    at: DateTime<Utc>,
     /// `null` to a district token.
     city: Option<&'a Summary>,
     districts: Vec<&'a Summary>,
@@ -183,8 +183,23 @@ pub(super) async fn online_rates(
         .map(str::parse::<Bucket>)
         .transpose()
         .map_err(ApiError::BadRequest)?;
+    online_rates_of(&s, district, from, to, bucket)
+        .await
+        .map(Json)
+}
+
+/// The window's online rates, coverage and lighting rate of a district (or
+/// the city) the caller was checked to see: the API's route and the
+/// console's trend chart.
+pub(crate) async fn online_rates_of(
+    s: &AppState,
+    district: Option<String>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Option<Bucket>,
+) -> Result<OnlineRates, ApiError> {
     window::check(from, to, bucket).map_err(from_window)?;
-    let store = store(&s)?;
+    let store = store(s)?;
     let sums = window::sums(
         &store.db,
         &s.figures,
@@ -196,7 +211,7 @@ pub(super) async fn online_rates(
     )
     .await
     .map_err(from_window)?;
-    let (ds, scope, name) = positions(&s, district.as_deref());
+    let (ds, scope, name) = positions(s, district.as_deref());
     let total = report::figures(&s.figures, &report::total(&sums), &ds);
     let buckets = if bucket.is_some() {
         sums.buckets
@@ -206,7 +221,7 @@ pub(super) async fn online_rates(
     } else {
         vec![total.clone()]
     };
-    Ok(Json(OnlineRates {
+    Ok(OnlineRates {
         scope,
         name,
         from,
@@ -215,7 +230,7 @@ pub(super) async fn online_rates(
         time_zone: s.time_zone.name().to_string(),
         total,
         buckets,
-    }))
+    })
 }
 
 /// A window `[from, to)` of at most 93 days.

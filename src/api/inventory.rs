@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 /// A page of a list: `total` matching, `items` from `offset`, at most `limit`.
 #[derive(Serialize, ToSchema)]
-pub(super) struct Page<T> {
+pub(crate) struct Page<T> {
     pub total: usize,
     pub limit: usize,
     pub offset: usize,

@@ -37,10 +37,16 @@ mod routes;
 mod schedules;
 
 pub use admin::{ReloadError, ReloadReport, ReloadRequest, Reloads};
+// What the console shares with the API's routes: one path for each rule.
+pub(crate) use alarms::{acknowledge_alarm, alarm_page, AlarmQuery};
+pub(crate) use commands::{audit_trail, AuditQuery};
 pub use config::ApiSettings;
 pub use error::ApiError;
+pub(crate) use figures::online_rates_of;
 pub use openapi::ApiDoc;
+pub(crate) use reports::{monthly_report, MonthlyQuery};
 pub use routes::{Access, Route, ROUTES};
+pub(crate) use schedules::{book_view, day_preview, save_shift, PreviewItem, PreviewQuery};
 
 use crate::auth::Tokens;
 use crate::control::Control;

@@ -25,24 +25,24 @@ use utoipa::ToSchema;
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(super) struct MonthlyQuery {
+pub(crate) struct MonthlyQuery {
     /// The month in the city's zone, `YYYY-MM` (required).
     #[param(required = true, value_type = String, pattern = "^[0-9]{4}-[0-9]{2}$", example = "2026-03")]
-    month: Option<String>,
+    pub(crate) month: Option<String>,
     /// Only this district's rows (400 if the caller sees no such district);
     /// a district token's own by default.
-    district: Option<String>,
+    pub(crate) district: Option<String>,
     /// `json`, `csv` (the summary) or `xlsx` (every section); without it,
     /// what `Accept` names (`text/csv`, the XLSX type), else JSON.
     #[param(value_type = Option<ReportFormat>, inline)]
-    format: Option<String>,
+    pub(crate) format: Option<String>,
     /// Labels and headers: `zh` (Chinese) or `en` (English, the default;
     /// CSV headers in English are the columns' keys).
     #[param(value_type = Option<Lang>, inline)]
-    lang: Option<String>,
+    pub(crate) lang: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -237,15 +237,26 @@ pub(super) async fn monthly(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<MonthlyQuery>,
 ) -> Result<Response, ApiError> {
-    let district = scope(&s, &p, q.district)?;
-    let format = format(q.format.as_deref(), &headers)?;
+    monthly_report(&s, &p, &headers, q).await
+}
+
+/// The month's report as the caller may see it, in the format asked for:
+/// the API's route and the console's download.
+pub(crate) async fn monthly_report(
+    s: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    q: MonthlyQuery,
+) -> Result<Response, ApiError> {
+    let district = scope(s, p, q.district)?;
+    let format = format(q.format.as_deref(), headers)?;
     let lang = lang(q.lang.as_deref())?;
     let month = q
         .month
         .ok_or_else(|| ApiError::BadRequest("`month` is required (YYYY-MM)".into()))?;
     let (from, to) = report::month_window(&month, s.time_zone).map_err(from_window)?;
     let stem = format!("lighting-{month}-{}", district.as_deref().unwrap_or("city"));
-    let report = build(&s, district, from, to, Some(month)).await?;
+    let report = build(s, district, from, to, Some(month)).await?;
     Ok(render(report, format, lang, stem))
 }
 

@@ -82,16 +82,16 @@ fn can_edit_city(p: &Principal) -> Result<(), ApiError> {
 /// city-wide), the assignments and emergency shifts whose scope lies in the
 /// caller's district, and the manual holds on the targets it sees.
 #[derive(Serialize, ToSchema)]
-pub(super) struct BookView {
+pub(crate) struct BookView {
     /// `gateway.time_zone`, in which fixed switch times are read.
-    time_zone: String,
-    programs: Vec<Program>,
-    calendars: Vec<Calendar>,
-    assignments: Vec<Assignment>,
-    emergency_shifts: Vec<EmergencyShift>,
+    pub(crate) time_zone: String,
+    pub(crate) programs: Vec<Program>,
+    pub(crate) calendars: Vec<Calendar>,
+    pub(crate) assignments: Vec<Assignment>,
+    pub(crate) emergency_shifts: Vec<EmergencyShift>,
     /// The targets the caller sees (lamp id, or `CABINET#n` for a circuit)
     /// that a manual command holds, by target.
-    holds: BTreeMap<String, Hold>,
+    pub(crate) holds: BTreeMap<String, Hold>,
 }
 
 /// `GET /api/v1/schedules` — the whole book as the caller sees it. 404
@@ -112,12 +112,17 @@ pub(super) async fn book(
     State(s): State<AppState>,
     p: Principal,
 ) -> Result<Json<BookView>, ApiError> {
-    let e = engine(&s)?;
+    book_view(&s, &p).map(Json)
+}
+
+/// The book as the caller sees it: the API's route and the console's page.
+pub(crate) fn book_view(s: &AppState, p: &Principal) -> Result<BookView, ApiError> {
+    let e = engine(s)?;
     let b = e.book();
     let inv = s.control.wiring().live.inventory.clone();
     let groups = s.control.groups();
-    let vis = |scope: &Scope| scope_visible(&p, &inv, &groups, scope);
-    Ok(Json(BookView {
+    let vis = |scope: &Scope| scope_visible(p, &inv, &groups, scope);
+    Ok(BookView {
         time_zone: e.time_zone().name().to_string(),
         programs: b.programs.clone(),
         calendars: b.calendars.clone(),
@@ -136,9 +141,9 @@ pub(super) async fn book(
         holds: e
             .holds()
             .into_iter()
-            .filter(|(key, _)| hold_visible(&p, &inv, key))
+            .filter(|(key, _)| hold_visible(p, &inv, key))
             .collect(),
-    }))
+    })
 }
 
 /// Whether the caller sees a held target (a lamp id or `CABINET#n`); one
@@ -524,6 +529,25 @@ pub(super) async fn put_shift(
     put(Kind::Shifts, s, p, id, body).await
 }
 
+/// Saves an emergency shift as `PUT /api/v1/emergency-shifts/{id}` does
+/// (the console's form): the same checks of role, scope and book.
+pub(crate) async fn save_shift(
+    s: &AppState,
+    p: &Principal,
+    shift: &EmergencyShift,
+) -> Result<(), ApiError> {
+    let body = serde_json::to_vec(shift).map_err(|e| ApiError::Internal(e.to_string()))?;
+    put(
+        Kind::Shifts,
+        s.clone(),
+        p.clone(),
+        shift.id.clone(),
+        body.into(),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// `DELETE /api/v1/emergency-shifts/{id}` — operators and admins; a district
 /// operator only those in their district (another district's is 404, as an
 /// unknown one).
@@ -571,24 +595,24 @@ fn date(v: &str) -> Result<NaiveDate, ApiError> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(super) struct PreviewQuery {
+pub(crate) struct PreviewQuery {
     /// The local date (`gateway.time_zone`) whose events to show.
     #[param(value_type = String, format = Date, example = "2026-12-24")]
-    date: String,
+    pub(crate) date: String,
     /// Only this district's targets (404 if the caller sees no such
     /// district).
-    district: Option<String>,
+    pub(crate) district: Option<String>,
     /// Only this cabinet's lamps and circuits (404 if the caller sees no
     /// such cabinet).
-    cabinet: Option<String>,
+    pub(crate) cabinet: Option<String>,
     /// Only this lamp (404 if the caller sees no such lamp).
-    lamp: Option<String>,
+    pub(crate) lamp: Option<String>,
 }
 
 /// What a switch event does.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub(super) enum PreviewAction {
+pub(crate) enum PreviewAction {
     On,
     Off,
     Dim,
@@ -596,45 +620,45 @@ pub(super) enum PreviewAction {
 
 /// A switch event of the plan.
 #[derive(Serialize, ToSchema)]
-pub(super) struct PreviewEvent {
+pub(crate) struct PreviewEvent {
     /// Local time (RFC 3339, `gateway.time_zone`'s offset).
     #[schema(format = DateTime)]
-    at: String,
+    pub(crate) at: String,
     /// A lamp id, or `CABINET#n` for a circuit switched by its RTU.
-    target: String,
-    action: PreviewAction,
+    pub(crate) target: String,
+    pub(crate) action: PreviewAction,
     /// Percent, 0 to 100.
-    level: f64,
+    pub(crate) level: f64,
     /// `calendar`, or `emergency` for a shift's.
-    source: Source,
-    program: String,
+    pub(crate) source: Source,
+    pub(crate) program: String,
     /// The calendar rule (or shift) and the switch point.
-    rule: String,
+    pub(crate) rule: String,
 }
 
 /// A manual command holding the target (the preview shows it whatever the
 /// date).
 #[derive(Serialize, ToSchema)]
-pub(super) struct PreviewOverride {
+pub(crate) struct PreviewOverride {
     /// Since when (RFC 3339, local offset).
     #[schema(format = DateTime)]
-    at: String,
+    pub(crate) at: String,
     /// Until when; null: until the target's next switch point.
     #[schema(value_type = Option<String>, format = DateTime)]
-    until: Option<String>,
-    target: String,
+    pub(crate) until: Option<String>,
+    pub(crate) target: String,
     /// Percent, 0 to 100.
-    level: f64,
+    pub(crate) level: f64,
     /// Always `override`.
-    source: Source,
+    pub(crate) source: Source,
     /// The command's id.
-    command: String,
+    pub(crate) command: String,
 }
 
 /// One item of the preview: a switch event or a manual hold.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
-pub(super) enum PreviewItem {
+pub(crate) enum PreviewItem {
     Event(PreviewEvent),
     Override(PreviewOverride),
 }
@@ -650,13 +674,13 @@ impl PreviewItem {
 
 /// A day's switch events, in time order.
 #[derive(Serialize, ToSchema)]
-pub(super) struct PreviewAnswer {
-    date: NaiveDate,
-    time_zone: String,
-    events: Vec<PreviewItem>,
+pub(crate) struct PreviewAnswer {
+    pub(crate) date: NaiveDate,
+    pub(crate) time_zone: String,
+    pub(crate) events: Vec<PreviewItem>,
     /// Switch points that do not happen that day (the sun does not rise or
     /// set), named with the date.
-    skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
 }
 
 /// `GET /api/v1/schedules/preview?date=…[&district=|&cabinet=|&lamp=]` —
@@ -682,8 +706,18 @@ pub(super) async fn preview(
     p: Principal,
     ApiQuery(q): ApiQuery<PreviewQuery>,
 ) -> Result<Json<PreviewAnswer>, ApiError> {
+    day_preview(&s, &p, &q).map(Json)
+}
+
+/// A day's switch events of the targets the caller sees: the API's route
+/// and the console's timeline.
+pub(crate) fn day_preview(
+    s: &AppState,
+    p: &Principal,
+    q: &PreviewQuery,
+) -> Result<PreviewAnswer, ApiError> {
     let day = date(&q.date)?;
-    let e = engine(&s)?;
+    let e = engine(s)?;
     let plan = e.plan();
     let inv = plan.inventory.clone();
     let tz = e.time_zone();
@@ -768,12 +802,12 @@ pub(super) async fn preview(
     out.sort_by(|a, b| a.at().cmp(b.at()));
     skipped.sort();
     skipped.dedup();
-    Ok(Json(PreviewAnswer {
+    Ok(PreviewAnswer {
         date: day,
         time_zone: tz.name().to_string(),
         events: out,
         skipped,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -15,9 +15,17 @@
 //! pages' Content-Security-Policy admits only our own script and style
 //! files (no inline script), which are embedded in the binary.
 
+mod alarms;
+mod chart;
 pub mod config;
 mod i18n;
-mod pages;
+mod lamps;
+mod layout;
+mod live;
+mod login;
+mod overview;
+mod reports;
+mod schedules;
 pub mod session;
 pub mod users;
 
@@ -47,11 +55,19 @@ pub struct Console {
     users: UserBook,
     sessions: Sessions,
     limiter: Limiter,
+    /// Cancelled when the gateway stops: live streams end, so the HTTP
+    /// server's graceful shutdown is not held open by a browser.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Console {
-    pub fn new(settings: ConsoleSettings) -> Arc<Console> {
+    /// `stopping`: the gateway's stop (live streams end with it).
+    pub fn new(
+        settings: ConsoleSettings,
+        stopping: tokio_util::sync::CancellationToken,
+    ) -> Arc<Console> {
         Arc::new(Console {
+            stopping,
             users: UserBook::new(settings.users_file.clone()),
             sessions: Sessions::new(settings.session_idle, settings.session_absolute),
             limiter: Limiter::default(),
@@ -64,22 +80,42 @@ impl Console {
 pub(crate) struct ConsoleState {
     app: AppState,
     console: Arc<Console>,
+    /// The live updates of this router's pages (live.rs).
+    hub: Arc<live::Hub>,
+    /// The overview's trends lately drawn.
+    trends: Arc<overview::Trends>,
 }
 
 /// The console's pages and assets over the API's state of the moment.
 pub fn router(app: AppState, console: Arc<Console>) -> Router {
-    let state = ConsoleState { app, console };
+    let state = ConsoleState {
+        app,
+        console,
+        hub: Arc::default(),
+        trends: Arc::default(),
+    };
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))
         .route("/console", get(|| async { Redirect::to("/console/") }))
-        .route("/console/", get(pages::overview))
-        .route("/console/login", get(pages::login_form).post(pages::login))
-        .route("/console/logout", post(pages::logout))
-        .route("/console/lang", get(pages::language_switch))
-        .route("/console/lamps", get(pages::lamps))
-        .route("/console/lamps/{id}", get(pages::lamp))
-        .route("/console/lamps/{id}/command", post(pages::lamp_command))
-        .route("/console/commands/{id}", get(pages::command))
+        .route("/console/", get(overview::overview))
+        .route("/console/login", get(login::login_form).post(login::login))
+        .route("/console/logout", post(login::logout))
+        .route("/console/lang", get(login::language_switch))
+        .route("/console/lamps", get(lamps::lamps))
+        .route("/console/lamps/{id}", get(lamps::lamp))
+        .route("/console/lamps/{id}/command", post(lamps::lamp_command))
+        .route("/console/commands/{id}", get(lamps::command))
+        .route("/console/events", get(overview::events))
+        .route("/console/trend.svg", get(overview::trend))
+        .route("/console/lamps/{id}/events", get(lamps::events))
+        .route("/console/lamps/{id}/history.svg", get(lamps::history))
+        .route("/console/alarms", get(alarms::list))
+        .route("/console/alarms/{id}/ack", post(alarms::acknowledge))
+        .route("/console/schedules", get(schedules::schedules))
+        .route("/console/schedules/shifts", post(schedules::shift))
+        .route("/console/reports", get(reports::reports))
+        .route("/console/reports/monthly", get(reports::monthly))
+        .route("/console/audit", get(reports::audit))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -100,6 +136,9 @@ pub enum ConsoleError {
     Forbidden(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The store or a part the page needs cannot answer now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -111,6 +150,7 @@ impl IntoResponse for ConsoleError {
             ConsoleError::NotFound(_) => (StatusCode::NOT_FOUND, T::NotFound),
             ConsoleError::Forbidden(_) => (StatusCode::FORBIDDEN, T::Forbidden),
             ConsoleError::BadRequest(_) => (StatusCode::BAD_REQUEST, T::BadRequest),
+            ConsoleError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, T::Unavailable),
             ConsoleError::Internal(m) => {
                 tracing::warn!(error = %m, "console request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, T::Internal)
@@ -120,9 +160,29 @@ impl IntoResponse for ConsoleError {
             ConsoleError::Internal(_) | ConsoleError::NoSession => String::new(),
             ConsoleError::NotFound(m)
             | ConsoleError::Forbidden(m)
-            | ConsoleError::BadRequest(m) => m.clone(),
+            | ConsoleError::BadRequest(m)
+            | ConsoleError::Unavailable(m) => m.clone(),
         };
-        (status, pages::error_page(status, label, &detail)).into_response()
+        (status, layout::error_page(status, label, &detail)).into_response()
+    }
+}
+
+/// The API's shared paths (`api::alarm_page`, …) answer in its terms; a
+/// page shows the same refusal.
+impl From<crate::api::ApiError> for ConsoleError {
+    fn from(e: crate::api::ApiError) -> Self {
+        use crate::api::ApiError as A;
+        match e {
+            A::NotFound(m) => ConsoleError::NotFound(m),
+            A::Forbidden(m) | A::Unauthorized(m) => ConsoleError::Forbidden(m),
+            A::BadRequest(m)
+            | A::Conflict(m)
+            | A::Unprocessable(m)
+            | A::PayloadTooLarge(m)
+            | A::UnsupportedMediaType(m) => ConsoleError::BadRequest(m),
+            A::NotReady(m) | A::Overloaded(m) => ConsoleError::Unavailable(m),
+            A::Internal(m) => ConsoleError::Internal(m),
+        }
     }
 }
 
@@ -142,6 +202,8 @@ impl From<crate::control::ControlError> for ConsoleError {
 pub(crate) struct Person {
     pub principal: Principal,
     pub session: Session,
+    /// The session cookie's value (live streams check it at every tick).
+    pub session_id: String,
     pub lang: Language,
 }
 
@@ -185,6 +247,7 @@ impl FromRequestParts<ConsoleState> for Person {
         Ok(Person {
             principal: user.principal(),
             session,
+            session_id: id.to_string(),
             lang: language(&s.console, &parts.headers),
         })
     }

@@ -75,6 +75,17 @@ impl Sessions {
         Some(s.clone())
     }
 
+    /// Whether the session of this id is live, without restarting its idle
+    /// time: a page's live updates must not keep an unattended console
+    /// logged in.
+    pub fn is_live(&self, id: &str) -> bool {
+        let now = Instant::now();
+        self.table
+            .lock()
+            .get(id)
+            .is_some_and(|s| self.alive(s, now))
+    }
+
     pub fn end(&self, id: &str) {
         self.table.lock().remove(id);
     }

@@ -52,6 +52,9 @@ pub struct FiguresSettings {
     pub dark_caps: DarkCaps,
     /// `[figures.energy]`: the saving rate's baseline.
     pub energy: EnergySettings,
+    /// `[figures.targets]`: what the console colours the six figures now
+    /// against.
+    pub targets: FigureTargets,
 }
 
 impl Default for FiguresSettings {
@@ -65,6 +68,7 @@ impl Default for FiguresSettings {
             intact_targets: IntactTargets::default(),
             dark_caps: DarkCaps::default(),
             energy: EnergySettings::default(),
+            targets: FigureTargets::default(),
         }
     }
 }
@@ -117,6 +121,59 @@ impl LightingTargets {
             RoadClass::Residential => self.residential,
             RoadClass::Landscape => self.landscape,
         }
+    }
+}
+
+/// The least each figure now should be, a fraction in [0, 1]; a figure
+/// without one is shown uncoloured. The lighting and facility intact rates
+/// default to the evaluation's own road targets (the branch-road lighting
+/// target, the lowest a road is held to, and the roads' intact target); the
+/// online rates to 95 %, a common threshold in cities' evaluation rules
+/// that each city should set to its own; the installation ratio and the
+/// control share are growth goals without a default.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FigureTargets {
+    pub rtu_installation_ratio: Option<f64>,
+    pub rtu_online_rate: Option<f64>,
+    pub slc_control_share: Option<f64>,
+    pub slc_online_rate: Option<f64>,
+    pub lighting_rate: Option<f64>,
+    pub facility_intact_rate: Option<f64>,
+}
+
+impl Default for FigureTargets {
+    fn default() -> Self {
+        Self {
+            rtu_installation_ratio: None,
+            rtu_online_rate: Some(0.95),
+            slc_control_share: None,
+            slc_online_rate: Some(0.95),
+            lighting_rate: Some(LightingTargets::default().branch),
+            facility_intact_rate: Some(IntactTargets::default().roads),
+        }
+    }
+}
+
+impl FigureTargets {
+    /// Every target with its figure's key, for the range check.
+    pub fn all(&self) -> [(&'static str, Option<f64>); 6] {
+        [
+            ("rtu_installation_ratio", self.rtu_installation_ratio),
+            ("rtu_online_rate", self.rtu_online_rate),
+            ("slc_control_share", self.slc_control_share),
+            ("slc_online_rate", self.slc_online_rate),
+            ("lighting_rate", self.lighting_rate),
+            ("facility_intact_rate", self.facility_intact_rate),
+        ]
+    }
+
+    /// The target of a figure by its key.
+    pub fn of(&self, key: &str) -> Option<f64> {
+        self.all()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v)
     }
 }
 
@@ -230,6 +287,11 @@ impl FiguresSettings {
             "figures.intact_targets.landscape".into(),
             self.intact_targets.landscape,
         );
+        for (key, v) in self.targets.all() {
+            if let Some(v) = v {
+                fraction(format!("figures.targets.{key}"), v);
+            }
+        }
         let bands = &self.dark_caps.bands;
         if bands.is_empty() {
             out.push((

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod model;
 pub mod plan;
 pub mod sun;
+pub mod upcoming;
 
 pub use config::ScheduleSettings;
 pub use engine::{Schedule, ScheduleError};

@@ -273,7 +273,7 @@ impl Application {
             tracing::warn!("no API tokens configured: every /api/v1 request will be refused (lamp-gateway token new)");
         }
         let (reloads, reload_requests) = mpsc::channel(4);
-        let console = Console::new(settings.console.clone());
+        let console = Console::new(settings.console.clone(), cancel.clone());
         let app = routers(
             &console,
             app_state(&ApiParts {

@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const PASSWORD: &str = "lamp-console-test";
-const OWN_LAMP: &str = "LX-0001-001";
-const OTHER_LAMP: &str = "LX-0002-001";
+pub(crate) const PASSWORD: &str = "lamp-console-test";
+pub(crate) const OWN_LAMP: &str = "LX-0001-001";
+pub(crate) const OTHER_LAMP: &str = "LX-0002-001";
 
 /// One argon2id hash for every test user: hashing is slow on purpose.
 fn password_hash() -> String {
@@ -31,7 +31,7 @@ fn password_hash() -> String {
 }
 
 /// admin (city-wide), north (operator of D01), watcher (viewer).
-async fn console_city(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+pub(crate) async fn console_city(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let t = spawn_app_with(
         SimConfig {
             endpoints: 3,
@@ -69,7 +69,7 @@ async fn console_city(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 // ------------------------------------------------------------ plain HTTP
 
 /// A client that shows redirects instead of following them.
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -77,7 +77,7 @@ fn http() -> reqwest::Client {
 }
 
 /// Logs in over a form POST; the session cookie's `name=value`.
-async fn login(t: &TestApp, user: &str, password: &str) -> Result<String, u16> {
+pub(crate) async fn login(t: &TestApp, user: &str, password: &str) -> Result<String, u16> {
     let r = http()
         .post(format!("{}/console/login", t.base))
         .form(&[("user", user), ("password", password)])
@@ -91,7 +91,7 @@ async fn login(t: &TestApp, user: &str, password: &str) -> Result<String, u16> {
     Ok(cookie.split(';').next().unwrap().to_string())
 }
 
-async fn get(t: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get(t: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let r = http()
         .get(format!("{}{path}", t.base))
         .header("cookie", cookie)
@@ -101,7 +101,7 @@ async fn get(t: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn post(t: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> u16 {
+pub(crate) async fn post(t: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> u16 {
     http()
         .post(format!("{}{path}", t.base))
         .header("cookie", cookie)
@@ -114,7 +114,7 @@ async fn post(t: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> u
 }
 
 /// The CSRF token a page's forms carry.
-fn csrf(page: &str) -> String {
+pub(crate) fn csrf(page: &str) -> String {
     let at = page
         .find(r#"name="csrf" value=""#)
         .expect("the page has a form with the CSRF token");
@@ -250,8 +250,8 @@ async fn failed_logins_are_limited_per_user() {
 
 /// A headless chromium over chromedriver, one per test; the driver is
 /// ended (by its own id) when this is dropped.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: std::process::Child,
     base: String,
 }
@@ -273,11 +273,11 @@ fn installed(program: &str) -> Option<PathBuf> {
 
 /// One browser at a time: two cores do not run several chromiums and
 /// gateways at once within the tests' deadlines.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A browser of `width`×`height`, or `None` (said) where chromium or
 /// chromedriver is not installed locally; in CI their absence fails.
-async fn browser(t: &TestApp, width: u32, height: u32) -> Option<Browser> {
+pub(crate) async fn browser(t: &TestApp, width: u32, height: u32) -> Option<Browser> {
     let (Some(chromium), Some(driver)) = (installed("chromium"), installed("chromedriver")) else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -336,14 +336,14 @@ async fn browser(t: &TestApp, width: u32, height: u32) -> Option<Browser> {
 }
 
 impl Browser {
-    async fn goto(&self, path: &str) {
+    pub(crate) async fn goto(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
             .await
             .unwrap();
     }
 
-    async fn login(&self, user: &str, password: &str) {
+    pub(crate) async fn login(&self, user: &str, password: &str) {
         self.goto("/console/").await;
         let form = self
             .client
@@ -367,7 +367,7 @@ impl Browser {
         self.click("#login").await;
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -378,7 +378,7 @@ impl Browser {
     }
 
     /// Waits (20 s at most) for an element.
-    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(20))
@@ -387,19 +387,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no `{css}` within 20 s: {e}"))
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.wait_for(css).await.text().await.unwrap()
     }
 
     /// Saves the page as target/console-screenshots/NAME.png.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let client = self.client.clone();
         client.close().await.unwrap();
         let _ = self.driver.kill();

@@ -15,6 +15,7 @@ mod auth;
 mod check_config;
 mod common;
 mod console;
+mod console_pages;
 mod control;
 mod dialin;
 mod energy;

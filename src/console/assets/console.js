@@ -33,3 +33,59 @@
   };
   setTimeout(tick, 300);
 })();
+
+// Live values: the overview's figures and alarm counts, a lamp's readings.
+// The server sends one `update` event a second at most (a shared frame,
+// console/live.rs); the browser reconnects by itself when a stream ends.
+(function () {
+  const overview = document.getElementById("at");
+  const values = document.getElementById("values");
+  const el = (overview && overview.dataset.live) ? overview : values;
+  const url = el && el.dataset.live;
+  if (!url || !window.EventSource) return;
+  const source = new EventSource(url);
+  source.addEventListener("update", function (ev) {
+    const data = JSON.parse(ev.data);
+    if (el === overview) {
+      overview.textContent = data.at;
+      for (const sc of data.scopes) {
+        const box = document.querySelector('section.scope[data-scope="' + CSS.escape(sc.scope) + '"]');
+        if (!box) continue;
+        for (const key of Object.keys(sc.figures)) {
+          const f = sc.figures[key];
+          const card = box.querySelector('.figure[data-figure="' + key + '"]');
+          if (!card) continue;
+          card.dataset.value = f.raw;
+          card.dataset.verdict = f.verdict;
+          card.querySelector(".value").textContent = f.text;
+        }
+        for (const sev of Object.keys(sc.alarms)) {
+          const badge = box.querySelector('.badge[data-severity="' + sev + '"]');
+          if (!badge) continue;
+          badge.dataset.count = sc.alarms[sev];
+          badge.querySelector(".n").textContent = sc.alarms[sev];
+        }
+      }
+      document.body.dataset.liveUpdates = String(Number(document.body.dataset.liveUpdates || 0) + 1);
+    } else {
+      for (const key of Object.keys(data)) {
+        const dd = values.querySelector('dd[data-field="' + key + '"]');
+        if (dd) dd.textContent = data[key];
+      }
+      document.body.dataset.liveUpdates = String(Number(document.body.dataset.liveUpdates || 0) + 1);
+    }
+  });
+})();
+
+// The history chart's span links swap the picture instead of leaving the page.
+(function () {
+  const img = document.getElementById("history");
+  if (!img) return;
+  for (const a of document.querySelectorAll("a.span-link")) {
+    a.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      img.src = a.getAttribute("href");
+      for (const b of document.querySelectorAll("a.span-link")) b.classList.toggle("current", b === a);
+    });
+  }
+})();

@@ -1,0 +1,581 @@
+//! The lamp list, a lamp's page with its controls, and a command's progress.
+
+use super::chart;
+use super::i18n::{kind_texts, pick, state_texts, T};
+use super::layout::{encode, num, online_text, page};
+use super::{ConsoleError, ConsoleState, Person};
+use crate::auth::Principal;
+use crate::console::Language;
+use crate::control::{Action, Command, Selector, Source, Submission, TargetState};
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+/// Rows of a lamp list page.
+const PAGE_ROWS: usize = 50;
+
+/// The list's filters as the form sends them (an empty field is no filter).
+#[derive(Deserialize, Default)]
+pub(super) struct LampQuery {
+    #[serde(default)]
+    district: String,
+    #[serde(default)]
+    cabinet: String,
+    #[serde(default)]
+    online: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: usize,
+}
+
+impl LampQuery {
+    fn link(&self, page: usize) -> String {
+        let mut url = String::from("/console/lamps?");
+        for (k, v) in [
+            ("district", &self.district),
+            ("cabinet", &self.cabinet),
+            ("online", &self.online),
+            ("q", &self.q),
+        ] {
+            if !v.is_empty() {
+                url.push_str(&format!("{k}={}&", encode(v)));
+            }
+        }
+        url.push_str(&format!("page={page}"));
+        url
+    }
+}
+
+pub(super) async fn lamps(
+    State(s): State<ConsoleState>,
+    who: Person,
+    Query(q): Query<LampQuery>,
+) -> Result<Html<String>, ConsoleError> {
+    let p = who.principal.clone();
+    let lang = who.lang;
+    let inv = s.app.live.inventory.clone();
+    // Another district's is unknown to a district user, as in the API.
+    if !q.district.is_empty() && p.visible_district(&inv, &q.district).is_none() {
+        return Err(ConsoleError::BadRequest(format!(
+            "unknown district `{}`",
+            q.district
+        )));
+    }
+    let online = match q.online.as_str() {
+        "" => None,
+        "true" => Some(true),
+        "false" => Some(false),
+        o => {
+            return Err(ConsoleError::BadRequest(format!(
+                "online `{o}`: true or false"
+            )))
+        }
+    };
+    let live = s.app.live.clone();
+    let caller = p.clone();
+    let (district, cabinet, search, page_no) = (
+        q.district.clone(),
+        q.cabinet.clone(),
+        q.q.to_lowercase(),
+        q.page,
+    );
+    // Walks every lamp: on the blocking pool, as the API's list does.
+    let (total, rows) = tokio::task::spawn_blocking(move || {
+        let inv = &live.inventory;
+        let g = live.read();
+        let mut total = 0;
+        let mut rows = Vec::new();
+        for (i, l) in inv.lamps.iter().enumerate() {
+            let Some(c) = inv.cabinet_of_lamp(i) else {
+                continue;
+            };
+            let cab = &inv.cabinets[c];
+            let listed = caller.sees(&cab.district)
+                && (district.is_empty() || cab.district == district)
+                && (cabinet.is_empty() || l.cabinet == cabinet)
+                && (search.is_empty() || l.id.to_lowercase().contains(&search))
+                && online.is_none_or(|o| l.slc.is_some() && g.lamps[i].online == o);
+            if !listed {
+                continue;
+            }
+            if total >= page_no * PAGE_ROWS && rows.len() < PAGE_ROWS {
+                let d = &g.lamps[i];
+                rows.push((
+                    l.id.clone(),
+                    cab.district.clone(),
+                    l.cabinet.clone(),
+                    l.circuit,
+                    l.slc.is_some().then_some(d.online),
+                    d.reading.clone(),
+                ));
+            }
+            total += 1;
+        }
+        (total, rows)
+    })
+    .await
+    .map_err(|e| ConsoleError::Internal(format!("lamp list: {e}")))?;
+    let districts: Vec<_> = inv.districts.iter().filter(|d| p.sees(&d.id)).collect();
+    let pages = total.div_ceil(PAGE_ROWS).max(1);
+    Ok(page(
+        lang,
+        T::Lamps,
+        Some(&who),
+        html! {
+            h1 { (T::Lamps.get(lang)) }
+            form.filters method="get" action="/console/lamps" {
+                label { (T::District.get(lang))
+                    select name="district" {
+                        option value="" { (T::Any.get(lang)) }
+                        @for d in &districts {
+                            option value=(d.id) selected[d.id == q.district] { (d.name) " · " (d.id) }
+                        }
+                    }
+                }
+                label { (T::Cabinet.get(lang)) input name="cabinet" value=(q.cabinet); }
+                label { (T::Online.get(lang))
+                    select name="online" {
+                        option value="" { (T::Any.get(lang)) }
+                        option value="true" selected[q.online == "true"] { (T::Online.get(lang)) }
+                        option value="false" selected[q.online == "false"] { (T::Offline.get(lang)) }
+                    }
+                }
+                label { (T::Search.get(lang)) input #search name="q" value=(q.q); }
+                button type="submit" { (T::Filter.get(lang)) }
+            }
+            p.muted #total data-total=(total) { (T::Total.get(lang)) " " (total) }
+            div.scroll {
+                table.lamps {
+                    thead { tr {
+                        th { (T::Lamp.get(lang)) } th { (T::District.get(lang)) }
+                        th { (T::Cabinet.get(lang)) } th { (T::Circuit.get(lang)) }
+                        th { (T::Online.get(lang)) } th { (T::Relay.get(lang)) }
+                        th { (T::DimLevel.get(lang)) } th { (T::Power.get(lang)) }
+                    } }
+                    tbody {
+                        @for (id, district, cabinet, circuit, online, reading) in &rows {
+                            tr data-lamp=(id) {
+                                td { a href={ "/console/lamps/" (encode(id)) } { (id) } }
+                                td { (district) } td { (cabinet) } td { (circuit) }
+                                td { (online_text(lang, *online)) }
+                                td { (reading.as_ref().map_or("—", |r| if r.on { T::On.get(lang) } else { T::Off.get(lang) })) }
+                                td { (reading.as_ref().map_or("—".into(), |r| format!("{:.0}", r.dim_level))) }
+                                td { (num(reading.as_ref().and_then(|r| r.power), 1)) }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager {
+                @if q.page > 0 { a #prev href=(q.link(q.page - 1)) { (T::Previous.get(lang)) } }
+                span { (q.page + 1) " / " (pages) }
+                @if q.page + 1 < pages { a #next href=(q.link(q.page + 1)) { (T::Next.get(lang)) } }
+            }
+        },
+    ))
+}
+
+// ---------------------------------------------------------------- lamp
+
+#[derive(Deserialize)]
+pub(super) struct LampPageQuery {
+    command: Option<String>,
+}
+
+/// The lamp's position, if the caller may see it: another district's is
+/// 404 as an unknown one is (`Principal::visible_lamp`, the API's rule).
+fn visible_lamp(s: &ConsoleState, p: &Principal, id: &str) -> Result<usize, ConsoleError> {
+    p.visible_lamp(&s.app.live.inventory, id)
+        .ok_or_else(|| ConsoleError::NotFound(format!("no lamp `{id}`")))
+}
+
+/// A command the caller may follow: one whose every target it may see.
+fn visible_command(s: &ConsoleState, p: &Principal, id: &str) -> Option<Command> {
+    let c = s.app.control.get(id)?.snapshot();
+    c.targets.iter().all(|t| p.sees(&t.district)).then_some(c)
+}
+
+pub(super) async fn lamp(
+    State(s): State<ConsoleState>,
+    who: Person,
+    Path(id): Path<String>,
+    Query(q): Query<LampPageQuery>,
+) -> Result<Html<String>, ConsoleError> {
+    let p = &who.principal;
+    let lang = who.lang;
+    let i = visible_lamp(&s, p, &id)?;
+    let inv = &s.app.live.inventory;
+    let l = &inv.lamps[i];
+    let command = q.command.as_deref().and_then(|c| visible_command(&s, p, c));
+    let rows = lamp_rows(&s.app, i, lang);
+    let r_dim = s.app.live.read().lamps[i]
+        .reading
+        .as_ref()
+        .map(|r| r.dim_level);
+    let alarms = s
+        .app
+        .alarms
+        .open(chrono::Utc::now())
+        .into_iter()
+        .filter(|a| a.device_kind == crate::alarm::DeviceKind::Lamp && a.device_id == l.id)
+        .collect::<Vec<_>>();
+    let controls = p.can_control() && l.slc.is_some();
+    let action = format!("/console/lamps/{}/command", encode(&l.id));
+    Ok(page(
+        lang,
+        T::Lamp,
+        Some(&who),
+        html! {
+            h1 { (T::Lamp.get(lang)) " " (l.id) }
+            dl.values #values data-live={ "/console/lamps/" (encode(&l.id)) "/events" } {
+                @for (label, value) in &rows {
+                    dt { (label.get(lang)) } dd data-field=(format!("{label:?}")) { (value) }
+                }
+            }
+            @if !alarms.is_empty() {
+                section.scope #lamp-alarms {
+                    h2 { a href="/console/alarms" { (T::Alarms.get(lang)) } }
+                    ul {
+                        @for a in &alarms {
+                            li data-alarm=(a.id) class=[a.overdue.then_some("overdue")] {
+                                span class={ "badge " (a.severity.as_str()) } { (pick(lang, super::alarms::severity_texts(a.severity))) }
+                                " " (pick(lang, kind_texts(a.kind))) " · " (pick(lang, state_texts(a.state)))
+                                " · " (a.raised_at.with_timezone(&s.app.time_zone).format("%Y-%m-%d %H:%M"))
+                            }
+                        }
+                    }
+                }
+            }
+            section.scope.history {
+                h2 { (T::History.get(lang)) }
+                nav.spans {
+                    @for (span, label) in [("24h", T::Last24h), ("7d", T::Last7d), ("30d", T::Last30d)] {
+                        a.span-link href={ "/console/lamps/" (encode(&l.id)) "/history.svg?span=" (span) } data-span=(span) { (label.get(lang)) }
+                    }
+                }
+                img #history src={ "/console/lamps/" (encode(&l.id)) "/history.svg?span=24h" } alt=(T::History.get(lang)) width="720" height="260";
+            }
+            @if let Some(c) = &command { (progress(lang, c)) }
+            @if controls {
+                section.controls #controls {
+                    h2 { (T::Controls.get(lang)) }
+                    form.inline method="post" action=(action) {
+                        input type="hidden" name="csrf" value=(who.session.csrf);
+                        input type="hidden" name="action" value="on";
+                        button #on type="submit" { (T::On.get(lang)) }
+                    }
+                    form.inline method="post" action=(action) {
+                        input type="hidden" name="csrf" value=(who.session.csrf);
+                        input type="hidden" name="action" value="off";
+                        button #off type="submit" { (T::Off.get(lang)) }
+                    }
+                    form.inline method="post" action=(action) {
+                        input type="hidden" name="csrf" value=(who.session.csrf);
+                        input type="hidden" name="action" value="dim";
+                        label { (T::DimLevel.get(lang))
+                            input #level type="number" name="level" min="0" max="100" step="1"
+                                value=(r_dim.unwrap_or(100.0).round());
+                        }
+                        button #dim type="submit" { (T::Dim.get(lang)) }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// A lamp's values as its page shows them, each with its label: the page
+/// and its live stream make them here, once.
+fn lamp_rows(app: &crate::api::AppState, i: usize, lang: Language) -> Vec<(T, String)> {
+    let inv = &app.live.inventory;
+    let l = &inv.lamps[i];
+    let c = inv.cabinet_of_lamp(i).map(|c| &inv.cabinets[c]);
+    let d = app.live.read().lamps[i].clone();
+    let r = d.reading.as_ref();
+    let tz = app.time_zone;
+    vec![
+        (T::District, c.map_or("—".into(), |c| c.district.clone())),
+        (T::Cabinet, l.cabinet.clone()),
+        (T::Circuit, l.circuit.to_string()),
+        (
+            T::Online,
+            online_text(lang, l.slc.as_ref().map(|_| d.online)).into(),
+        ),
+        (
+            T::Relay,
+            r.map_or("—".into(), |r| {
+                if r.on {
+                    T::On.get(lang)
+                } else {
+                    T::Off.get(lang)
+                }
+                .into()
+            }),
+        ),
+        (T::DimLevel, num(r.map(|r| r.dim_level), 0)),
+        (T::Voltage, num(r.and_then(|r| r.voltage), 1)),
+        (T::Current, num(r.and_then(|r| r.current), 2)),
+        (T::Power, num(r.and_then(|r| r.power), 1)),
+        (T::PowerFactor, num(r.and_then(|r| r.power_factor), 2)),
+        (T::Energy, num(r.and_then(|r| r.energy_kwh), 1)),
+        (T::BurningHours, num(r.and_then(|r| r.burning_hours), 0)),
+        (
+            T::Faults,
+            r.map_or("—".into(), |r| format!("{:#06x}", r.fault_flags)),
+        ),
+        (
+            T::LastSeen,
+            d.last_seen.map_or("—".into(), |t| {
+                t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+            }),
+        ),
+    ]
+}
+
+/// `/console/lamps/{id}/events`: the lamp's values at every tick of the
+/// shared frame (one lamp read per browser, never a walk of the city),
+/// sent only when they changed.
+pub(super) async fn events(
+    State(s): State<ConsoleState>,
+    who: Person,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let i = visible_lamp(&s, &who.principal, &id)?;
+    let (app, lang) = (s.app.clone(), who.lang);
+    let last = parking_lot::Mutex::new(String::new());
+    Ok(super::live::stream(&s, who.session_id.clone(), move |_| {
+        let rows: serde_json::Map<String, serde_json::Value> = lamp_rows(&app, i, lang)
+            .into_iter()
+            .map(|(label, text)| (format!("{label:?}"), text.into()))
+            .collect();
+        let body = serde_json::Value::Object(rows).to_string();
+        let mut last = last.lock();
+        (*last != body).then(|| {
+            last.clone_from(&body);
+            body
+        })
+    })
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct HistoryQuery {
+    #[serde(default)]
+    span: String,
+}
+
+/// `/console/lamps/{id}/history.svg?span=24h|7d|30d`: power, voltage and
+/// dim level from the store (`store::read::history`, as the API's route):
+/// raw samples over a day, hourly rollups beyond.
+pub(super) async fn history(
+    State(s): State<ConsoleState>,
+    who: Person,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ConsoleError> {
+    use crate::store::read::history::{self as h, Resolution};
+    let i = visible_lamp(&s, &who.principal, &id)?;
+    let lang = who.lang;
+    let (hours, resolution) = match q.span.as_str() {
+        "" | "24h" => (24, Resolution::Raw),
+        "7d" => (24 * 7, Resolution::Hour),
+        "30d" => (24 * 30, Resolution::Hour),
+        other => {
+            return Err(ConsoleError::BadRequest(format!(
+                "span `{other}`: 24h, 7d or 30d"
+            )))
+        }
+    };
+    let store = s
+        .app
+        .store
+        .as_ref()
+        .ok_or_else(|| ConsoleError::Unavailable("no store configured".into()))?;
+    let to = chrono::Utc::now();
+    let from = to - chrono::Duration::hours(hours);
+    let tz = s.app.time_zone;
+    let lamp_id = s.app.live.inventory.lamps[i].id.clone();
+    let got = h::lamp(&store.db, &lamp_id, from, to, resolution, tz)
+        .await
+        .map_err(|e| ConsoleError::Unavailable(e.to_string()))?;
+    // Raw samples carry power, voltage and level; hours what a rollup
+    // keeps: energy (as the hour's mean power) and the hour's shares burning
+    // and online.
+    let line = |label: T, colour: &'static str, points: Vec<(i64, Option<f64>)>| chart::Series {
+        label: label.get(lang).to_string(),
+        colour,
+        points,
+    };
+    let series = match &got.items {
+        h::Items::LampRaw(rows) => {
+            let pts = |f: fn(&h::LampPoint) -> Option<f64>| {
+                rows.iter().map(|r| (r.time.timestamp(), f(r))).collect()
+            };
+            vec![
+                line(T::Power, "#ef6c00", pts(|r| r.power_w)),
+                line(T::Voltage, "#0b6bcb", pts(|r| r.voltage_v)),
+                line(T::DimLevel, "#2e7d32", pts(|r| Some(r.dim_level))),
+            ]
+        }
+        h::Items::LampHours(rows) => {
+            let pts = |f: fn(&h::HourPoint) -> f64| {
+                rows.iter()
+                    .map(|r| (r.time.timestamp() + 1800, Some(f(r))))
+                    .collect()
+            };
+            vec![
+                line(T::AvgPower, "#ef6c00", pts(|r| r.energy_kwh * 1000.0)),
+                line(T::BurnShare, "#0b6bcb", pts(|r| r.on_seconds / 36.0)),
+                line(T::OnlineShare, "#2e7d32", pts(|r| r.online_seconds / 36.0)),
+            ]
+        }
+        _ => Vec::new(),
+    };
+    let step = if hours <= 24 { 6 } else { hours / 6 };
+    let x_ticks = (0..=hours / step)
+        .map(|n| {
+            let t = from + chrono::Duration::hours(n * step);
+            let f = if hours <= 24 { "%H:%M" } else { "%m-%d" };
+            (t.timestamp(), t.with_timezone(&tz).format(f).to_string())
+        })
+        .collect();
+    let svg = chart::svg(
+        &format!("{} · {}", lamp_id, T::History.get(lang)),
+        &series,
+        &chart::Axes {
+            y: None,
+            y_label: chart::number,
+            x_ticks,
+            target: None,
+        },
+        T::NoData.get(lang),
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "image/svg+xml; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=30"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+fn state_label(s: TargetState) -> T {
+    match s {
+        TargetState::Queued => T::Queued,
+        TargetState::Written => T::Written,
+        TargetState::Confirmed => T::Confirmed,
+        TargetState::Failed => T::Failed,
+    }
+}
+
+/// A command's progress; the script follows it while it is in progress
+/// (`data-follow`) and reloads the page when it is done.
+fn progress(lang: Language, c: &Command) -> Markup {
+    let done = c.is_complete();
+    html! {
+        section.command #command data-follow=[(!done).then(|| format!("/console/commands/{}", c.id))]
+            data-done=(done) {
+            h2 { (T::Command.get(lang)) " " code { (c.id) } }
+            p { span.status { (if done { T::Done.get(lang) } else { T::InProgress.get(lang) }) } }
+            ul {
+                @for t in &c.targets {
+                    li data-target=(t.id) data-state=(format!("{:?}", t.state).to_lowercase()) {
+                        (t.id) ": " span.state { (state_label(t.state).get(lang)) }
+                        @if let Some(why) = &t.reason { " — " code { (serde_json::to_string(why).unwrap_or_default()) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CommandForm {
+    #[serde(default)]
+    csrf: String,
+    action: String,
+    level: Option<f64>,
+}
+
+/// A person's command to one lamp: CSRF first, then the API's order — the
+/// lamp must be visible (404), then the role must control (403, in
+/// `Control::submit` as for a token) — through the same `Control::submit`
+/// as `POST /api/v1/lamps/{id}/commands`, audited with the user's name.
+pub(super) async fn lamp_command(
+    State(s): State<ConsoleState>,
+    who: Person,
+    Path(id): Path<String>,
+    Form(form): Form<CommandForm>,
+) -> Result<Response, ConsoleError> {
+    who.check_csrf(&form.csrf)?;
+    let p = &who.principal;
+    visible_lamp(&s, p, &id)?;
+    if !p.can_control() {
+        return Err(ConsoleError::Forbidden(format!(
+            "the {:?} role cannot give commands",
+            p.role
+        )));
+    }
+    let action = match (form.action.as_str(), form.level) {
+        ("on", _) => Action::On,
+        ("off", _) => Action::Off,
+        ("dim", Some(level)) if (0.0..=100.0).contains(&level) => Action::Dim { level },
+        ("dim", _) => return Err(ConsoleError::BadRequest("level: 0 to 100".into())),
+        (a, _) => {
+            return Err(ConsoleError::BadRequest(format!(
+                "action `{a}`: on, off or dim"
+            )))
+        }
+    };
+    let cell = s.app.control.submit(
+        p,
+        Submission {
+            actor: p.name.clone(),
+            source: Source::Console,
+            selector: Selector::Lamps(vec![id.clone()]),
+            action,
+            expires_at: None,
+            idempotency_key: None,
+            note: None,
+        },
+    )?;
+    let command = cell.id();
+    tracing::info!(user = %p.name, lamp = %id, command = %command, "console command");
+    Ok(Redirect::to(&format!("/console/lamps/{}?command={command}", encode(&id))).into_response())
+}
+
+/// A command's progress as JSON for the page's script.
+pub(super) async fn command(
+    State(s): State<ConsoleState>,
+    who: Person,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let c = visible_command(&s, &who.principal, &id)
+        .ok_or_else(|| ConsoleError::NotFound(format!("no command `{id}`")))?;
+    let lang = who.lang;
+    let targets: Vec<_> = c
+        .targets
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id,
+                "state": t.state,
+                "label": state_label(t.state).get(lang),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "id": c.id,
+        "done": c.is_complete(),
+        "status": if c.is_complete() { T::Done.get(lang) } else { T::InProgress.get(lang) },
+        "targets": targets,
+    }))
+    .into_response())
+}
