@@ -401,6 +401,7 @@ impl Schedule {
                     Some(FailCause::Transport { .. }) => "transport",
                     Some(FailCause::Mismatch { .. }) => "mismatch",
                     Some(FailCause::ShuttingDown) => "shutting_down",
+                    Some(FailCause::NotHeld) => "not_held",
                     None => "unknown",
                 };
                 *why.entry(reason).or_default() += 1;
