@@ -173,13 +173,16 @@ pub(super) async fn tick(
     let ttl = me.ttl.as_secs_f64();
     let mut tx = me.begin(pool).await?;
     heartbeat(me, &mut tx).await?;
+    // Only endpoints still in the inventory: a lease of one a reload
+    // removed runs out.
     let mut held: BTreeSet<String> = sqlx::query_scalar(
         "UPDATE cluster_leases SET expires_at = now() + make_interval(secs => $3) \
-         WHERE holder = $1 AND run = $2 RETURNING endpoint",
+         WHERE holder = $1 AND run = $2 AND endpoint = ANY($4) RETURNING endpoint",
     )
     .bind(&me.id)
     .bind(&me.run)
     .bind(ttl)
+    .bind(endpoints)
     .fetch_all(&mut *tx)
     .await?
     .into_iter()

@@ -42,9 +42,17 @@
 //! its share (a new one joined) stops polling the surplus — those it took
 //! last — and then frees their leases; one under it takes free ones. So a
 //! new instance takes its share without a stampede: only the surplus
-//! moves, and only to instances under their share. An instance's first
-//! tick only joins; it takes leases from its second, so instances started
-//! together see each other before they take anything.
+//! moves, and only to instances under their share. An instance takes
+//! nothing until a tick period after it joined (another's join waking it
+//! earlier does not cut that short), so instances started together see
+//! each other before they take anything.
+//!
+//! **Schedules** run once city-wide because each instance runs the night
+//! plan only for the devices it polls (`schedule::engine::Here`, wired in
+//! startup): the lease that says who polls an endpoint says who commands
+//! its devices. The new holder after a failover had not commanded them,
+//! so its next tick commands what should be now. Command ids end with the
+//! instance id: two instances' commands never share an audit row.
 //!
 //! **Waking.** Each instance `LISTEN`s on one channel: a join (shares
 //! shrink), a release or a leave (leases are free) wakes the others to
@@ -269,6 +277,10 @@ impl Cluster {
     async fn run(self: Arc<Self>, cancel: CancellationToken) {
         let listener = tokio::spawn(self.clone().listen(cancel.clone()));
         let mut joined = false;
+        // Nothing is taken before one period after the join: instances
+        // started together see each other first (a wake-up by another's
+        // join does not cut it short).
+        let mut take_after = Instant::now();
         // Polling under the leases held must stop by then, unless renewed.
         let mut deadline: Option<Instant> = None;
         let mut next = Instant::now();
@@ -294,9 +306,10 @@ impl Cluster {
             next = sent + self.period();
             let rejoin = !joined || self.rejoin.swap(false, Relaxed);
             let endpoints = self.endpoints.lock().clone();
-            // The first tick only joins: instances started together see
-            // each other before they take anything.
-            let step = self.step(rejoin, endpoints, joined);
+            if !joined {
+                take_after = sent + self.period();
+            }
+            let step = self.step(rejoin, endpoints, joined && sent >= take_after);
             let limit = self.period();
             let result = tokio::select! {
                 biased;

@@ -161,6 +161,9 @@ impl Application {
             cancel.clone(),
         );
         let cluster = start_cluster(&settings, &loaded.topology, &cancel)?;
+        if let Some(c) = &cluster {
+            control.name_ids(c.cluster.instance());
+        }
         let pollers = Pollers::start(
             &loaded.topology,
             &loaded.inventory,
@@ -192,6 +195,13 @@ impl Application {
         } else {
             None
         };
+        // Cluster mode: each instance runs the schedule of what it polls.
+        if let (Some(s), Some(c)) = (&schedule, &cluster) {
+            let c = c.cluster.clone();
+            s.only_where(crate::schedule::engine::Here(Arc::new(move |endpoint| {
+                c.polls_here(endpoint)
+            })));
+        }
         let alarms =
             crate::alarm::Alarms::new(settings.alarms.clone(), live.clone(), &loaded.topology);
         alarms.keep_snapshot(settings.alarms.file.clone());

@@ -76,6 +76,17 @@ impl Instance {
 fn config(dir: &Path, id: &str, inventory: &Path, url: &str) -> PathBuf {
     let home = dir.join(id);
     std::fs::create_dir_all(&home).unwrap();
+    // The same night plan on each: every lamp on, all day.
+    std::fs::write(
+        home.join("schedule.json"),
+        serde_json::json!({
+            "programs": [{"id": "on", "points": [{"at": "00:00", "level": "on"}]}],
+            "calendars": [{"id": "city", "rules": [], "default_program": "on"}],
+            "assignments": [{"id": "all", "calendar": "city", "scope": "city"}]
+        })
+        .to_string(),
+    )
+    .unwrap();
     let file = home.join("gateway.toml");
     std::fs::write(
         &file,
@@ -103,6 +114,9 @@ write_timeout = "1s"
 retry_max = "300ms"
 [mqtt]
 url = "none"
+[schedule]
+tick = "200ms"
+retry_after = "500ms"
 [cluster]
 enabled = true
 instance_id = "{id}"
@@ -161,6 +175,26 @@ fn balanced(h: &BTreeMap<String, i64>, ids: &[&str]) -> bool {
         && ids
             .iter()
             .all(|id| h.get(*id).is_some_and(|n| (*n as f64 - fair).abs() <= 1.0))
+}
+
+/// Per lamp, the schedule's targets confirmed (every instance's audit), and
+/// the schedule's targets that failed.
+async fn schedule_audit(pool: &PgPool) -> (BTreeMap<String, i64>, i64) {
+    let confirmed = sqlx::query_as::<_, (String, i64)>(
+        "SELECT t->>'id', count(*) FROM command_audit, jsonb_array_elements(outcome) t \
+         WHERE source = 'schedule' AND t->>'state' = 'confirmed' GROUP BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default()
+    .into_iter()
+    .collect();
+    let failed: Option<i64> =
+        sqlx::query_scalar("SELECT sum(failed)::int8 FROM command_audit WHERE source = 'schedule'")
+            .fetch_one(pool)
+            .await
+            .unwrap_or_default();
+    (confirmed, failed.unwrap_or(0))
 }
 
 /// The first sample of any lamp behind `endpoint` after `after`.
@@ -247,6 +281,9 @@ async fn instances_share_the_endpoints_fail_over_and_hand_back() {
             )
         })
         .collect();
+    let cabinets: BTreeMap<String, String> = (0..ENDPOINTS)
+        .map(|e| (sim.inventory_endpoint(e), sim.cabinet_id(e)))
+        .collect();
     let pg = PgTestDb::new().await;
     let mut fleet = Vec::new();
     for id in IDS {
@@ -323,6 +360,18 @@ async fn instances_share_the_endpoints_fail_over_and_hand_back() {
     })
     .await;
 
+    // The schedule ran once city-wide: each lamp switched on by the
+    // instance that polls it, once, and by no other.
+    let every_lamp: Vec<String> = lamps.values().flatten().cloned().collect();
+    eventually("every lamp switched on by the schedule", || async {
+        let (confirmed, _) = schedule_audit(&pool).await;
+        every_lamp.iter().all(|l| confirmed.contains_key(l))
+    })
+    .await;
+    let (confirmed, failed) = schedule_audit(&pool).await;
+    assert!(confirmed.values().all(|n| *n == 1), "{confirmed:?}");
+    assert_eq!(failed, 0, "no instance commanded a lamp it does not poll");
+
     // 2. kill -9 one: the others poll its endpoints within lease_ttl + one
     // poll interval (kill → first sample by the new owner).
     let orphans = held_by(&pool, "gw-c").await;
@@ -344,6 +393,35 @@ async fn instances_share_the_endpoints_fail_over_and_hand_back() {
         balanced(&holders(&pool).await, &IDS[..2])
     })
     .await;
+    // Never not at all across the failover: the new holder, which had not
+    // commanded the dead one's lamps, re-asserts what should be now, once.
+    // Its lamps, and its cabinet's circuits (`CAB-0001#1`).
+    let circuits = sim.circuits();
+    let orphan_targets: Vec<String> = orphans
+        .iter()
+        .flat_map(|e| {
+            let cabinet = &cabinets[e];
+            lamps[e]
+                .iter()
+                .cloned()
+                .chain((1..=circuits).map(move |n| format!("{cabinet}#{n}")))
+        })
+        .collect();
+    eventually("the new holders re-assert the schedule", || async {
+        let (confirmed, _) = schedule_audit(&pool).await;
+        orphan_targets.iter().all(|l| confirmed.get(l) == Some(&2))
+    })
+    .await;
+    let (confirmed, failed) = schedule_audit(&pool).await;
+    for (target, n) in &confirmed {
+        let expect = if orphan_targets.contains(target) {
+            2
+        } else {
+            1
+        };
+        assert_eq!(*n, expect, "{target}: {confirmed:?}");
+    }
+    assert_eq!(failed, 0);
 
     // 3. A clean stop hands back at once: the other polls them well before
     // the leases would have expired.
