@@ -185,6 +185,17 @@ impl Pollers {
                 continue;
             };
             if let Exit::Released(writes) = exit {
+                // After its last outcome, in the same channel: the live
+                // state forgets what it polled (another instance polls it).
+                if let Some(reports) = &self.reports {
+                    let devices = r.spec.devices.iter().map(|d| d.key).collect();
+                    let _ = reports
+                        .send(Report::Released {
+                            endpoint: r.index,
+                            devices,
+                        })
+                        .await;
+                }
                 self.park(r.index, r.spec, r.ids, writes);
                 parked.push(address);
             }

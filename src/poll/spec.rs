@@ -498,7 +498,7 @@ async fn poll_for(
         tokio::select! {
             report = outcomes.recv() => match report.expect("the poller runs") {
                 Report::Poll(o) => got.push((Instant::now() - t0, o)),
-                Report::Write(_) => unreachable!("no command was given"),
+                Report::Write(_) | Report::Released { .. } => unreachable!("no command was given"),
             },
             () = tokio::time::sleep_until(end) => break,
         }

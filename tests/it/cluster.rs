@@ -360,6 +360,25 @@ async fn instances_share_the_endpoints_fail_over_and_hand_back() {
     })
     .await;
 
+    // A reload (SIGHUP) keeps what it holds and parks the rest again.
+    let reloaded_before = fleet[0].metric("lampgw_cluster_ticks_total").await;
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &fleet[0].pid()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    eventually("polling on after the reload, shares unchanged", || async {
+        fleet[0].metric("lampgw_cluster_ticks_total").await > reloaded_before + 1.0
+            && fleet[0].metric("lampgw_cluster_endpoints_polled").await == 3.0
+            && balanced(&holders(&pool).await, &IDS)
+            && fleet[0]
+                .gw()
+                .text("/readyz")
+                .await
+                .contains("\"status\":\"ready\"")
+    })
+    .await;
+
     // The schedule ran once city-wide: each lamp switched on by the
     // instance that polls it, once, and by no other.
     let every_lamp: Vec<String> = lamps.values().flatten().cloned().collect();
@@ -453,6 +472,16 @@ async fn instances_share_the_endpoints_fail_over_and_hand_back() {
     fleet[1].start().await;
     eventually("a rejoined instance takes its share", || async {
         balanced(&holders(&pool).await, &IDS[..2])
+    })
+    .await;
+    // What it handed over it no longer shows as its own (online, polled):
+    // its lamps online are those behind the endpoints it holds.
+    eventually("the instance shows only what it polls", || async {
+        let held = held_by(&pool, "gw-a").await.len() * SLCS;
+        let v: serde_json::Value =
+            serde_json::from_str(&fleet[0].gw().text("/api/v1/lamps?online=true").await)
+                .unwrap_or_default();
+        v["total"].as_u64() == Some(held as u64)
     })
     .await;
     let moved = fleet[0]
