@@ -90,7 +90,8 @@ pub(super) async fn schema(me: &Me, pool: &PgPool) -> Result<(), ClusterError> {
 }
 
 /// Joins (or rejoins) and makes sure every endpoint of this instance's
-/// inventory has a lease row; tenures older than a week are dropped.
+/// inventory has a lease row; tenures and instances gone for a week are
+/// dropped.
 pub(super) async fn join(me: &Me, pool: &PgPool, endpoints: &[String]) -> Result<(), ClusterError> {
     let mut tx = me.begin(pool).await?;
     heartbeat(me, &mut tx).await?;
@@ -102,6 +103,10 @@ pub(super) async fn join(me: &Me, pool: &PgPool, endpoints: &[String]) -> Result
     .execute(&mut *tx)
     .await?;
     sqlx::query("DELETE FROM cluster_tenures WHERE until < now() - interval '7 days'")
+        .execute(&mut *tx)
+        .await?;
+    // Instances gone for a week are not shown any more.
+    sqlx::query("DELETE FROM cluster_instances WHERE heartbeat_at < now() - interval '7 days'")
         .execute(&mut *tx)
         .await?;
     notify(&mut tx, "join", me).await?;

@@ -571,6 +571,11 @@ impl Cluster {
                     Err(_) => break,
                 }
             }
+            // A listener that fails at once must not spin: wait a period.
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(self.period()) => {}
+            }
         }
     }
 

@@ -518,6 +518,10 @@ async fn instances_share_the_endpoints_fail_over_and_hand_back() {
         "database cut: cut → first poll by the other instance {:.3} s",
         takeover.as_secs_f64()
     );
+    assert!(
+        takeover <= LEASE_TTL + POLL_INTERVAL,
+        "takeover took {takeover:?}"
+    );
     eventually("the other instance holds everything", || async {
         balanced(&holders(&pool).await, &IDS[1..2])
     })
