@@ -12,6 +12,7 @@ pub mod alarm;
 pub mod api;
 pub mod auth;
 pub mod calendar;
+pub mod cluster;
 pub mod console;
 pub mod control;
 pub mod dialin;

@@ -10,6 +10,7 @@
 
 use crate::api::ApiSettings;
 use crate::auth::AuthSettings;
+use crate::cluster::ClusterSettings;
 use crate::console::ConsoleSettings;
 use crate::control::ControlSettings;
 use crate::dialin::DialInSettings;
@@ -54,6 +55,8 @@ pub struct Settings {
     pub figures: FiguresSettings,
     #[serde(default)]
     pub console: ConsoleSettings,
+    #[serde(default)]
+    pub cluster: ClusterSettings,
     /// The file these settings were read from: what a reload reads again.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -202,6 +205,7 @@ impl Settings {
         out.extend(self.schedule.problems());
         out.extend(self.figures.problems());
         out.extend(self.console.problems());
+        out.extend(self.cluster.problems());
         out
     }
 }

@@ -118,7 +118,14 @@ pub(super) async fn readyz(
     let caller = super::auth::principal(&s.tokens, &headers)?;
     let details = caller.is_some_and(|p| p.district.is_none());
     let live = s.live.read();
-    let waiting = live.endpoints.iter().filter(|e| !e.polled).count();
+    // In cluster mode, of the endpoints this instance polls: the others'
+    // are another instance's to poll.
+    let mine = |address: &str| s.cluster.as_ref().is_none_or(|c| c.polls_here(address));
+    let waiting = live
+        .endpoints
+        .iter()
+        .filter(|e| !e.polled && mine(&e.address))
+        .count();
     let connected = live.endpoints.iter().filter(|e| e.connected).count();
     let total = live.endpoints.len();
     drop(live);

@@ -20,6 +20,7 @@ mod admin;
 mod alarms;
 mod auth;
 mod cache;
+mod cluster;
 mod commands;
 mod config;
 mod energy;
@@ -98,6 +99,8 @@ pub struct AppState {
     pub alarms: Arc<crate::alarm::Alarms>,
     /// What the energy saving rate is measured against (`[figures.energy]`).
     pub energy: Arc<crate::figures::config::EnergySettings>,
+    /// Cluster mode: this instance's leases and the cluster's view.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 pub use cache::ApiCache;

@@ -10,8 +10,8 @@ use super::error::{
     UnsupportedMediaType,
 };
 use super::{
-    admin, alarms, commands, energy, evaluation, figures, health, history, inventory, lamps,
-    reports, schedules,
+    admin, alarms, cluster, commands, energy, evaluation, figures, health, history, inventory,
+    lamps, reports, schedules,
 };
 use axum::body::Bytes;
 use axum::http::header;
@@ -96,6 +96,7 @@ answered already.
         commands::group,
         commands::put_group,
         admin::reload,
+        cluster::cluster,
         schedules::book,
         schedules::preview,
         schedules::sun,
@@ -128,7 +129,7 @@ answered already.
         (name = "history", description = "A lamp's or an RTU's stored samples"),
         (name = "figures", description = "The supervision figures, now and over a window"),
         (name = "commands", description = "Commands, groups and the audit trail"),
-        (name = "admin", description = "The gateway itself: reloading its configuration"),
+        (name = "admin", description = "The gateway itself: reloading its configuration; the instances of a cluster"),
         (name = "schedules", description = "The night plan: programs, calendars, assignments to scopes and emergency shifts; a day's preview, sun times and what each governed target is now"),
     )
 )]

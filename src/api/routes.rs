@@ -4,8 +4,8 @@
 //! that test.
 
 use super::{
-    admin, alarms, commands, energy, evaluation, figures, health, history, inventory, lamps,
-    openapi, reports, schedules, AppState,
+    admin, alarms, cluster, commands, energy, evaluation, figures, health, history, inventory,
+    lamps, openapi, reports, schedules, AppState,
 };
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -174,6 +174,9 @@ pub const ROUTES: &[Route] = &[
     }),
     route(Method::POST, "/api/v1/admin/reload", Token, |m| {
         on(m, admin::reload)
+    }),
+    route(Method::GET, "/api/v1/cluster", Token, |m| {
+        on(m, cluster::cluster)
     }),
     route(Method::GET, "/api/v1/schedules", Token, |m| {
         on(m, schedules::book)

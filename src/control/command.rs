@@ -64,6 +64,9 @@ pub enum FailCause {
     },
     /// The gateway was stopping.
     ShuttingDown,
+    /// Cluster mode: another gateway instance holds the lease on the
+    /// device's endpoint and polls it; this one may not write to it.
+    NotHeld,
 }
 
 /// One lamp or circuit of a command.

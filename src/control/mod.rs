@@ -120,6 +120,10 @@ pub struct Control {
     governor: RwLock<Option<Governor>>,
     cancel: CancellationToken,
     seq: std::sync::atomic::AtomicU64,
+    /// Cluster mode: this instance's id, ending every command id, so that
+    /// two instances' commands in the same millisecond do not share an id
+    /// (the audit table is keyed by it).
+    instance: std::sync::OnceLock<String>,
 }
 
 /// What commands are resolved against and sent through: one generation of
@@ -194,11 +198,18 @@ impl Control {
             governor: RwLock::new(None),
             cancel,
             seq: std::sync::atomic::AtomicU64::new(0),
+            instance: std::sync::OnceLock::new(),
         });
         (control, receivers)
     }
 
     /// The current generation of the live state and the pollers' queues.
+    /// Cluster mode: end every command id with this instance's id (set
+    /// once, before the first command).
+    pub fn name_ids(&self, instance: &str) {
+        let _ = self.instance.set(instance.to_string());
+    }
+
     pub fn wiring(&self) -> Arc<Wiring> {
         self.wiring.read().clone()
     }
@@ -380,7 +391,10 @@ impl Control {
         let resolved = resolve::resolve(self, &wiring, principal, &sub.selector, sub.action)?;
         let now = Utc::now();
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("cmd-{}-{n}", now.format("%Y%m%dT%H%M%S%.3f"));
+        let mut id = format!("cmd-{}-{n}", now.format("%Y%m%dT%H%M%S%.3f"));
+        if let Some(instance) = self.instance.get() {
+            id = format!("{id}-{instance}");
+        }
         let command = Command {
             id: id.clone(),
             actor: sub.actor.clone(),

@@ -17,7 +17,7 @@ pub use config::{PollSettings, PollerConfig};
 /// The Modbus link for the fuzz targets (`crate::fuzzing`).
 #[cfg(fuzzing)]
 pub(crate) use link::{attach, LinkFraming, LinkOptions};
-pub use pollers::{PollerChanges, Pollers};
+pub use pollers::{Gate, Permit, PollerChanges, Pollers};
 pub use probe::{
     describe, exception_name, probe_device, reachable, ProbeField, ProbeRead, ProbeReport,
     ProbeWrite,

@@ -202,6 +202,47 @@ async fn against_a_silent_endpoint(cfg: PollerConfig, n: usize) -> Vec<(Duration
     got
 }
 
+/// Cluster mode: a poller whose lease is ending (`Lifecycle::release`)
+/// stops at once, in the middle of a request that would take a minute, and
+/// hands its write queue back open, with what is queued in it.
+#[tokio::test]
+async fn a_released_poller_stops_mid_request_and_hands_its_write_queue_back() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let spec = one_slc_endpoint(silent.local_addr().unwrap().to_string());
+    let cfg = config(s(1.0), s(60.0), s(0.05), s(0.2));
+    let (tx, _outcomes) = mpsc::channel(4);
+    let (writes, writes_rx) = mpsc::channel(1);
+    let release = CancellationToken::new();
+    let poller = tokio::spawn(worker::run(
+        0,
+        spec,
+        cfg,
+        tx,
+        writes_rx,
+        CancellationToken::new(),
+        worker::Lifecycle {
+            release: release.clone(),
+            ..worker::Lifecycle::default()
+        },
+    ));
+    // Connected, its first request sent and never answered.
+    let (_conn, _) = silent.accept().await.unwrap();
+    release.cancel();
+    let exit = tokio::time::timeout(s(1.0), poller)
+        .await
+        .expect("stops at once, not after the request timeout")
+        .unwrap();
+    let worker::Exit::Released(queue) = exit else {
+        panic!("a released poller hands its queue back");
+    };
+    assert!(
+        !writes.is_closed(),
+        "the queue stays open for the next poller"
+    );
+    drop(queue);
+    assert!(writes.is_closed());
+}
+
 fn close(a: Duration, b: Duration) -> bool {
     a.abs_diff(b) <= Duration::from_millis(5)
 }
@@ -457,7 +498,7 @@ async fn poll_for(
         tokio::select! {
             report = outcomes.recv() => match report.expect("the poller runs") {
                 Report::Poll(o) => got.push((Instant::now() - t0, o)),
-                Report::Write(_) => unreachable!("no command was given"),
+                Report::Write(_) | Report::Released { .. } => unreachable!("no command was given"),
             },
             () = tokio::time::sleep_until(end) => break,
         }

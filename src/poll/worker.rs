@@ -53,11 +53,26 @@ pub(super) struct Endpoint {
 
 /// How a poller starts and when it hands over: `retire` ends it between
 /// cycles with its link and timing kept (a reload keeping the endpoint);
-/// `resume` is what an earlier poller of the same endpoint handed over.
+/// `release` ends it at once, mid-cycle, its write queue kept open for the
+/// next poller (cluster mode: this instance's lease on the endpoint is
+/// ending, and another instance may poll it soon); `resume` is what an
+/// earlier poller of the same endpoint handed over.
 #[derive(Default)]
 pub(super) struct Lifecycle {
     pub(super) retire: CancellationToken,
+    pub(super) release: CancellationToken,
     pub(super) resume: Option<Box<Handover>>,
+}
+
+/// How a poller ended.
+pub(super) enum Exit {
+    /// Cancelled, or its report channel closed: queued writes failed.
+    Stopped,
+    /// Retired between cycles: what its successor takes over.
+    Retired(Box<Handover>),
+    /// Released (`Lifecycle::release`): its link closed, its write queue
+    /// handed back unclosed with what was queued in it.
+    Released(mpsc::Receiver<WriteJob>),
 }
 
 /// What a retired poller passes to its successor so that polling goes on as
@@ -76,8 +91,9 @@ pub(super) struct Handover {
     last_failure: Option<FailReason>,
 }
 
-/// Polls until `cancel` (returns `None`) or `life.retire` (returns the
-/// handover, after the queued command writes have been carried out).
+/// Polls until `cancel` (returns `Stopped`), `life.retire` (returns the
+/// handover, after the queued command writes have been carried out) or
+/// `life.release` (returns the write queue).
 pub(super) async fn run(
     index: u32,
     spec: Arc<EndpointSpec>,
@@ -86,7 +102,7 @@ pub(super) async fn run(
     writes: mpsc::Receiver<WriteJob>,
     cancel: CancellationToken,
     life: Lifecycle,
-) -> Option<Box<Handover>> {
+) -> Exit {
     let classes: Vec<(PollClass, Duration)> = [
         (PollClass::Rtu, cfg.rtu_interval),
         (PollClass::Slc, cfg.slc_interval),
@@ -158,6 +174,7 @@ pub(super) async fn run(
                 continue;
             }
             () = cancel.cancelled() => break,
+            () = life.release.cancelled() => break,
             // Between cycles only: a cycle under way is finished first.
             () = life.retire.cancelled() => {
                 retired = true;
@@ -182,6 +199,8 @@ pub(super) async fn run(
                 o = ep.poll(class, interval)
                     .instrument(tracing::debug_span!("poll_cycle", class = ?class)) => o,
                 () = cancel.cancelled() => break,
+                // Mid-cycle: the lease may run out before the cycle would end.
+                () = life.release.cancelled() => break,
             },
         };
         let now = Instant::now();
@@ -202,6 +221,14 @@ pub(super) async fn run(
             break;
         }
     }
+    if life.release.is_cancelled() && !cancel.is_cancelled() {
+        if let Some(mut conn) = ep.conn.take() {
+            let _ = conn.ctx.disconnect().await;
+        }
+        // Not closed: the commands queued wait for this endpoint's next
+        // poller here, or are refused while another instance holds it.
+        return Exit::Released(ep.writes);
+    }
     ep.writes.close();
     if retired && !cancel.is_cancelled() {
         // Commands already queued here are carried out, not failed: their
@@ -209,7 +236,7 @@ pub(super) async fn run(
         while let Ok(job) = ep.writes.try_recv() {
             ep.execute(job).await;
         }
-        return Some(Box::new(Handover {
+        return Exit::Retired(Box::new(Handover {
             conn: ep.conn.take(),
             due,
             not_before,
@@ -228,7 +255,7 @@ pub(super) async fn run(
     while let Ok(job) = ep.writes.try_recv() {
         job.cell.finish(job.target, Err(FailCause::ShuttingDown));
     }
-    None
+    Exit::Stopped
 }
 
 /// The next DTU connection registered for this endpoint; never, for an

@@ -99,6 +99,23 @@ pub struct Schedule {
     holds: Mutex<BTreeMap<String, Hold>>,
     /// Ticks done, for tests and `/metrics`.
     ticks: std::sync::atomic::AtomicU64,
+    /// Cluster mode: which endpoints' devices this instance commands.
+    here: RwLock<Option<Here>>,
+}
+
+/// Cluster mode: whether this instance commands the devices behind an
+/// endpoint (by its key: `host:port`, `serial:PATH`, `dtu:ID`) — those it
+/// polls. The schedule of a device runs on the instance that polls it, so
+/// it runs once city-wide: never on two instances (one holds the lease),
+/// and across a failover the new holder, which had not commanded the
+/// device, commands what should be now at its next tick.
+#[derive(Clone)]
+pub struct Here(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Here {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Here(..)")
+    }
 }
 
 fn schedule_principal() -> Principal {
@@ -166,6 +183,7 @@ impl Schedule {
             runs: Mutex::new(HashMap::new()),
             holds: Mutex::new(holds),
             ticks: Default::default(),
+            here: RwLock::new(None),
         });
         control.observe(Arc::new(Observer(Arc::downgrade(&s))));
         control.set_governor(Arc::new(Governor(Arc::downgrade(&s))));
@@ -175,6 +193,13 @@ impl Schedule {
     /// Runs the engine on another clock (tests, the demo's fast night).
     pub fn use_clock(&self, clock: Arc<dyn Clock>) {
         *self.clock.write() = clock;
+        self.wake.notify_one();
+    }
+
+    /// Cluster mode: command only the devices `here` says this instance
+    /// polls (see [`Here`]).
+    pub fn only_where(&self, here: Here) {
+        *self.here.write() = Some(here);
         self.wake.notify_one();
     }
 
@@ -277,6 +302,33 @@ impl Schedule {
         // level bits and note → targets of one command.
         let mut lamp_batches: BTreeMap<(u64, String), Vec<String>> = BTreeMap::new();
         let mut circuit_commands: Vec<(String, u8, f64, String)> = Vec::new();
+        // Per cabinet: whether its devices are commanded here (cluster
+        // mode: its endpoint's lease is held here).
+        // Polled once at least, too: a command to a device this instance
+        // has not read yet would fail `offline` when the lease was just
+        // taken.
+        let here = self.here.read().clone();
+        let mine: Vec<bool> = match &here {
+            None => vec![true; inv.cabinets.len()],
+            Some(h) => {
+                let polled: std::collections::HashSet<String> = live
+                    .read()
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.polled)
+                    .map(|e| e.address.clone())
+                    .collect();
+                inv.cabinets
+                    .iter()
+                    .map(|c| {
+                        c.link.as_ref().is_none_or(|link| {
+                            let key = link.key();
+                            (h.0)(&key) && polled.contains(&key)
+                        })
+                    })
+                    .collect()
+            }
+        };
         let mut runs = self.runs.lock();
         for key in &released {
             runs.remove(key);
@@ -306,6 +358,16 @@ impl Schedule {
                 }
             }
             if holds.contains_key(key.as_ref()) {
+                continue;
+            }
+            let cabinet = match t {
+                Target::Lamp(l) => inv.cabinet_position(&inv.lamps[l].cabinet),
+                Target::Circuit(c, _) => Some(c),
+            };
+            if cabinet.is_some_and(|c| !mine[c]) {
+                // Another instance's: forgotten, so that when this one
+                // takes the lease it commands what should be then.
+                runs.remove(key.as_ref());
                 continue;
             }
             if !runs.contains_key(key.as_ref()) {
@@ -401,6 +463,7 @@ impl Schedule {
                     Some(FailCause::Transport { .. }) => "transport",
                     Some(FailCause::Mismatch { .. }) => "mismatch",
                     Some(FailCause::ShuttingDown) => "shutting_down",
+                    Some(FailCause::NotHeld) => "not_held",
                     None => "unknown",
                 };
                 *why.entry(reason).or_default() += 1;

@@ -43,6 +43,8 @@ pub enum StartupError {
     Schedule(#[source] crate::schedule::ScheduleError),
     #[error("alarm webhooks: {0}")]
     Webhook(#[from] crate::alarm::webhook::WebhookError),
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 fn list(issues: &[ConfigIssue]) -> String {
@@ -101,6 +103,8 @@ pub struct Application {
     mqtt_task: Option<JoinHandle<()>>,
     mqtt_status: Option<Arc<LinkStatus>>,
     mqtt_embedded: Option<SocketAddr>,
+    /// Cluster mode: the leases this instance holds decide what it polls.
+    cluster: Option<crate::cluster::Running>,
 }
 
 impl Application {
@@ -156,6 +160,10 @@ impl Application {
             &settings.control,
             cancel.clone(),
         );
+        let cluster = start_cluster(&settings, &loaded.topology, &cancel)?;
+        if let Some(c) = &cluster {
+            control.name_ids(c.cluster.instance());
+        }
         let pollers = Pollers::start(
             &loaded.topology,
             &loaded.inventory,
@@ -166,6 +174,9 @@ impl Application {
             tx,
             writes,
             cancel.clone(),
+            cluster
+                .as_ref()
+                .map(|c| c.cluster.clone() as Arc<dyn crate::poll::Gate>),
         );
         let schedule = if settings.schedule.enabled {
             Some(
@@ -184,6 +195,13 @@ impl Application {
         } else {
             None
         };
+        // Cluster mode: each instance runs the schedule of what it polls.
+        if let (Some(s), Some(c)) = (&schedule, &cluster) {
+            let c = c.cluster.clone();
+            s.only_where(crate::schedule::engine::Here(Arc::new(move |endpoint| {
+                c.polls_here(endpoint)
+            })));
+        }
         let alarms =
             crate::alarm::Alarms::new(settings.alarms.clone(), live.clone(), &loaded.topology);
         alarms.keep_snapshot(settings.alarms.file.clone());
@@ -289,6 +307,7 @@ impl Application {
                 schedule: schedule.clone(),
                 alarms: alarms.clone(),
                 webhooks: webhooks.status.clone(),
+                cluster: cluster.as_ref().map(|c| c.cluster.clone()),
             }),
         );
         // After the store and MQTT observe the control: the first tick's
@@ -341,6 +360,7 @@ impl Application {
             mqtt_task,
             mqtt_status,
             mqtt_embedded,
+            cluster,
         })
     }
 
@@ -406,9 +426,17 @@ impl Application {
         self.reloads.clone()
     }
 
-    /// Runs until the stopper fires, reloading when asked; then stops
-    /// pollers and the dial-in listener, drains the state and closes the API.
+    /// Cluster mode: the cluster handle (its leases, its view).
+    pub fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
+        self.cluster.as_ref().map(|c| c.cluster.clone())
+    }
+
+    /// Runs until the stopper fires, reloading when asked and, in cluster
+    /// mode, starting and parking pollers as leases are taken and given up;
+    /// then stops pollers and the dial-in listener, drains the state and
+    /// closes the API.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let cluster = self.cluster();
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => break,
@@ -416,6 +444,17 @@ impl Application {
                     let result = self.reload(&request.by).await;
                     // The asker may have gone (a closed connection).
                     let _ = request.reply.send(result);
+                }
+                () = leases_changed(cluster.as_deref()) => {
+                    let (started, parked) = self.pollers.sync().await;
+                    if !started.is_empty() || !parked.is_empty() {
+                        tracing::info!(
+                            started = started.len(),
+                            parked = parked.len(),
+                            polled = self.pollers.len(),
+                            "pollers follow the leases"
+                        );
+                    }
                 }
             }
         }
@@ -426,6 +465,11 @@ impl Application {
             let _ = task.await;
         }
         self.pollers.join().await;
+        // Every poller has ended: the cluster hands its leases back (it
+        // waited for them to end too) and says it stopped.
+        if let Some(c) = self.cluster.take() {
+            c.task.await?;
+        }
         // No poller holds a DTU connection any more: the listener has
         // stopped accepting, and every DTU sees its connection close.
         if let Some(task) = self.dialin_task.take() {
@@ -487,6 +531,7 @@ struct ApiParts<'a> {
     schedule: Option<Arc<crate::schedule::Schedule>>,
     alarms: Arc<crate::alarm::Alarms>,
     webhooks: Arc<crate::alarm::webhook::status::WebhookStatus>,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// The API's state over one generation of the live state: the figures'
@@ -526,6 +571,9 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
     if let Some(m) = &p.mqtt {
         metrics.register_collector(Box::new(mqtt::metrics::MqttMetrics(m.clone())));
     }
+    if let Some(c) = &p.cluster {
+        metrics.register_collector(Box::new(crate::cluster::metrics::ClusterMetrics(c.clone())));
+    }
     if p.dialin_listening || !p.dialin.is_empty() {
         metrics.register_collector(Box::new(dialin::metrics::DialInMetrics(p.dialin.clone())));
     }
@@ -550,6 +598,49 @@ fn app_state(p: &ApiParts<'_>) -> AppState {
         schedule: p.schedule.clone(),
         alarms: p.alarms.clone(),
         energy: Arc::new(settings.figures.energy.clone()),
+        cluster: p.cluster.clone(),
+    }
+}
+
+/// Cluster mode: the lease loop over the store's PostgreSQL (`validate`
+/// has refused cluster mode on any other store).
+fn start_cluster(
+    settings: &Settings,
+    topology: &crate::topology::Topology,
+    cancel: &CancellationToken,
+) -> Result<Option<crate::cluster::Running>, StartupError> {
+    use secrecy::ExposeSecret;
+    let store::Backend::Postgres(url) = &settings.store.url else {
+        return Ok(None);
+    };
+    if !settings.cluster.enabled {
+        return Ok(None);
+    }
+    let running = crate::cluster::start(crate::cluster::StartArgs {
+        settings: &settings.cluster,
+        url: url.expose_secret(),
+        endpoints: leased(topology),
+        cancel: cancel.clone(),
+    })?;
+    Ok(Some(running))
+}
+
+/// The endpoints shared out by leases: the dialled ones (a serial line or
+/// a dial-in DTU reaches one machine only).
+fn leased(topology: &crate::topology::Topology) -> Vec<String> {
+    topology
+        .endpoints
+        .iter()
+        .filter(|e| matches!(e.link, crate::inventory::Link::Tcp { .. }))
+        .map(|e| e.address.clone())
+        .collect()
+}
+
+/// Resolves when the cluster's leases changed; never without a cluster.
+async fn leases_changed(cluster: Option<&crate::cluster::Cluster>) {
+    match cluster {
+        Some(c) => c.changed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -104,7 +104,11 @@ impl Application {
         ));
         let (wiring, writes) = self.control.prepare(live.clone(), &loaded.topology);
         let (tx, rx) = mpsc::channel(self.settings.poll.outcome_channel);
-        // 2. The pollers.
+        // 2. The pollers (in cluster mode, the new endpoints get leases
+        // too; the pollers start for those this instance holds).
+        if let Some(c) = &self.cluster {
+            c.cluster.set_endpoints(super::leased(&loaded.topology));
+        }
         let endpoints = self
             .pollers
             .replace(&loaded.topology, &loaded.inventory, tx, writes)
@@ -155,6 +159,7 @@ impl Application {
                 schedule: self.schedule.clone(),
                 alarms: self.alarms.clone(),
                 webhooks: self.webhook_status.clone(),
+                cluster: self.cluster.as_ref().map(|c| c.cluster.clone()),
             }),
         ));
         Ok(ReloadReport {
@@ -204,6 +209,11 @@ fn restart_needed(now: &Settings, next: &Settings) -> Vec<String> {
         "dialin",
         format!("{:?}", now.dialin),
         format!("{:?}", next.dialin),
+    );
+    differs(
+        "cluster",
+        format!("{:?}", now.cluster),
+        format!("{:?}", next.cluster),
     );
     // Thresholds and rules apply at a reload; webhooks are started once.
     differs(

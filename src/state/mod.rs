@@ -62,6 +62,15 @@ pub struct ConfirmedWrite {
 pub enum Report {
     Poll(PollOutcome),
     Write(ConfirmedWrite),
+    /// Cluster mode: this instance stopped polling an endpoint (another
+    /// instance holds its lease now). Its devices go back to not observed
+    /// here — never polled, no reading — with no transition: they are not
+    /// offline, another instance watches them; so this instance neither
+    /// shows nor republishes their last state as if it were current.
+    Released {
+        endpoint: u32,
+        devices: Vec<DeviceKey>,
+    },
 }
 
 /// One reading the state took. Lamp samples carry the lighting rule's
@@ -266,6 +275,33 @@ pub struct LiveState {
 }
 
 impl LiveState {
+    /// An endpoint no longer polled here (`Report::Released`): its devices
+    /// and the endpoint as if never polled by this instance.
+    pub fn forget(&self, endpoint: u32, devices: &[DeviceKey]) {
+        let mut inner = self.inner.write();
+        for key in devices {
+            match *key {
+                DeviceKey::Lamp(i) => {
+                    if let Some(d) = inner.lamps.get_mut(i as usize) {
+                        *d = DeviceLive::default();
+                    }
+                }
+                DeviceKey::Rtu(i) => {
+                    if let Some(d) = inner.rtus.get_mut(i as usize) {
+                        *d = DeviceLive::default();
+                    }
+                }
+            }
+        }
+        if let Some(e) = inner.endpoints.get_mut(endpoint as usize) {
+            let address = std::mem::take(&mut e.address);
+            *e = EndpointLive {
+                address,
+                ..EndpointLive::default()
+            };
+        }
+    }
+
     pub fn new(inventory: Arc<Inventory>, topology: &Topology, offline_after: u32) -> Self {
         let inner = Inner {
             lamps: vec![DeviceLive::default(); inventory.lamps.len()],
@@ -548,6 +584,10 @@ pub async fn run(
                 state.apply_write(&write);
                 // The poller may have stopped waiting (shutdown): nothing to tell.
                 let _ = write.applied.send(());
+                continue;
+            }
+            Report::Released { endpoint, devices } => {
+                state.forget(endpoint, &devices);
                 continue;
             }
         };

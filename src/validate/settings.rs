@@ -6,11 +6,28 @@ use crate::inventory::{ConfigIssue, Inventory};
 use crate::settings::Settings;
 
 pub(super) fn check(settings: &Settings) -> Vec<ConfigIssue> {
-    settings
+    let mut issues: Vec<ConfigIssue> = settings
         .problems()
         .into_iter()
         .map(|(key, msg)| ConfigIssue::new(format!("settings {key}"), msg))
-        .collect()
+        .collect();
+    cluster(settings, &mut issues);
+    issues
+}
+
+/// Cluster mode shares out the endpoints by leases in PostgreSQL, and the
+/// instances' figures come from one shared store: it needs `postgres://`.
+fn cluster(settings: &Settings, issues: &mut Vec<ConfigIssue>) {
+    use crate::store::Backend;
+    if settings.cluster.enabled && !matches!(settings.store.url, Backend::Postgres(_)) {
+        issues.push(ConfigIssue::new(
+            "settings cluster.enabled",
+            format!(
+                "cluster mode needs PostgreSQL as the shared store (store.url = \"postgres://…\"), not `{}`",
+                settings.store.url
+            ),
+        ));
+    }
 }
 
 pub(super) fn tokens(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {

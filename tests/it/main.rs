@@ -13,6 +13,7 @@ mod alarm_store;
 mod alarms;
 mod auth;
 mod check_config;
+mod cluster;
 mod common;
 mod console;
 mod console_pages;
