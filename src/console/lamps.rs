@@ -193,7 +193,7 @@ fn visible_lamp(s: &ConsoleState, p: &Principal, id: &str) -> Result<usize, Cons
 }
 
 /// A command the caller may follow: one whose every target it may see.
-fn visible_command(s: &ConsoleState, p: &Principal, id: &str) -> Option<Command> {
+pub(super) fn visible_command(s: &ConsoleState, p: &Principal, id: &str) -> Option<Command> {
     let c = s.app.control.get(id)?.snapshot();
     c.targets.iter().all(|t| p.sees(&t.district)).then_some(c)
 }
@@ -477,7 +477,7 @@ fn state_label(s: TargetState) -> T {
 
 /// A command's progress; the script follows it while it is in progress
 /// (`data-follow`) and reloads the page when it is done.
-fn progress(lang: Language, c: &Command) -> Markup {
+pub(super) fn progress(lang: Language, c: &Command) -> Markup {
     let done = c.is_complete();
     html! {
         section.command #command data-follow=[(!done).then(|| format!("/console/commands/{}", c.id))]

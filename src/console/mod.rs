@@ -16,6 +16,7 @@
 //! files (no inline script), which are embedded in the binary.
 
 mod alarms;
+mod cabinets;
 mod chart;
 pub mod config;
 mod i18n;
@@ -109,6 +110,12 @@ pub fn router(app: AppState, console: Arc<Console>) -> Router {
         .route("/console/trend.svg", get(overview::trend))
         .route("/console/lamps/{id}/events", get(lamps::events))
         .route("/console/lamps/{id}/history.svg", get(lamps::history))
+        .route("/console/cabinets", get(cabinets::cabinets))
+        .route("/console/cabinets/{id}", get(cabinets::cabinet))
+        .route(
+            "/console/cabinets/{id}/circuits/{n}/command",
+            post(cabinets::circuit_command),
+        )
         .route("/console/alarms", get(alarms::list))
         .route("/console/alarms/{id}/ack", post(alarms::acknowledge))
         .route("/console/schedules", get(schedules::schedules))

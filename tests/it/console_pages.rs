@@ -523,3 +523,79 @@ async fn browser_acknowledges_an_alarm_and_pages_update_live() {
     b.close().await;
     t.stop().await;
 }
+
+#[tokio::test]
+async fn cabinet_page_switches_a_circuit_within_the_district() {
+    let t = console_city(|_| {}).await;
+    let (own, other) = (t.sim.cabinet_id(0), t.sim.cabinet_id(1));
+    let north = login(&t, "north", PASSWORD).await.unwrap();
+    // The list: D01's two cabinets (endpoints 0 and 2), not D02's.
+    let (status, list) = get(&t, &north, "/console/cabinets").await;
+    assert_eq!(status, 200);
+    assert!(list.contains(r#"data-total="2""#), "{list}");
+    assert!(list.contains(&format!(r#"data-cabinet="{own}""#)));
+    assert!(!list.contains(&format!(r#"data-cabinet="{other}""#)));
+    assert_eq!(
+        get(&t, &north, &format!("/console/cabinets/{other}"))
+            .await
+            .0,
+        404
+    );
+
+    // Circuit 1 off from the page: confirmed, the contactor opened.
+    let (status, page) = get(&t, &north, &format!("/console/cabinets/{own}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"data-circuit="1" data-closed="true""#),
+        "{page}"
+    );
+    let token = csrf(&page);
+    let path = format!("/console/cabinets/{own}/circuits/1/command");
+    assert_eq!(
+        post(
+            &t,
+            &north,
+            &format!("/console/cabinets/{other}/circuits/1/command"),
+            &[("csrf", &token), ("action", "off")]
+        )
+        .await,
+        404
+    );
+    let r = http()
+        .post(format!("{}{path}", t.base))
+        .header("cookie", &north)
+        .form(&[("csrf", token.as_str()), ("action", "off")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let command = location.rsplit("command=").next().unwrap().to_string();
+    eventually("the circuit command confirmed", || async {
+        let (_, c) = t.get(&format!("/api/v1/commands/{command}")).await;
+        c["state"] == "completed" || c["targets"][0]["state"] == "confirmed"
+    })
+    .await;
+    let (_, c) = t.get(&format!("/api/v1/commands/{command}")).await;
+    assert_eq!(c["targets"][0]["state"], "confirmed", "{c}");
+    assert_eq!(
+        (&c["actor"], &c["source"]),
+        (&json!("north"), &json!("console"))
+    );
+    assert!(!t.sim.rtu_values(0).contactors[0], "the contactor opened");
+    eventually("the page shows it open", || async {
+        let (_, page) = get(&t, &north, &format!("/console/cabinets/{own}")).await;
+        page.contains(r#"data-circuit="1" data-closed="false""#)
+    })
+    .await;
+    // A viewer sees no switches and is refused.
+    let watcher = login(&t, "watcher", PASSWORD).await.unwrap();
+    let (_, page) = get(&t, &watcher, &format!("/console/cabinets/{own}")).await;
+    assert!(!page.contains("circuit-1-on"));
+    let wt = csrf(&page);
+    assert_eq!(
+        post(&t, &watcher, &path, &[("csrf", &wt), ("action", "on")]).await,
+        403
+    );
+    t.stop().await;
+}
