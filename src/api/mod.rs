@@ -37,6 +37,9 @@ mod routes;
 mod schedules;
 
 pub use admin::{ReloadError, ReloadReport, ReloadRequest, Reloads};
+/// The caller a request's bearer token names, for the rooms that serve
+/// beside the API (TALQ) with its tokens.
+pub(crate) use auth::principal as bearer_principal;
 pub use config::ApiSettings;
 pub use error::ApiError;
 pub use openapi::ApiDoc;

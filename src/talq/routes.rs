@@ -1,0 +1,478 @@
+//! The TALQ routes and their handlers: each request checked as the module
+//! doc of `talq` says, then answered from the live state (devices.rs) or
+//! carried out on the control path (overrides.rs).
+
+use super::address::{Dev, Index};
+use super::classes;
+use super::devices::{snapshot, Context, Snap};
+use super::overrides::{self, Caller, OverrideBody};
+use super::{Talq, TalqError};
+use crate::api::AppState;
+use crate::auth::Principal;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use serde_json::Value;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub(super) struct TalqState {
+    app: AppState,
+    talq: Arc<Talq>,
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+pub(super) fn routes(app: AppState, talq: Arc<Talq>) -> Router {
+    Router::new()
+        .route("/devices", get(devices))
+        .route("/devices/count", get(devices_count))
+        .route("/devices/{address}", get(device))
+        .route("/devices/{address}/{function}", get(function))
+        .route(
+            "/devices/{address}/{function}/{attribute}",
+            get(attribute).patch(patch_attribute),
+        )
+        .route("/device-classes", get(device_classes))
+        .route("/device-classes/count", get(device_classes_count))
+        .route("/device-classes/{name}", get(device_class))
+        .route("/override-commands", axum::routing::post(override_command))
+        .route("/services", get(services))
+        .route("/services/{name}", get(service))
+        .fallback(|| async { TalqError::NotFound("no such TALQ resource here".into()) })
+        .with_state(TalqState { app, talq })
+}
+
+/// What every TALQ request is checked for (the module doc of `talq`):
+/// who calls, the API version, the CMS's address and, for writes, the
+/// request id. Returns the caller and the request id (writes only).
+fn check(
+    s: &TalqState,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    write: bool,
+) -> Result<(Principal, Option<String>), TalqError> {
+    let principal = crate::api::bearer_principal(&s.app.tokens, headers)
+        .map_err(|e| TalqError::Unauthorized(e.to_string()))?
+        .ok_or_else(|| {
+            TalqError::Unauthorized("an `Authorization: Bearer <token>` header is required".into())
+        })?;
+    let allowed = &s.talq.settings.cms_tokens;
+    if !allowed.is_empty() && !allowed.contains(&principal.name) {
+        return Err(TalqError::Unauthorized(format!(
+            "token `{}` is not one of `[talq] cms_tokens`",
+            principal.name
+        )));
+    }
+    let version = headers
+        .get("talq-api-version")
+        .ok_or_else(|| TalqError::HeaderMissing("header `talq-api-version` is required".into()))?;
+    let version = version.to_str().unwrap_or_default().trim();
+    // Minor versions within 2 are compatible (TALQ's semantic versioning).
+    if version.split('.').next() != Some("2") {
+        return Err(TalqError::HeaderValueNotValid(format!(
+            "`talq-api-version` `{version}` is not 2.x (this gateway serves 2.7.1)"
+        )));
+    }
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let uuid_param = |name: &str| -> Result<Option<Uuid>, TalqError> {
+        param(name)
+            .map(|v| {
+                Uuid::parse_str(v).map_err(|_| {
+                    TalqError::ParameterValueNotValid(format!("`{name}` `{v}` is not a UUID"))
+                })
+            })
+            .transpose()
+    };
+    let client = uuid_param("clientAddress")?.ok_or_else(|| {
+        TalqError::ParameterMissing("query parameter `clientAddress` is required".into())
+    })?;
+    if let Some(cms) = s.talq.settings.cms_address {
+        if client != cms {
+            return Err(TalqError::ParameterValueNotValid(format!(
+                "`clientAddress` {client} is not this gateway's CMS"
+            )));
+        }
+    }
+    let request = if write {
+        let id = uuid_param("talqRequestId")?.ok_or_else(|| {
+            TalqError::ParameterMissing("query parameter `talqRequestId` is required".into())
+        })?;
+        uuid_param("talqOriginRequestId")?;
+        Some(id.to_string())
+    } else {
+        None
+    };
+    Ok((principal, request))
+}
+
+fn parse_address(a: &str) -> Result<Uuid, TalqError> {
+    Uuid::parse_str(a).map_err(|_| {
+        TalqError::ParameterValueNotValid(format!("device address `{a}` is not a UUID"))
+    })
+}
+
+/// The devices `principal` sees: another district's do not exist for it.
+fn visible(index: &Index, principal: &Principal, dev: Dev) -> bool {
+    index.district(dev).is_none_or(|d| principal.sees(d))
+}
+
+fn context(s: &TalqState, index: Arc<Index>) -> Context {
+    let schedule = s.app.schedule.as_ref();
+    Context::new(
+        index,
+        s.talq.gateway.clone(),
+        s.app.time_zone,
+        schedule.map_or_else(Utc::now, |s| s.now()),
+        schedule.map(|s| s.plan()),
+        schedule.map(|s| s.holds()).unwrap_or_default(),
+        s.talq.overrides.snapshot(),
+    )
+}
+
+/// One visible device by address, copied for its answer.
+fn one(
+    s: &TalqState,
+    principal: &Principal,
+    address: &str,
+) -> Result<(Context, Uuid, Snap), TalqError> {
+    let address = parse_address(address)?;
+    let index = s.talq.index(&s.app.live.inventory);
+    let dev = index
+        .get(&address)
+        .filter(|&d| visible(&index, principal, d))
+        .ok_or_else(|| TalqError::NotFound(format!("no device {address}")))?;
+    let (_, snap) = snapshot(&s.app.live, &[(address, dev)])
+        .pop()
+        .expect("one device asked, one copied");
+    Ok((context(s, index), address, snap))
+}
+
+async fn devices(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let classes: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "deviceClasses")
+        .flat_map(|(_, v)| v.split(','))
+        .collect();
+    let number = |name: &str| -> Result<Option<usize>, TalqError> {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| {
+                v.parse::<usize>().map_err(|_| {
+                    TalqError::ParameterValueNotValid(format!(
+                        "`{name}` `{v}` is not a whole number ≥ 0"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let (offset, limit) = (number("offset")?, number("limit")?);
+    let index = s.talq.index(&s.app.live.inventory);
+    let class_of = |d: Dev| match d {
+        Dev::Gateway => classes::GATEWAY_CLASS,
+        Dev::Lamp(_) => classes::SLC_CLASS,
+        Dev::Rtu(_) => classes::RTU_CLASS,
+    };
+    let chosen: Vec<(Uuid, Dev)> = index
+        .devices
+        .iter()
+        .copied()
+        .filter(|&(_, d)| visible(&index, &principal, d))
+        .filter(|&(_, d)| classes.is_empty() || classes.contains(&class_of(d)))
+        .collect();
+    let total = chosen.len();
+    // Pagination only when asked for (TALQ: the whole list otherwise).
+    let paged = offset.is_some() || limit.is_some();
+    let start = offset.unwrap_or(0).min(total);
+    let take = limit.unwrap_or(DEFAULT_LIMIT);
+    let page: Vec<(Uuid, Dev)> = if paged {
+        chosen.into_iter().skip(start).take(take).collect()
+    } else {
+        chosen
+    };
+    let count = page.len();
+    let ctx = context(&s, index);
+    let live = s.app.live.clone();
+    // Copy under the lock, build and serialise on the blocking pool: the
+    // answer grows with the city.
+    let body = crate::api::blocking(move || {
+        let snaps = snapshot(&live, &page);
+        let mut ctx = ctx;
+        let list: Vec<Value> = snaps.iter().map(|(a, snap)| ctx.device(*a, snap)).collect();
+        serde_json::to_vec(&list)
+    })
+    .await
+    .map_err(|e| TalqError::Internal(e.to_string()))?
+    .map_err(|e| TalqError::Internal(e.to_string()))?;
+    let mut response = (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    if paged {
+        let h = response.headers_mut();
+        for (name, v) in [
+            ("pagination-count", count),
+            ("pagination-defaultlimit", DEFAULT_LIMIT),
+            ("pagination-offset", start),
+            ("pagination-totalcount", total),
+        ] {
+            h.insert(HeaderName::from_static(name), HeaderValue::from(v));
+        }
+    }
+    Ok(response)
+}
+
+/// Devices on a page when `offset` comes without `limit`.
+const DEFAULT_LIMIT: usize = 1000;
+
+async fn devices_count(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Json<usize>, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let index = s.talq.index(&s.app.live.inventory);
+    Ok(Json(
+        index
+            .devices
+            .iter()
+            .filter(|&&(_, d)| visible(&index, &principal, d))
+            .count(),
+    ))
+}
+
+async fn device(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path(address): Path<String>,
+) -> Result<Json<Value>, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let (mut ctx, address, snap) = one(&s, &principal, &address)?;
+    Ok(Json(ctx.device(address, &snap)))
+}
+
+async fn function(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path((address, function)): Path<(String, String)>,
+) -> Result<Json<Value>, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let scope = params
+        .iter()
+        .find(|(k, _)| k == "attributeScope")
+        .map(|(_, v)| v.clone());
+    let (mut ctx, _, snap) = one(&s, &principal, &address)?;
+    let spec = find_function(&ctx, &snap, &function)?;
+    Ok(Json(ctx.function(&snap, &function, spec, scope.as_deref())))
+}
+
+fn find_function(
+    ctx: &Context,
+    snap: &Snap,
+    function: &str,
+) -> Result<&'static classes::FunctionSpec, TalqError> {
+    ctx.function_ids(snap)
+        .into_iter()
+        .find(|(id, _)| id == function)
+        .map(|(_, spec)| spec)
+        .ok_or_else(|| TalqError::NotFound(format!("the device has no function `{function}`")))
+}
+
+fn find_attribute(
+    spec: &'static classes::FunctionSpec,
+    attribute: &str,
+) -> Result<&'static classes::AttrSpec, TalqError> {
+    spec.attributes
+        .iter()
+        .find(|a| a.name == attribute)
+        .ok_or_else(|| {
+            TalqError::NotFound(format!(
+                "function `{}` has no attribute `{attribute}` here",
+                spec.id
+            ))
+        })
+}
+
+async fn attribute(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path((address, function, attribute)): Path<(String, String, String)>,
+) -> Result<Json<Value>, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let (mut ctx, _, snap) = one(&s, &principal, &address)?;
+    let spec = find_function(&ctx, &snap, &function)?;
+    let a = find_attribute(spec, &attribute)?;
+    Ok(Json(ctx.attribute(&snap, &function, a)))
+}
+
+/// `PATCH` of an attribute: only a lamp actuator's `targetLightCommand`
+/// may be written, and is an override of that lamp.
+async fn patch_attribute(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path((address, function, attribute)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, TalqError> {
+    let (principal, request) = check(&s, &headers, &params, true)?;
+    let (ctx, _, snap) = one(&s, &principal, &address)?;
+    let spec = find_function(&ctx, &snap, &function)?;
+    let a = find_attribute(spec, &attribute)?;
+    if a.read_only {
+        return Err(TalqError::ReadOnly(format!(
+            "`{function}.{attribute}` is read-only"
+        )));
+    }
+    #[derive(Debug, serde::Deserialize)]
+    struct AttributeBody {
+        #[serde(rename = "type")]
+        kind: String,
+        value: Option<overrides::CommandBody>,
+    }
+    let body: AttributeBody = overrides::parse(&body)?;
+    if body.kind != a.kind {
+        return Err(TalqError::Payload(format!(
+            "type: `{}` is not `{}`",
+            body.kind, a.kind
+        )));
+    }
+    let Snap::Lamp { position, .. } = snap else {
+        return Err(TalqError::OverrideAddressNotValid("not a lamp".into()));
+    };
+    let lamp = ctx.index.inventory.lamps[position].id.clone();
+    overrides::apply(
+        &s.talq.overrides,
+        &s.app.control,
+        s.app.schedule.as_ref(),
+        Caller {
+            principal: &principal,
+            request_id: request.as_deref().unwrap_or_default(),
+        },
+        vec![(position, lamp)],
+        body.value,
+    )?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /override-commands`: 202, the command under way (overrides.rs).
+async fn override_command(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    body: Bytes,
+) -> Result<StatusCode, TalqError> {
+    let (principal, request) = check(&s, &headers, &params, true)?;
+    let body: OverrideBody = overrides::parse(&body)?;
+    let index = s.talq.index(&s.app.live.inventory);
+    let lamps = overrides::lamps_of(&index, &principal, &body.addresses)?;
+    overrides::apply(
+        &s.talq.overrides,
+        &s.app.control,
+        s.app.schedule.as_ref(),
+        Caller {
+            principal: &principal,
+            request_id: request.as_deref().unwrap_or_default(),
+        },
+        lamps,
+        body.target_command,
+    )?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn device_classes(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Json<Vec<Value>>, TalqError> {
+    check(&s, &headers, &params, false)?;
+    let index = s.talq.index(&s.app.live.inventory);
+    Ok(Json(classes::classes(index.max_circuits)))
+}
+
+async fn device_classes_count(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Json<usize>, TalqError> {
+    check(&s, &headers, &params, false)?;
+    let index = s.talq.index(&s.app.live.inventory);
+    Ok(Json(classes::classes(index.max_circuits).len()))
+}
+
+async fn device_class(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, TalqError> {
+    check(&s, &headers, &params, false)?;
+    let index = s.talq.index(&s.app.live.inventory);
+    classes::classes(index.max_circuits)
+        .into_iter()
+        .find(|c| c["name"] == name.as_str())
+        .map(Json)
+        .ok_or_else(|| TalqError::NotFound(format!("no device class `{name}`")))
+}
+
+/// The services this gateway offers, with its limits.
+fn service_list() -> Vec<Value> {
+    vec![
+        serde_json::json!({
+            "name": "ConfigurationService",
+            "commissioningSupported": false,
+            "devicesPaginationSupported": true,
+            "supportedProfiles": ["lighting"],
+        }),
+        serde_json::json!({
+            "name": "ControlService",
+            // Calendars and programs are not served over TALQ yet.
+            "supportedTypes": [],
+            "maximumCalendars": 0,
+            "maximumPrograms": 0,
+            "dayOffset": 0,
+        }),
+    ]
+}
+
+async fn services(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Json<Vec<Value>>, TalqError> {
+    check(&s, &headers, &params, false)?;
+    Ok(Json(service_list()))
+}
+
+async fn service(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, TalqError> {
+    check(&s, &headers, &params, false)?;
+    service_list()
+        .into_iter()
+        .find(|v| v["name"] == name.as_str())
+        .map(Json)
+        .ok_or_else(|| TalqError::NotFound(format!("no service `{name}`")))
+}
