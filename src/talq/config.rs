@@ -138,6 +138,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_section_loads_and_refuses_unknown_keys() {
+        let s = crate::settings::tests::load(
+            "[talq]\nenabled = true\nbase_path = \"/city/talq\"\n\
+             cms_address = \"0b5a6f8e-3c1d-4e2f-9a7b-5c6d7e8f9a0b\"\nretry_period = \"10s\"\n",
+        )
+        .unwrap();
+        assert!(s.talq.enabled);
+        assert_eq!(s.talq.base_path, "/city/talq");
+        assert_eq!(s.talq.retry_period, Duration::from_secs(10));
+        assert!(s.talq.cms_address.is_some());
+        for file in [
+            "[talq]\nenable = true\n",
+            "[talq]\ncms_address = \"cms-1\"\n",
+        ] {
+            let err = crate::settings::tests::load(file).expect_err(file);
+            assert!(err.contains("talq"), "{file}: {err}");
+        }
+    }
+
+    #[test]
     fn defaults_are_sound_and_bad_values_are_named() {
         assert!(TalqSettings::default().problems(|_| true).is_empty());
         let bad = TalqSettings {
