@@ -4,7 +4,8 @@
 //! else the name-based UUID (v5) of `urn:lamp-gateway:{gateway.id}` in the
 //! URL namespace. Every other device's address is the v5 UUID, in the
 //! gateway's address as namespace, of `lamp/{lamp id}` for a lamp with an
-//! SLC and `rtu/{RTU id}` for a cabinet's RTU. The inventory ids are the
+//! SLC and `rtu/{RTU id}` for a cabinet's RTU (and `group/{name}`
+//! for a group of lamps). The inventory ids are the
 //! city's stable ids, so an address is the same at every start, after a
 //! reload, and on every gateway configured with the same address; a lamp
 //! without an SLC is no TALQ device (nothing answers for it). The gateway's
@@ -41,6 +42,11 @@ pub fn rtu_address(gateway: &Uuid, rtu_id: &str) -> Uuid {
     Uuid::new_v5(gateway, format!("rtu/{rtu_id}").as_bytes())
 }
 
+/// A group's address: `group/{name}` as the devices' are made.
+pub fn group_address(gateway: &Uuid, name: &str) -> Uuid {
+    Uuid::new_v5(gateway, format!("group/{name}").as_bytes())
+}
+
 /// Every TALQ device of one inventory, in the order `/devices` lists them
 /// (the gateway, then the RTUs by cabinet, then the lamps with an SLC),
 /// and looked up by address.
@@ -48,6 +54,7 @@ pub fn rtu_address(gateway: &Uuid, rtu_id: &str) -> Uuid {
 pub(super) struct Index {
     /// The inventory it was built from (an index serves that generation).
     pub(super) inventory: Arc<Inventory>,
+    gateway: Uuid,
     pub(super) devices: Vec<(Uuid, Dev)>,
     by_address: HashMap<Uuid, Dev>,
     /// Lamps per (cabinet, circuit), for each segment's `numberOfLoads`.
@@ -85,6 +92,7 @@ impl Index {
             .unwrap_or(0);
         Index {
             inventory,
+            gateway,
             devices,
             by_address,
             loads,
@@ -94,6 +102,18 @@ impl Index {
 
     pub(super) fn get(&self, address: &Uuid) -> Option<Dev> {
         self.by_address.get(address).copied()
+    }
+
+    pub(super) fn gateway_address(&self) -> Uuid {
+        self.gateway
+    }
+
+    /// The address of the lamp at `position`, if it has an SLC.
+    pub(super) fn lamp(&self, position: usize) -> Option<Uuid> {
+        let lamp = self.inventory.lamps.get(position)?;
+        lamp.slc
+            .as_ref()
+            .map(|_| lamp_address(&self.gateway, &lamp.id))
     }
 
     /// The lamps on circuit `circuit` of the cabinet at `cabinet`.

@@ -39,6 +39,9 @@ pub enum TalqError {
     /// A write to an attribute the gateway keeps read-only.
     #[error("{0}")]
     ReadOnly(String),
+    /// A TALQ method this gateway does not serve (commissioning).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -69,6 +72,7 @@ impl TalqError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "overrideAddressNotValid")
             }
             ReadOnly(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payloadError"),
+            MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "genericError"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "genericError"),
         }
     }

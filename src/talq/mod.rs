@@ -22,7 +22,9 @@
 //!   is), and on writes a `talqRequestId` UUID. Errors are TALQ's
 //!   `[TALQErrorMessage]` (error.rs). TLS is the reverse proxy's
 //!   (`gatewayUri` says where the CMS reaches the gateway).
-//! - Not yet: calendars, control programs, assign commands, groups,
+//! - Groups: our groups of lamps, read-only (groups.rs); an override may
+//!   address one.
+//! - Not yet: calendars, control programs, assign commands, group writes,
 //!   logger configs and log reports, the announcements to the CMS (README's
 //!   TALQ table lists what is and is not served, and why).
 
@@ -31,11 +33,12 @@ mod classes;
 mod config;
 mod devices;
 mod error;
+mod groups;
 mod overrides;
 mod routes;
 mod values;
 
-pub use address::{default_gateway_address, lamp_address, rtu_address};
+pub use address::{default_gateway_address, group_address, lamp_address, rtu_address};
 pub use config::TalqSettings;
 pub use error::TalqError;
 

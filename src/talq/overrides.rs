@@ -20,8 +20,8 @@
 //!   `defaultLightState`, 100 %, as TALQ says.
 //! - Only `LevelState` commands, 0–100 %, on lamps (devices with a lamp
 //!   actuator, the device or its `lampActuator` function or its
-//!   `targetLightCommand`); groups are not served yet. Anything else is
-//!   refused whole, before any lamp is touched.
+//!   `targetLightCommand`, or a group's lamps with an SLC). Anything else
+//!   is refused whole, before any lamp is touched.
 
 use super::address::{Dev, Index};
 use super::values::{level_state, time};
@@ -116,6 +116,7 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, T
 pub(super) fn lamps_of(
     index: &Index,
     principal: &Principal,
+    groups: &[super::groups::Seen],
     references: &[Reference],
 ) -> Result<Vec<(usize, String)>, TalqError> {
     if references.is_empty() {
@@ -127,9 +128,27 @@ pub(super) fn lamps_of(
     for (i, r) in references.iter().enumerate() {
         let resource = r.resource.trim_matches('/');
         let address = r.address.strip_prefix("/devices/").unwrap_or(&r.address);
+        if resource == "groups" {
+            let address = r.address.strip_prefix("/groups/").unwrap_or(&r.address);
+            let g = Uuid::parse_str(address)
+                .ok()
+                .and_then(|a| groups.iter().find(|g| g.address == a))
+                .ok_or_else(|| {
+                    TalqError::OverrideAddressNotValid(format!(
+                        "addresses[{i}]: no group `{}` here",
+                        r.address
+                    ))
+                })?;
+            for (l, id) in &g.lamps {
+                if !lamps.iter().any(|(p, _)| p == l) {
+                    lamps.push((*l, id.clone()));
+                }
+            }
+            continue;
+        }
         if resource != "devices" {
             return Err(TalqError::OverrideAddressNotValid(format!(
-                "addresses[{i}]: resource `{}` is not served (only `devices`)",
+                "addresses[{i}]: resource `{}` is not served (`devices` and `groups`)",
                 r.resource
             )));
         }
@@ -167,6 +186,11 @@ pub(super) fn lamps_of(
         if !lamps.iter().any(|(p, _)| *p == l) {
             lamps.push((l, id));
         }
+    }
+    if lamps.is_empty() {
+        return Err(TalqError::OverrideAddressNotValid(
+            "addresses: the groups named have no lamp with an SLC".into(),
+        ));
     }
     Ok(lamps)
 }

@@ -32,8 +32,11 @@ pub(super) fn routes(app: AppState, talq: Arc<Talq>) -> Router {
     Router::new()
         .route("/devices", get(devices))
         .route("/devices/count", get(devices_count))
-        .route("/devices/{address}", get(device))
-        .route("/devices/{address}/{function}", get(function))
+        .route("/devices/{address}", get(device).patch(patch_device))
+        .route(
+            "/devices/{address}/{function}",
+            get(function).patch(patch_function),
+        )
         .route(
             "/devices/{address}/{function}/{attribute}",
             get(attribute).patch(patch_attribute),
@@ -42,9 +45,18 @@ pub(super) fn routes(app: AppState, talq: Arc<Talq>) -> Router {
         .route("/device-classes/count", get(device_classes_count))
         .route("/device-classes/{name}", get(device_class))
         .route("/override-commands", axum::routing::post(override_command))
+        .route("/groups", get(groups))
+        .route("/groups/count", get(groups_count))
+        .route("/groups/{address}", get(group))
+        .route("/groups/{address}/members/count", get(group_members_count))
         .route("/services", get(services))
         .route("/services/{name}", get(service))
         .fallback(|| async { TalqError::NotFound("no such TALQ resource here".into()) })
+        // Commissioning (POST, PUT, DELETE of devices) and the rest of
+        // TALQ's writes are not served (ConfigurationService says so).
+        .method_not_allowed_fallback(|| async {
+            TalqError::MethodNotAllowed("this gateway does not serve that method here".into())
+        })
         .with_state(TalqState { app, talq })
 }
 
@@ -325,39 +337,51 @@ async fn attribute(
     Ok(Json(ctx.attribute(&snap, &function, a)))
 }
 
-/// `PATCH` of an attribute: only a lamp actuator's `targetLightCommand`
-/// may be written, and is an override of that lamp.
-async fn patch_attribute(
-    State(s): State<TalqState>,
-    headers: HeaderMap,
-    Query(params): Params,
-    Path((address, function, attribute)): Path<(String, String, String)>,
-    body: Bytes,
+/// The writes a `PATCH` asks for: (function id, attribute, its JSON).
+type Writes = Vec<(String, String, Value)>;
+
+/// `PATCH` of a device (`{functions: [...]}`), a function or an
+/// attribute: of what the gateway serves only a lamp actuator's
+/// `targetLightCommand` may be written, and writing it is an override of
+/// that lamp (overrides.rs). A write of anything else is refused whole.
+fn patch(
+    s: &TalqState,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    address: &str,
+    writes: impl FnOnce(&[u8]) -> Result<Writes, TalqError>,
+    body: &[u8],
 ) -> Result<StatusCode, TalqError> {
-    let (principal, request) = check(&s, &headers, &params, true)?;
-    let (ctx, _, snap) = one(&s, &principal, &address)?;
-    let spec = find_function(&ctx, &snap, &function)?;
-    let a = find_attribute(spec, &attribute)?;
-    if a.read_only {
-        return Err(TalqError::ReadOnly(format!(
-            "`{function}.{attribute}` is read-only"
-        )));
+    let (principal, request) = check(s, headers, params, true)?;
+    let (ctx, _, snap) = one(s, &principal, address)?;
+    let mut command = None;
+    for (function, attribute, value) in writes(body)? {
+        let spec = find_function(&ctx, &snap, &function)?;
+        let a = find_attribute(spec, &attribute)?;
+        if a.read_only {
+            return Err(TalqError::ReadOnly(format!(
+                "`{function}.{attribute}` is read-only"
+            )));
+        }
+        if value["type"] != a.kind {
+            return Err(TalqError::Payload(format!(
+                "{function}.{attribute}.type: must be `{}`",
+                a.kind
+            )));
+        }
+        let c: Option<overrides::CommandBody> = match value.get("value") {
+            Some(v) => Some(overrides::parse(v.to_string().as_bytes())?),
+            None => None,
+        };
+        command = Some(c);
     }
-    #[derive(Debug, serde::Deserialize)]
-    struct AttributeBody {
-        #[serde(rename = "type")]
-        kind: String,
-        value: Option<overrides::CommandBody>,
-    }
-    let body: AttributeBody = overrides::parse(&body)?;
-    if body.kind != a.kind {
-        return Err(TalqError::Payload(format!(
-            "type: `{}` is not `{}`",
-            body.kind, a.kind
-        )));
-    }
+    let Some(command) = command else {
+        return Err(TalqError::Payload("nothing to write".into()));
+    };
     let Snap::Lamp { position, .. } = snap else {
-        return Err(TalqError::OverrideAddressNotValid("not a lamp".into()));
+        return Err(TalqError::OverrideAddressNotValid(
+            "the device has no lamp actuator".into(),
+        ));
     };
     let lamp = ctx.index.inventory.lamps[position].id.clone();
     overrides::apply(
@@ -369,9 +393,67 @@ async fn patch_attribute(
             request_id: request.as_deref().unwrap_or_default(),
         },
         vec![(position, lamp)],
-        body.value,
+        command,
     )?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// The attributes a `Function` object carries (all but `id` and `type`).
+fn function_writes(id: &str, f: &Value) -> Result<Writes, TalqError> {
+    let Some(f) = f.as_object() else {
+        return Err(TalqError::Payload("a function is a JSON object".into()));
+    };
+    Ok(f.iter()
+        .filter(|(k, _)| *k != "id" && *k != "type")
+        .map(|(k, v)| (id.to_string(), k.clone(), v.clone()))
+        .collect())
+}
+
+async fn patch_device(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path(address): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, TalqError> {
+    let writes = |b: &[u8]| -> Result<Writes, TalqError> {
+        let d: Value = overrides::parse(b)?;
+        let mut out = Vec::new();
+        for f in d["functions"].as_array().into_iter().flatten() {
+            let id = f["id"]
+                .as_str()
+                .ok_or_else(|| TalqError::Payload("functions[].id: required".into()))?;
+            out.extend(function_writes(id, f)?);
+        }
+        Ok(out)
+    };
+    patch(&s, &headers, &params, &address, writes, &body)
+}
+
+async fn patch_function(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path((address, function)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, TalqError> {
+    let writes = |b: &[u8]| -> Result<Writes, TalqError> {
+        function_writes(&function, &overrides::parse::<Value>(b)?)
+    };
+    patch(&s, &headers, &params, &address, writes, &body)
+}
+
+async fn patch_attribute(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path((address, function, attribute)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, TalqError> {
+    let writes = |b: &[u8]| -> Result<Writes, TalqError> {
+        Ok(vec![(function, attribute, overrides::parse::<Value>(b)?)])
+    };
+    patch(&s, &headers, &params, &address, writes, &body)
 }
 
 /// `POST /override-commands`: 202, the command under way (overrides.rs).
@@ -384,7 +466,8 @@ async fn override_command(
     let (principal, request) = check(&s, &headers, &params, true)?;
     let body: OverrideBody = overrides::parse(&body)?;
     let index = s.talq.index(&s.app.live.inventory);
-    let lamps = overrides::lamps_of(&index, &principal, &body.addresses)?;
+    let seen = super::groups::visible(&s.app.control, &index, &principal);
+    let lamps = overrides::lamps_of(&index, &principal, &seen, &body.addresses)?;
     overrides::apply(
         &s.talq.overrides,
         &s.app.control,
@@ -475,4 +558,75 @@ async fn service(
         .find(|v| v["name"] == name.as_str())
         .map(Json)
         .ok_or_else(|| TalqError::NotFound(format!("no service `{name}`")))
+}
+
+async fn groups(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Json<Vec<Value>>, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let index = s.talq.index(&s.app.live.inventory);
+    let owner = s.talq.settings.cms_address;
+    Ok(Json(
+        super::groups::visible(&s.app.control, &index, &principal)
+            .iter()
+            .map(|g| super::groups::group(g, &index, owner))
+            .collect(),
+    ))
+}
+
+async fn groups_count(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Json<usize>, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let index = s.talq.index(&s.app.live.inventory);
+    Ok(Json(
+        super::groups::visible(&s.app.control, &index, &principal).len(),
+    ))
+}
+
+/// The group at `address` as the caller sees it.
+fn find_group(
+    s: &TalqState,
+    principal: &Principal,
+    address: &str,
+) -> Result<(Arc<Index>, super::groups::Seen), TalqError> {
+    let address = Uuid::parse_str(address).map_err(|_| {
+        TalqError::ParameterValueNotValid(format!("group address `{address}` is not a UUID"))
+    })?;
+    let index = s.talq.index(&s.app.live.inventory);
+    let g = super::groups::visible(&s.app.control, &index, principal)
+        .into_iter()
+        .find(|g| g.address == address)
+        .ok_or_else(|| TalqError::NotFound(format!("no group {address}")))?;
+    Ok((index, g))
+}
+
+async fn group(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path(address): Path<String>,
+) -> Result<Json<Value>, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let (index, g) = find_group(&s, &principal, &address)?;
+    Ok(Json(super::groups::group(
+        &g,
+        &index,
+        s.talq.settings.cms_address,
+    )))
+}
+
+async fn group_members_count(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    Path(address): Path<String>,
+) -> Result<Json<usize>, TalqError> {
+    let (principal, _) = check(&s, &headers, &params, false)?;
+    let (_, g) = find_group(&s, &principal, &address)?;
+    Ok(Json(g.lamps.len()))
 }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use uuid::Uuid;
 
 const VIEWER: &str = "lgw_test_talq_viewer";
+const NORTH: &str = "lgw_test_talq_north";
 const CMS: &str = "0b5a6f8e-3c1d-4e2f-9a7b-5c6d7e8f9a0b";
 const DATA_MODEL: &str = "talq-data-model-2-7-1-online.json";
 
@@ -152,11 +153,21 @@ async fn city() -> TestApp {
         |s| {
             s.talq.enabled = true;
             s.talq.cms_address = Some(CMS.parse().unwrap());
-            s.auth.tokens.push(TokenConfig {
-                name: "talq-viewer".into(),
-                hash: hash_token(VIEWER),
-                role: Role::Viewer,
-                district: None,
+            for (name, token, role, district) in [
+                ("talq-viewer", VIEWER, Role::Viewer, None),
+                ("talq-north", NORTH, Role::Operator, Some("D01".to_string())),
+            ] {
+                s.auth.tokens.push(TokenConfig {
+                    name: name.into(),
+                    hash: hash_token(token),
+                    role,
+                    district,
+                });
+            }
+            // One lamp of each district, and one without an SLC.
+            s.control.groups.push(lamp_gateway::control::GroupConfig {
+                name: "riverside".into(),
+                lamps: vec![lamp_id(0, 2), lamp_id(1, 2), "LX-0001-N01".into()],
             });
         },
     )
@@ -363,6 +374,87 @@ async fn every_answer_validates_against_the_talq_documents() {
     assert_eq!(g["cmsAddress"]["value"], CMS);
     assert_eq!(g["gatewayAddress"]["value"], gateway().to_string());
 
+    // Groups: ours, with their lamps that have an SLC as members.
+    let (status, groups) = get(&t, "/groups").await;
+    check("/groups", "get", status, &groups);
+    let riverside = lamp_gateway::talq::group_address(&gateway(), "riverside");
+    assert_eq!(groups[0]["address"], riverside.to_string(), "{groups}");
+    let members: Vec<String> = [lamp_id(0, 2), lamp_id(1, 2)]
+        .iter()
+        .map(|l| lamp_gateway::talq::lamp_address(&gateway(), l).to_string())
+        .collect();
+    let listed: Vec<&str> = groups[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, members);
+    let (status, g) = get(&t, &format!("/groups/{riverside}")).await;
+    check("/groups/{groupAddress}", "get", status, &g);
+    let (status, n) = get(&t, &format!("/groups/{riverside}/members/count")).await;
+    check("/groups/{groupAddress}/members/count", "get", status, &n);
+    assert_eq!(n, json!(2));
+    let (status, n) = get(&t, "/groups/count").await;
+    check("/groups/count", "get", status, &n);
+
+    // A district's token: its district's devices and the gateway only.
+    let (status, north) = answer(talq(&t, reqwest::Method::GET, "/devices", NORTH, false)).await;
+    check("/devices", "get", status, &north);
+    let inv = &t.live.inventory;
+    let district_of = |name: &str| {
+        inv.lamp_position(name)
+            .and_then(|l| inv.cabinet_of_lamp(l))
+            .or_else(|| inv.rtu_position(name))
+            .map(|c| inv.cabinets[c].district.clone())
+    };
+    let north = north.as_array().unwrap();
+    assert!(north.len() > 1 && north.len() < devices.len(), "{north:?}");
+    for d in north {
+        let name = d["name"].as_str().unwrap();
+        assert!(
+            name == "lamp-gateway" || district_of(name).as_deref() == Some("D01"),
+            "{name}"
+        );
+    }
+    let south_lamp = lamp_gateway::talq::lamp_address(&gateway(), &lamp_id(1, 0));
+    assert_eq!(district_of(&lamp_id(1, 0)).as_deref(), Some("D02"));
+    let (status, _) = answer(talq(
+        &t,
+        reqwest::Method::GET,
+        &format!("/devices/{south_lamp}"),
+        NORTH,
+        false,
+    ))
+    .await;
+    assert_eq!(
+        status, 404,
+        "another district's lamp does not exist for a district token"
+    );
+    let (_, g) = answer(talq(
+        &t,
+        reqwest::Method::GET,
+        &format!("/groups/{riverside}/members/count"),
+        NORTH,
+        false,
+    ))
+    .await;
+    assert_eq!(
+        g,
+        json!(1),
+        "a district token sees its district's members only"
+    );
+
+    // Commissioning is not served: refused in TALQ's error shape.
+    let (status, e) =
+        answer(talq(&t, reqwest::Method::POST, "/devices", ADMIN_TOKEN, true).json(&json!([])))
+            .await;
+    assert_eq!(
+        (status, e[0]["key"].as_str()),
+        (405, Some("genericError")),
+        "{e}"
+    );
+
     let (status, services) = get(&t, "/services").await;
     check("/services", "get", status, &services);
     let (status, s) = get(&t, "/services/ControlService").await;
@@ -557,6 +649,51 @@ async fn a_talq_override_reaches_the_lamp_waits_for_its_start_loses_to_a_later_o
     })
     .await;
 
+    // PATCH of the function, and an override of a group's lamps.
+    let patch = talq(
+        &t,
+        reqwest::Method::PATCH,
+        &format!("/devices/{address}/lampActuator"),
+        ADMIN_TOKEN,
+        true,
+    )
+    .json(
+        &json!({"id": "lampActuator", "type": "LampActuatorFunction",
+            "targetLightCommand": {"type": "AttributeCommand", "value": {"state": level(35)}}}),
+    );
+    let (status, body) = answer(patch).await;
+    assert_eq!(status, 202, "{body}");
+    eventually("the function's PATCH dims to 35 %", || async {
+        t.sim.slc_values(0, 1).dim_level == 35.0
+    })
+    .await;
+    let read_only = talq(
+        &t,
+        reqwest::Method::PATCH,
+        &format!("/devices/{address}/lampActuator"),
+        ADMIN_TOKEN,
+        true,
+    )
+    .json(
+        &json!({"id": "lampActuator", "type": "LampActuatorFunction",
+            "actualLightState": {"type": "AttributeLevelState", "value": level(1)}}),
+    );
+    let (status, e) = answer(read_only).await;
+    assert_eq!(status, 422, "{e}");
+    let riverside = lamp_gateway::talq::group_address(&gateway(), "riverside");
+    let (status, body) = post_override(
+        &t,
+        ADMIN_TOKEN,
+        json!({"addresses": [{"resource": "groups", "address": riverside.to_string()}],
+            "targetCommand": {"state": level(60)}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    eventually("the group's lamps dim to 60 %", || async {
+        t.sim.slc_values(0, 2).dim_level == 60.0 && t.sim.slc_values(1, 2).dim_level == 60.0
+    })
+    .await;
+
     // Refusals, before any lamp is touched.
     let (status, e) = post_override(
         &t,
@@ -611,7 +748,7 @@ async fn a_talq_override_reaches_the_lamp_waits_for_its_start_loses_to_a_later_o
     );
     assert_eq!(
         t.sim.slc_values(0, 1).dim_level,
-        25.0,
+        35.0,
         "a refused override touched the lamp"
     );
     t.stop().await;
