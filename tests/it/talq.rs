@@ -138,6 +138,76 @@ impl Documents {
     }
 }
 
+/// The lighting profile's flag of a schema part for the gateway (`M`, `O`).
+fn lighting_gw(part: &Value) -> Option<&str> {
+    part["x-talq-profiles"]
+        .as_array()?
+        .iter()
+        .find_map(|p| p["lighting"]["gw"].as_str())
+}
+
+/// docs/talq.md's table names every Mandatory-for-gateway attribute of
+/// each function the lighting profile makes Mandatory for the gateway, and
+/// what it says is supported the served device classes carry.
+fn the_table_names_every_mandatory_part(d: &Documents, classes: &Value) {
+    let doc =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/talq.md"))
+            .expect("docs/talq.md");
+    let rows: BTreeMap<String, String> = doc
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let item = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((item.to_string(), cells.get(2)?.to_string()))
+        })
+        .collect();
+    let served = |function: &str, attribute: &str| {
+        classes.as_array().unwrap().iter().any(|c| {
+            c["functions"].as_array().unwrap().iter().any(|f| {
+                f["type"] == function
+                    && f["attributes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|a| a["name"] == attribute)
+            })
+        })
+    };
+    let mut checked = 0;
+    for (name, schema) in d.schemas.as_object().unwrap() {
+        let Some(parts) = schema["allOf"].as_array() else {
+            continue;
+        };
+        if !name.ends_with("Function") || !parts.iter().any(|p| lighting_gw(p) == Some("M")) {
+            continue;
+        }
+        for part in parts {
+            for (attr, a) in part["properties"].as_object().into_iter().flatten() {
+                let mandatory = a["allOf"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|x| lighting_gw(x) == Some("M"));
+                if !mandatory {
+                    continue;
+                }
+                let item = format!("{name}.{attr}");
+                let verdict = rows
+                    .get(&item)
+                    .unwrap_or_else(|| panic!("docs/talq.md has no row for {item}"));
+                if verdict == "yes" || verdict == "partly" {
+                    assert!(
+                        served(name, attr),
+                        "docs/talq.md says {item} is served; it is not"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} mandatory attributes found");
+}
+
 async fn city() -> TestApp {
     let t = spawn_app_with(
         SimConfig {
@@ -286,6 +356,10 @@ async fn every_answer_validates_against_the_talq_documents() {
     let (status, n) = get(&t, "/device-classes/count").await;
     check("/device-classes/count", "get", status, &n);
     assert_eq!(n, json!(classes.as_array().unwrap().len()));
+
+    if let Some(d) = &docs {
+        the_table_names_every_mandatory_part(d, &classes);
+    }
 
     for d in &devices {
         let address = d["address"].as_str().unwrap();
