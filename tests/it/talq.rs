@@ -827,3 +827,83 @@ async fn a_talq_override_reaches_the_lamp_waits_for_its_start_loses_to_a_later_o
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn ending_an_override_sends_a_governed_lamp_back_to_its_program() {
+    let t = spawn_app_with(
+        SimConfig {
+            endpoints: 1,
+            slcs_per_endpoint: 2,
+            districts: 1,
+            ..SimConfig::default()
+        },
+        InventoryOptions::default(),
+        |s| {
+            s.talq.enabled = true;
+            s.schedule.tick = std::time::Duration::from_millis(200);
+            // 80 % all day, every lamp.
+            let book = json!({
+                "programs": [{"id": "steady", "points": [{"at": "00:00", "level": 80}]}],
+                "calendars": [{"id": "city", "rules": [], "default_program": "steady"}],
+                "assignments": [{"id": "all", "calendar": "city", "scope": "city"}]
+            });
+            std::fs::write(&s.schedule.file, book.to_string()).unwrap();
+        },
+    )
+    .await;
+    t.all_online().await;
+    let lamp = lamp_id(0, 0);
+    let address = lamp_gateway::talq::lamp_address(&gateway(), &lamp);
+    eventually("the schedule dims the lamp to 80 %", || async {
+        t.sim.slc_values(0, 0).dim_level == 80.0
+    })
+    .await;
+    let (_, actuator) = get(&t, &format!("/devices/{address}/lampActuator")).await;
+    assert_eq!(actuator["calendarID"]["value"], "city", "{actuator}");
+    assert_eq!(
+        actuator["targetLightCommand"]["value"],
+        json!({"state": level(80), "reason": "program"}),
+        "{actuator}"
+    );
+
+    let (status, body) = post_override(
+        &t,
+        ADMIN_TOKEN,
+        json!({"addresses": to(&lamp), "targetCommand": {"state": level(30)}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    eventually("the override dims to 30 %", || async {
+        t.sim.slc_values(0, 0).dim_level == 30.0
+    })
+    .await;
+    // The schedule holds the lamp under the override (it does not put it
+    // back at its next tick).
+    let schedule = t.app.as_ref().unwrap().schedule().unwrap();
+    eventually("the schedule holds the lamp", || async {
+        schedule.holds().contains_key(&lamp)
+    })
+    .await;
+    let ticks = schedule.ticks();
+    eventually("two more schedule ticks", || async {
+        schedule.ticks() >= ticks + 2
+    })
+    .await;
+    assert_eq!(t.sim.slc_values(0, 0).dim_level, 30.0);
+
+    // No targetCommand: back to the program, not to the default 100 %.
+    let (status, body) = post_override(&t, ADMIN_TOKEN, json!({"addresses": to(&lamp)})).await;
+    assert_eq!(status, 202, "{body}");
+    eventually("the lamp is back at its program's 80 %", || async {
+        t.sim.slc_values(0, 0).dim_level == 80.0
+    })
+    .await;
+    assert!(!schedule.holds().contains_key(&lamp));
+    let (_, target) = get(
+        &t,
+        &format!("/devices/{address}/lampActuator/targetLightCommand"),
+    )
+    .await;
+    assert_eq!(target["value"]["reason"], "program", "{target}");
+    t.stop().await;
+}
