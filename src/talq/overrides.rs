@@ -216,6 +216,19 @@ fn level_of(c: &CommandBody) -> Result<u8, TalqError> {
         })
 }
 
+/// What a command must be for a lamp actuator (module doc); its level.
+pub(super) fn validate(c: &CommandBody) -> Result<u8, TalqError> {
+    let level = level_of(c)?;
+    if let Some(e) = c.expiration {
+        if e <= Utc::now() || c.start.is_some_and(|s| s >= e) {
+            return Err(TalqError::OverrideNotValid(
+                "targetCommand.expiration: must be in the future and after start".into(),
+            ));
+        }
+    }
+    Ok(level)
+}
+
 fn action_for(level: u8) -> Action {
     if level == 0 {
         Action::Off
@@ -252,14 +265,7 @@ pub(super) fn apply(
     let Some(c) = target else {
         return end(overrides, control, schedule, caller, lamps);
     };
-    let level = level_of(&c)?;
-    if let Some(e) = c.expiration {
-        if e <= now || c.start.is_some_and(|s| s >= e) {
-            return Err(TalqError::OverrideNotValid(
-                "targetCommand.expiration: must be in the future and after start".into(),
-            ));
-        }
-    }
+    let level = validate(&c)?;
     let mut command = serde_json::json!({
         "state": level_state(level),
         "reason": c.reason.clone().unwrap_or_else(|| "override".into()),

@@ -30,7 +30,7 @@ type Params = Query<Vec<(String, String)>>;
 
 pub(super) fn routes(app: AppState, talq: Arc<Talq>) -> Router {
     Router::new()
-        .route("/devices", get(devices))
+        .route("/devices", get(devices).patch(patch_devices))
         .route("/devices/count", get(devices_count))
         .route("/devices/{address}", get(device).patch(patch_device))
         .route(
@@ -353,9 +353,25 @@ fn patch(
     body: &[u8],
 ) -> Result<StatusCode, TalqError> {
     let (principal, request) = check(s, headers, params, true)?;
-    let (ctx, _, snap) = one(s, &principal, address)?;
+    let write = resolve(s, &principal, address, writes(body)?)?;
+    carry_out(s, &principal, request.as_deref().unwrap_or_default(), write)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// One lamp's write: its position, id and the command (`None`: end the
+/// override).
+type LampWrite = (usize, String, Option<overrides::CommandBody>);
+
+/// Checks a device's writes: only a lamp's `targetLightCommand`.
+fn resolve(
+    s: &TalqState,
+    principal: &Principal,
+    address: &str,
+    writes: Writes,
+) -> Result<LampWrite, TalqError> {
+    let (ctx, _, snap) = one(s, principal, address)?;
     let mut command = None;
-    for (function, attribute, value) in writes(body)? {
+    for (function, attribute, value) in writes {
         let spec = find_function(&ctx, &snap, &function)?;
         let a = find_attribute(spec, &attribute)?;
         if a.read_only {
@@ -373,6 +389,10 @@ fn patch(
             Some(v) => Some(overrides::parse(v.to_string().as_bytes())?),
             None => None,
         };
+        // Checked here, so that a list is refused whole.
+        if let Some(c) = &c {
+            overrides::validate(c)?;
+        }
         command = Some(c);
     }
     let Some(command) = command else {
@@ -384,18 +404,63 @@ fn patch(
         ));
     };
     let lamp = ctx.index.inventory.lamps[position].id.clone();
+    Ok((position, lamp, command))
+}
+
+fn carry_out(
+    s: &TalqState,
+    principal: &Principal,
+    request_id: &str,
+    (position, lamp, command): LampWrite,
+) -> Result<(), TalqError> {
     overrides::apply(
         &s.talq.overrides,
         &s.app.control,
         s.app.schedule.as_ref(),
         Caller {
-            principal: &principal,
-            request_id: request.as_deref().unwrap_or_default(),
+            principal,
+            request_id,
         },
         vec![(position, lamp)],
         command,
-    )?;
+    )
+}
+
+/// `PATCH /devices`: a list of devices, each as `PATCH` of one; every
+/// device is checked before any lamp is commanded.
+async fn patch_devices(
+    State(s): State<TalqState>,
+    headers: HeaderMap,
+    Query(params): Params,
+    body: Bytes,
+) -> Result<StatusCode, TalqError> {
+    let (principal, request) = check(&s, &headers, &params, true)?;
+    let list: Vec<Value> = overrides::parse(&body)?;
+    let mut checked = Vec::new();
+    for (i, d) in list.iter().enumerate() {
+        let address = d["address"]
+            .as_str()
+            .ok_or_else(|| TalqError::Payload(format!("[{i}].address: required")))?;
+        checked.push(resolve(&s, &principal, address, device_writes(d)?)?);
+    }
+    let request = request.unwrap_or_default();
+    for (i, write) in checked.into_iter().enumerate() {
+        // One command per device, each its own idempotency key.
+        carry_out(&s, &principal, &format!("{request}:{i}"), write)?;
+    }
     Ok(StatusCode::ACCEPTED)
+}
+
+/// The writes of a `Device` object (its functions' attributes).
+fn device_writes(d: &Value) -> Result<Writes, TalqError> {
+    let mut out = Vec::new();
+    for f in d["functions"].as_array().into_iter().flatten() {
+        let id = f["id"]
+            .as_str()
+            .ok_or_else(|| TalqError::Payload("functions[].id: required".into()))?;
+        out.extend(function_writes(id, f)?);
+    }
+    Ok(out)
 }
 
 /// The attributes a `Function` object carries (all but `id` and `type`).
@@ -416,17 +481,7 @@ async fn patch_device(
     Path(address): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, TalqError> {
-    let writes = |b: &[u8]| -> Result<Writes, TalqError> {
-        let d: Value = overrides::parse(b)?;
-        let mut out = Vec::new();
-        for f in d["functions"].as_array().into_iter().flatten() {
-            let id = f["id"]
-                .as_str()
-                .ok_or_else(|| TalqError::Payload("functions[].id: required".into()))?;
-            out.extend(function_writes(id, f)?);
-        }
-        Ok(out)
-    };
+    let writes = |b: &[u8]| device_writes(&overrides::parse::<Value>(b)?);
     patch(&s, &headers, &params, &address, writes, &body)
 }
 

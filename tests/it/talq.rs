@@ -768,6 +768,43 @@ async fn a_talq_override_reaches_the_lamp_waits_for_its_start_loses_to_a_later_o
     })
     .await;
 
+    // PATCH of a list of devices: each its own command; one bad device
+    // and none is commanded.
+    let device = |l: &str, lvl: u64| {
+        json!({"address": lamp_gateway::talq::lamp_address(&gateway(), l).to_string(),
+            "name": l, "class": "SingleLampController",
+            "functions": [{"id": "lampActuator", "type": "LampActuatorFunction",
+                "targetLightCommand": {"type": "AttributeCommand", "value": {"state": level(lvl)}}}]})
+    };
+    let (a, b) = (lamp_id(1, 0), lamp_id(1, 1));
+    let mut bad = device(&a, 15);
+    bad["functions"][0]["targetLightCommand"]["value"]["state"] = level(101);
+    let (status, e) = answer(
+        talq(&t, reqwest::Method::PATCH, "/devices", ADMIN_TOKEN, true)
+            .json(&json!([device(&b, 46), bad])),
+    )
+    .await;
+    assert_eq!(status, 422, "{e}");
+    let (status, body) = answer(
+        talq(&t, reqwest::Method::PATCH, "/devices", ADMIN_TOKEN, true)
+            .json(&json!([device(&a, 15), device(&b, 45)])),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    eventually("both lamps of the list PATCH dim", || async {
+        t.sim.slc_values(1, 0).dim_level == 15.0 && t.sim.slc_values(1, 1).dim_level == 45.0
+    })
+    .await;
+    let dims = |l: f64| {
+        let from = chrono::Utc::now() - chrono::Duration::hours(1);
+        control
+            .audit(from, chrono::Utc::now(), None)
+            .iter()
+            .any(|c| c.action == lamp_gateway::control::Action::Dim { level: l })
+    };
+    eventually("the list PATCH is audited", || async { dims(45.0) }).await;
+    assert!(!dims(46.0), "the refused list commanded a lamp");
+
     // Refusals, before any lamp is touched.
     let (status, e) = post_override(
         &t,
