@@ -223,11 +223,22 @@ async fn devices(
     let live = s.app.live.clone();
     // Copy under the lock, build and serialise on the blocking pool: the
     // answer grows with the city.
-    let body = crate::api::blocking(move || {
+    let body = crate::api::blocking(move || -> Result<Vec<u8>, serde_json::Error> {
         let snaps = snapshot(&live, &page);
         let mut ctx = ctx;
-        let list: Vec<Value> = snaps.iter().map(|(a, snap)| ctx.device(*a, snap)).collect();
-        serde_json::to_vec(&list)
+        // Each device written as it is built: the answer for a city is
+        // large (about 2 kB a lamp), its devices' JSON trees need not all
+        // be held at once as well.
+        let mut out = Vec::with_capacity(snaps.len() * 2048 + 2);
+        out.push(b'[');
+        for (i, (a, snap)) in snaps.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, &ctx.device(*a, snap))?;
+        }
+        out.push(b']');
+        Ok(out)
     })
     .await
     .map_err(|e| TalqError::Internal(e.to_string()))?
