@@ -281,21 +281,33 @@ pub(super) fn apply(
         }
     }
     let seq = overrides.seq.fetch_add(1, Ordering::Relaxed);
-    {
+    // The lamps' targetLightCommand from now on, before the command is
+    // given (so a waiting override that starts meanwhile sees it is not
+    // the last); what it replaces, to put back if the control refuses.
+    let record = |ids: &[String]| -> Vec<(String, Option<Override>)> {
         let mut latest = overrides.latest.lock();
-        for (_, id) in &lamps {
-            latest.insert(
-                id.clone(),
-                Override {
+        ids.iter()
+            .map(|id| {
+                let o = Override {
                     seq,
                     level,
                     command: command.clone(),
                     given: now,
                     expiration: c.expiration,
-                },
-            );
+                };
+                (id.clone(), latest.insert(id.clone(), o))
+            })
+            .collect()
+    };
+    let restore = |before: Vec<(String, Option<Override>)>| {
+        let mut latest = overrides.latest.lock();
+        for (id, o) in before {
+            match o {
+                Some(o) => latest.insert(id, o),
+                None => latest.remove(&id),
+            };
         }
-    }
+    };
     let note = match &c.cms_ref_id {
         Some(r) => format!("TALQ override {} (cmsRefId {r})", caller.request_id),
         None => format!("TALQ override {}", caller.request_id),
@@ -313,15 +325,19 @@ pub(super) fn apply(
     let principal = caller.principal.clone();
     match c.start.filter(|s| *s > now) {
         None => {
+            let before = record(&ids);
             let sub = submission(
                 ids,
                 Some(caller.request_id.to_string()),
                 principal.name.clone(),
             );
-            let cell = control.submit(&principal, sub)?;
+            let cell = control
+                .submit(&principal, sub)
+                .inspect_err(|_| restore(before))?;
             tracing::info!(command = %cell.id(), request = caller.request_id, level, "TALQ override given");
         }
         Some(start) => {
+            let _ = record(&ids);
             let (overrides, control) = (overrides.clone(), control.clone());
             let request = caller.request_id.to_string();
             tracing::info!(request = %request, level, start = %start, "TALQ override waits for its start");
