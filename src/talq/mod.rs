@@ -25,8 +25,8 @@
 //! - Groups: our groups of lamps, read-only (groups.rs); an override may
 //!   address one.
 //! - Not yet: calendars, control programs, assign commands, group writes,
-//!   logger configs and log reports, the announcements to the CMS (README's
-//!   TALQ table lists what is and is not served, and why).
+//!   logger configs and log reports, the announcements to the CMS (docs/talq.md
+//!   lists what is and is not served, and why).
 
 mod address;
 mod classes;
