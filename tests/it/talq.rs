@@ -944,3 +944,113 @@ async fn ending_an_override_sends_a_governed_lamp_back_to_its_program() {
     assert_eq!(target["value"]["reason"], "program", "{target}");
     t.stop().await;
 }
+
+/// Settings as a file (a reload reads it again), TALQ on.
+fn settings_file(dir: &std::path::Path, token: &str, groups: &str) {
+    let profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/profiles");
+    let text = format!(
+        "[paths]\ninventory = \"{inv}\"\nprofiles = \"{profiles}\"\ndata = \"{dir}\"\n\
+         [api]\nlisten = \"127.0.0.1:0\"\n[poll]\nslc_interval = \"100ms\"\nrtu_interval = \"100ms\"\n\
+         request_timeout = \"300ms\"\n[store]\nurl = \"none\"\n[mqtt]\nurl = \"none\"\n\
+         [talq]\nenabled = true\n{groups}\
+         [[auth.tokens]]\nname = \"cms\"\nhash = \"{hash}\"\nrole = \"admin\"\n",
+        inv = dir.join("inventory").display(),
+        profiles = profiles.display(),
+        dir = dir.display(),
+        hash = hash_token(token),
+    );
+    std::fs::write(dir.join("gateway.toml"), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_talq_api_its_addresses_and_overrides() {
+    let sim = lamp_sim::Simulator::start(SimConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("inventory")).unwrap();
+    sim.write_inventory(&dir.path().join("inventory"), &InventoryOptions::default())
+        .unwrap();
+    settings_file(dir.path(), "lgw_cms_old", "");
+    let settings =
+        lamp_gateway::settings::Settings::load(Some(&dir.path().join("gateway.toml"))).unwrap();
+    let app = lamp_gateway::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let stop = app.stopper();
+    let running = tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::new();
+    let request = |method: reqwest::Method, path: &str, token: &str| {
+        http.request(
+            method,
+            format!(
+                "{base}/talq{path}?clientAddress={CMS}&talqRequestId={}",
+                Uuid::from_u128(fastrand::u128(..))
+            ),
+        )
+        .bearer_auth(token)
+        .header("talq-api-version", "2.7.1")
+    };
+    let lamp = lamp_id(0, 0);
+    let address = lamp_gateway::talq::lamp_address(&gateway(), &lamp);
+    let (status, before) = answer(request(reqwest::Method::GET, "/devices", "lgw_cms_old")).await;
+    assert_eq!(status, 200, "{before}");
+    let expiration = chrono::Utc::now() + chrono::Duration::hours(1);
+    let (status, body) = answer(
+        request(reqwest::Method::POST, "/override-commands", "lgw_cms_old").json(&json!({
+            "addresses": to(&lamp),
+            "targetCommand": {"state": level(20), "expiration": expiration.to_rfc3339()}
+        })),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+
+    // A new token and a new group in the file, then a reload.
+    let group = format!("[[control.groups]]\nname = \"after\"\nlamps = [\"{lamp}\"]\n");
+    settings_file(dir.path(), "lgw_cms_new", &group);
+    let r = http
+        .post(format!("{base}/api/v1/admin/reload"))
+        .bearer_auth("lgw_cms_old")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+
+    // Served on, the new token in force, the same addresses, the override
+    // still the lamp's target, the file's new group there.
+    let (status, _) = answer(request(reqwest::Method::GET, "/devices", "lgw_cms_old")).await;
+    assert_eq!(status, 401, "the removed token is refused");
+    let (status, after) = answer(request(reqwest::Method::GET, "/devices", "lgw_cms_new")).await;
+    assert_eq!(status, 200, "{after}");
+    let addresses = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["address"].clone())
+            .collect()
+    };
+    assert_eq!(addresses(&after), addresses(&before));
+    let (_, target) = answer(request(
+        reqwest::Method::GET,
+        &format!("/devices/{address}/lampActuator/targetLightCommand"),
+        "lgw_cms_new",
+    ))
+    .await;
+    assert_eq!(target["value"]["state"], level(20), "{target}");
+    let (_, groups) = answer(request(reqwest::Method::GET, "/groups", "lgw_cms_new")).await;
+    assert_eq!(
+        groups[0]["address"],
+        lamp_gateway::talq::group_address(&gateway(), "after").to_string(),
+        "{groups}"
+    );
+    assert_eq!(groups[0]["members"][0]["address"], address.to_string());
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    sim.shutdown().await;
+}
