@@ -768,6 +768,39 @@ async fn a_talq_override_reaches_the_lamp_waits_for_its_start_loses_to_a_later_o
     })
     .await;
 
+    // An expiration: back to what the lamp did before, and the override
+    // is no longer its target.
+    let third = lamp_id(0, 0);
+    let before = t.sim.slc_values(0, 0);
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let (status, body) = post_override(
+        &t,
+        ADMIN_TOKEN,
+        json!({"addresses": to(&third), "targetCommand": {"state": level(20), "expiration": soon.to_rfc3339()}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    eventually("the lamp dims to 20 % until its expiration", || async {
+        t.sim.slc_values(0, 0).dim_level == 20.0
+    })
+    .await;
+    eventually(
+        "the lamp is back as it was after the expiration",
+        || async {
+            let v = t.sim.slc_values(0, 0);
+            v.switch == before.switch && v.dim_level == before.dim_level
+        },
+    )
+    .await;
+    assert!(chrono::Utc::now() >= soon);
+    let third_address = lamp_gateway::talq::lamp_address(&gateway(), &third);
+    let (_, target) = get(
+        &t,
+        &format!("/devices/{third_address}/lampActuator/targetLightCommand"),
+    )
+    .await;
+    assert_ne!(target["value"]["state"], level(20), "{target}");
+
     // PATCH of a list of devices: each its own command; one bad device
     // and none is commanded.
     let device = |l: &str, lvl: u64| {
