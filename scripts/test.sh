@@ -74,4 +74,11 @@ cargo test --workspace --all-targets
 # the simulator, bounded to MAX_TIME (150 s); SCHEMATHESIS=0 skips it.
 if [ "${SCHEMATHESIS:-1}" != 0 ]; then
     scripts/schemathesis.sh
+    # And the TALQ gateway API against TALQ's own document, where the
+    # consortium's files sit beside the checkout (they are not shipped here).
+    if [ -f ../shared/talq/talq-api-gateway-2-7-1-online.json ]; then
+        DOCUMENT=talq MAX_TIME=90 scripts/schemathesis.sh
+    else
+        echo "SKIPPED: TALQ Schemathesis run (no ../shared/talq/talq-api-gateway-2-7-1-online.json)"
+    fi
 fi

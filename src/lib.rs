@@ -31,6 +31,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod talq;
 pub mod telemetry;
 pub mod topology;
 pub mod validate;

@@ -19,6 +19,7 @@ use crate::mqtt::MqttSettings;
 use crate::poll::PollSettings;
 use crate::schedule::ScheduleSettings;
 use crate::store::StoreSettings;
+use crate::talq::TalqSettings;
 use crate::telemetry::LogSettings;
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
@@ -57,6 +58,8 @@ pub struct Settings {
     pub console: ConsoleSettings,
     #[serde(default)]
     pub cluster: ClusterSettings,
+    #[serde(default)]
+    pub talq: TalqSettings,
     /// The file these settings were read from: what a reload reads again.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -206,6 +209,10 @@ impl Settings {
         out.extend(self.figures.problems());
         out.extend(self.console.problems());
         out.extend(self.cluster.problems());
+        out.extend(
+            self.talq
+                .problems(|name| self.auth.tokens.iter().any(|t| t.name == name)),
+        );
         out
     }
 }

@@ -25,7 +25,7 @@ pub(super) async fn require_token(
 /// The caller a request's `Authorization` header names: `None` without the
 /// header, 401 for another scheme or an unknown token. The scheme is matched
 /// without regard to case (RFC 7235 §2.1), so `bearer` and `BEARER` work.
-pub(super) fn principal(
+pub(crate) fn principal(
     tokens: &Tokens,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, ApiError> {

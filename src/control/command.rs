@@ -27,6 +27,8 @@ pub enum Source {
     Schedule,
     /// An override's expiry restoring what the lamp did before.
     Expiry,
+    /// A central management system, through the TALQ API.
+    Talq,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -504,6 +504,36 @@ impl Schedule {
         over
     }
 
+    /// Ends the manual holds on `targets` now (a TALQ CMS ending its
+    /// override): they go back to what the schedule says, from a tick
+    /// started at once. Returns the targets that were held.
+    pub fn release(&self, targets: &[String]) -> Vec<String> {
+        let mut holds = self.holds.lock();
+        let ended: Vec<String> = targets
+            .iter()
+            .filter(|t| holds.remove(t.as_str()).is_some())
+            .cloned()
+            .collect();
+        if ended.is_empty() {
+            return ended;
+        }
+        self.save_holds(&holds);
+        drop(holds);
+        {
+            // Nothing commanded: the next tick commands the plan's level.
+            let mut runs = self.runs.lock();
+            for t in &ended {
+                runs.remove(t);
+            }
+        }
+        tracing::info!(
+            targets = ended.len(),
+            "manual holds ended on request: back to the schedule"
+        );
+        self.wake.notify_one();
+        ended
+    }
+
     fn save_holds(&self, holds: &BTreeMap<String, Hold>) {
         let bytes = serde_json::to_vec_pretty(holds).expect("plain data");
         if let Err(e) = write_atomically(&self.holds_path, &bytes) {

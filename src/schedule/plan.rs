@@ -524,6 +524,13 @@ impl Plan {
             .then_some(Target::Circuit(c, l.circuit))
     }
 
+    /// The id of the calendar a lamp follows: its SLC's assignment, else
+    /// its circuit's (as `burning_target` picks the target).
+    pub fn calendar_of_lamp(&self, lamp: usize) -> Option<&str> {
+        let t = self.burning_target(lamp)?;
+        self.assignment(t).map(|a| a.calendar.as_str())
+    }
+
     /// The spans of [from, to) in which the target's level is above 0, in
     /// time order, as microseconds since the epoch.
     pub fn on_spans(&self, t: Target, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(i64, i64)> {

@@ -88,6 +88,9 @@ pub struct Application {
     /// The console's sessions and users, kept across reloads (a reload
     /// must not log people out).
     console: Arc<Console>,
+    /// The TALQ API's side (its overrides), unless `[talq] enabled` is
+    /// off; kept across reloads as the console is.
+    talq: Option<Arc<crate::talq::Talq>>,
     /// The alarm engine; judges every batch first among the sinks.
     alarms: Arc<crate::alarm::Alarms>,
     alarm_task: Option<JoinHandle<()>>,
@@ -292,8 +295,13 @@ impl Application {
         }
         let (reloads, reload_requests) = mpsc::channel(4);
         let console = Console::new(settings.console.clone(), cancel.clone());
+        let talq = crate::talq::Talq::new(&settings.talq, &settings.gateway.id, local_addr);
+        if let Some(t) = &talq {
+            tracing::info!(base_path = %settings.talq.base_path, gateway_address = %t.gateway_address(), "TALQ gateway API on");
+        }
         let app = routers(
             &console,
+            talq.as_ref(),
             app_state(&ApiParts {
                 settings: &settings,
                 live: &live,
@@ -345,6 +353,7 @@ impl Application {
             reloads,
             reload_requests,
             console,
+            talq,
             local_addr,
             live,
             control,
@@ -509,12 +518,23 @@ impl Application {
     }
 }
 
-/// The API and the operator console on one state: the console's routes
-/// (`/`, `/console/…`) are HTML, outside the API's table and its
-/// concurrency limit, so the OpenAPI document stays the API's alone.
-fn routers(console: &Arc<Console>, state: AppState) -> axum::Router {
+/// The API, the operator console and the TALQ API on one state: the
+/// console's routes (`/`, `/console/…`) are HTML and the TALQ routes
+/// (`[talq] base_path`) TALQ's own document's, both outside the API's
+/// table and its concurrency limit, so the OpenAPI document stays the
+/// API's alone.
+fn routers(
+    console: &Arc<Console>,
+    talq: Option<&Arc<crate::talq::Talq>>,
+    state: AppState,
+) -> axum::Router {
     let pages = crate::console::router(state.clone(), console.clone());
-    api::router(state).merge(pages)
+    let talq = talq.map(|t| crate::talq::router(state.clone(), t.clone()));
+    let app = api::router(state).merge(pages);
+    match talq {
+        Some(t) => app.merge(t),
+        None => app,
+    }
 }
 
 /// What the API's state is made of; built at start and again at a reload.

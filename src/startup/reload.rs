@@ -146,6 +146,7 @@ impl Application {
         self.settings.control.groups = next.control.groups.clone();
         self.server.replace(super::routers(
             &self.console,
+            self.talq.as_ref(),
             app_state(&ApiParts {
                 settings: &self.settings,
                 live: &self.live,

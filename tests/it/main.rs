@@ -39,5 +39,6 @@ mod scope;
 mod store;
 mod store_kill;
 mod store_kill_random;
+mod talq;
 mod values;
 mod webhook;
