@@ -40,10 +40,10 @@ mod schedules;
 pub use admin::{ReloadError, ReloadReport, ReloadRequest, Reloads};
 // What the console shares with the API's routes: one path for each rule.
 pub(crate) use alarms::{acknowledge_alarm, alarm_page, AlarmQuery};
-pub(crate) use commands::{audit_trail, AuditQuery};
 /// The caller a request's bearer token names, for the rooms that serve
 /// beside the API (TALQ) with its tokens.
 pub(crate) use auth::principal as bearer_principal;
+pub(crate) use commands::{audit_trail, AuditQuery};
 pub use config::ApiSettings;
 pub use error::ApiError;
 pub(crate) use figures::online_rates_of;

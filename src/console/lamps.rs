@@ -24,36 +24,82 @@ pub(super) struct LampQuery {
     #[serde(default)]
     cabinet: String,
     #[serde(default)]
+    road: String,
+    #[serde(default)]
     online: String,
+    /// Lit now by the lighting rule (`true`/`false`).
+    #[serde(default)]
+    lit: String,
+    /// With (`true`) or without (`false`) an open alarm.
+    #[serde(default)]
+    alarm: String,
     #[serde(default)]
     q: String,
+    /// `id` (inventory order, the default), `power` (highest first) or
+    /// `last_seen` (longest unheard first).
+    #[serde(default)]
+    sort: String,
+    /// `csv`: every matching lamp as a file, not a page.
+    #[serde(default)]
+    format: String,
     #[serde(default)]
     page: usize,
 }
 
 impl LampQuery {
-    fn link(&self, page: usize) -> String {
-        let mut url = String::from("/console/lamps?");
+    fn params(&self) -> String {
+        let mut url = String::new();
         for (k, v) in [
             ("district", &self.district),
             ("cabinet", &self.cabinet),
+            ("road", &self.road),
             ("online", &self.online),
+            ("lit", &self.lit),
+            ("alarm", &self.alarm),
             ("q", &self.q),
+            ("sort", &self.sort),
         ] {
             if !v.is_empty() {
                 url.push_str(&format!("{k}={}&", encode(v)));
             }
         }
-        url.push_str(&format!("page={page}"));
         url
     }
+
+    fn link(&self, page: usize) -> String {
+        format!("/console/lamps?{}page={page}", self.params())
+    }
+}
+
+fn flag(name: &str, v: &str) -> Result<Option<bool>, ConsoleError> {
+    match v {
+        "" => Ok(None),
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        o => Err(ConsoleError::BadRequest(format!(
+            "{name} `{o}`: true or false"
+        ))),
+    }
+}
+
+/// One lamp of the list, as shown and exported.
+struct ListRow {
+    id: String,
+    district: String,
+    cabinet: String,
+    circuit: u8,
+    road: String,
+    online: Option<bool>,
+    lit: bool,
+    reading: Option<crate::state::SlcReading>,
+    alarms: usize,
 }
 
 pub(super) async fn lamps(
     State(s): State<ConsoleState>,
     who: Person,
     Query(q): Query<LampQuery>,
-) -> Result<Html<String>, ConsoleError> {
+) -> Result<Response, ConsoleError> {
     let p = who.principal.clone();
     let lang = who.lang;
     let inv = s.app.live.inventory.clone();
@@ -64,30 +110,42 @@ pub(super) async fn lamps(
             q.district
         )));
     }
-    let online = match q.online.as_str() {
-        "" => None,
-        "true" => Some(true),
-        "false" => Some(false),
-        o => {
-            return Err(ConsoleError::BadRequest(format!(
-                "online `{o}`: true or false"
-            )))
-        }
+    let online = flag("online", &q.online)?;
+    let lit = flag("lit", &q.lit)?;
+    let with_alarm = flag("alarm", &q.alarm)?;
+    if !matches!(q.sort.as_str(), "" | "id" | "power" | "last_seen") {
+        return Err(ConsoleError::BadRequest(format!(
+            "sort `{}`: id, power or last_seen",
+            q.sort
+        )));
+    }
+    let csv = match q.format.as_str() {
+        "" | "html" => false,
+        "csv" => true,
+        f => return Err(ConsoleError::BadRequest(format!("format `{f}`: csv"))),
     };
+    // Open alarms per lamp: the engine's open alarms are few beside the lamps.
+    let mut alarms: std::collections::HashMap<String, usize> = Default::default();
+    for a in s.app.alarms.open(chrono::Utc::now()) {
+        if a.device_kind == crate::alarm::DeviceKind::Lamp {
+            *alarms.entry(a.device_id).or_default() += 1;
+        }
+    }
     let live = s.app.live.clone();
     let caller = p.clone();
-    let (district, cabinet, search, page_no) = (
+    let (district, cabinet, road, search, sort, page_no) = (
         q.district.clone(),
         q.cabinet.clone(),
+        q.road.clone(),
         q.q.to_lowercase(),
+        q.sort.clone(),
         q.page,
     );
     // Walks every lamp: on the blocking pool, as the API's list does.
     let (total, rows) = tokio::task::spawn_blocking(move || {
         let inv = &live.inventory;
         let g = live.read();
-        let mut total = 0;
-        let mut rows = Vec::new();
+        let mut hits: Vec<usize> = Vec::new();
         for (i, l) in inv.lamps.iter().enumerate() {
             let Some(c) = inv.cabinet_of_lamp(i) else {
                 continue;
@@ -96,30 +154,68 @@ pub(super) async fn lamps(
             let listed = caller.sees(&cab.district)
                 && (district.is_empty() || cab.district == district)
                 && (cabinet.is_empty() || l.cabinet == cabinet)
+                && (road.is_empty() || l.road.as_deref() == Some(road.as_str()))
                 && (search.is_empty() || l.id.to_lowercase().contains(&search))
-                && online.is_none_or(|o| l.slc.is_some() && g.lamps[i].online == o);
-            if !listed {
-                continue;
+                && online.is_none_or(|o| l.slc.is_some() && g.lamps[i].online == o)
+                && lit.is_none_or(|want| live.lighting(&g, i).lit == want)
+                && with_alarm.is_none_or(|want| alarms.contains_key(&l.id) == want);
+            if listed {
+                hits.push(i);
             }
-            if total >= page_no * PAGE_ROWS && rows.len() < PAGE_ROWS {
-                let d = &g.lamps[i];
-                rows.push((
-                    l.id.clone(),
-                    cab.district.clone(),
-                    l.cabinet.clone(),
-                    l.circuit,
-                    l.slc.is_some().then_some(d.online),
-                    d.reading.clone(),
-                ));
-            }
-            total += 1;
         }
+        match sort.as_str() {
+            "power" => hits.sort_by(|&a, &b| {
+                let p = |i: usize| g.lamps[i].reading.as_ref().and_then(|r| r.power);
+                p(b).partial_cmp(&p(a)).unwrap_or(std::cmp::Ordering::Equal)
+            }),
+            "last_seen" => hits.sort_by_key(|&i| g.lamps[i].last_seen),
+            _ => {}
+        }
+        let total = hits.len();
+        let shown: Box<dyn Iterator<Item = usize>> = if csv {
+            Box::new(hits.into_iter())
+        } else {
+            Box::new(hits.into_iter().skip(page_no * PAGE_ROWS).take(PAGE_ROWS))
+        };
+        let rows: Vec<ListRow> = shown
+            .map(|i| {
+                let l = &inv.lamps[i];
+                let d = &g.lamps[i];
+                ListRow {
+                    id: l.id.clone(),
+                    district: inv
+                        .cabinet_of_lamp(i)
+                        .map(|c| inv.cabinets[c].district.clone())
+                        .unwrap_or_default(),
+                    cabinet: l.cabinet.clone(),
+                    circuit: l.circuit,
+                    road: l.road.clone().unwrap_or_default(),
+                    online: l.slc.is_some().then_some(d.online),
+                    lit: live.lighting(&g, i).lit,
+                    reading: d.reading.clone(),
+                    alarms: alarms.get(&l.id).copied().unwrap_or(0),
+                }
+            })
+            .collect();
         (total, rows)
     })
     .await
     .map_err(|e| ConsoleError::Internal(format!("lamp list: {e}")))?;
+    if csv {
+        return export(lang, &rows, &p.name);
+    }
     let districts: Vec<_> = inv.districts.iter().filter(|d| p.sees(&d.id)).collect();
+    let roads: Vec<_> = inv.roads.iter().filter(|r| p.sees(&r.district)).collect();
     let pages = total.div_ceil(PAGE_ROWS).max(1);
+    let yes_no = |name: &'static str, v: &str, yes: T, no: T| {
+        html! {
+            select name=(name) {
+                option value="" { (T::Any.get(lang)) }
+                option value="true" selected[v == "true"] { (yes.get(lang)) }
+                option value="false" selected[v == "false"] { (no.get(lang)) }
+            }
+        }
+    };
     Ok(page(
         lang,
         T::Lamps,
@@ -136,34 +232,50 @@ pub(super) async fn lamps(
                     }
                 }
                 label { (T::Cabinet.get(lang)) input name="cabinet" value=(q.cabinet); }
-                label { (T::Online.get(lang))
-                    select name="online" {
-                        option value="" { (T::Any.get(lang)) }
-                        option value="true" selected[q.online == "true"] { (T::Online.get(lang)) }
-                        option value="false" selected[q.online == "false"] { (T::Offline.get(lang)) }
+                @if !roads.is_empty() {
+                    label { (T::Road.get(lang))
+                        select name="road" {
+                            option value="" { (T::Any.get(lang)) }
+                            @for r in &roads { option value=(r.id) selected[r.id == q.road] { (r.name) } }
+                        }
                     }
                 }
+                label { (T::Online.get(lang)) (yes_no("online", &q.online, T::Online, T::Offline)) }
+                label { (T::LitNow.get(lang)) (yes_no("lit", &q.lit, T::Yes, T::No)) }
+                label { (T::Alarms.get(lang)) (yes_no("alarm", &q.alarm, T::Yes, T::No)) }
                 label { (T::Search.get(lang)) input #search name="q" value=(q.q); }
+                label { (T::Sort.get(lang))
+                    select name="sort" {
+                        option value="id" selected[q.sort.is_empty() || q.sort == "id"] { (T::Lamp.get(lang)) }
+                        option value="power" selected[q.sort == "power"] { (T::Power.get(lang)) }
+                        option value="last_seen" selected[q.sort == "last_seen"] { (T::LastSeen.get(lang)) }
+                    }
+                }
                 button type="submit" { (T::Filter.get(lang)) }
             }
-            p.muted #total data-total=(total) { (T::Total.get(lang)) " " (total) }
+            p.muted #total data-total=(total) {
+                (T::Total.get(lang)) " " (total) " · "
+                a #csv href={ "/console/lamps?" (q.params()) "format=csv" } { (T::Download.get(lang)) " CSV" }
+            }
             div.scroll {
                 table.lamps {
                     thead { tr {
                         th { (T::Lamp.get(lang)) } th { (T::District.get(lang)) }
                         th { (T::Cabinet.get(lang)) } th { (T::Circuit.get(lang)) }
-                        th { (T::Online.get(lang)) } th { (T::Relay.get(lang)) }
-                        th { (T::DimLevel.get(lang)) } th { (T::Power.get(lang)) }
+                        th { (T::Online.get(lang)) } th { (T::LitNow.get(lang)) } th { (T::Relay.get(lang)) }
+                        th { (T::DimLevel.get(lang)) } th { (T::Power.get(lang)) } th { (T::Alarms.get(lang)) }
                     } }
                     tbody {
-                        @for (id, district, cabinet, circuit, online, reading) in &rows {
-                            tr data-lamp=(id) {
-                                td { a href={ "/console/lamps/" (encode(id)) } { (id) } }
-                                td { (district) } td { (cabinet) } td { (circuit) }
-                                td { (online_text(lang, *online)) }
-                                td { (reading.as_ref().map_or("—", |r| if r.on { T::On.get(lang) } else { T::Off.get(lang) })) }
-                                td { (reading.as_ref().map_or("—".into(), |r| format!("{:.0}", r.dim_level))) }
-                                td { (num(reading.as_ref().and_then(|r| r.power), 1)) }
+                        @for r in &rows {
+                            tr data-lamp=(r.id) data-lit=(r.lit) {
+                                td { a href={ "/console/lamps/" (encode(&r.id)) } { (r.id) } }
+                                td { (r.district) } td { (r.cabinet) } td { (r.circuit) }
+                                td { (online_text(lang, r.online)) }
+                                td { (if r.lit { T::Yes.get(lang) } else { T::No.get(lang) }) }
+                                td { (r.reading.as_ref().map_or("—", |x| if x.on { T::On.get(lang) } else { T::Off.get(lang) })) }
+                                td { (r.reading.as_ref().map_or("—".into(), |x| format!("{:.0}", x.dim_level))) }
+                                td { (num(r.reading.as_ref().and_then(|x| x.power), 1)) }
+                                td { @if r.alarms > 0 { span.badge.ordinary { (r.alarms) } } }
                             }
                         }
                     }
@@ -175,10 +287,69 @@ pub(super) async fn lamps(
                 @if q.page + 1 < pages { a #next href=(q.link(q.page + 1)) { (T::Next.get(lang)) } }
             }
         },
-    ))
+    )
+    .into_response())
 }
 
-// ---------------------------------------------------------------- lamp
+/// The filtered list as CSV, headers in the page's language.
+fn export(lang: Language, rows: &[ListRow], user: &str) -> Result<Response, ConsoleError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let head = [
+        T::Lamp,
+        T::District,
+        T::Cabinet,
+        T::Circuit,
+        T::Road,
+        T::Online,
+        T::LitNow,
+        T::Relay,
+        T::DimLevel,
+        T::Voltage,
+        T::Power,
+        T::Alarms,
+    ];
+    let fail = |e: csv::Error| ConsoleError::Internal(format!("lamp CSV: {e}"));
+    w.write_record(head.iter().map(|t| t.get(lang)))
+        .map_err(fail)?;
+    for r in rows {
+        let x = r.reading.as_ref();
+        w.write_record([
+            r.id.clone(),
+            r.district.clone(),
+            r.cabinet.clone(),
+            r.circuit.to_string(),
+            r.road.clone(),
+            r.online.map_or(String::new(), |o| o.to_string()),
+            r.lit.to_string(),
+            x.map_or(String::new(), |x| x.on.to_string()),
+            x.map_or(String::new(), |x| format!("{:.0}", x.dim_level)),
+            x.and_then(|x| x.voltage)
+                .map_or(String::new(), |v| format!("{v:.1}")),
+            x.and_then(|x| x.power)
+                .map_or(String::new(), |v| format!("{v:.1}")),
+            r.alarms.to_string(),
+        ])
+        .map_err(fail)?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ConsoleError::Internal(format!("lamp CSV: {e}")))?;
+    tracing::info!(user = %user, rows = rows.len(), "console lamp list exported");
+    // A BOM, so that a spreadsheet opens the Chinese headers as UTF-8.
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    out.extend(body);
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"lamps.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
 
 #[derive(Deserialize)]
 pub(super) struct LampPageQuery {

@@ -131,6 +131,22 @@ async fn alarm_page_lists_and_acknowledges_within_the_district() {
     // A bad filter is a clear 400, not an empty list.
     let (status, _) = get(&t, &north, "/console/alarms?severity=loud").await;
     assert_eq!(status, 400);
+
+    // The lamp list by alarm, and its CSV export (every match, the page's
+    // language in the header).
+    let (_, list) = get(&t, &north, "/console/lamps?alarm=true").await;
+    assert!(list.contains(r#"data-total="1""#), "{list}");
+    assert!(list.contains(&format!(r#"data-lamp="{OWN_LAMP}""#)));
+    let (_, list) = get(&t, &north, "/console/lamps?alarm=false&sort=power").await;
+    assert!(list.contains(r#"data-total="3""#), "{list}");
+    let (status, csv) = get(&t, &north, "/console/lamps?format=csv").await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines.len(), 5, "a header and D01's four lamps: {csv}");
+    assert!(lines[0].starts_with("灯具编号,区域,配电箱"), "{csv}");
+    assert!(lines[1..].iter().all(|l| l.contains(",D01,")), "{csv}");
+    let (status, _) = get(&t, &north, "/console/lamps?lit=maybe").await;
+    assert_eq!(status, 400);
     t.stop().await;
 }
 
