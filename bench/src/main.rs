@@ -3,6 +3,7 @@
 
 mod alarms;
 mod api_load;
+mod console;
 mod control;
 mod evaluation;
 mod field;
@@ -115,6 +116,8 @@ enum Cmd {
     /// quiet windows against windows with N connections per API path on
     /// the same gateway
     ApiLoad(api_load::ApiLoadArgs),
+    /// The operator console's page times at city scale against `/healthz`, and live streams.
+    Console(console::ConsoleArgs),
     /// The gateway on the simulator for a set time under random faults
     /// (endpoints, SLCs, database and broker cut off), checking that no
     /// sample is lost, the cadence holds, memory stays flat and tasks do
@@ -224,6 +227,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Mqtt(args)) => mqtt::run(args),
         Some(Cmd::Field(args)) => field::main(args),
         Some(Cmd::ApiLoad(args)) => api_load::main(args),
+        Some(Cmd::Console(args)) => console::main(args),
         Some(Cmd::Soak(args)) => soak::main(args),
         None => run(cli.run),
     }

@@ -164,7 +164,7 @@ pub(super) async fn list(
                 p.muted { (T::NoAlarms.get(lang)) }
             } @else {
                 div.scroll {
-                    table.alarms {
+                    table.alarm-list {
                         thead { tr {
                             th { (T::Raised.get(lang)) } th { (T::Severity.get(lang)) }
                             th { (T::Kind.get(lang)) } th { (T::Device.get(lang)) }
