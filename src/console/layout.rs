@@ -33,6 +33,7 @@ pub(super) fn page(lang: Language, title: T, who: Option<&Person>, body: Markup)
                         @if who.is_some() {
                             nav {
                                 a href="/console/" { (T::Overview.get(lang)) }
+                                a href="/console/map" { (T::Map.get(lang)) }
                                 a href="/console/cabinets" { (T::Cabinets.get(lang)) }
                                 a href="/console/lamps" { (T::Lamps.get(lang)) }
                                 a href="/console/alarms" { (T::Alarms.get(lang)) }

@@ -24,6 +24,7 @@ mod lamps;
 mod layout;
 mod live;
 mod login;
+mod map;
 mod overview;
 mod reports;
 mod schedules;
@@ -116,6 +117,7 @@ pub fn router(app: AppState, console: Arc<Console>) -> Router {
             "/console/cabinets/{id}/circuits/{n}/command",
             post(cabinets::circuit_command),
         )
+        .route("/console/map", get(map::map))
         .route("/console/alarms", get(alarms::list))
         .route("/console/alarms/{id}/ack", post(alarms::acknowledge))
         .route("/console/schedules", get(schedules::schedules))

@@ -147,6 +147,30 @@ async fn alarm_page_lists_and_acknowledges_within_the_district() {
     assert!(lines[1..].iter().all(|l| l.contains(",D01,")), "{csv}");
     let (status, _) = get(&t, &north, "/console/lamps?lit=maybe").await;
     assert_eq!(status, 400);
+
+    // The map: D01's two cabinets, the one with the failed lamp in alarm;
+    // zoomed to it, its lamps, the failed one in alarm.
+    let (status, map) = get(&t, &north, "/console/map").await;
+    assert_eq!(status, 200);
+    assert!(map.contains(r#"data-marks="2""#), "{map}");
+    let own_cabinet = t.sim.cabinet_id(0);
+    assert!(map.contains(&format!(r#"href="/console/map?cabinet={own_cabinet}""#)));
+    assert_eq!(map.matches(r#"data-state="alarm""#).count(), 1, "{map}");
+    let (_, zoom) = get(&t, &north, &format!("/console/map?cabinet={own_cabinet}")).await;
+    assert!(
+        zoom.contains(&format!(r#"href="/console/lamps/{OWN_LAMP}""#)),
+        "{zoom}"
+    );
+    assert_eq!(zoom.matches(r#"data-state="alarm""#).count(), 1, "{zoom}");
+    let (_, only) = get(&t, &north, "/console/map?state=alarm").await;
+    assert!(only.contains(r#"data-marks="1""#), "{only}");
+    let other_cabinet = t.sim.cabinet_id(1);
+    assert_eq!(
+        get(&t, &north, &format!("/console/map?cabinet={other_cabinet}"))
+            .await
+            .0,
+        404
+    );
     t.stop().await;
 }
 
@@ -508,6 +532,9 @@ async fn browser_acknowledges_an_alarm_and_pages_update_live() {
     );
     b.wait_for("tr[data-state=acknowledged]").await;
     b.screenshot("alarms").await;
+    b.goto("/console/map").await;
+    b.wait_for("svg.map circle").await;
+    b.screenshot("map").await;
 
     // The lamp page follows the lamp: a command from elsewhere (the API)
     // shows on the open page without a reload.
