@@ -39,6 +39,7 @@ pub(super) fn page(lang: Language, title: T, who: Option<&Person>, body: Markup)
                                 a href="/console/alarms" { (T::Alarms.get(lang)) }
                                 a href="/console/schedules" { (T::Schedules.get(lang)) }
                                 a href="/console/reports" { (T::Reports.get(lang)) }
+                                @if is_user_admin(who) { a href="/console/admin/users" { (T::Users.get(lang)) } }
                             }
                         }
                         span.spacer {}
@@ -124,4 +125,11 @@ pub(super) fn online_text(lang: Language, online: Option<bool>) -> &'static str 
 
 pub(super) fn num(v: Option<f64>, places: usize) -> String {
     v.map_or_else(|| "—".into(), |v| format!("{v:.places$}"))
+}
+
+/// Whether the navigation shows the users page: city-wide admins only.
+fn is_user_admin(who: Option<&Person>) -> bool {
+    who.is_some_and(|p| {
+        p.principal.role == crate::auth::Role::Admin && p.principal.district.is_none()
+    })
 }

@@ -15,6 +15,7 @@
 //! pages' Content-Security-Policy admits only our own script and style
 //! files (no inline script), which are embedded in the binary.
 
+mod admin;
 mod alarms;
 mod cabinets;
 mod chart;
@@ -118,6 +119,8 @@ pub fn router(app: AppState, console: Arc<Console>) -> Router {
             post(cabinets::circuit_command),
         )
         .route("/console/map", get(map::map))
+        .route("/console/admin/users", get(admin::users).post(admin::add))
+        .route("/console/admin/users/remove", post(admin::remove))
         .route("/console/alarms", get(alarms::list))
         .route("/console/alarms/{id}/ack", post(alarms::acknowledge))
         .route("/console/schedules", get(schedules::schedules))

@@ -642,3 +642,99 @@ async fn cabinet_page_switches_a_circuit_within_the_district() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_adds_and_removes_a_user_from_the_page() {
+    let t = console_city(|_| {}).await;
+    let admin = login(&t, "admin", PASSWORD).await.unwrap();
+    let north = login(&t, "north", PASSWORD).await.unwrap();
+    // Only a city-wide admin manages people.
+    assert_eq!(get(&t, &north, "/console/admin/users").await.0, 403);
+    let (status, page) = get(&t, &admin, "/console/admin/users").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"data-user="north""#));
+    let token = csrf(&page);
+    let add = |name: &'static str, district: &'static str, password: &'static str| {
+        [
+            ("csrf", token.clone()),
+            ("name", name.to_string()),
+            ("role", "operator".to_string()),
+            ("district", district.to_string()),
+            ("password", password.to_string()),
+        ]
+    };
+    let form = |f: [(&'static str, String); 5]| f.map(|(k, v)| (k, v));
+    let send = |f: [(&'static str, String); 5]| {
+        let (t, admin) = (&t, admin.clone());
+        async move {
+            http()
+                .post(format!("{}/console/admin/users", t.base))
+                .header("cookie", admin)
+                .form(&f)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // A short password, an unknown district, a bad name: refused.
+    assert_eq!(send(form(add("li.wei", "D02", "short"))).await, 400);
+    assert_eq!(
+        send(form(add("li.wei", "D09", "long enough pw"))).await,
+        400
+    );
+    assert_eq!(
+        send(form(add("li wei", "D02", "long enough pw"))).await,
+        400
+    );
+    assert_eq!(
+        send(form(add("li.wei", "D02", "long enough pw"))).await,
+        303
+    );
+    // The new user logs in at once, scoped to D02.
+    let li = login(&t, "li.wei", "long enough pw")
+        .await
+        .expect("the added user logs in");
+    let (_, lamps) = get(&t, &li, "/console/lamps").await;
+    assert!(
+        lamps.contains("LX-0002-") && !lamps.contains("LX-0001-"),
+        "{lamps}"
+    );
+    // Removed: the session ends and the login is refused.
+    assert_eq!(
+        post(
+            &t,
+            &admin,
+            "/console/admin/users/remove",
+            &[("csrf", &token), ("name", "li.wei")]
+        )
+        .await,
+        303
+    );
+    assert_eq!(get(&t, &li, "/console/").await.0, 303, "the session ended");
+    assert_eq!(login(&t, "li.wei", "long enough pw").await, Err(401));
+    // An admin does not remove themself; north cannot remove anyone.
+    assert_eq!(
+        post(
+            &t,
+            &admin,
+            "/console/admin/users/remove",
+            &[("csrf", &token), ("name", "admin")]
+        )
+        .await,
+        400
+    );
+    let nt = csrf(&get(&t, &north, "/console/").await.1);
+    assert_eq!(
+        post(
+            &t,
+            &north,
+            "/console/admin/users/remove",
+            &[("csrf", &nt), ("name", "watcher")]
+        )
+        .await,
+        403
+    );
+    t.stop().await;
+}
