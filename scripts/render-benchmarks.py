@@ -90,6 +90,26 @@ Caveat: ours is poll-only (no MQTT) unless the MQTT column above says otherwise;
 peer's figure is what reached the broker.
 """)
 
+# End to end (issue 18, goal 1): one lamp-bench JSON per sink pair, each
+# with the raw client in the same run (argv[3:], written by bench.sh).
+e2e = [json.load(open(p)) for p in sys.argv[3:]]
+if e2e:
+    print("""## End to end: store and MQTT on
+
+Each row is one `lamp-bench` run (gateway and the raw client in the same run, medians over
+its runs) with the store and MQTT on; the bars are issue 18's (≥ 0.6 of raw, ≤ 12 µs CPU
+per lamp sample, peak RSS ≤ 200 MiB).
+
+| store | MQTT | lamps/s gateway / raw | **gateway / raw** | µs CPU per lamp sample (gateway / raw) | peak RSS MiB | samples stored / polled before stop | bars |
+|---|---|---|---|---|---|---|---|""")
+    for e in e2e:
+        eg, er, eb = e["gateway"], e["raw"], e.get("end_to_end_bars") or {}
+        met = ", ".join(f"{k}: {yes(v)}" for k, v in eb.items()) or "—"
+        print(f"| {e['store']} | {e['mqtt']} | {f(eg['lamps_per_second'],0)} / {f(er['lamps_per_second'],0)} | "
+              f"**{f(e['gateway_vs_raw']['lamps_per_second'],2)}** | {f(eg['cpu_us_per_lamp_sample'],1)} / {f(er['cpu_us_per_lamp_sample'],1)} | "
+              f"{f(eg['peak_rss_mib'],1)} | {f(eg.get('samples_stored'),0)} / {f(eg.get('lamp_samples_polled_before_stop'),0)} | {met} |")
+    print()
+
 print("""## How to run
 
 ```sh

@@ -442,6 +442,16 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         "cpu_at_most_20us_per_lamp_sample": num(&g, "cpu_us_per_lamp_sample").map(|x| x <= 20.0),
         "peak_rss_at_most_200_mib": num(&g, "peak_rss_mib").map(|x| x <= 200.0),
     });
+    // Issue 18, goal 1: with the store and MQTT on, the same run against the
+    // raw client; only where both sinks ran (poll only is measured above).
+    let end_to_end = (knows_store && knows_mqtt && store != Store::None && mqtt != Mqtt::None)
+        .then(|| {
+            json!({
+                "rate_at_least_60pct_of_raw": gateway_vs_raw["lamps_per_second"].as_f64().map(|x| x >= 0.6),
+                "cpu_at_most_12us_per_lamp_sample": num(&g, "cpu_us_per_lamp_sample").map(|x| x <= 12.0),
+                "peak_rss_at_most_200_mib": num(&g, "peak_rss_mib").map(|x| x <= 200.0),
+            })
+        });
     let out = json!({
         "lamps": lamps,
         "endpoints": args.endpoints,
@@ -458,6 +468,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         "raw": r,
         "gateway_vs_raw": gateway_vs_raw,
         "bars": bars,
+        "end_to_end_bars": end_to_end,
         "runs": runs,
         "machine": machine,
         "versions": {

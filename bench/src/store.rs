@@ -213,7 +213,7 @@ fn rows_for_baseline(n: usize, lamps: usize) -> Vec<LampRow> {
             let r = reading(i, k / lamps);
             LampRow {
                 time_us: t0 + (k / lamps) as i64 * 10_000_000,
-                lamp_id: format!("BASE-{i}"),
+                lamp_id: format!("BASE-{i}").into(),
                 district: "D01".into(),
                 on: r.on,
                 dim_level: r.dim_level,
@@ -239,8 +239,8 @@ const BASE_SQL: &str = "INSERT INTO lamp_samples (time, lamp_id, district, is_on
 macro_rules! bind_row {
     ($q:expr, $r:expr, $t:expr) => {
         $q.bind($t)
-            .bind(&$r.lamp_id)
-            .bind(&$r.district)
+            .bind(&*$r.lamp_id)
+            .bind(&*$r.district)
             .bind($r.on)
             .bind($r.dim_level)
             .bind($r.voltage_v)

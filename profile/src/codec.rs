@@ -49,8 +49,27 @@ pub fn decode(field: &Field, words: &[u16]) -> f64 {
 }
 
 /// Decimals in the shortest form of `step` (0.1 → 1, 0.25 → 2, 10 → 0).
+/// Remembered per step: printing the step is an allocation and a float
+/// print, and a decode asks for every value of every sample (nine a lamp)
+/// while profiles have a handful of scales.
 fn decimals(step: f64) -> i32 {
-    decimals_of(&step.abs().to_string())
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<(u64, i32)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let bits = step.to_bits();
+    SEEN.with(|seen| {
+        if let Some(&(_, d)) = seen.borrow().iter().find(|(b, _)| *b == bits) {
+            return d;
+        }
+        let d = decimals_of(&step.abs().to_string());
+        let mut seen = seen.borrow_mut();
+        // Bounded: a profile set with more scales than this prints the rest.
+        if seen.len() < 32 {
+            seen.push((bits, d));
+        }
+        d
+    })
 }
 
 /// Digits after the point in a decimal number as Rust prints it (never in
@@ -93,5 +112,20 @@ pub fn encode(field: &Field, value: f64) -> Vec<u16> {
         )
         .to_vec(),
         ValueType::F32 => split((raw as f32).to_bits(), field.word_order).to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod remembered {
+    use super::{decimals, decimals_of};
+
+    /// The remembered count is the printed one, first time and after.
+    #[test]
+    fn decimals_are_those_of_the_printed_step_every_time() {
+        for step in [1.0, 0.1, 0.01, 0.001, 0.25, 10.0, -0.5, 1e-7, 0.3 * 3.0] {
+            let printed = decimals_of(&f64::abs(step).to_string());
+            assert_eq!(decimals(step), printed, "{step}");
+            assert_eq!(decimals(step), printed, "{step}, remembered");
+        }
     }
 }

@@ -186,6 +186,7 @@ pub fn start(
         outbox,
         topics: topics.clone(),
         control: control.clone(),
+        buf: Vec::new(),
     };
     let alarm_sink = alarms::start(inbox.clone(), topics.clone(), gateway_id, alarms, cancel);
     if let Some(control) = &control {

@@ -185,6 +185,25 @@ pub fn slc_fault_names(flags: u16) -> Vec<String> {
         .collect()
 }
 
+/// The set fault bits' names as a JSON array, exactly as
+/// [`slc_fault_names`] gives them, written without a `String` per name.
+struct FaultNames(u16);
+
+impl Serialize for FaultNames {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let flags = self.0;
+        let mut seq = s.serialize_seq(Some(flags.count_ones() as usize))?;
+        for b in (0..16).filter(|b| flags & (1 << b) != 0) {
+            match SLC_FAULTS.iter().find(|(m, _)| *m == 1 << b) {
+                Some((_, name)) => seq.serialize_element(name)?,
+                None => seq.serialize_element(&format_args!("bit{b}"))?,
+            }
+        }
+        seq.end()
+    }
+}
+
 #[derive(Serialize)]
 struct LampState<'a> {
     lamp_id: &'a str,
@@ -207,12 +226,26 @@ struct LampState<'a> {
     energy_kwh: Option<f64>,
     burning_hours: Option<f64>,
     fault_flags: Option<u16>,
-    faults: Vec<String>,
+    faults: FaultNames,
     lamp_failure: Option<bool>,
     last_error: Option<&'a FailReason>,
 }
 
 pub fn lamp_state(lamp: &Lamp, cabinet: &Cabinet, live: &DeviceLive<SlcReading>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    write_lamp_state(&mut buf, lamp, cabinet, live);
+    buf
+}
+
+/// [`lamp_state`] into `buf` (cleared first): the publisher renders every
+/// state into one buffer it keeps, so a payload costs one allocation of its
+/// final size (the copy rumqttc owns) instead of a buffer grown step by step.
+pub fn write_lamp_state(
+    buf: &mut Vec<u8>,
+    lamp: &Lamp,
+    cabinet: &Cabinet,
+    live: &DeviceLive<SlcReading>,
+) {
     let r = live.reading.as_ref();
     let state = LampState {
         lamp_id: &lamp.id,
@@ -233,13 +266,12 @@ pub fn lamp_state(lamp: &Lamp, cabinet: &Cabinet, live: &DeviceLive<SlcReading>)
         energy_kwh: r.and_then(|r| r.energy_kwh),
         burning_hours: r.and_then(|r| r.burning_hours),
         fault_flags: r.map(|r| r.fault_flags),
-        faults: r
-            .map(|r| slc_fault_names(r.fault_flags))
-            .unwrap_or_default(),
+        faults: FaultNames(r.map_or(0, |r| r.fault_flags)),
         lamp_failure: r.map(SlcReading::lamp_failure),
         last_error: live.last_error.as_ref(),
     };
-    serde_json::to_vec(&state).expect("plain struct serialises")
+    buf.clear();
+    serde_json::to_writer(&mut *buf, &state).expect("plain struct serialises");
 }
 
 #[derive(Serialize)]
@@ -262,6 +294,13 @@ struct RtuState<'a> {
 }
 
 pub fn rtu_state(cabinet: &Cabinet, live: &DeviceLive<RtuReading>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    write_rtu_state(&mut buf, cabinet, live);
+    buf
+}
+
+/// [`rtu_state`] into `buf` (cleared first), as [`write_lamp_state`].
+pub fn write_rtu_state(buf: &mut Vec<u8>, cabinet: &Cabinet, live: &DeviceLive<RtuReading>) {
     let r = live.reading.as_ref();
     let state = RtuState {
         rtu_id: cabinet.rtu.as_ref().map_or("", |r| r.id.as_str()),
@@ -280,7 +319,8 @@ pub fn rtu_state(cabinet: &Cabinet, live: &DeviceLive<RtuReading>) -> Vec<u8> {
         leakage_alarm: r.map(|r| r.leakage_alarm),
         last_error: live.last_error.as_ref(),
     };
-    serde_json::to_vec(&state).expect("plain struct serialises")
+    buf.clear();
+    serde_json::to_writer(&mut *buf, &state).expect("plain struct serialises");
 }
 
 /// What happened to a device.
@@ -385,6 +425,17 @@ mod tests {
         assert!(!valid_topic_name(""));
         assert!(!valid_topic_name(&"x".repeat(65_536)));
         assert!(valid_topic_name(&"x".repeat(65_535)));
+    }
+
+    #[test]
+    fn the_payloads_fault_array_is_the_names_list() {
+        for flags in [0u16, 1, 2 | 8, 0x20, 0xffff, 0x8001] {
+            assert_eq!(
+                serde_json::to_string(&FaultNames(flags)).unwrap(),
+                serde_json::to_string(&slc_fault_names(flags)).unwrap(),
+                "{flags:#x}"
+            );
+        }
     }
 
     #[test]

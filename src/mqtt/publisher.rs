@@ -53,6 +53,9 @@ pub struct Publisher {
     pub topics: Topics,
     /// Carries out `.../set` commands; `None` subscribes to nothing.
     pub control: Option<Arc<Control>>,
+    /// Every state payload is rendered here first (`payload::write_*`),
+    /// then copied out at its final size.
+    pub buf: Vec<u8>,
 }
 
 struct Link {
@@ -363,9 +366,10 @@ impl Publisher {
                         continue;
                     };
                     self.tracker.record_lamp(i, &live.lamps[i]);
+                    payload::write_lamp_state(&mut self.buf, lamp, cabinet, &live.lamps[i]);
                     (
                         self.topics.lamp_state(&cabinet.district, &lamp.id),
-                        payload::lamp_state(lamp, cabinet, &live.lamps[i]),
+                        self.buf.as_slice().to_vec(),
                     )
                 }
                 DeviceKey::Rtu(i) => {
@@ -373,9 +377,10 @@ impl Publisher {
                     let cabinet = &inv.cabinets[i];
                     let Some(rtu) = &cabinet.rtu else { continue };
                     self.tracker.record_rtu(i, &live.rtus[i]);
+                    payload::write_rtu_state(&mut self.buf, cabinet, &live.rtus[i]);
                     (
                         self.topics.rtu_state(&cabinet.district, &rtu.id),
-                        payload::rtu_state(cabinet, &live.rtus[i]),
+                        self.buf.as_slice().to_vec(),
                     )
                 }
             };

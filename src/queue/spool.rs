@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 // Recovery on open (torn tail, damaged lines set aside) lives apart.
 mod recover;
 
+/// The append buffer kept between appends at most (bytes): a store batch
+/// of a hundred lamps is ~10 KB; a rare huge append is not kept.
+const KEEP_BUF: usize = 1 << 20;
+
 /// What a spool can hold. The weight is what the owner counts the spool in
 /// (rows of a store batch); one per record unless the type says otherwise.
 pub trait Record: Serialize + DeserializeOwned {
@@ -123,6 +127,10 @@ pub struct Spool<T> {
     /// An append failed and its bytes could not be cut off yet: the next
     /// append cuts them first, so no line is ever written behind a torn one.
     torn: bool,
+    /// The bytes of one append, kept between appends so that an append
+    /// (one per batch, on the state task) does not grow a new buffer from
+    /// nothing each time; cut back when one append was unusually large.
+    buf: Vec<u8>,
     /// Tests: the next append writes this many bytes, then fails as a full
     /// disk does (a short write, then `ENOSPC`).
     #[cfg(test)]
@@ -165,6 +173,7 @@ impl<T: Record> Spool<T> {
             appended: Tally::default(),
             committed: Tally::default(),
             torn: false,
+            buf: Vec::new(),
             #[cfg(test)]
             fail_after: None,
             records: PhantomData,
@@ -225,7 +234,8 @@ impl<T: Record> Spool<T> {
     where
         T: 'a,
     {
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
         let mut tally = self.appended;
         let mut marks = Vec::new();
         for r in records {
@@ -238,15 +248,26 @@ impl<T: Record> Spool<T> {
                 tally,
             });
         }
+        let written = self.write_append(&buf);
+        if buf.capacity() <= KEEP_BUF {
+            self.buf = buf;
+        }
+        written?;
+        self.appended = tally;
+        Ok(marks)
+    }
+
+    /// Writes one append's bytes (invariants 1 and 7).
+    fn write_append(&mut self, buf: &[u8]) -> Result<(), SpoolError> {
         if buf.is_empty() {
-            return Ok(marks);
+            return Ok(());
         }
         if self.torn {
             self.file.set_len(self.len).map_err(|e| self.io(e))?;
             self.torn = false;
         }
         // One write per call, so a kill leaves at most one torn line.
-        if let Err(e) = self.write(&buf) {
+        if let Err(e) = self.write(buf) {
             // A full disk takes part of the write: cut back to the last whole
             // line, or the next append would be glued to the torn one. If
             // even that fails, the next append tries again before writing.
@@ -256,8 +277,7 @@ impl<T: Record> Spool<T> {
             return Err(self.io(e));
         }
         self.len += buf.len() as u64;
-        self.appended = tally;
-        Ok(marks)
+        Ok(())
     }
 
     fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {

@@ -416,7 +416,12 @@ impl LiveState {
     pub fn apply_uncounted(&self, outcome: PollOutcome, keep_samples: bool) -> (Applied, Counts) {
         let mut counts = Counts::default();
         let mut transitions = Vec::new();
-        let mut samples = Vec::new();
+        // Sized once: a batch is every device of the endpoint's class.
+        let mut samples = Vec::with_capacity(if keep_samples {
+            outcome.results.len()
+        } else {
+            0
+        });
         let mut guard = self.inner.write();
         let inner = &mut *guard;
         let at = outcome.at;

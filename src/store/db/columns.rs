@@ -11,8 +11,8 @@ macro_rules! lamp_sample_columns {
     ($emit:ident!($($args:tt)*)) => {
         $emit!(($($args)*) "lamp_samples", $crate::store::ingest::rows::LampRow,
             time "timestamptz" |r| $crate::store::db::StoreTime::from_micros(r.time_us),
-            lamp_id "text" |r| r.lamp_id.as_str(),
-            district "text" |r| r.district.as_str(),
+            lamp_id "text" |r| &*r.lamp_id,
+            district "text" |r| &*r.district,
             is_on "bool" |r| r.on,
             dim_level "float8" |r| r.dim_level,
             voltage_v "float8" |r| r.voltage_v,
@@ -33,8 +33,8 @@ macro_rules! rtu_sample_columns {
     ($emit:ident!($($args:tt)*)) => {
         $emit!(($($args)*) "rtu_samples", $crate::store::ingest::rows::RtuRow,
             time "timestamptz" |r| $crate::store::db::StoreTime::from_micros(r.time_us),
-            rtu_id "text" |r| r.rtu_id.as_str(),
-            district "text" |r| r.district.as_str(),
+            rtu_id "text" |r| &*r.rtu_id,
+            district "text" |r| &*r.district,
             circuits "int2" |r| r.circuits,
             contactors "int4" |r| r.contactors,
             voltage_a_v "float8" |r| r.voltage_v[0],

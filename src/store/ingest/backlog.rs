@@ -785,6 +785,41 @@ mod tests {
         assert_eq!(spool_records(dir.path()), [19, 20]);
     }
 
+    /// A spool left by a version that wrote rows as JSON objects (and its
+    /// offset past a consumed first line) replays after an upgrade: the
+    /// waiting records, in order, as the same rows, then new batches
+    /// (spooled in the array encoding) behind them.
+    #[test]
+    fn an_old_spool_file_replays_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let consumed = r#"{"transitions":[{"time_us":1,"device_kind":"slc","device_id":"S0","district":"D01","online":true,"reason":null,"detail":null}]}"#;
+        let waiting = r#"{"lamps":[{"time_us":2,"lamp_id":"LX-1","district":"D01","on":true,"dim_level":100.0,"voltage_v":230.5,"current_a":0.4,"power_w":92.0,"power_factor":0.98,"energy_kwh":12.5,"burning_hours":100.0,"fault_flags":0,"commanded":null,"should_be_lit":true,"lit":true}],"rtus":[{"time_us":2,"rtu_id":"RTU-1","district":"D01","circuits":2,"contactors":3,"voltage_v":[230.0,null,null],"current_a":[1.0,null,null],"active_power_w":200.0,"energy_kwh":5.0,"door_alarm":false,"leakage_alarm":false}],"transitions":[{"time_us":2,"device_kind":"slc","device_id":"S1","district":"D01","online":false,"reason":"timeout","detail":null}]}"#;
+        std::fs::write(
+            dir.path().join("spool.jsonl"),
+            format!("{consumed}\n{waiting}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("spool.offset"),
+            format!("{:020}", consumed.len() + 1),
+        )
+        .unwrap();
+        let mut b = Backlog::new(Spool::open(dir.path()).unwrap(), 100, 100);
+        assert_eq!(b.spooled_rows(), 3);
+        b.push(batch(3, 1)).unwrap();
+        let c = b.take(100).unwrap().unwrap();
+        assert!(c.from_spool());
+        assert_eq!(c.batch.lamps.len(), 1);
+        let l = &c.batch.lamps[0];
+        assert_eq!((l.time_us, &*l.lamp_id, &*l.district), (2, "LX-1", "D01"));
+        assert_eq!((l.voltage_v, l.commanded, l.lit), (Some(230.5), None, true));
+        assert_eq!(&*c.batch.rtus[0].rtu_id, "RTU-1");
+        assert_eq!(c.batch.rtus[0].voltage_v, [Some(230.0), None, None]);
+        assert_eq!(times(&c), vec![2, 3], "the old record, then the new one");
+        b.written(c).unwrap();
+        assert!(b.is_empty());
+    }
+
     fn fs_len(dir: &Path) -> u64 {
         std::fs::metadata(dir.join("spool.jsonl")).unwrap().len()
     }

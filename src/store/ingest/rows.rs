@@ -2,6 +2,17 @@
 //! the state's applied batches. Times are whole microseconds since the Unix
 //! epoch (UTC), the precision both databases keep, so a value read back equals
 //! the one written and a replayed row has the same key as the first copy.
+//!
+//! Sample rows share their id and district text with the [`Naming`] they
+//! were made from (`Arc<str>`): a row costs no allocation of its own, and
+//! the rows waiting in memory hold no copies of the same few strings.
+//!
+//! Spool encoding: a sample row is written as a JSON array of its fields in
+//! declared order (no field names: a third of the bytes to write and parse
+//! on the state task); the derived `Deserialize` reads that array and also
+//! the object form of spool lines written before, so an old spool replays
+//! as it is. A field is only ever added at the end, with `#[serde(default)]`,
+//! so an older, shorter array still reads.
 
 use crate::alarm::Alarm;
 use crate::control::{Action, Command};
@@ -13,11 +24,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct LampRow {
     pub time_us: i64,
-    pub lamp_id: String,
-    pub district: String,
+    #[serde(deserialize_with = "shared_text")]
+    pub lamp_id: Arc<str>,
+    #[serde(deserialize_with = "shared_text")]
+    pub district: Arc<str>,
     pub on: bool,
     pub dim_level: f64,
     pub voltage_v: Option<f64>,
@@ -37,11 +50,13 @@ pub struct LampRow {
     pub lit: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RtuRow {
     pub time_us: i64,
-    pub rtu_id: String,
-    pub district: String,
+    #[serde(deserialize_with = "shared_text")]
+    pub rtu_id: Arc<str>,
+    #[serde(deserialize_with = "shared_text")]
+    pub district: Arc<str>,
     pub circuits: i16,
     /// Bit n-1 set: the contactor of circuit n is closed.
     pub contactors: i32,
@@ -52,6 +67,99 @@ pub struct RtuRow {
     pub door_alarm: bool,
     pub leakage_alarm: bool,
 }
+
+/// Serialises a row as the array of its fields, in declared order (the
+/// spool encoding in the module doc; the derived `Deserialize` reads it).
+macro_rules! serialize_as_array {
+    ($row:ty, $($field:ident),+ $(,)?) => {
+        impl Serialize for $row {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeTuple;
+                let mut t = s.serialize_tuple([$(stringify!($field)),+].len())?;
+                $(t.serialize_element(Plain::of(&self.$field))?;)+
+                t.end()
+            }
+        }
+    };
+}
+
+/// A field as it is spooled: an `Arc<str>` as its text (serde's own impl
+/// for `Arc` needs its `rc` feature, which would rebuild every crate on
+/// serde for two fields).
+trait Plain {
+    type Out: Serialize + ?Sized;
+    fn of(&self) -> &Self::Out;
+}
+
+impl Plain for Arc<str> {
+    type Out = str;
+    fn of(&self) -> &str {
+        self
+    }
+}
+
+macro_rules! plain_as_is {
+    ($($t:ty),+) => {$(
+        impl Plain for $t {
+            type Out = $t;
+            fn of(&self) -> &$t {
+                self
+            }
+        }
+    )+};
+}
+
+plain_as_is!(
+    i64,
+    i32,
+    i16,
+    bool,
+    f64,
+    Option<f64>,
+    Option<bool>,
+    [Option<f64>; 3]
+);
+
+/// Reads a spooled id or district into its own `Arc<str>` (a replay; rows
+/// made on the state task share [`Naming`]'s).
+fn shared_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    let s: std::borrow::Cow<'de, str> = Deserialize::deserialize(d)?;
+    Ok(Arc::from(s.as_ref()))
+}
+
+serialize_as_array!(
+    LampRow,
+    time_us,
+    lamp_id,
+    district,
+    on,
+    dim_level,
+    voltage_v,
+    current_a,
+    power_w,
+    power_factor,
+    energy_kwh,
+    burning_hours,
+    fault_flags,
+    commanded,
+    should_be_lit,
+    lit,
+);
+
+serialize_as_array!(
+    RtuRow,
+    time_us,
+    rtu_id,
+    district,
+    circuits,
+    contactors,
+    voltage_v,
+    current_a,
+    active_power_w,
+    energy_kwh,
+    door_alarm,
+    leakage_alarm,
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransitionRow {
@@ -298,34 +406,47 @@ fn detail(reason: &FailReason) -> Option<String> {
 }
 
 /// Ids and districts by device position, looked up once so that turning a
-/// batch into rows costs a clone per id rather than a map lookup.
+/// batch into rows costs a reference count per id rather than a map lookup
+/// or an allocation. Each district's text is one `Arc` shared by all its
+/// devices.
 pub struct Naming {
-    lamp_ids: Vec<String>,
-    lamp_districts: Vec<String>,
-    rtu_ids: Vec<String>,
-    rtu_districts: Vec<String>,
+    lamp_ids: Vec<Arc<str>>,
+    lamp_districts: Vec<Arc<str>>,
+    rtu_ids: Vec<Arc<str>>,
+    rtu_districts: Vec<Arc<str>>,
 }
 
 impl Naming {
     pub fn new(inv: &Inventory) -> Self {
+        fn intern<'a>(
+            seen: &mut std::collections::HashMap<&'a str, Arc<str>>,
+            d: &'a str,
+        ) -> Arc<str> {
+            seen.entry(d).or_insert_with(|| Arc::from(d)).clone()
+        }
+        let mut seen = std::collections::HashMap::new();
+        let cabinet_districts: Vec<Arc<str>> = inv
+            .cabinets
+            .iter()
+            .map(|c| intern(&mut seen, &c.district))
+            .collect();
         let lamp_districts = inv
             .lamps
             .iter()
             .map(|l| {
-                inv.cabinet(&l.cabinet)
-                    .map(|c| c.district.clone())
-                    .unwrap_or_default()
+                inv.cabinet_position(&l.cabinet)
+                    .map_or_else(|| intern(&mut seen, ""), |i| cabinet_districts[i].clone())
             })
             .collect();
         Self {
-            lamp_ids: inv.lamps.iter().map(|l| l.id.clone()).collect(),
+            lamp_ids: inv.lamps.iter().map(|l| Arc::from(l.id.as_str())).collect(),
             lamp_districts,
             rtu_ids: inv
                 .cabinets
                 .iter()
-                .map(|c| c.rtu.as_ref().map(|r| r.id.clone()).unwrap_or_default())
+                .map(|c| Arc::from(c.rtu.as_ref().map_or("", |r| r.id.as_str())))
                 .collect(),
-            rtu_districts: inv.cabinets.iter().map(|c| c.district.clone()).collect(),
+            rtu_districts: cabinet_districts,
         }
     }
 
@@ -453,6 +574,113 @@ mod tests {
         );
         // Not rolled up: no sample time.
         assert_eq!(chunk.min_time_us(), None);
+    }
+
+    /// A spool line as this version writes it: sample rows as arrays of
+    /// their fields.
+    fn lamp(on: bool) -> LampRow {
+        LampRow {
+            time_us: 1_764_770_000_123_456,
+            lamp_id: "LX-0001-001".into(),
+            district: "D01".into(),
+            on,
+            dim_level: 100.0,
+            voltage_v: Some(230.5),
+            current_a: None,
+            power_w: Some(98.25),
+            power_factor: Some(0.95),
+            energy_kwh: Some(1234.567),
+            burning_hours: None,
+            fault_flags: 9,
+            commanded: Some(true),
+            should_be_lit: true,
+            lit: on,
+        }
+    }
+
+    fn rtu() -> RtuRow {
+        RtuRow {
+            time_us: 1_764_770_000_123_456,
+            rtu_id: "RTU-0001".into(),
+            district: "D01".into(),
+            circuits: 4,
+            contactors: 0b1011,
+            voltage_v: [Some(231.0), None, Some(229.5)],
+            current_a: [Some(1.5), Some(0.0), None],
+            active_power_w: Some(812.0),
+            energy_kwh: None,
+            door_alarm: true,
+            leakage_alarm: false,
+        }
+    }
+
+    #[test]
+    fn sample_rows_are_spooled_as_arrays_and_read_back_equal() {
+        let b = Batch {
+            lamps: vec![lamp(true), lamp(false)],
+            rtus: vec![rtu()],
+            ..Batch::default()
+        };
+        let line = serde_json::to_string(&b).unwrap();
+        assert_eq!(
+            line,
+            r#"{"lamps":[[1764770000123456,"LX-0001-001","D01",true,100.0,230.5,null,98.25,0.95,1234.567,null,9,true,true,true],[1764770000123456,"LX-0001-001","D01",false,100.0,230.5,null,98.25,0.95,1234.567,null,9,true,true,false]],"rtus":[[1764770000123456,"RTU-0001","D01",4,11,[231.0,null,229.5],[1.5,0.0,null],812.0,null,true,false]]}"#
+        );
+        assert_eq!(serde_json::from_str::<Batch>(&line).unwrap(), b);
+    }
+
+    /// Spool lines written before the array encoding (rows as objects, by
+    /// field name; older still without the lighting fields) read as the
+    /// same rows: an old spool replays.
+    #[test]
+    fn a_spool_line_of_the_object_encoding_reads_as_the_same_rows() {
+        let old = r#"{"lamps":[{"time_us":1764770000123456,"lamp_id":"LX-0001-001","district":"D01","on":true,"dim_level":100.0,"voltage_v":230.5,"current_a":null,"power_w":98.25,"power_factor":0.95,"energy_kwh":1234.567,"burning_hours":null,"fault_flags":9,"commanded":true,"should_be_lit":true,"lit":true}],"rtus":[{"time_us":1764770000123456,"rtu_id":"RTU-0001","district":"D01","circuits":4,"contactors":11,"voltage_v":[231.0,null,229.5],"current_a":[1.5,0.0,null],"active_power_w":812.0,"energy_kwh":null,"door_alarm":true,"leakage_alarm":false}]}"#;
+        let b: Batch = serde_json::from_str(old).unwrap();
+        assert_eq!(b.lamps, [lamp(true)]);
+        assert_eq!(b.rtus, [rtu()]);
+        let older = r#"{"lamps":[{"time_us":1,"lamp_id":"L","district":"D","on":false,"dim_level":0.0,"voltage_v":null,"current_a":null,"power_w":null,"power_factor":null,"energy_kwh":null,"burning_hours":null,"fault_flags":0}]}"#;
+        let b: Batch = serde_json::from_str(older).unwrap();
+        assert_eq!(b.lamps[0].commanded, None);
+        assert!(!b.lamps[0].should_be_lit && !b.lamps[0].lit);
+    }
+
+    /// Rows made from one naming share its texts: no allocation per row.
+    #[test]
+    fn rows_share_the_namings_texts() {
+        let n = Naming {
+            lamp_ids: vec!["L1".into()],
+            lamp_districts: vec!["D01".into()],
+            rtu_ids: vec![],
+            rtu_districts: vec![],
+        };
+        let row = |at| {
+            n.batch(&Arc::new(Applied {
+                endpoint: 0,
+                class: crate::topology::PollClass::Slc,
+                at,
+                samples: vec![crate::state::Sample {
+                    key: DeviceKey::Lamp(0),
+                    reading: Reading::Slc(crate::state::SlcReading {
+                        on: true,
+                        dim_level: 100.0,
+                        voltage: None,
+                        current: None,
+                        power: None,
+                        power_factor: None,
+                        energy_kwh: None,
+                        burning_hours: None,
+                        fault_flags: 0,
+                    }),
+                    lamp: None,
+                }],
+                transitions: vec![],
+            }))
+            .lamps
+            .remove(0)
+        };
+        let (a, b) = (row(Utc::now()), row(Utc::now()));
+        assert!(Arc::ptr_eq(&a.lamp_id, &n.lamp_ids[0]));
+        assert!(Arc::ptr_eq(&a.district, &b.district));
     }
 
     #[test]
