@@ -38,7 +38,12 @@ pub(super) fn svg(title: &str, series: &[Series], axes: &Axes, empty: &str) -> S
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .chain(axes.x_ticks.iter().map(|t| t.0));
-    let (x0, x1) = xs.fold((i64::MAX, i64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    // No x at all (no points, no ticks): a unit frame, not i64::MIN − MAX.
+    let (x0, x1) = xs
+        .fold(None, |acc: Option<(i64, i64)>, x| {
+            Some(acc.map_or((x, x), |(a, b)| (a.min(x), b.max(x))))
+        })
+        .unwrap_or((0, 1));
     let ys: Vec<f64> = series
         .iter()
         .flat_map(|s| s.points.iter().filter_map(|p| p.1))
@@ -49,7 +54,7 @@ pub(super) fn svg(title: &str, series: &[Series], axes: &Axes, empty: &str) -> S
         let lo = ys.iter().copied().fold(0.0_f64, f64::min);
         (lo, if hi > lo { hi * 1.05 } else { lo + 1.0 })
     });
-    let span_x = (x1 - x0).max(1) as f64;
+    let span_x = x1.saturating_sub(x0).max(1) as f64;
     let span_y = if y1 > y0 { y1 - y0 } else { 1.0 };
     let px = |x: i64| LEFT + (x - x0) as f64 / span_x * (W - LEFT - RIGHT);
     let py = |y: f64| TOP + (1.0 - (y.clamp(y0, y1) - y0) / span_y) * (H - TOP - BOTTOM);
