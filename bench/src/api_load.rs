@@ -137,21 +137,12 @@ pub fn main(args: ApiLoadArgs) -> anyhow::Result<()> {
     let mut gw = Gateway::start(&binary, &config)?;
     gw.wait_ready(Duration::from_secs(180))?;
     let devices = (args.endpoints * (args.slcs + 1)) as f64;
-    let started = Instant::now();
-    loop {
-        let m = gw.metrics()?;
-        let online: f64 = ["lampgw_rtus_online", "lampgw_slcs_online"]
-            .iter()
-            .map(|n| get(&m, &format!("{n}{{scope=\"city\"}}")))
-            .sum();
-        if online >= devices {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            anyhow::bail!("{online} of {devices} devices online after 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    gw.wait_all_online(
+        devices,
+        Duration::from_millis(500),
+        Instant::now(),
+        Duration::from_secs(180),
+    )?;
     // Two cycles at the cadence, so the start-up burst is over.
     std::thread::sleep(Duration::from_secs(20));
 

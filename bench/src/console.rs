@@ -97,26 +97,12 @@ pub fn main(args: ConsoleArgs) -> anyhow::Result<()> {
     let mut gw = Gateway::start(&binary, &config)?;
     gw.wait_ready(Duration::from_secs(300))?;
     let devices = (args.endpoints * (args.slcs + 1)) as f64;
-    let started = Instant::now();
-    loop {
-        let m = gw.metrics()?;
-        let online: f64 = ["lampgw_rtus_online", "lampgw_slcs_online"]
-            .iter()
-            .map(|n| {
-                m.get(&format!("{n}{{scope=\"city\"}}"))
-                    .copied()
-                    .unwrap_or(0.0)
-            })
-            .sum();
-        if online >= devices {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(300),
-            "{online} of {devices} devices online after 300 s"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    gw.wait_all_online(
+        devices,
+        Duration::from_millis(500),
+        Instant::now(),
+        Duration::from_secs(300),
+    )?;
     let base = format!("http://{}", gw.api);
     let result = rt.block_on(measure(&args, &base, &gw, &sim));
     gw.stop(Duration::from_secs(30))?;

@@ -248,24 +248,13 @@ async fn city(binary: &Path, args: &FieldArgs, mode: Mode) -> anyhow::Result<Val
     let started = Instant::now();
     gw.wait_ready(Duration::from_secs(120))?;
     // Every RTU and SLC online.
-    let online_at = loop {
-        let m = gw.metrics()?;
-        let online: f64 = ["lampgw_rtus_online", "lampgw_slcs_online"]
-            .iter()
-            .map(|name| {
-                m.get(&format!("{name}{{scope=\"city\"}}"))
-                    .copied()
-                    .unwrap_or(0.0)
-            })
-            .sum();
-        if online >= devices {
-            break started.elapsed().as_secs_f64();
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            anyhow::bail!("{online} of {devices} devices online after 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    gw.wait_all_online(
+        devices,
+        Duration::from_millis(200),
+        started,
+        Duration::from_secs(180),
+    )?;
+    let online_at = started.elapsed().as_secs_f64();
     let pid = gw.pid();
     let m0 = gw.metrics()?;
     let cpu0 = procfs::cpu_seconds(pid).context("gateway CPU")?;

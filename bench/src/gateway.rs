@@ -111,6 +111,39 @@ impl Gateway {
         }
     }
 
+    /// Waits until `devices` RTUs and SLCs are online (the city's
+    /// `lampgw_rtus_online` + `lampgw_slcs_online`), reading `/metrics`
+    /// every `every`; an error once `limit` has passed since `started`.
+    pub fn wait_all_online(
+        &self,
+        devices: f64,
+        every: Duration,
+        started: Instant,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        loop {
+            let m = self.metrics()?;
+            let online: f64 = ["lampgw_rtus_online", "lampgw_slcs_online"]
+                .iter()
+                .map(|n| {
+                    m.get(&format!("{n}{{scope=\"city\"}}"))
+                        .copied()
+                        .unwrap_or(0.0)
+                })
+                .sum();
+            if online >= devices {
+                return Ok(());
+            }
+            if started.elapsed() > limit {
+                bail!(
+                    "{online} of {devices} devices online after {} s",
+                    limit.as_secs()
+                );
+            }
+            std::thread::sleep(every);
+        }
+    }
+
     pub fn metrics(&self) -> anyhow::Result<HashMap<String, f64>> {
         let (status, body) = http_get(self.api, "/metrics")?;
         if status != 200 {
