@@ -6,7 +6,7 @@
 //! end at their next page.
 
 use super::i18n::T;
-use super::layout::page;
+use super::layout::{district_options, page};
 use super::users::{check_name, hash_password, User, Users};
 use super::{ConsoleError, ConsoleState, Person};
 use crate::auth::Role;
@@ -87,7 +87,7 @@ pub(super) async fn users(
                     label { (T::District.get(lang))
                         select name="district" {
                             option value="" { (T::City.get(lang)) }
-                            @for d in &inv.districts { option value=(d.id) { (d.name) " · " (d.id) } }
+                            (district_options(&inv.districts.iter().collect::<Vec<_>>(), ""))
                         }
                     }
                     label { (T::Password.get(lang)) input type="password" name="password" required minlength="8" autocomplete="new-password"; }

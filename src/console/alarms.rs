@@ -4,10 +4,11 @@
 //! same district rule, the same checks.
 
 use super::i18n::{kind_texts, pick, state_texts, T};
-use super::layout::{encode, page};
+use super::layout::{district_options, encode, filter_params, flag, page, pager};
 use super::{ConsoleError, ConsoleState, Person};
 use crate::alarm::{AlarmKind, AlarmState, DeviceKind, Severity};
 use crate::api::{acknowledge_alarm, alarm_page, AlarmQuery};
+use crate::console::Language;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -36,34 +37,19 @@ pub(super) struct AlarmFilters {
 
 impl AlarmFilters {
     fn link(&self, page: usize) -> String {
-        let mut url = String::from("/console/alarms?");
-        for (k, v) in [
+        let params = filter_params(&[
             ("state", &self.state),
             ("severity", &self.severity),
             ("kind", &self.kind),
             ("district", &self.district),
             ("overdue", &self.overdue),
-        ] {
-            if !v.is_empty() {
-                url.push_str(&format!("{k}={}&", encode(v)));
-            }
-        }
-        url.push_str(&format!("page={page}"));
-        url
+        ]);
+        format!("/console/alarms?{params}page={page}")
     }
 
     fn query(&self) -> Result<AlarmQuery, ConsoleError> {
         let some = |v: &String| (!v.is_empty()).then(|| v.clone());
-        let overdue = match self.overdue.as_str() {
-            "" => None,
-            "true" => Some(true),
-            "false" => Some(false),
-            o => {
-                return Err(ConsoleError::BadRequest(format!(
-                    "overdue `{o}`: true or false"
-                )))
-            }
-        };
+        let overdue = flag("overdue", &self.overdue)?;
         Ok(AlarmQuery {
             state: some(&self.state),
             severity: some(&self.severity),
@@ -74,6 +60,32 @@ impl AlarmFilters {
             offset: Some(self.page * PAGE_ROWS),
             ..AlarmQuery::default()
         })
+    }
+}
+
+/// A device's open alarms as its page lists them (a lamp's, a cabinet's):
+/// severity, kind, device, state, raised; overdue ones marked.
+pub(super) fn open_alarms_section(
+    lang: Language,
+    tz: chrono_tz::Tz,
+    id: &str,
+    alarms: &[crate::alarm::Alarm],
+) -> maud::Markup {
+    html! {
+        @if !alarms.is_empty() {
+            section.scope id=(id) {
+                h2 { a href="/console/alarms" { (T::Alarms.get(lang)) } }
+                ul {
+                    @for a in alarms {
+                        li data-alarm=(a.id) class=[a.overdue.then_some("overdue")] {
+                            span class={ "badge " (a.severity.as_str()) } { (pick(lang, severity_texts(a.severity))) }
+                            " " (pick(lang, kind_texts(a.kind))) " · " (a.device_id) " · " (pick(lang, state_texts(a.state)))
+                            " · " (a.raised_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"))
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -145,9 +157,7 @@ pub(super) async fn list(
                 label { (T::District.get(lang))
                     select name="district" {
                         option value="" { (T::Any.get(lang)) }
-                        @for d in &districts {
-                            option value=(d.id) selected[d.id == f.district] { (d.name) " · " (d.id) }
-                        }
+                        (district_options(&districts, &f.district))
                     }
                 }
                 label { (T::Overdue.get(lang))
@@ -214,11 +224,7 @@ pub(super) async fn list(
                     }
                 }
             }
-            nav.pager {
-                @if f.page > 0 { a #prev href=(f.link(f.page - 1)) { (T::Previous.get(lang)) } }
-                span { (f.page + 1) " / " (pages) }
-                @if f.page + 1 < pages { a #next href=(f.link(f.page + 1)) { (T::Next.get(lang)) } }
-            }
+            (pager(lang, f.page, pages, |n| f.link(n)))
         },
     ))
 }

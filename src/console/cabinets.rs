@@ -3,9 +3,9 @@
 //! each circuit (the same `Control::submit` as
 //! `POST /api/v1/cabinets/{id}/circuits/{n}/commands`), and its open alarms.
 
-use super::i18n::{kind_texts, pick, state_texts, T};
+use super::i18n::T;
 use super::lamps::{progress, visible_command};
-use super::layout::{encode, num, page};
+use super::layout::{district_options, encode, filter_params, num, page, pager};
 use super::{ConsoleError, ConsoleState, Person};
 use crate::control::{Action, Selector, Source, Submission};
 use axum::extract::{Path, Query, State};
@@ -28,14 +28,8 @@ pub(super) struct CabinetQuery {
 
 impl CabinetQuery {
     fn link(&self, page: usize) -> String {
-        let mut url = String::from("/console/cabinets?");
-        for (k, v) in [("district", &self.district), ("q", &self.q)] {
-            if !v.is_empty() {
-                url.push_str(&format!("{k}={}&", encode(v)));
-            }
-        }
-        url.push_str(&format!("page={page}"));
-        url
+        let params = filter_params(&[("district", &self.district), ("q", &self.q)]);
+        format!("/console/cabinets?{params}page={page}")
     }
 }
 
@@ -114,9 +108,7 @@ pub(super) async fn cabinets(
                 label { (T::District.get(lang))
                     select name="district" {
                         option value="" { (T::Any.get(lang)) }
-                        @for d in &districts {
-                            option value=(d.id) selected[d.id == q.district] { (d.name) " · " (d.id) }
-                        }
+                        (district_options(&districts, &q.district))
                     }
                 }
                 label { (T::Search.get(lang)) input name="q" value=(q.q); }
@@ -148,11 +140,7 @@ pub(super) async fn cabinets(
                     }
                 }
             }
-            nav.pager {
-                @if q.page > 0 { a #prev href=(q.link(q.page - 1)) { (T::Previous.get(lang)) } }
-                span { (q.page + 1) " / " (pages) }
-                @if q.page + 1 < pages { a #next href=(q.link(q.page + 1)) { (T::Next.get(lang)) } }
-            }
+            (pager(lang, q.page, pages, |n| q.link(n)))
         },
     ))
 }
@@ -187,7 +175,8 @@ pub(super) async fn cabinet(
     {
         let g = s.app.live.read();
         for (l, lamp) in inv.lamps.iter().enumerate() {
-            if lamp.cabinet != c.id {
+            // The inventory's position index, not a text compare per lamp.
+            if inv.cabinet_of_lamp(l) != Some(i) {
                 continue;
             }
             if let Some(slot) = per_circuit.get_mut(usize::from(lamp.circuit).saturating_sub(1)) {
@@ -265,19 +254,7 @@ pub(super) async fn cabinet(
                     }
                 }
             }
-            @if !alarms.is_empty() {
-                section.scope #cabinet-alarms {
-                    h2 { a href="/console/alarms" { (T::Alarms.get(lang)) } }
-                    ul {
-                        @for a in &alarms {
-                            li data-alarm=(a.id) class=[a.overdue.then_some("overdue")] {
-                                span class={ "badge " (a.severity.as_str()) } { (pick(lang, super::alarms::severity_texts(a.severity))) }
-                                " " (pick(lang, kind_texts(a.kind))) " · " (a.device_id) " · " (pick(lang, state_texts(a.state)))
-                            }
-                        }
-                    }
-                }
-            }
+            (super::alarms::open_alarms_section(lang, s.app.time_zone, "cabinet-alarms", &alarms))
         },
     ))
 }

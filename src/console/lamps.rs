@@ -1,8 +1,8 @@
 //! The lamp list, a lamp's page with its controls, and a command's progress.
 
 use super::chart;
-use super::i18n::{kind_texts, pick, state_texts, T};
-use super::layout::{encode, num, online_text, page};
+use super::i18n::T;
+use super::layout::{district_options, encode, filter_params, flag, num, online_text, page, pager};
 use super::{ConsoleError, ConsoleState, Person};
 use crate::auth::Principal;
 use crate::console::Language;
@@ -48,8 +48,7 @@ pub(super) struct LampQuery {
 
 impl LampQuery {
     fn params(&self) -> String {
-        let mut url = String::new();
-        for (k, v) in [
+        filter_params(&[
             ("district", &self.district),
             ("cabinet", &self.cabinet),
             ("road", &self.road),
@@ -58,27 +57,11 @@ impl LampQuery {
             ("alarm", &self.alarm),
             ("q", &self.q),
             ("sort", &self.sort),
-        ] {
-            if !v.is_empty() {
-                url.push_str(&format!("{k}={}&", encode(v)));
-            }
-        }
-        url
+        ])
     }
 
     fn link(&self, page: usize) -> String {
         format!("/console/lamps?{}page={page}", self.params())
-    }
-}
-
-fn flag(name: &str, v: &str) -> Result<Option<bool>, ConsoleError> {
-    match v {
-        "" => Ok(None),
-        "true" => Ok(Some(true)),
-        "false" => Ok(Some(false)),
-        o => Err(ConsoleError::BadRequest(format!(
-            "{name} `{o}`: true or false"
-        ))),
     }
 }
 
@@ -226,9 +209,7 @@ pub(super) async fn lamps(
                 label { (T::District.get(lang))
                     select name="district" {
                         option value="" { (T::Any.get(lang)) }
-                        @for d in &districts {
-                            option value=(d.id) selected[d.id == q.district] { (d.name) " · " (d.id) }
-                        }
+                        (district_options(&districts, &q.district))
                     }
                 }
                 label { (T::Cabinet.get(lang)) input name="cabinet" value=(q.cabinet); }
@@ -281,11 +262,7 @@ pub(super) async fn lamps(
                     }
                 }
             }
-            nav.pager {
-                @if q.page > 0 { a #prev href=(q.link(q.page - 1)) { (T::Previous.get(lang)) } }
-                span { (q.page + 1) " / " (pages) }
-                @if q.page + 1 < pages { a #next href=(q.link(q.page + 1)) { (T::Next.get(lang)) } }
-            }
+            (pager(lang, q.page, pages, |n| q.link(n)))
         },
     )
     .into_response())
@@ -406,20 +383,7 @@ pub(super) async fn lamp(
                     dt { (label.get(lang)) } dd data-field=(format!("{label:?}")) { (value) }
                 }
             }
-            @if !alarms.is_empty() {
-                section.scope #lamp-alarms {
-                    h2 { a href="/console/alarms" { (T::Alarms.get(lang)) } }
-                    ul {
-                        @for a in &alarms {
-                            li data-alarm=(a.id) class=[a.overdue.then_some("overdue")] {
-                                span class={ "badge " (a.severity.as_str()) } { (pick(lang, super::alarms::severity_texts(a.severity))) }
-                                " " (pick(lang, kind_texts(a.kind))) " · " (pick(lang, state_texts(a.state)))
-                                " · " (a.raised_at.with_timezone(&s.app.time_zone).format("%Y-%m-%d %H:%M"))
-                            }
-                        }
-                    }
-                }
-            }
+            (super::alarms::open_alarms_section(lang, s.app.time_zone, "lamp-alarms", &alarms))
             section.scope.history {
                 h2 { (T::History.get(lang)) }
                 nav.spans {

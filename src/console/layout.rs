@@ -133,3 +133,54 @@ fn is_user_admin(who: Option<&Person>) -> bool {
         p.principal.role == crate::auth::Role::Admin && p.principal.district.is_none()
     })
 }
+
+/// A list page's query: the filters that are set, `key=value&` each, for
+/// its links (the pager's, an export's).
+pub(super) fn filter_params(pairs: &[(&str, &String)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}&", encode(v)))
+        .collect()
+}
+
+/// Previous / n of N / next under a paged list; `link` makes a page's URL.
+pub(super) fn pager(
+    lang: Language,
+    page: usize,
+    pages: usize,
+    link: impl Fn(usize) -> String,
+) -> Markup {
+    html! {
+        nav.pager {
+            @if page > 0 { a #prev href=(link(page - 1)) { (T::Previous.get(lang)) } }
+            span { (page + 1) " / " (pages) }
+            @if page + 1 < pages { a #next href=(link(page + 1)) { (T::Next.get(lang)) } }
+        }
+    }
+}
+
+/// The `<option>`s of a district select: each district the person sees,
+/// `selected` marked.
+pub(super) fn district_options(
+    districts: &[&crate::inventory::District],
+    selected: &str,
+) -> Markup {
+    html! {
+        @for d in districts {
+            option value=(d.id) selected[d.id == selected] { (d.name) " · " (d.id) }
+        }
+    }
+}
+
+/// A yes/no filter from a form: empty is no filter.
+pub(super) fn flag(name: &str, v: &str) -> Result<Option<bool>, super::ConsoleError> {
+    match v {
+        "" => Ok(None),
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        o => Err(super::ConsoleError::BadRequest(format!(
+            "{name} `{o}`: true or false"
+        ))),
+    }
+}

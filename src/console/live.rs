@@ -40,14 +40,13 @@ pub(super) struct Frame {
     pub alarms: HashMap<String, [usize; 3]>,
 }
 
-/// A severity's place in a frame's per-district counts: emergency,
-/// serious, ordinary.
+/// A severity's place in a frame's per-district counts: its place in
+/// `Severity::ALL` (emergency, serious, ordinary).
 pub(super) fn severity_slot(s: Severity) -> usize {
-    match s {
-        Severity::Emergency => 0,
-        Severity::Serious => 1,
-        Severity::Ordinary => 2,
-    }
+    Severity::ALL
+        .iter()
+        .position(|x| *x == s)
+        .expect("every severity is in Severity::ALL")
 }
 
 /// The shared frame's producer, started by the first listener.

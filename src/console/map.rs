@@ -9,7 +9,7 @@
 //! (off by the plan), `lit`.
 
 use super::i18n::T;
-use super::layout::{encode, page};
+use super::layout::{district_options, encode, page};
 use super::{ConsoleError, ConsoleState, Person};
 use crate::alarm::DeviceKind;
 use axum::extract::{Query, State};
@@ -229,7 +229,7 @@ pub(super) async fn map(
                     label { (T::District.get(lang))
                         select name="district" {
                             option value="" { (T::Any.get(lang)) }
-                            @for d in &districts { option value=(d.id) selected[d.id == q.district] { (d.name) " · " (d.id) } }
+                            (district_options(&districts, &q.district))
                         }
                     }
                 }

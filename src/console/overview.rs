@@ -3,6 +3,7 @@
 //! against the evaluation's class targets, active alarms by severity, the
 //! next switch points, and 30-day trends — live through `/console/events`.
 
+use super::alarms::severity_texts;
 use super::chart::{self, Axes, Series};
 use super::i18n::{pick, T};
 use super::layout::{page, pct, raw};
@@ -65,12 +66,6 @@ fn verdict(v: Option<f64>, target: Option<f64>) -> &'static str {
         _ => "",
     }
 }
-
-const SEVERITIES: [(Severity, T, &str); 3] = [
-    (Severity::Emergency, T::Emergency, "emergency"),
-    (Severity::Serious, T::Serious, "serious"),
-    (Severity::Ordinary, T::Ordinary, "ordinary"),
-];
 
 /// The scopes a person sees: the city (to a city-wide person) and each
 /// district of theirs, as (summary, display name).
@@ -173,9 +168,9 @@ pub(super) async fn overview(
                     }
                     div.alarms {
                         span.label { a href={ "/console/alarms" @if summary.scope != "city" { "?district=" (summary.scope) } } { (T::ActiveAlarms.get(lang)) } }
-                        @for ((_, label, key), n) in SEVERITIES.iter().zip(n) {
-                            span class={ "badge " (key) } data-severity=(key) data-count=(n) {
-                                (label.get(lang)) " " span.n { (n) }
+                        @for (sev, n) in Severity::ALL.iter().zip(n) {
+                            span class={ "badge " (sev.as_str()) } data-severity=(sev.as_str()) data-count=(n) {
+                                (pick(lang, severity_texts(*sev))) " " span.n { (n) }
                             }
                         }
                     }
@@ -297,7 +292,11 @@ pub(super) async fn events(State(s): State<ConsoleState>, who: Person) -> impl I
                 serde_json::json!({
                     "scope": summary.scope,
                     "figures": figures,
-                    "alarms": {"emergency": n[0], "serious": n[1], "ordinary": n[2]},
+                    "alarms": Severity::ALL
+                        .iter()
+                        .zip(n)
+                        .map(|(sev, n)| (sev.as_str().to_string(), serde_json::json!(n)))
+                        .collect::<serde_json::Map<_, _>>(),
                 })
             })
             .collect();

@@ -48,7 +48,7 @@ fn reports_page(s: &ConsoleState, who: &Person) -> Html<String> {
                     label { (T::District.get(lang))
                         select name="district" {
                             @if p.district.is_none() { option value="" { (T::City.get(lang)) } }
-                            @for d in &districts { option value=(d.id) { (d.name) " · " (d.id) } }
+                            (super::layout::district_options(&districts, ""))
                         }
                     }
                     label { (T::ReportLanguage.get(lang))

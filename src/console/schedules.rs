@@ -249,7 +249,7 @@ pub(super) async fn schedules(
                     label { (T::Date.get(lang)) input type="date" name="date" value=(date.format("%Y-%m-%d")); }
                     label { (T::District.get(lang))
                         select name="district" {
-                            @for d in &districts { option value=(d.id) selected[d.id == district] { (d.name) " · " (d.id) } }
+                            (super::layout::district_options(&districts, &district))
                         }
                     }
                     button type="submit" { (T::Filter.get(lang)) }
@@ -266,7 +266,7 @@ pub(super) async fn schedules(
                         label { (T::Scope.get(lang))
                             select name="district" {
                                 @if p.district.is_none() { option value="" { (T::City.get(lang)) } }
-                                @for d in &districts { option value=(d.id) selected[d.id == district] { (d.name) " · " (d.id) } }
+                                (super::layout::district_options(&districts, &district))
                             }
                         }
                         label { (T::From.get(lang)) input type="datetime-local" name="from" required value=(local_input(now_local.with_timezone(&Utc))); }
