@@ -94,11 +94,23 @@ async fn run(hub: Weak<Hub>, app: AppState, tx: watch::Sender<Option<Arc<Frame>>
 fn take_frame(app: &AppState) -> Frame {
     let at = Utc::now();
     let now = app.now_cache.get(&app.live, &app.alarms);
-    let mut alarms: HashMap<String, [usize; 3]> = HashMap::new();
-    for a in app.alarms.standing(at) {
-        alarms.entry(a.district.clone()).or_default()[severity_slot(a.severity)] += 1;
+    Frame {
+        now,
+        alarms: standing_by_district(app, at),
     }
-    Frame { now, alarms }
+}
+
+/// The standing alarms by district and severity (`severity_slot`): what a
+/// frame carries and what the overview's page starts with.
+pub(super) fn standing_by_district(
+    app: &AppState,
+    at: chrono::DateTime<Utc>,
+) -> HashMap<String, [usize; 3]> {
+    let mut counts: HashMap<String, [usize; 3]> = HashMap::new();
+    for a in app.alarms.standing(at) {
+        counts.entry(a.district.clone()).or_default()[severity_slot(a.severity)] += 1;
+    }
+    counts
 }
 
 /// A page's stream: one `update` event per frame, made by `render` for the

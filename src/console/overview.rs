@@ -7,7 +7,7 @@ use super::alarms::severity_texts;
 use super::chart::{self, Axes, Series};
 use super::i18n::{pick, T};
 use super::layout::{page, pct, raw};
-use super::live::{severity_slot, Frame};
+use super::live::Frame;
 use super::{ConsoleError, ConsoleState, Person};
 use crate::alarm::Severity;
 use crate::auth::Principal;
@@ -130,10 +130,7 @@ pub(super) async fn overview(
     let p = &who.principal;
     let lang = who.lang;
     let at_utc = Utc::now();
-    let mut counts: HashMap<String, [usize; 3]> = HashMap::new();
-    for a in s.app.alarms.standing(at_utc) {
-        counts.entry(a.district.clone()).or_default()[severity_slot(a.severity)] += 1;
-    }
+    let counts = super::live::standing_by_district(&s.app, at_utc);
     let (cache, live) = (s.app.evaluation.clone(), s.app.live.clone());
     let evaluation = tokio::task::spawn_blocking(move || cache.get(&live))
         .await
