@@ -39,6 +39,7 @@ mod scope;
 mod store;
 mod store_kill;
 mod store_kill_random;
+mod store_tls;
 mod talq;
 mod values;
 mod webhook;
