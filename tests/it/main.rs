@@ -11,6 +11,7 @@
 mod alarm_faults;
 mod alarm_store;
 mod alarms;
+mod audit;
 mod auth;
 mod check_config;
 mod cluster;
