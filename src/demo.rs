@@ -128,6 +128,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     // a fresh password each run (printed below), so a copied folder or an
     // old terminal's scrollback does not keep letting someone in.
     settings.console.users_file = dir.join("users.json");
+    settings.control.groups_file = dir.join("groups.json");
     let console_password = lamp_gateway::console::session::random_id()[..16].to_string();
     {
         use lamp_gateway::console::users::{hash_password, User, Users};

@@ -10,6 +10,7 @@
 
 pub mod alarm;
 pub mod api;
+pub mod atomic_file;
 pub mod auth;
 pub mod calendar;
 pub mod cluster;

@@ -183,6 +183,7 @@ impl Settings {
         settings.alarms.file = data.join(&settings.alarms.file);
         settings.alarms.webhook_dir = data.join(&settings.alarms.webhook_dir);
         settings.console.rebase(&data);
+        settings.control.rebase(&data);
         // TLS files too, like every other path in the file.
         for file in [
             &mut settings.mqtt.ca_file,
@@ -298,6 +299,7 @@ pub(crate) mod tests {
         assert_eq!(s.store.spool_dir, data.join("spool"));
         assert_eq!(s.mqtt.spill_dir, data.join("mqtt-spool"));
         assert_eq!(s.console.users_file, data.join("users.json"));
+        assert_eq!(s.control.groups_file, data.join("groups.json"));
         // Inventory and profiles stay beside the settings file.
         assert_eq!(s.paths.inventory, dir.path().join("config/inventory"));
         // An absolute store path stays where it is.

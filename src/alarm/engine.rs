@@ -779,16 +779,8 @@ impl Alarms {
             return Ok(());
         }
         let open: Vec<Alarm> = self.book.lock().open.values().cloned().collect();
-        let result = (|| {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-            let dir = dir.unwrap_or(std::path::Path::new("."));
-            std::fs::create_dir_all(dir)?;
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &open)?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(&path).map_err(|e| e.error)?;
-            Ok(())
-        })();
+        let bytes = serde_json::to_vec(&open).expect("alarms serialise");
+        let result = crate::atomic_file::write(&path, &bytes);
         if result.is_err() {
             self.unsaved.store(true, Ordering::Release);
         }

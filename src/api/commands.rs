@@ -37,6 +37,8 @@ impl From<ControlError> for ApiError {
             ControlError::NotFound(m) => ApiError::NotFound(m),
             ControlError::Forbidden(m) => ApiError::Forbidden(m),
             ControlError::Invalid(m) => ApiError::Unprocessable(m),
+            ControlError::Conflict(m) => ApiError::Conflict(m),
+            ControlError::Storage(m) => ApiError::Internal(m),
         }
     }
 }

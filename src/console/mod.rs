@@ -205,6 +205,9 @@ impl From<crate::control::ControlError> for ConsoleError {
             C::NotFound(m) => ConsoleError::NotFound(m),
             C::Forbidden(m) => ConsoleError::Forbidden(m),
             C::Invalid(m) => ConsoleError::BadRequest(m),
+            // Group definitions only; the console does not make those.
+            C::Conflict(m) => ConsoleError::BadRequest(m),
+            C::Storage(m) => ConsoleError::Internal(m),
         }
     }
 }

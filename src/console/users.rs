@@ -98,24 +98,11 @@ impl Users {
             path: path.into(),
             source,
         };
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(d) = dir {
-            std::fs::create_dir_all(d).map_err(io)?;
-        }
         let file = UsersFile {
             users: self.users.clone(),
         };
         let text = serde_json::to_string_pretty(&file).expect("users serialise");
-        let mut tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new("."))).map_err(io)?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))
-                .map_err(io)?;
-        }
-        tmp.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        crate::atomic_file::write_private(path, text.as_bytes()).map_err(io)
     }
 
     pub fn get(&self, name: &str) -> Option<&User> {

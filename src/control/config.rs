@@ -1,6 +1,8 @@
-//! The `[control]` settings: retries, write queues and the configured groups.
+//! The `[control]` settings: retries, write queues, the configured groups
+//! and the file that keeps the groups set through the API.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -12,6 +14,18 @@ pub struct ControlSettings {
     pub write_queue: usize,
     /// Named groups of lamps; more can be defined through the API.
     pub groups: Vec<GroupConfig>,
+    /// Where the groups defined through the API are kept (relative to
+    /// `paths.data`).
+    pub groups_file: PathBuf,
+}
+
+impl ControlSettings {
+    /// Takes a relative `groups_file` from the data folder.
+    pub fn rebase(&mut self, data: &Path) {
+        if self.groups_file.is_relative() {
+            self.groups_file = data.join(&self.groups_file);
+        }
+    }
 }
 
 impl Default for ControlSettings {
@@ -20,11 +34,12 @@ impl Default for ControlSettings {
             max_attempts: 2,
             write_queue: 4096,
             groups: Vec::new(),
+            groups_file: "groups.json".into(),
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
     pub name: String,

@@ -5,6 +5,7 @@
 mod cell;
 mod command;
 mod config;
+pub mod groups;
 mod request;
 mod resolve;
 #[cfg(test)]
@@ -56,6 +57,42 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The groups set through the API: all of them but the settings' own.
+fn api_groups(
+    all: &BTreeMap<String, Vec<String>>,
+    settings: &std::collections::BTreeSet<String>,
+) -> BTreeMap<String, Vec<String>> {
+    all.iter()
+        .filter(|(name, _)| !settings.contains(*name))
+        .map(|(n, l)| (n.clone(), l.clone()))
+        .collect()
+}
+
+/// Drops from a group the lamps `inv` does not have, with a warning;
+/// whether any went.
+fn keep_known(name: &str, lamps: &mut Vec<String>, inv: &crate::inventory::Inventory) -> bool {
+    let before = lamps.len();
+    let mut gone = Vec::new();
+    lamps.retain(|l| {
+        let known = inv.lamp_position(l).is_some();
+        if !known {
+            gone.push(l.clone());
+        }
+        known
+    });
+    if gone.is_empty() {
+        return false;
+    }
+    tracing::warn!(
+        group = %name,
+        gone = ?gone,
+        kept = lamps.len(),
+        was = before,
+        "lamps no longer in the inventory left the group"
+    );
+    true
+}
+
 /// Commands kept in memory for `GET /commands/{id}`.
 const KEPT_COMMANDS: usize = 10_000;
 
@@ -68,6 +105,13 @@ pub enum ControlError {
     /// Invalid input, naming the field.
     #[error("{0}")]
     Invalid(String),
+    /// The request clashes with the configuration (a group the settings
+    /// file defines).
+    #[error("{0}")]
+    Conflict(String),
+    /// A change that could not be kept on disk, so it was not made.
+    #[error("{0}")]
+    Storage(String),
 }
 
 /// A request to act on a selection of lamps or a circuit.
@@ -107,6 +151,9 @@ pub struct Control {
     commands: Mutex<Recent>,
     idempotency: Mutex<HashMap<(String, String), String>>,
     groups: RwLock<BTreeMap<String, Vec<String>>>,
+    /// Where the groups set through the API are kept (`keep_groups`);
+    /// `None`: in memory only.
+    groups_file: RwLock<Option<std::path::PathBuf>>,
     /// The latest command per device: an expiring override only restores a
     /// device no newer command has touched (last command wins).
     latest: Mutex<HashMap<DeviceKey, String>>,
@@ -191,6 +238,7 @@ impl Control {
             commands: Mutex::new((HashMap::new(), VecDeque::new())),
             idempotency: Mutex::new(HashMap::new()),
             groups: RwLock::new(groups),
+            groups_file: RwLock::new(None),
             latest: Mutex::new(HashMap::new()),
             confirmed: Mutex::new(HashMap::new()),
             audit: Mutex::new(VecDeque::new()),
@@ -252,15 +300,59 @@ impl Control {
             let mut names = self.settings_groups.write();
             let mut all = self.groups.write();
             all.retain(|name, _| !names.contains(name));
-            for lamps in all.values_mut() {
-                lamps.retain(|l| to.lamp_position(l).is_some());
+            let mut pruned = false;
+            for (name, lamps) in all.iter_mut() {
+                pruned |= keep_known(name, lamps, to);
             }
             for g in groups {
                 all.insert(g.name.clone(), g.lamps.clone());
             }
             *names = groups.iter().map(|g| g.name.clone()).collect();
+            if pruned {
+                self.save_pruned(&all, &names);
+            }
         }
         *self.wiring.write() = Arc::new(wiring);
+    }
+
+    /// Keeps the groups set through the API in `path` from now on (module
+    /// `groups`), starting with `saved`, what `validate::load` read from
+    /// it: a lamp the inventory no longer has leaves its group with a
+    /// warning (the group keeps the others), and the file is rewritten to
+    /// match.
+    pub fn keep_groups(&self, path: std::path::PathBuf, saved: Vec<GroupConfig>) {
+        let inv = self.wiring().live.inventory.clone();
+        let names = self.settings_groups.read();
+        let mut all = self.groups.write();
+        let mut pruned = false;
+        for mut g in saved {
+            if names.contains(&g.name) {
+                // validate::load refuses this; the settings' group wins.
+                tracing::warn!(group = %g.name, "group in the groups file is also in [[control.groups]]: the settings' one is used");
+                continue;
+            }
+            pruned |= keep_known(&g.name, &mut g.lamps, &inv);
+            all.insert(g.name, g.lamps);
+        }
+        *self.groups_file.write() = Some(path);
+        if pruned {
+            self.save_pruned(&all, &names);
+        }
+    }
+
+    /// Rewrites the groups file after lamps left groups: what is in
+    /// memory is right either way, so a failure is logged, not returned
+    /// (the next start drops the same lamps again).
+    fn save_pruned(
+        &self,
+        all: &BTreeMap<String, Vec<String>>,
+        names: &std::collections::BTreeSet<String>,
+    ) {
+        if let Some(path) = self.groups_file.read().as_ref() {
+            if let Err(e) = groups::save(path, &api_groups(all, names)) {
+                tracing::error!(error = %e, "cannot rewrite the groups file without the lamps that left");
+            }
+        }
     }
 
     /// Hands overrides' expiry on the lamps `governs` names to the schedule.
@@ -281,7 +373,9 @@ impl Control {
     }
 
     /// Defines or replaces a group; the name follows [`check_name`], every
-    /// lamp must exist.
+    /// lamp must exist, and a group of the settings file is changed there.
+    /// With a groups file (`keep_groups`) the change is written to it
+    /// first: if that fails, nothing changes and the error says why.
     pub fn set_group(&self, name: &str, lamps: Vec<String>) -> Result<(), ControlError> {
         check_name(name).map_err(|e| ControlError::Invalid(format!("name: {e}")))?;
         if let Some(bad) = lamps
@@ -292,7 +386,23 @@ impl Control {
                 "lamps: unknown lamp `{bad}`"
             )));
         }
-        self.groups.write().insert(name.to_string(), lamps);
+        let names = self.settings_groups.read();
+        if names.contains(name) {
+            return Err(ControlError::Conflict(format!(
+                "group `{name}` is defined in the settings file ([[control.groups]]): change it there and reload"
+            )));
+        }
+        // Held across the write, so the file and memory change in one order.
+        let mut all = self.groups.write();
+        if let Some(path) = self.groups_file.read().as_ref() {
+            let mut next = api_groups(&all, &names);
+            next.insert(name.to_string(), lamps.clone());
+            groups::save(path, &next).map_err(|e| {
+                tracing::error!(group = %name, error = %e, "group not changed");
+                ControlError::Storage(format!("group `{name}` not changed: {e}"))
+            })?;
+        }
+        all.insert(name.to_string(), lamps);
         Ok(())
     }
 

@@ -190,6 +190,9 @@ pub fn handle(
                 ControlError::NotFound(_) => "not_found",
                 ControlError::Forbidden(_) => "forbidden",
                 ControlError::Invalid(_) => "invalid",
+                // Group definitions only; commands do not give these.
+                ControlError::Conflict(_) => "conflict",
+                ControlError::Storage(_) => "internal",
             };
             rejected(topics, rid, code, e.to_string())
         }

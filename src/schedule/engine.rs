@@ -263,7 +263,7 @@ impl Schedule {
         if !problems.is_empty() {
             return Err(ScheduleError::Invalid(problems.join("; ")));
         }
-        write_atomically(
+        crate::atomic_file::write(
             &self.book_path,
             &serde_json::to_vec_pretty(&book).expect("plain data"),
         )
@@ -536,7 +536,7 @@ impl Schedule {
 
     fn save_holds(&self, holds: &BTreeMap<String, Hold>) {
         let bytes = serde_json::to_vec_pretty(holds).expect("plain data");
-        if let Err(e) = write_atomically(&self.holds_path, &bytes) {
+        if let Err(e) = crate::atomic_file::write(&self.holds_path, &bytes) {
             tracing::error!(path = %self.holds_path.display(), error = %e, "cannot keep the manual holds");
         }
     }
@@ -660,22 +660,6 @@ pub fn load_book(path: &std::path::Path) -> Result<Book, ScheduleError> {
             detail: e.to_string(),
         }),
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in its folder and a
-/// rename, so a crash leaves the old file or the new one, never half.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[derive(Debug)]

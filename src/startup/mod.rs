@@ -163,6 +163,10 @@ impl Application {
             &settings.control,
             cancel.clone(),
         );
+        control.keep_groups(
+            settings.control.groups_file.clone(),
+            loaded.saved_groups.clone(),
+        );
         let cluster = start_cluster(&settings, &loaded.topology, &cancel)?;
         if let Some(c) = &cluster {
             control.name_ids(c.cluster.instance());

@@ -99,6 +99,8 @@ impl From<crate::control::ControlError> for TalqError {
             ControlError::NotFound(m) => TalqError::NotFound(m),
             ControlError::Forbidden(m) => TalqError::Forbidden(m),
             ControlError::Invalid(m) => TalqError::OverrideNotValid(m),
+            // Group definitions only; TALQ's routes do not make those.
+            ControlError::Conflict(m) | ControlError::Storage(m) => TalqError::Internal(m),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! together, every problem reported at once with where it is.
 //!
 //! One file per thing checked: [`settings`] (keys, tokens, the dial-in
-//! listener that `dtu:` endpoints need), [`cabinets`], [`lamps`], and
+//! listener that `dtu:` endpoints need, groups, the schedule's book),
+//! [`cabinets`], [`lamps`], and
 //! [`endpoints`] (devices that would read each other's registers). Building what is polled is the topology's
 //! ([`Topology::build`]); this module only checks.
 
@@ -25,6 +26,8 @@ pub struct Loaded {
     pub inventory: Arc<Inventory>,
     pub profiles: BTreeMap<String, Arc<Profile>>,
     pub topology: Topology,
+    /// The groups set through the API, as `control.groups_file` keeps them.
+    pub saved_groups: Vec<crate::control::GroupConfig>,
 }
 
 /// Loads profiles and inventory named by the settings and checks them all.
@@ -45,8 +48,8 @@ pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
     let topology = check(&inventory, &profiles, settings.poll.max_gap, &mut issues);
     settings::tokens(settings, &inventory, &mut issues);
     settings::dialin(settings, &inventory, &mut issues);
-    settings::groups(settings, &inventory, &mut issues);
-    settings::schedule(settings, &inventory, &mut issues);
+    let saved_groups = settings::groups(settings, &inventory, &mut issues);
+    settings::schedule(settings, &inventory, &saved_groups, &mut issues);
     settings::alarms(settings, &inventory, &mut issues);
     settings::figures(settings, &inventory, &mut issues);
     // What the MQTT mirror refuses at start, reported here with file:line so
@@ -62,6 +65,7 @@ pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
             inventory: Arc::new(inventory),
             profiles,
             topology,
+            saved_groups,
         })
     } else {
         Err(issues)

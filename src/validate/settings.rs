@@ -2,6 +2,7 @@
 //! inventory's districts, and the dial-in listener, which its `dtu:`
 //! endpoints need.
 
+use crate::control::GroupConfig;
 use crate::inventory::{ConfigIssue, Inventory};
 use crate::settings::Settings;
 
@@ -65,8 +66,16 @@ pub(super) fn figures(settings: &Settings, inv: &Inventory, issues: &mut Vec<Con
 }
 
 /// The groups the settings define: a name as the API takes one, lamps the
-/// inventory has (a reload checks them against the new inventory).
-pub(super) fn groups(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
+/// inventory has (a reload checks them against the new inventory). Then
+/// those set through the API, read from `control.groups_file` and
+/// returned: a file that does not read, or a name the settings define too,
+/// is a problem; lamps gone from the inventory are not (the control drops
+/// them with a warning).
+pub(super) fn groups(
+    settings: &Settings,
+    inv: &Inventory,
+    issues: &mut Vec<ConfigIssue>,
+) -> Vec<GroupConfig> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, g) in settings.control.groups.iter().enumerate() {
         let at = format!("settings control.groups[{i}]");
@@ -85,11 +94,40 @@ pub(super) fn groups(settings: &Settings, inv: &Inventory, issues: &mut Vec<Conf
             ));
         }
     }
+    let file = &settings.control.groups_file;
+    let saved = match crate::control::groups::load(file) {
+        Ok(saved) => saved,
+        Err(e) => {
+            issues.push(ConfigIssue::new(
+                "settings control.groups_file",
+                e.to_string(),
+            ));
+            return Vec::new();
+        }
+    };
+    for g in &saved {
+        if seen.contains(g.name.as_str()) {
+            issues.push(ConfigIssue::new(
+                format!("groups file {}", file.display()),
+                format!(
+                    "group `{}` is also in [[control.groups]] of the settings: keep it in one of them",
+                    g.name
+                ),
+            ));
+        }
+    }
+    saved
 }
 
 /// The schedule's book: every object checked, and its scopes and groups
-/// against the inventory and the settings' groups.
-pub(super) fn schedule(settings: &Settings, inv: &Inventory, issues: &mut Vec<ConfigIssue>) {
+/// against the inventory and the groups (the settings' and those the API
+/// set, from the groups file).
+pub(super) fn schedule(
+    settings: &Settings,
+    inv: &Inventory,
+    saved_groups: &[GroupConfig],
+    issues: &mut Vec<ConfigIssue>,
+) {
     if !settings.schedule.enabled {
         return;
     }
@@ -101,10 +139,12 @@ pub(super) fn schedule(settings: &Settings, inv: &Inventory, issues: &mut Vec<Co
             return;
         }
     };
+    // The groups the control will have: the settings' and the API's.
     let groups = settings
         .control
         .groups
         .iter()
+        .chain(saved_groups)
         .map(|g| (g.name.clone(), g.lamps.clone()))
         .collect();
     let mut problems = book.problems();

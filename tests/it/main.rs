@@ -28,6 +28,7 @@ mod field;
 mod figures;
 mod figures_window;
 mod full_disk;
+mod groups;
 mod http;
 mod lighting;
 mod load;

@@ -56,6 +56,7 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.alarms.file = dir.join("alarms.open.json");
     s.alarms.webhook_dir = dir.join("webhooks");
     s.console.users_file = dir.join("users.json");
+    s.control.groups_file = dir.join("groups.json");
     s
 }
 
