@@ -126,7 +126,9 @@ pub struct ConfigArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// After the file checks, try each endpoint once and list the unreachable ones.
+    /// Also open the store for writing (SQLite file, PostgreSQL connection,
+    /// 5 s at most), and after the file checks try each endpoint once and
+    /// list the unreachable ones.
     #[arg(long)]
     pub probe: bool,
     /// Time all the probes together may take.
@@ -173,7 +175,17 @@ fn settings(args: &ConfigArgs) -> anyhow::Result<Settings> {
 
 pub async fn check_config(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let s = settings(&args.config)?;
-    match validate::load(&s) {
+    let mut loaded = validate::load(&s);
+    if args.probe {
+        // The store's problems join the others, so all are listed at once.
+        let store = validate::probe_store(&s).await;
+        if !store.is_empty() {
+            let mut issues = loaded.err().unwrap_or_default();
+            issues.extend(store);
+            loaded = Err(issues);
+        }
+    }
+    match loaded {
         Ok(loaded) => {
             println!(
                 "configuration OK: {} districts, {} cabinets, {} lamps, {} endpoints, {} devices, {} reads per cycle",

@@ -267,10 +267,7 @@ impl MqttSettings {
         match (&self.client_cert, &self.client_key) {
             (Some(cert), Some(key)) => {
                 let chain = read_pem_certs(cert)?;
-                let mut reader = std::io::BufReader::new(open(key)?);
-                let key_der = rustls_pemfile::private_key(&mut reader)
-                    .map_err(|e| tls_error(key, e))?
-                    .ok_or_else(|| tls_error(key, "no private key in file"))?;
+                let key_der = read_private_key(key)?;
                 builder
                     .with_client_auth_cert(chain, key_der)
                     .map_err(|e| tls_error(cert, e))
@@ -278,6 +275,56 @@ impl MqttSettings {
             _ => Ok(builder.with_no_client_auth()),
         }
     }
+
+    /// Every TLS file the settings name, each read and parsed as
+    /// [`MqttSettings::tls_config`] reads it, with the key of each one at
+    /// fault: `check-config` reports them all at once (`tls_config` stops
+    /// at the first). Named files are checked whatever the URL says, since
+    /// a file named but not there is a mistake either way.
+    pub fn tls_file_problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut note = |key: &str, r: Result<(), MqttError>| {
+            if let Err(e) = r {
+                out.push((format!("mqtt.{key}"), e.to_string()));
+            }
+        };
+        if let Some(path) = &self.ca_file {
+            note(
+                "ca_file",
+                read_pem_certs(path).and_then(|certs| {
+                    let mut roots = rustls::RootCertStore::empty();
+                    certs
+                        .into_iter()
+                        .try_for_each(|c| roots.add(c).map_err(|e| tls_error(path, e)))
+                }),
+            );
+        }
+        let chain = self.client_cert.as_deref().map(read_pem_certs);
+        let key = self.client_key.as_deref().map(read_private_key);
+        if let (Some(Ok(chain)), Some(Ok(key)), Some(cert)) = (&chain, &key, &self.client_cert) {
+            // Both read: they must also belong together.
+            let paired = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_client_auth_cert(chain.clone(), key.clone_key())
+                .map(drop)
+                .map_err(|e| tls_error(cert, e));
+            note("client_cert", paired);
+        }
+        if let Some(Err(e)) = chain {
+            note("client_cert", Err(e));
+        }
+        if let Some(Err(e)) = key {
+            note("client_key", Err(e));
+        }
+        out
+    }
+}
+
+fn read_private_key(path: &Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, MqttError> {
+    let mut reader = std::io::BufReader::new(open(path)?);
+    rustls_pemfile::private_key(&mut reader)
+        .map_err(|e| tls_error(path, e))?
+        .ok_or_else(|| tls_error(path, "no private key in file"))
 }
 
 fn open(path: &Path) -> Result<std::fs::File, MqttError> {

@@ -3,15 +3,19 @@
 //!
 //! One file per thing checked: [`settings`] (keys, tokens, the dial-in
 //! listener that `dtu:` endpoints need, groups, the schedule's book),
-//! [`cabinets`], [`lamps`], and
+//! [`places`] (TLS files, runtime-data folders; the store with
+//! `check-config --probe`), [`cabinets`], [`lamps`], and
 //! [`endpoints`] (devices that would read each other's registers). Building what is polled is the topology's
 //! ([`Topology::build`]); this module only checks.
 
 mod cabinets;
 mod endpoints;
 mod lamps;
+mod places;
 mod roads;
 mod settings;
+
+pub use places::{store as probe_store, STORE_PROBE_TIMEOUT};
 
 use crate::inventory::{self, ConfigIssue, Inventory};
 use crate::settings::Settings;
@@ -33,6 +37,7 @@ pub struct Loaded {
 /// Loads profiles and inventory named by the settings and checks them all.
 pub fn load(settings: &Settings) -> Result<Loaded, Vec<ConfigIssue>> {
     let mut issues = settings::check(settings);
+    places::check(settings, &mut issues);
     let (profiles, profile_issues) = Profile::load_dir_partial(&settings.paths.profiles);
     issues.extend(
         profile_issues

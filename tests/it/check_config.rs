@@ -495,3 +495,157 @@ fn energy_baselines_name_a_known_district_and_a_positive_figure() {
         "{stdout}{stderr}"
     );
 }
+
+/// A PEM certificate and its key, made here (rcgen).
+fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec!["lamp-gateway.test".into()]).unwrap();
+    let (c, k) = (dir.join("client.crt"), dir.join("client.key"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    (c, k)
+}
+
+#[test]
+fn tls_files_and_data_folders_are_checked_each_with_its_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (cert, key) = certificate(d);
+    write(d, "garbage.pem", "not PEM at all\n");
+    write(d, "blocker", "a file where folders should be\n");
+    // Good TLS files and writable (or makeable) folders pass.
+    let good = format!(
+        "[paths]\ndata = \"var/not-yet\"\n[mqtt]\nurl = \"mqtts://127.0.0.1:1\"\n\
+         ca_file = \"{c}\"\nclient_cert = \"{c}\"\nclient_key = \"{k}\"\n",
+        c = cert.display(),
+        k = key.display()
+    );
+    valid(d, &good);
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!d.join("var").exists(), "a check makes no folder");
+    // Each problem at once, named by its setting.
+    valid(
+        d,
+        "[paths]\ndata = \"blocker/var\"\n[store]\nspool_dir = \"/proc/lampgw-spool\"\n\
+         [mqtt]\nurl = \"mqtts://127.0.0.1:1\"\nca_file = \"missing.pem\"\n\
+         client_cert = \"garbage.pem\"\nclient_key = \"client.crt\"\nspill_dir = \"../blocker/spill\"\n",
+    );
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    for e in [
+        "settings mqtt.ca_file: ",
+        "missing.pem",
+        "settings mqtt.client_cert: ",
+        "no certificate in file",
+        "settings mqtt.client_key: ",
+        "no private key in file",
+        "settings paths.data: ",
+        "blocker is a file",
+        "settings store.url: ",
+        "settings store.spool_dir: folder /proc/lampgw-spool is missing and cannot be made in /proc",
+        "settings mqtt.spill_dir: ",
+    ] {
+        assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
+    }
+    // `run` refuses them with the same words (one check).
+    let (code, run_err) = run_gateway(&d.join("gw.toml"));
+    assert_eq!(code, 2, "{run_err}");
+    assert!(run_err.contains("settings mqtt.ca_file: "), "{run_err}");
+    assert!(run_err.contains("settings paths.data: "), "{run_err}");
+}
+
+/// An inventory with no endpoint, so `--probe` has only the store to try.
+fn no_endpoints(d: &Path, settings: &str) {
+    valid(d, settings);
+    write(
+        d,
+        "inventory/cabinets.csv",
+        "id,district,name,lat,lon,circuits,endpoint,framing,rtu_id,rtu_profile,rtu_unit\n\
+         CAB-1,D01,One,,,2,,,,,\n",
+    );
+    write(
+        d,
+        "inventory/lamps.csv",
+        "id,cabinet,circuit,lat,lon,rated_power_w,slc_id,slc_profile,slc_unit,slc_index\n\
+         L-1,CAB-1,1,,,100,,,,\n",
+    );
+}
+
+fn check_probe(config: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lamp-gateway"))
+        .args(["check-config", "--probe", "--config"])
+        .arg(config)
+        .output()
+        .expect("binary runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn probe_opens_the_store_for_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // An SQLite file that is not a database: only --probe opens it.
+    write(
+        d,
+        "junk.db",
+        &"this is not an SQLite database\n".repeat(200),
+    );
+    no_endpoints(
+        d,
+        "[mqtt]\nurl = \"none\"\n[store]\nurl = \"sqlite://junk.db\"\n",
+    );
+    let (code, stdout, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(
+        code, 0,
+        "without --probe the store is not opened: {stdout}{stderr}"
+    );
+    let (code, out) = check_probe(&d.join("gw.toml"));
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("settings store.url: cannot open sqlite://") && out.contains("not a database"),
+        "{out}"
+    );
+    // A missing SQLite file is made at start: nothing to open yet.
+    no_endpoints(
+        d,
+        "[mqtt]\nurl = \"none\"\n[store]\nurl = \"sqlite://fresh.db\"\n",
+    );
+    let (code, out) = check_probe(&d.join("gw.toml"));
+    assert_eq!(code, 0, "{out}");
+    assert!(!d.join("fresh.db").exists(), "the probe makes no database");
+    // PostgreSQL: a port nobody listens on, a database that does not
+    // exist (each reported, password masked), and one that answers.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    for (url, says) in [
+        (
+            format!("postgres://postgres:s3cret@127.0.0.1:{port}/x"),
+            "cannot open postgres://postgres:***@127.0.0.1",
+        ),
+        (
+            "postgres://postgres@127.0.0.1:5432/lampgw_no_such_database".to_string(),
+            "lampgw_no_such_database",
+        ),
+    ] {
+        no_endpoints(
+            d,
+            &format!("[mqtt]\nurl = \"none\"\n[store]\nurl = \"{url}\"\n"),
+        );
+        let (code, out) = check_probe(&d.join("gw.toml"));
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains("settings store.url: ") && out.contains(says),
+            "{out}"
+        );
+        assert!(!out.contains("s3cret"), "{out}");
+    }
+    no_endpoints(
+        d,
+        "[mqtt]\nurl = \"none\"\n[store]\nurl = \"postgres://postgres@127.0.0.1:5432/postgres?sslmode=require\"\n",
+    );
+    let (code, out) = check_probe(&d.join("gw.toml"));
+    assert_eq!(code, 0, "{out}");
+}

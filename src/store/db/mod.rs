@@ -144,6 +144,24 @@ impl Db {
         }
     }
 
+    /// Whether the store opens for writing, for `check-config --probe`:
+    /// SQLite takes its write lock and gives it back at once (a file that
+    /// is not a database, or cannot be written, fails here); PostgreSQL
+    /// connects (with the URL's `sslmode`) and answers. Nothing is written.
+    pub async fn check_writable(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Db::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            }
+            Db::Postgres(pg) => {
+                sqlx::query("SELECT 1").execute(&pg.pool).await?;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
             Db::Sqlite(p) => sqlite::MIGRATOR.run(p).await?,
