@@ -119,12 +119,34 @@ impl Default for PathSettings {
     }
 }
 
-/// Why the settings did not load, blaming the settings file or the
-/// `LAMPGW__…` environment variable at fault. The message is whole (the
-/// config crate's cause is rendered into it, no source below), so a chain
-/// printer shows it once.
+/// Why the settings did not load: every section that does not load (each
+/// section is read on its own, so a mistake in `[poll]` does not hide one
+/// in `[mqtt]`), each blamed on the settings file or on the `LAMPGW__…`
+/// environment variable at fault. The message is whole (the config crate's
+/// cause is rendered into it, no source below), so a chain printer shows
+/// it once.
 #[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
+#[error("{}", list(.problems))]
+pub struct SettingsError {
+    pub problems: Vec<SettingsProblem>,
+}
+
+fn list(problems: &[SettingsProblem]) -> String {
+    match problems {
+        [one] => one.to_string(),
+        many => {
+            let mut out = format!("the settings have {} problems:", many.len());
+            for p in many {
+                out.push_str(&format!("\n  {p}"));
+            }
+            out
+        }
+    }
+}
+
+/// One problem of the settings and who is to blame for it.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsProblem {
     #[error("settings {path}: {detail}")]
     File { path: String, detail: String },
     #[error("environment variable {var}: {detail}")]
@@ -144,25 +166,108 @@ fn environment(vars: Option<config::Map<String, String>>) -> config::Environment
         .source(vars)
 }
 
-fn build(path: Option<&Path>, env: config::Environment) -> Result<Settings, config::ConfigError> {
+/// What a load failed on: the file or environment as a whole (a file that
+/// does not parse), or the top-level sections that do not deserialize,
+/// each with the config crate's error (which names the key path).
+enum Failure {
+    Whole(config::ConfigError),
+    Sections(Vec<(String, config::ConfigError)>),
+}
+
+impl Failure {
+    fn section(&self, name: &str) -> Option<&config::ConfigError> {
+        match self {
+            Failure::Whole(e) => Some(e),
+            Failure::Sections(all) => all.iter().find(|(n, _)| n == name).map(|(_, e)| e),
+        }
+    }
+}
+
+fn build(path: Option<&Path>, env: config::Environment) -> Result<Settings, Failure> {
     let mut builder = config::Config::builder();
     if let Some(path) = path {
         builder = builder.add_source(config::File::from(path).required(true));
     }
-    builder
+    let table: config::Map<String, config::Value> = builder
         .add_source(env)
         .build()
         .and_then(|c| c.try_deserialize())
+        .map_err(Failure::Whole)?;
+    let mut settings = Settings::default();
+    let mut failed = Vec::new();
+    for (name, value) in table {
+        if let Err(e) = settings.take_section(&name, value) {
+            failed.push((name, e));
+        }
+    }
+    // In the order of the sections' table, not of the map.
+    failed.sort_by_key(|(n, _)| SECTIONS.iter().position(|s| s == n).unwrap_or(usize::MAX));
+    if failed.is_empty() {
+        Ok(settings)
+    } else {
+        Err(Failure::Sections(failed))
+    }
 }
+
+/// Deserializes one section's value into its type, the error naming the
+/// whole key path (`poll.slc_interval`): read as the only entry of a map,
+/// so the config crate puts the section's name in front of the key.
+fn section<T: serde::de::DeserializeOwned>(
+    name: &str,
+    value: config::Value,
+) -> Result<T, config::ConfigError> {
+    let one = config::Map::from([(name.to_string(), value)]);
+    let mut map: std::collections::HashMap<String, T> =
+        config::Value::new(None, config::ValueKind::Table(one)).try_deserialize()?;
+    Ok(map.remove(name).expect("the one entry"))
+}
+
+impl Settings {
+    /// Sets the section `name` from `value`; an unknown section is an error
+    /// as an unknown key is (`deny_unknown_fields` on every section).
+    fn take_section(
+        &mut self,
+        name: &str,
+        value: config::Value,
+    ) -> Result<(), config::ConfigError> {
+        match name {
+            "gateway" => self.gateway = section(name, value)?,
+            "paths" => self.paths = section(name, value)?,
+            "api" => self.api = section(name, value)?,
+            "poll" => self.poll = section(name, value)?,
+            "log" => self.log = section(name, value)?,
+            "mqtt" => self.mqtt = section(name, value)?,
+            "auth" => self.auth = section(name, value)?,
+            "control" => self.control = section(name, value)?,
+            "store" => self.store = section(name, value)?,
+            "dialin" => self.dialin = section(name, value)?,
+            "schedule" => self.schedule = section(name, value)?,
+            "alarms" => self.alarms = section(name, value)?,
+            "figures" => self.figures = section(name, value)?,
+            "console" => self.console = section(name, value)?,
+            "cluster" => self.cluster = section(name, value)?,
+            "talq" => self.talq = section(name, value)?,
+            other => {
+                return Err(config::ConfigError::Message(format!(
+                    "unknown section `{other}`, expected one of {}",
+                    SECTIONS.join(", ")
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The top-level sections, as [`Settings::take_section`] reads them.
+const SECTIONS: [&str; 16] = [
+    "gateway", "paths", "api", "poll", "log", "mqtt", "auth", "control", "store", "dialin",
+    "schedule", "alarms", "figures", "console", "cluster", "talq",
+];
 
 impl Settings {
     /// Reads a settings file (if given and present) and the environment.
     pub fn load(path: Option<&Path>) -> Result<Settings, SettingsError> {
-        let loaded = build(path, environment(None));
-        let mut settings = match loaded {
-            Ok(s) => s,
-            Err(e) => return Err(blame(path, e)),
-        };
+        let mut settings = build(path, environment(None)).map_err(|f| blame(path, f))?;
         let base = path
             .and_then(Path::parent)
             .map(Path::to_path_buf)
@@ -218,35 +323,77 @@ impl Settings {
     }
 }
 
-/// Which source made the load fail: the file alone, else the first
-/// `LAMPGW__…` variable that fails on top of it (an operator's typo in a unit
-/// file must not send them searching the settings file).
-fn blame(path: Option<&Path>, all: config::ConfigError) -> SettingsError {
+/// Who is to blame for each section that failed: the file, when the file
+/// alone fails that section; else the `LAMPGW__…` variables that fail it
+/// on top of the file, each on its own (an operator's typo in a unit file
+/// must not send them searching the settings file).
+fn blame(path: Option<&Path>, all: Failure) -> SettingsError {
     let no_env = Some(config::Map::new());
-    let file_error = path.and_then(|p| build(Some(p), environment(no_env.clone())).err());
-    if let (Some(p), Some(e)) = (path, file_error) {
-        return SettingsError::File {
-            path: p.display().to_string(),
-            detail: e.to_string(),
-        };
-    }
+    let file = path.map(|p| (p, build(Some(p), environment(no_env.clone())).err()));
+    let file_problem = |e: &config::ConfigError| SettingsProblem::File {
+        path: path.map(|p| p.display().to_string()).unwrap_or_default(),
+        detail: e.to_string(),
+    };
     let mut vars: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.to_ascii_uppercase().starts_with(ENV_PREFIX))
         .collect();
     vars.sort();
-    for (k, v) in vars {
-        let one = config::Map::from([(k.clone(), v)]);
-        if let Err(e) = build(path, environment(Some(one))) {
-            return SettingsError::Environment {
-                var: k,
-                detail: e.to_string(),
-            };
+    // The variables that fail a section on their own, and how.
+    let env_problems = |name: Option<&str>| -> Vec<SettingsProblem> {
+        vars.iter()
+            .filter_map(|(k, v)| {
+                let one = config::Map::from([(k.clone(), v.clone())]);
+                let failure = build(path, environment(Some(one))).err()?;
+                let e = match name {
+                    Some(n) => failure.section(n)?,
+                    None => match &failure {
+                        Failure::Whole(e) => e,
+                        Failure::Sections(_) => return None,
+                    },
+                };
+                Some(SettingsProblem::Environment {
+                    var: k.clone(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    };
+    let mut problems = Vec::new();
+    match &all {
+        Failure::Whole(e) => match &file {
+            Some((_, Some(Failure::Whole(fe)))) => problems.push(file_problem(fe)),
+            _ => {
+                problems = env_problems(None);
+                if problems.is_empty() {
+                    problems.push(match path {
+                        Some(_) => file_problem(e),
+                        None => SettingsProblem::Environment {
+                            var: format!("{ENV_PREFIX}…"),
+                            detail: e.to_string(),
+                        },
+                    });
+                }
+            }
+        },
+        Failure::Sections(sections) => {
+            for (name, e) in sections {
+                if let Some(fe) = file.as_ref().and_then(|(_, f)| f.as_ref()?.section(name)) {
+                    problems.push(file_problem(fe));
+                    continue;
+                }
+                let mut by_env = env_problems(Some(name));
+                if by_env.is_empty() {
+                    // Only several variables together fail it.
+                    by_env.push(SettingsProblem::Environment {
+                        var: format!("{ENV_PREFIX}{}__…", name.to_ascii_uppercase()),
+                        detail: e.to_string(),
+                    });
+                }
+                problems.append(&mut by_env);
+            }
         }
     }
-    SettingsError::Environment {
-        var: format!("{ENV_PREFIX}…"),
-        detail: all.to_string(),
-    }
+    SettingsError { problems }
 }
 
 #[cfg(test)]
@@ -329,6 +476,26 @@ pub(crate) mod tests {
         ] {
             let err = load(file).expect_err(file);
             assert!(err.contains(key), "{key} not named in: {err}");
+        }
+    }
+
+    /// `Settings::take_section` and `SECTIONS` list every section the
+    /// struct has: the struct's own deserializer names its fields.
+    #[test]
+    fn every_section_of_the_settings_is_read() {
+        let err = serde_json::from_str::<Settings>(r#"{"zzz": {}}"#).unwrap_err();
+        let text = err.to_string();
+        let listed = text
+            .split("expected one of ")
+            .nth(1)
+            .expect("the field list");
+        // `gateway`, `paths`, …: the names are between the backticks.
+        let fields: Vec<&str> = listed.split('`').skip(1).step_by(2).collect();
+        assert_eq!(fields, SECTIONS, "{text}");
+        let mut s = Settings::default();
+        for name in SECTIONS {
+            let empty = config::Value::new(None, config::ValueKind::Table(config::Map::new()));
+            s.take_section(name, empty).unwrap();
         }
     }
 

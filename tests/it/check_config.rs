@@ -649,3 +649,63 @@ fn probe_opens_the_store_for_writing() {
     let (code, out) = check_probe(&d.join("gw.toml"));
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn settings_errors_in_two_sections_are_reported_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    valid(
+        d,
+        "[poll]\nno_such_key = 1\n[mqtt]\nurl = \"none\"\nmax_inflight = \"many\"\n",
+    );
+    let file = d.join("gw.toml").display().to_string();
+    let (code, _, stderr) = check(&d.join("gw.toml"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    let line = |needle: &str| {
+        stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{stderr}"))
+            .to_string()
+    };
+    let poll = line("no_such_key");
+    assert!(
+        poll.contains(&format!("settings {file}: ")) && poll.contains("`poll`"),
+        "{poll}"
+    );
+    let mqtt = line("mqtt.max_inflight");
+    assert!(mqtt.contains(&format!("settings {file}: ")), "{mqtt}");
+    assert!(stderr.contains("2 problems"), "{stderr}");
+    // The [mqtt] mistake moved to the environment: blamed on the variable.
+    valid(d, "[poll]\nno_such_key = 1\n[mqtt]\nurl = \"none\"\n");
+    let (code, _, stderr) = check(
+        &d.join("gw.toml"),
+        &[("LAMPGW__MQTT__MAX_INFLIGHT", "many")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    let env = stderr
+        .lines()
+        .find(|l| l.contains("mqtt.max_inflight"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        env.contains("environment variable LAMPGW__MQTT__MAX_INFLIGHT: "),
+        "{env}"
+    );
+    assert!(!env.contains("gw.toml"), "{env}");
+    assert!(
+        stderr.contains(&format!("settings {file}: ")) && stderr.contains("no_such_key"),
+        "{stderr}"
+    );
+    // An unknown section, from the file and from the environment.
+    valid(d, "[pol]\nslc_interval = \"1s\"\n");
+    let (code, _, stderr) = check(&d.join("gw.toml"), &[("LAMPGW__STOR__URL", "none")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("settings {file}: unknown section `pol`")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("environment variable LAMPGW__STOR__URL: unknown section `stor`"),
+        "{stderr}"
+    );
+}
