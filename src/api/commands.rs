@@ -1,8 +1,8 @@
 //! Commands, groups and the audit trail over HTTP.
 
 use super::error::{
-    BadRequest, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
-    UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, Internal, Invalid, NotFound, TooLarge, Unauthorized,
+    Unavailable, UnsupportedMediaType,
 };
 use super::inventory::visible_lamp;
 use super::query::{ApiPath, ApiQuery, JsonBody};
@@ -468,7 +468,8 @@ pub(super) struct GroupBody {
     lamps: Vec<String>,
 }
 
-/// `PUT /api/v1/groups/{name}` — admins only: defines or replaces a group.
+/// `PUT /api/v1/groups/{name}` — admins only: defines or replaces a group,
+/// written to the groups file before it counts (`Control::set_group`).
 #[utoipa::path(
     put,
     path = "/api/v1/groups/{name}",
@@ -477,13 +478,15 @@ pub(super) struct GroupBody {
     params(("name" = String, Path, description = "Group name: 1 to 64 letters, digits or ` -_.:`, no space at either end")),
     request_body(content = GroupBody),
     responses(
-        (status = 200, description = "The group as defined", body = Group),
+        (status = 200, description = "The group as defined, kept in `control.groups_file`", body = Group),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
         (status = 413, response = TooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Invalid),
+        (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
 )]

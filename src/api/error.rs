@@ -159,9 +159,15 @@ mod responses {
     pub(in crate::api) struct NotFound(#[to_schema] super::ErrorBody);
 
     /// `conflict`: the gateway cannot do it in the state it is in (a reload
-    /// without a settings file).
+    /// without a settings file), or the settings file owns it (a group of
+    /// `[[control.groups]]`).
     #[derive(ToResponse)]
     pub(in crate::api) struct Conflict(#[to_schema] super::ErrorBody);
+
+    /// `internal`: the change could not be kept on disk (the message names
+    /// the file), so it was not made.
+    #[derive(ToResponse)]
+    pub(in crate::api) struct Internal(#[to_schema] super::ErrorBody);
 
     /// `too_large`: a body over 2 MB.
     #[derive(ToResponse)]

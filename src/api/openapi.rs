@@ -6,8 +6,8 @@
 //! route of `routes::ROUTES` is in it, with its methods.
 
 use super::error::{
-    BadRequest, Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
-    UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, Internal, Invalid, NotFound, TooLarge, Unauthorized,
+    Unavailable, UnsupportedMediaType,
 };
 use super::{
     admin, alarms, cluster, commands, energy, evaluation, figures, health, history, inventory,
@@ -119,6 +119,7 @@ answered already.
         TooLarge,
         UnsupportedMediaType,
         Invalid,
+        Internal,
         Unavailable
     )),
     modifiers(&Bearer),
