@@ -1,8 +1,8 @@
 //! Groups set through `PUT /api/v1/groups/{name}` outlive a restart of the
 //! process (issue 12): they are kept in `control.groups_file` (in
 //! `paths.data`), read back at start, lose with a warning the lamps an
-//! inventory change removed, and a change that cannot be written is refused
-//! with nothing changed.
+//! inventory change removed (at a start or a reload), and a change that
+//! cannot be written is refused with nothing changed.
 
 use crate::common::{eventually, lamp_id};
 use crate::store_kill::{start_gateway_logging, Gateway};
@@ -194,6 +194,22 @@ async fn groups_set_through_the_api_outlive_a_restart() {
     let kept: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(kept["groups"][0]["lamps"], json!([lamp_id(0, 0)]), "{kept}");
 
+    // Its last lamp leaves the inventory at a reload: the group stays,
+    // empty, and the file follows.
+    let lamps = d.join("inventory/lamps.csv");
+    let text = std::fs::read_to_string(&lamps).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{},", lamp_id(0, 0))))
+        .collect();
+    std::fs::write(&lamps, kept.join("\n") + "\n").unwrap();
+    let (s, body) = call(&gw, reqwest::Method::POST, "/api/v1/admin/reload", None).await;
+    assert_eq!(s, 200, "{body}");
+    let (_, group) = get(&gw, "/api/v1/groups/evening").await;
+    assert_eq!(group["lamps"], json!([]), "{group}");
+    let kept: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(kept["groups"][0]["lamps"], json!([]), "{kept}");
+
     // The file cannot be replaced (a folder stands in its place): the
     // change is refused with the reason, and nothing changes.
     std::fs::remove_file(&file).unwrap();
@@ -210,7 +226,7 @@ async fn groups_set_through_the_api_outlive_a_restart() {
     let (_, all) = get(&gw, "/api/v1/groups").await;
     assert_eq!(
         all,
-        json!({"evening": [lamp_id(0, 0)], "fixed": [lamp_id(0, 2)]}),
+        json!({"evening": [], "fixed": [lamp_id(0, 2)]}),
         "{all}"
     );
     stop(gw).await;
