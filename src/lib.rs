@@ -18,6 +18,7 @@ pub mod control;
 pub mod dialin;
 pub mod exposition;
 pub mod figures;
+pub mod files;
 /// Entry points of the fuzz targets (`fuzz/`), built only by the fuzz build.
 #[cfg(fuzzing)]
 pub mod fuzzing;

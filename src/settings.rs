@@ -180,6 +180,7 @@ impl Settings {
         settings.store.rebase(&data);
         settings.mqtt.spill_dir = data.join(&settings.mqtt.spill_dir);
         settings.schedule.file = data.join(&settings.schedule.file);
+        settings.control.overrides_file = data.join(&settings.control.overrides_file);
         settings.alarms.file = data.join(&settings.alarms.file);
         settings.alarms.webhook_dir = data.join(&settings.alarms.webhook_dir);
         settings.console.rebase(&data);

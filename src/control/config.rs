@@ -1,6 +1,7 @@
 //! The `[control]` settings: retries, write queues and the configured groups.
 
 use serde::Deserialize;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -12,6 +13,9 @@ pub struct ControlSettings {
     pub write_queue: usize,
     /// Named groups of lamps; more can be defined through the API.
     pub groups: Vec<GroupConfig>,
+    /// The overrides waiting for their `expires_at` (what each lamp goes
+    /// back to), JSON, relative to `paths.data`: a restart re-arms them.
+    pub overrides_file: PathBuf,
 }
 
 impl Default for ControlSettings {
@@ -20,6 +24,7 @@ impl Default for ControlSettings {
             max_attempts: 2,
             write_queue: 4096,
             groups: Vec::new(),
+            overrides_file: PathBuf::from("overrides.json"),
         }
     }
 }
