@@ -4,7 +4,14 @@
 //! through the control path — SLC writes for lamps, RTU contactor writes for
 //! circuits — as `source: schedule`, naming program, rule and switch point.
 //! Read-back confirms as for manual commands; a target that failed is tried
-//! again after `schedule.retry_after`.
+//! again after `schedule.retry_after`. A circuit's contactor is written when
+//! it should close or open, not when its lamps only dim.
+//!
+//! Each tick also counts every district's targets — by scheduled and
+//! effective level, held, set by a shift, agreeing with their device, by
+//! program — and offers its sinks (MQTT's retained
+//! `{root}/{district}/schedule/state`) the summaries that differ from the
+//! ones it offered last.
 //!
 //! Catch-up needs no special case: at start nothing has been commanded, so
 //! the first tick enforces what should be now (a restart at 21:00 switches
