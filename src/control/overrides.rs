@@ -101,3 +101,49 @@ impl Overrides {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(lamps: &[&str]) -> Pending {
+        Pending {
+            expires_at: "2026-12-21T15:00:00Z".parse().unwrap(),
+            restore: lamps.iter().map(|l| (l.to_string(), Action::On)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_newer_command_takes_its_lamps_out_and_the_file_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overrides.json");
+        let mut o = Overrides::default();
+        // Set before the file is opened: kept, and written once it is.
+        o.add("cmd-0", pending(&["L0"]));
+        o.open(&path).unwrap();
+        o.add("cmd-1", pending(&["L1", "L2"]));
+        o.add("cmd-2", pending(&["L3"]));
+        o.touched("cmd-3", &["L2", "L3"]);
+        // Its own lamps stay with the command that set them.
+        o.touched("cmd-1", &["L1"]);
+        o.done("cmd-0");
+        let mut again = Overrides::default();
+        again.open(&path).unwrap();
+        assert_eq!(again.pending.len(), 1, "{:?}", again.pending);
+        assert_eq!(again.pending["cmd-1"], pending(&["L1"]));
+    }
+
+    #[test]
+    fn a_damaged_file_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overrides.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let e = Overrides::default().open(&path).unwrap_err();
+        assert!(e.to_string().contains("overrides.json"), "{e}");
+        // Absent is none.
+        let mut o = Overrides::default();
+        o.open(&dir.path().join("absent.json")).unwrap();
+        assert!(o.pending.is_empty());
+        assert!(!dir.path().join("absent.json").exists(), "nothing to write");
+    }
+}
