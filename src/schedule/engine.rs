@@ -148,22 +148,24 @@ pub trait ScheduleSink: Send + Sync + std::fmt::Debug {
 struct Tally {
     lamps: usize,
     circuits: usize,
-    /// Level bits (or `None`) → targets.
-    scheduled: Vec<(Option<u64>, usize)>,
-    effective: Vec<(Option<u64>, usize)>,
-    overridden: usize,
-    emergency: usize,
+    /// The tick's events (shared per signature, so a district has a few)
+    /// and how many targets not held follow each: counted by pointer in
+    /// the loop over every target, resolved to levels and programs once.
+    events: Vec<(Arc<Event>, usize)>,
+    /// Held targets: what the schedule says, and the hold's level.
+    held: Vec<(Arc<Event>, f64)>,
+    /// Targets no program sets today.
+    none: usize,
     agree: usize,
     disagree: usize,
     unknown: usize,
-    programs: BTreeMap<String, usize>,
 }
 
-fn bump(v: &mut Vec<(Option<u64>, usize)>, level: Option<f64>) {
+fn bump(v: &mut Vec<(Option<u64>, usize)>, level: Option<f64>, n: usize) {
     let bits = level.map(f64::to_bits);
     match v.iter_mut().find(|(b, _)| *b == bits) {
-        Some(x) => x.1 += 1,
-        None => v.push((bits, 1)),
+        Some(x) => x.1 += n,
+        None => v.push((bits, n)),
     }
 }
 
@@ -185,20 +187,54 @@ fn levels(v: Vec<(Option<u64>, usize)>) -> Vec<LevelCount> {
 }
 
 impl Tally {
+    fn target(&mut self, t: Target) {
+        match t {
+            Target::Lamp(_) => self.lamps += 1,
+            Target::Circuit(..) => self.circuits += 1,
+        }
+    }
+
+    fn follows(&mut self, event: &Arc<Event>) {
+        match self.events.iter_mut().find(|(e, _)| Arc::ptr_eq(e, event)) {
+            Some(x) => x.1 += 1,
+            None => self.events.push((event.clone(), 1)),
+        }
+    }
+
     fn summary(self, district: &str) -> DistrictSummary {
+        let (mut scheduled, mut effective) = (Vec::new(), Vec::new());
+        let mut programs: BTreeMap<String, usize> = BTreeMap::new();
+        let mut emergency = 0;
+        for (e, n) in &self.events {
+            bump(&mut scheduled, Some(e.level), *n);
+            bump(&mut effective, Some(e.level), *n);
+            *programs.entry(e.program.clone()).or_default() += n;
+            if e.source == Source::Emergency {
+                emergency += n;
+            }
+        }
+        for (e, level) in &self.held {
+            bump(&mut scheduled, Some(e.level), 1);
+            bump(&mut effective, Some(*level), 1);
+            *programs.entry(e.program.clone()).or_default() += 1;
+        }
+        if self.none > 0 {
+            bump(&mut scheduled, None, self.none);
+            bump(&mut effective, None, self.none);
+        }
         DistrictSummary {
             district: district.to_string(),
             targets: self.lamps + self.circuits,
             lamps: self.lamps,
             circuits: self.circuits,
-            scheduled: levels(self.scheduled),
-            effective: levels(self.effective),
-            overridden: self.overridden,
-            emergency: self.emergency,
+            scheduled: levels(scheduled),
+            effective: levels(effective),
+            overridden: self.held.len(),
+            emergency,
             agree: self.agree,
             disagree: self.disagree,
             unknown: self.unknown,
-            programs: self.programs,
+            programs,
         }
     }
 
@@ -526,12 +562,8 @@ impl Schedule {
             let tally = district_of(t).and_then(|d| tallies.get_mut(d));
             let Some(event) = event else {
                 if let Some(tally) = tally {
-                    match t {
-                        Target::Lamp(_) => tally.lamps += 1,
-                        Target::Circuit(..) => tally.circuits += 1,
-                    }
-                    bump(&mut tally.scheduled, None);
-                    bump(&mut tally.effective, None);
+                    tally.target(t);
+                    tally.none += 1;
                     tally.unknown += 1;
                 }
                 continue;
@@ -544,22 +576,10 @@ impl Schedule {
             let hold = holds.get(key.as_ref());
             let level = hold.map_or(event.level, |h| h.level);
             if let Some(tally) = tally {
-                match t {
-                    Target::Lamp(_) => tally.lamps += 1,
-                    Target::Circuit(..) => tally.circuits += 1,
-                }
-                bump(&mut tally.scheduled, Some(event.level));
-                bump(&mut tally.effective, Some(level));
-                if hold.is_some() {
-                    tally.overridden += 1;
-                } else if event.source == Source::Emergency {
-                    tally.emergency += 1;
-                }
-                match tally.programs.get_mut(&event.program) {
-                    Some(n) => *n += 1,
-                    None => {
-                        tally.programs.insert(event.program.clone(), 1);
-                    }
+                tally.target(t);
+                match hold {
+                    Some(h) => tally.held.push((event.clone(), h.level)),
+                    None => tally.follows(&event),
                 }
             }
             match t {
@@ -953,5 +973,57 @@ impl Governs for Governor {
         plan.inventory
             .lamp_position(lamp)
             .is_some_and(|l| plan.governs_lamp(l))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(level: f64, source: Source, program: &str) -> Arc<Event> {
+        Arc::new(Event {
+            at: Utc::now(),
+            level,
+            source,
+            program: program.into(),
+            rule: "default".into(),
+            point: "sunset".into(),
+        })
+    }
+
+    #[test]
+    fn a_district_summary_counts_levels_holds_shifts_and_programs() {
+        let night = event(100.0, Source::Calendar, "night");
+        // Equal events of two signatures count together.
+        let night_too = event(100.0, Source::Calendar, "night");
+        let fog = event(100.0, Source::Emergency, "night");
+        let dim = event(50.0, Source::Calendar, "late");
+        let mut t = Tally::default();
+        for (e, n) in [(&night, 3), (&night_too, 2), (&fog, 1), (&dim, 4)] {
+            for _ in 0..n {
+                t.target(Target::Lamp(0));
+                t.follows(e);
+            }
+        }
+        t.target(Target::Circuit(0, 1));
+        t.held.push((night.clone(), 0.0));
+        t.target(Target::Circuit(0, 2));
+        t.none += 1;
+        let s = t.summary("D01");
+        assert_eq!((s.targets, s.lamps, s.circuits), (12, 10, 2));
+        let pairs = |v: &[LevelCount]| v.iter().map(|c| (c.level, c.targets)).collect::<Vec<_>>();
+        assert_eq!(
+            pairs(&s.scheduled),
+            [(None, 1), (Some(50.0), 4), (Some(100.0), 7)]
+        );
+        assert_eq!(
+            pairs(&s.effective),
+            [(None, 1), (Some(0.0), 1), (Some(50.0), 4), (Some(100.0), 6)]
+        );
+        assert_eq!((s.overridden, s.emergency), (1, 1));
+        assert_eq!(
+            s.programs,
+            BTreeMap::from([("late".to_string(), 4), ("night".to_string(), 7)])
+        );
     }
 }
