@@ -16,6 +16,7 @@ mod window;
 
 use crate::common::{eventually, test_settings, ADMIN_TOKEN};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use lamp_gateway::control::FailCause;
 use lamp_gateway::schedule::clock::ManualClock;
 use lamp_gateway::schedule::sun::sun_times;
 use lamp_gateway::settings::Settings;
@@ -260,6 +261,8 @@ impl Night {
 
     /// Every write the schedule's completed commands made so far, oldest
     /// first: (target, action, note), `action` as `on`, `off` or `dim N`.
+    /// A target that failed `offline` was sent nothing (a device not polled
+    /// yet at the first tick): no write.
     pub(super) fn writes(&self) -> Vec<(String, String, String)> {
         let control = self.app.as_ref().unwrap().control();
         let far = Duration::days(365 * 20);
@@ -275,6 +278,7 @@ impl Night {
                 let note = v["selector"]["note"].as_str().unwrap_or("").to_string();
                 c.targets
                     .iter()
+                    .filter(|t| !matches!(t.reason, Some(FailCause::Offline)))
                     .map(move |t| (t.id.clone(), action.clone(), note.clone()))
                     .collect::<Vec<_>>()
             })
