@@ -104,6 +104,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     // (edits through the API are kept there).
     settings.schedule.file = dir.join("schedule.json");
     settings.alarms.file = dir.join("alarms.open.json");
+    settings.control.overrides_file = dir.join("overrides.json");
     settings.alarms.webhook_dir = dir.join("webhooks");
     if !settings.schedule.file.exists() {
         std::fs::write(&settings.schedule.file, SAMPLE_SCHEDULE)?;

@@ -63,6 +63,7 @@ async fn bench(args: Vec<String>) -> anyhow::Result<()> {
     s.store.spool_dir = dir.path().join("spool");
     s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::None;
     s.schedule.file = dir.path().join("schedule.json");
+    s.control.overrides_file = dir.path().join("overrides.json");
     // Ticks only when moved (the bench times them itself).
     s.schedule.tick = Duration::from_secs(3600);
     // Lamps not yet online at the first tick are tried again soon.

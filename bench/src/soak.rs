@@ -138,6 +138,7 @@ async fn run(args: SoakArgs) -> anyhow::Result<()> {
     s.store.spool_dir = dir.path().join("spool");
     s.schedule.file = dir.path().join("schedule.json");
     s.alarms.file = dir.path().join("alarms.open.json");
+    s.control.overrides_file = dir.path().join("overrides.json");
     s.alarms.webhook_dir = dir.path().join("webhooks");
     let (slc_s, rtu_s) = (
         s.poll.slc_interval.as_secs_f64(),

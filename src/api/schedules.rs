@@ -891,8 +891,9 @@ pub(super) struct StateQuery {
 pub(super) struct StateItem {
     #[serde(flatten)]
     now: TargetNow,
-    /// What the lamp's SLC last reported, percent (0 when off); null for a
-    /// circuit or a lamp not read yet.
+    /// What the device last reported, percent (0 when off): a lamp's SLC
+    /// (its dim level), a circuit's contactor (100 closed); null before the
+    /// first reading.
     device_level: Option<f64>,
     /// Whether the device is on where the effective level is on and off
     /// where it is off (true while either is unknown).
@@ -947,16 +948,8 @@ pub(super) async fn state(
     let items: Vec<StateItem> = targets
         .into_iter()
         .map(|t| {
-            let device = match inv.lamp_position(&t.target) {
-                Some(l) => inner.lamps[l].reading.as_ref().map(|r| {
-                    if r.on {
-                        r.dim_level.max(1.0)
-                    } else {
-                        0.0
-                    }
-                }),
-                None => None,
-            };
+            let device = crate::schedule::engine::key_target(&inv, &t.target)
+                .and_then(|target| crate::schedule::engine::device_level(&inner, target));
             let agrees = match (t.effective, device) {
                 (Some(want), Some(got)) => (want > 0.0) == (got > 0.0),
                 _ => true,

@@ -26,6 +26,11 @@ pub struct WriteJob {
 /// Notified when a command completes (audit store, MQTT acks).
 pub trait CommandObserver: Send + Sync + std::fmt::Debug {
     fn completed(&self, command: &Command);
+
+    /// A command was accepted: its targets are resolved, none written yet
+    /// (called before any of them can complete, so before
+    /// [`CommandObserver::completed`]). Must not wait.
+    fn accepted(&self, _command: &Command) {}
 }
 
 /// A command being carried out.

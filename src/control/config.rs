@@ -1,5 +1,6 @@
-//! The `[control]` settings: retries, write queues, the configured groups
-//! and the file that keeps the groups set through the API.
+//! The `[control]` settings: retries, write queues, the configured groups,
+//! the file that keeps the groups set through the API and the one that
+//! keeps the overrides waiting for their expiry.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -17,13 +18,19 @@ pub struct ControlSettings {
     /// Where the groups defined through the API are kept (relative to
     /// `paths.data`).
     pub groups_file: PathBuf,
+    /// The overrides waiting for their `expires_at` (what each lamp goes
+    /// back to), JSON, relative to `paths.data`: a restart re-arms them.
+    pub overrides_file: PathBuf,
 }
 
 impl ControlSettings {
-    /// Takes a relative `groups_file` from the data folder.
+    /// Takes a relative `groups_file` and `overrides_file` from the data
+    /// folder.
     pub fn rebase(&mut self, data: &Path) {
-        if self.groups_file.is_relative() {
-            self.groups_file = data.join(&self.groups_file);
+        for file in [&mut self.groups_file, &mut self.overrides_file] {
+            if file.is_relative() {
+                *file = data.join(&*file);
+            }
         }
     }
 }
@@ -35,6 +42,7 @@ impl Default for ControlSettings {
             write_queue: 4096,
             groups: Vec::new(),
             groups_file: "groups.json".into(),
+            overrides_file: PathBuf::from("overrides.json"),
         }
     }
 }

@@ -6,6 +6,7 @@ mod cell;
 mod command;
 mod config;
 pub mod groups;
+mod overrides;
 mod request;
 mod resolve;
 #[cfg(test)]
@@ -14,6 +15,7 @@ mod spec;
 pub use cell::{CommandCell, CommandObserver, WriteJob};
 pub use command::{Action, Command, FailCause, Source, Tally, Target, TargetState};
 pub use config::{ControlSettings, GroupConfig};
+pub use overrides::{OverridesError, Pending};
 pub use request::{CommandBody, RequestError};
 pub use resolve::Selector;
 
@@ -159,6 +161,9 @@ pub struct Control {
     latest: Mutex<HashMap<DeviceKey, String>>,
     /// The last confirmed action per lamp: what an expiring override restores.
     confirmed: Mutex<HashMap<DeviceKey, Action>>,
+    /// The overrides waiting for their expiry, kept in
+    /// `control.overrides_file` once [`Control::keep_overrides`] opened it.
+    overrides: Mutex<overrides::Overrides>,
     audit: Mutex<VecDeque<Command>>,
     observers: RwLock<Vec<Arc<dyn CommandObserver>>>,
     /// Tells a lamp the schedule governs: when an override on it expires the
@@ -241,6 +246,7 @@ impl Control {
             groups_file: RwLock::new(None),
             latest: Mutex::new(HashMap::new()),
             confirmed: Mutex::new(HashMap::new()),
+            overrides: Mutex::new(overrides::Overrides::default()),
             audit: Mutex::new(VecDeque::new()),
             observers: RwLock::new(Vec::new()),
             governor: RwLock::new(None),
@@ -353,6 +359,48 @@ impl Control {
                 tracing::error!(error = %e, "cannot rewrite the groups file without the lamps that left");
             }
         }
+    }
+
+    /// Keeps the overrides waiting for their expiry in `path` from now on,
+    /// and re-arms those a previous run left there: each lamp no newer
+    /// command has touched since goes back, at its expiry (at once if that
+    /// has passed, once the lamp has been polled), to what it did before —
+    /// or, for a lamp the schedule governs, to what the plan says then.
+    /// Call once the pollers, the schedule and the observers are in place.
+    /// Returns how many were re-armed.
+    pub fn keep_overrides(
+        self: &Arc<Self>,
+        path: &std::path::Path,
+    ) -> Result<usize, OverridesError> {
+        let pending = {
+            let mut o = self.overrides.lock();
+            o.open(path)?;
+            o.pending.clone()
+        };
+        let inv = self.wiring().live.inventory.clone();
+        {
+            // Last command wins across the restart too: these are the
+            // lamps' latest, until a new one touches them.
+            let mut latest = self.latest.lock();
+            for (id, p) in &pending {
+                for (lamp, _) in &p.restore {
+                    if let Some(i) = inv.lamp_position(lamp) {
+                        latest.insert(DeviceKey::Lamp(i as u32), id.clone());
+                    }
+                }
+            }
+        }
+        let n = pending.len();
+        for (id, p) in pending {
+            tracing::info!(command = %id, expires_at = %p.expires_at, lamps = p.restore.len(), "override re-armed");
+            self.schedule_expiry(None, id, p.expires_at, p.restore);
+        }
+        Ok(n)
+    }
+
+    /// The overrides waiting for their expiry, by command id.
+    pub fn pending_overrides(&self) -> BTreeMap<String, Pending> {
+        self.overrides.lock().pending.clone()
     }
 
     /// Hands overrides' expiry on the lamps `governs` names to the schedule.
@@ -568,6 +616,23 @@ impl Control {
                 latest.insert(t.key, id.clone());
             }
         }
+        if resolved.kind == "lamp" {
+            let mut o = self.overrides.lock();
+            if !o.pending.is_empty() {
+                let lamps: Vec<&str> = resolved.targets.iter().map(|t| t.id.as_str()).collect();
+                o.touched(&id, &lamps);
+            }
+        }
+        // Before any target can complete (an offline one does below).
+        {
+            let observers = self.observers.read();
+            if !observers.is_empty() {
+                let c = cell.command.lock();
+                for o in observers.iter() {
+                    o.accepted(&c);
+                }
+            }
+        }
 
         let mut jobs: Vec<(u32, WriteJob)> = Vec::new();
         for (i, t) in resolved.targets.into_iter().enumerate() {
@@ -605,16 +670,27 @@ impl Control {
             }
         });
         if let (Some(at), Some(restore)) = (sub.expires_at, resolved.restore) {
-            self.schedule_expiry(cell.clone(), at, restore);
+            self.overrides.lock().add(
+                &id,
+                Pending {
+                    expires_at: at,
+                    restore: restore.clone(),
+                },
+            );
+            self.schedule_expiry(Some(cell.clone()), id.clone(), at, restore);
         }
         Ok(cell)
     }
 
-    /// When an override expires, lamps it still governs go back to what they
-    /// did before it.
+    /// When override `id` expires, lamps it still governs go back to what
+    /// they did before it. `cell`: the command of this run, waited for
+    /// before anything is restored; `None`, re-armed after a restart: its
+    /// lamps are waited for instead (polled and online, for two minutes at
+    /// most), as nothing can be written to a lamp not polled yet.
     fn schedule_expiry(
         self: &Arc<Self>,
-        cell: Arc<CommandCell>,
+        cell: Option<Arc<CommandCell>>,
+        id: String,
         at: DateTime<Utc>,
         restore: Vec<(String, Action)>,
     ) {
@@ -622,14 +698,50 @@ impl Control {
         let cancel = self.cancel.clone();
         tokio::spawn(async move {
             let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            // A stop leaves it in the file for the next run.
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = cancel.cancelled() => return,
             }
-            let command = cell.wait().await;
+            match cell {
+                Some(cell) => {
+                    cell.wait().await;
+                }
+                None => {
+                    let deadline =
+                        tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+                    loop {
+                        let Some(control) = control.upgrade() else {
+                            return;
+                        };
+                        let ready = {
+                            let w = control.wiring();
+                            let live = w.live.read();
+                            restore.iter().all(|(lamp, _)| {
+                                w.live
+                                    .inventory
+                                    .lamp_position(lamp)
+                                    .is_none_or(|i| live.lamps[i].online)
+                            })
+                        };
+                        drop(control);
+                        if ready || tokio::time::Instant::now() >= deadline {
+                            break;
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                            () = cancel.cancelled() => return,
+                        }
+                    }
+                }
+            }
             let Some(control) = control.upgrade() else {
                 return;
             };
+            let command_id = id;
+            // Out of the file first: each restore below is a newer command
+            // on its lamp, and would write the file again for it.
+            control.overrides.lock().done(&command_id);
             let system = Principal {
                 name: "system".into(),
                 role: crate::auth::Role::Admin,
@@ -647,7 +759,7 @@ impl Control {
                         .latest
                         .lock()
                         .get(&k)
-                        .is_some_and(|id| *id == command.id)
+                        .is_some_and(|id| *id == command_id)
                 });
                 if !still_ours {
                     continue;
@@ -667,7 +779,7 @@ impl Control {
                     note: None,
                 };
                 if let Err(e) = control.submit(&system, sub) {
-                    tracing::warn!(lamp = %lamp, command = %command.id, error = %e, "cannot restore after override");
+                    tracing::warn!(lamp = %lamp, command = %command_id, error = %e, "cannot restore after override");
                 }
             }
         });

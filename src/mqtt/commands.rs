@@ -199,6 +199,37 @@ pub fn handle(
     }
 }
 
+/// Why the gateway issued a command itself: the schedule's program, rule
+/// and switch point (`null` for a caller's command).
+fn note(c: &Command) -> Option<&str> {
+    c.selector.get("note").and_then(serde_json::Value::as_str)
+}
+
+/// The first ack of a command the schedule issued: the gateway is its own
+/// caller, so nothing else says it was accepted (an MQTT caller's comes
+/// from [`handle`], an HTTP caller's is the 202).
+pub fn accepted(topics: &Topics, c: &Command) -> Option<Message> {
+    if c.source != Source::Schedule {
+        return None;
+    }
+    let mut payload = json!({
+        "id": c.id, "request_id": null, "status": "accepted",
+        "actor": c.actor, "source": c.source, "kind": c.kind,
+        "note": note(c), "targets": c.targets.len(),
+    });
+    // `action`, and `level` for a dim, as in the request body.
+    if let (Some(o), Ok(serde_json::Value::Object(a))) =
+        (payload.as_object_mut(), serde_json::to_value(c.action))
+    {
+        o.extend(a);
+    }
+    Some(Message {
+        retain: false,
+        topic: ack_topic(topics, &c.id),
+        payload: payload.to_string(),
+    })
+}
+
 /// The final ack of every command, whatever its source.
 pub fn done(topics: &Topics, c: &Command) -> Message {
     let tally = c.tally();
@@ -207,6 +238,7 @@ pub fn done(topics: &Topics, c: &Command) -> Message {
         topic: ack_topic(topics, &c.id),
         payload: json!({
             "id": c.id, "status": "done", "actor": c.actor, "source": c.source,
+            "note": note(c),
             "confirmed": tally.confirmed, "failed": tally.failed,
             "targets": c.targets.iter().map(|t| json!({
                 "id": t.id, "state": t.state, "reason": t.reason, "readback": t.readback,
@@ -226,6 +258,12 @@ pub struct AckObserver {
 impl CommandObserver for AckObserver {
     fn completed(&self, command: &Command) {
         self.inbox.push_message(done(&self.topics, command));
+    }
+
+    fn accepted(&self, command: &Command) {
+        if let Some(m) = accepted(&self.topics, command) {
+            self.inbox.push_message(m);
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod payload;
 pub mod publisher;
 mod refusal;
+pub mod schedule;
 pub mod status;
 pub mod track;
 
@@ -55,6 +56,8 @@ pub struct MqttLink {
     pub sink: Arc<dyn Sink>,
     /// Alarm changes as events, and each district's retained standing set.
     pub alarms: Arc<dyn crate::alarm::AlarmSink>,
+    /// Each district's night plan, retained (hand it to the schedule).
+    pub schedule: Arc<dyn crate::schedule::engine::ScheduleSink>,
     /// Tells the publisher of a reload's new live state.
     pub reload: Reloader,
     pub status: Arc<LinkStatus>,
@@ -189,6 +192,11 @@ pub fn start(
         buf: Vec::new(),
     };
     let alarm_sink = alarms::start(inbox.clone(), topics.clone(), gateway_id, alarms, cancel);
+    let schedule_sink = Arc::new(schedule::ScheduleStates {
+        inbox: inbox.clone(),
+        topics: topics.clone(),
+        gateway_id: gateway_id.to_string(),
+    });
     if let Some(control) = &control {
         control.observe(Arc::new(commands::AckObserver {
             inbox: inbox.clone(),
@@ -204,6 +212,7 @@ pub fn start(
         },
         sink: Arc::new(inbox::MqttSink { inbox }),
         alarms: alarm_sink,
+        schedule: schedule_sink,
         status,
         task,
         embedded,

@@ -151,6 +151,11 @@ impl Topics {
         Ok(format!("{}/{}/alarms/active", self.root, level(district)?))
     }
 
+    /// A district's night plan as of the schedule's last change (retained).
+    pub fn schedule_state(&self, district: &str) -> Result<String, BadLevel> {
+        Ok(format!("{}/{}/schedule/state", self.root, level(district)?))
+    }
+
     /// Where a command's acks go: `{root}/commands/{id}`, `id` a command id
     /// or a caller's `request_id`.
     pub fn ack(&self, id: &str) -> Result<String, BadLevel> {

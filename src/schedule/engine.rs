@@ -4,7 +4,14 @@
 //! through the control path — SLC writes for lamps, RTU contactor writes for
 //! circuits — as `source: schedule`, naming program, rule and switch point.
 //! Read-back confirms as for manual commands; a target that failed is tried
-//! again after `schedule.retry_after`.
+//! again after `schedule.retry_after`. A circuit's contactor is written when
+//! it should close or open, not when its lamps only dim.
+//!
+//! Each tick also counts every district's targets — by scheduled and
+//! effective level, held, set by a shift, agreeing with their device, by
+//! program — and offers its sinks (MQTT's retained
+//! `{root}/{district}/schedule/state`) the summaries that differ from the
+//! ones it offered last.
 //!
 //! Catch-up needs no special case: at start nothing has been commanded, so
 //! the first tick enforces what should be now (a restart at 21:00 switches
@@ -82,6 +89,189 @@ pub struct TargetNow {
     pub confirmed: bool,
 }
 
+/// How many targets stand at one level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LevelCount {
+    /// Percent, 0 to 100; `null` for targets no program sets today.
+    pub level: Option<f64>,
+    pub targets: usize,
+}
+
+/// One district's night plan as of a tick: what MQTT retains at
+/// `{root}/{district}/schedule/state`. The engine offers it to its sinks
+/// when it differs from the one it offered last (and every district at the
+/// first tick after a sink is added), not every tick.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct DistrictSummary {
+    pub district: String,
+    /// Governed targets: lamps (their SLCs) and circuits (their contactors).
+    pub targets: usize,
+    pub lamps: usize,
+    pub circuits: usize,
+    /// By the level the calendar (with emergency shifts) says now, lowest
+    /// first.
+    pub scheduled: Vec<LevelCount>,
+    /// By the level after manual holds, lowest first.
+    pub effective: Vec<LevelCount>,
+    /// Held by a manual command.
+    pub overridden: usize,
+    /// Set by an emergency shift (and not held).
+    pub emergency: usize,
+    /// Whether the device is on where the effective level is on and off
+    /// where it is off (a lamp's SLC as last read, a circuit's contactor as
+    /// its RTU last reported); `unknown`: not read yet, or no level today.
+    pub agree: usize,
+    pub disagree: usize,
+    pub unknown: usize,
+    /// The programs in force now, with how many targets follow each.
+    pub programs: BTreeMap<String, usize>,
+}
+
+/// A district's summary and the schedule clock's time of the tick that
+/// made it (RFC 3339, the city's offset).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleState<'a> {
+    pub at: String,
+    #[serde(flatten)]
+    pub summary: &'a DistrictSummary,
+}
+
+/// Where the engine offers districts' summaries (MQTT's retained
+/// `{root}/{district}/schedule/state`). Called from the tick: it must not
+/// wait.
+pub trait ScheduleSink: Send + Sync + std::fmt::Debug {
+    fn offer_state(&self, state: &ScheduleState<'_>);
+}
+
+/// Counting one tick's targets into districts' summaries.
+#[derive(Debug, Default)]
+struct Tally {
+    lamps: usize,
+    circuits: usize,
+    /// The tick's events (shared per signature, so a district has a few)
+    /// and how many targets not held follow each: counted by pointer in
+    /// the loop over every target, resolved to levels and programs once.
+    events: Vec<(Arc<Event>, usize)>,
+    /// Held targets: what the schedule says, and the hold's level.
+    held: Vec<(Arc<Event>, f64)>,
+    /// Targets no program sets today.
+    none: usize,
+    agree: usize,
+    disagree: usize,
+    unknown: usize,
+}
+
+fn bump(v: &mut Vec<(Option<u64>, usize)>, level: Option<f64>, n: usize) {
+    let bits = level.map(f64::to_bits);
+    match v.iter_mut().find(|(b, _)| *b == bits) {
+        Some(x) => x.1 += n,
+        None => v.push((bits, n)),
+    }
+}
+
+fn levels(v: Vec<(Option<u64>, usize)>) -> Vec<LevelCount> {
+    let mut out: Vec<LevelCount> = v
+        .into_iter()
+        .map(|(b, n)| LevelCount {
+            level: b.map(f64::from_bits),
+            targets: n,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.level
+            .unwrap_or(-1.0)
+            .partial_cmp(&b.level.unwrap_or(-1.0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    out
+}
+
+impl Tally {
+    fn target(&mut self, t: Target) {
+        match t {
+            Target::Lamp(_) => self.lamps += 1,
+            Target::Circuit(..) => self.circuits += 1,
+        }
+    }
+
+    fn follows(&mut self, event: &Arc<Event>) {
+        match self.events.iter_mut().find(|(e, _)| Arc::ptr_eq(e, event)) {
+            Some(x) => x.1 += 1,
+            None => self.events.push((event.clone(), 1)),
+        }
+    }
+
+    fn summary(self, district: &str) -> DistrictSummary {
+        let (mut scheduled, mut effective) = (Vec::new(), Vec::new());
+        let mut programs: BTreeMap<String, usize> = BTreeMap::new();
+        let mut emergency = 0;
+        for (e, n) in &self.events {
+            bump(&mut scheduled, Some(e.level), *n);
+            bump(&mut effective, Some(e.level), *n);
+            *programs.entry(e.program.clone()).or_default() += n;
+            if e.source == Source::Emergency {
+                emergency += n;
+            }
+        }
+        for (e, level) in &self.held {
+            bump(&mut scheduled, Some(e.level), 1);
+            bump(&mut effective, Some(*level), 1);
+            *programs.entry(e.program.clone()).or_default() += 1;
+        }
+        if self.none > 0 {
+            bump(&mut scheduled, None, self.none);
+            bump(&mut effective, None, self.none);
+        }
+        DistrictSummary {
+            district: district.to_string(),
+            targets: self.lamps + self.circuits,
+            lamps: self.lamps,
+            circuits: self.circuits,
+            scheduled: levels(scheduled),
+            effective: levels(effective),
+            overridden: self.held.len(),
+            emergency,
+            agree: self.agree,
+            disagree: self.disagree,
+            unknown: self.unknown,
+            programs,
+        }
+    }
+
+    fn agreement(&mut self, want: Option<f64>, device: Option<f64>) {
+        match (want, device) {
+            (Some(w), Some(d)) if (w > 0.0) == (d > 0.0) => self.agree += 1,
+            (Some(_), Some(_)) => self.disagree += 1,
+            _ => self.unknown += 1,
+        }
+    }
+}
+
+/// What a target's device last reported, percent (0 when off): a lamp's
+/// SLC (its dim level, at least 1 when on), a circuit's contactor (100
+/// closed); `None` before the first reading. One rule for
+/// `/schedules/state` and the MQTT summary.
+pub fn device_level(inner: &crate::state::Inner, t: Target) -> Option<f64> {
+    match t {
+        Target::Lamp(l) => {
+            inner.lamps.get(l)?.reading.as_ref().map(
+                |r| {
+                    if r.on {
+                        r.dim_level.max(1.0)
+                    } else {
+                        0.0
+                    }
+                },
+            )
+        }
+        Target::Circuit(c, n) => {
+            let r = inner.rtus.get(c)?.reading.as_ref()?;
+            let closed = *r.contactors.get(usize::from(n).checked_sub(1)?)?;
+            Some(if closed { 100.0 } else { 0.0 })
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Schedule {
     settings: ScheduleSettings,
@@ -101,6 +291,9 @@ pub struct Schedule {
     ticks: std::sync::atomic::AtomicU64,
     /// Cluster mode: which endpoints' devices this instance commands.
     here: RwLock<Option<Here>>,
+    /// Where districts' summaries go, and the ones last offered.
+    sinks: RwLock<Vec<Arc<dyn ScheduleSink>>>,
+    offered: Mutex<BTreeMap<String, DistrictSummary>>,
 }
 
 /// Cluster mode: whether this instance commands the devices behind an
@@ -184,6 +377,8 @@ impl Schedule {
             holds: Mutex::new(holds),
             ticks: Default::default(),
             here: RwLock::new(None),
+            sinks: RwLock::new(Vec::new()),
+            offered: Mutex::new(BTreeMap::new()),
         });
         control.observe(Arc::new(Observer(Arc::downgrade(&s))));
         control.set_governor(Arc::new(Governor(Arc::downgrade(&s))));
@@ -210,6 +405,20 @@ impl Schedule {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.read().now()
+    }
+
+    /// Offers every district's summary to `sink` from the next tick on,
+    /// then each again when it changes.
+    pub fn add_sink(&self, sink: Arc<dyn ScheduleSink>) {
+        self.sinks.write().push(sink);
+        // Everything again: the new sink has seen nothing.
+        self.offered.lock().clear();
+        self.wake.notify_one();
+    }
+
+    /// The districts' summaries as last offered to the sinks.
+    pub fn summaries(&self) -> BTreeMap<String, DistrictSummary> {
+        self.offered.lock().clone()
     }
 
     pub fn ticks(&self) -> u64 {
@@ -337,12 +546,26 @@ impl Schedule {
         // (shared, not copied: a tick over 100,000 lamps allocates per
         // signature, not per lamp).
         let mut memo: HashMap<super::plan::Signature, Option<Arc<Event>>> = HashMap::new();
+        // Each district's summary (by district position).
+        let mut tallies: Vec<Tally> = inv.districts.iter().map(|_| Tally::default()).collect();
+        let district_of = |t: Target| match t {
+            Target::Lamp(l) => inv
+                .cabinet_of_lamp(l)
+                .and_then(|c| inv.district_of_cabinet(c)),
+            Target::Circuit(c, _) => inv.district_of_cabinet(c),
+        };
         for t in plan.targets() {
             let event = memo
                 .entry(plan.signature(t))
                 .or_insert_with(|| plan.level_at(t, now).map(Arc::new))
                 .clone();
+            let tally = district_of(t).and_then(|d| tallies.get_mut(d));
             let Some(event) = event else {
+                if let Some(tally) = tally {
+                    tally.target(t);
+                    tally.none += 1;
+                    tally.unknown += 1;
+                }
                 continue;
             };
             // A lamp's key is its id, borrowed; only circuits make one.
@@ -350,14 +573,22 @@ impl Schedule {
                 Target::Lamp(l) => std::borrow::Cow::Borrowed(inv.lamps[l].id.as_str()),
                 t => std::borrow::Cow::Owned(target_key(&inv, t)),
             };
-            let level = holds.get(key.as_ref()).map_or(event.level, |h| h.level);
+            let hold = holds.get(key.as_ref());
+            let level = hold.map_or(event.level, |h| h.level);
+            if let Some(tally) = tally {
+                tally.target(t);
+                match hold {
+                    Some(h) => tally.held.push((event.clone(), h.level)),
+                    None => tally.follows(&event),
+                }
+            }
             match t {
                 Target::Lamp(l) => expect[l] = Some(level > 0.0),
                 Target::Circuit(c, n) => {
                     circuit_level.insert((c, n), level);
                 }
             }
-            if holds.contains_key(key.as_ref()) {
+            if hold.is_some() {
                 continue;
             }
             let cabinet = match t {
@@ -377,10 +608,17 @@ impl Schedule {
             let retry = run
                 .failed_at
                 .is_some_and(|f| f.elapsed() >= self.settings.retry_after);
-            if run.commanded == Some(event.level) && !retry {
+            // A contactor is closed or open: a circuit's point from 100 to
+            // 50 % (its lamps dim) writes nothing to it.
+            let wanted = match t {
+                Target::Lamp(_) => event.level,
+                Target::Circuit(..) if event.level > 0.0 => 100.0,
+                Target::Circuit(..) => 0.0,
+            };
+            if run.commanded == Some(wanted) && !retry {
                 continue;
             }
-            run.commanded = Some(event.level);
+            run.commanded = Some(wanted);
             run.confirmed = false;
             run.failed_at = None;
             let note = format!("{} {} {}", event.program, event.rule, event.point);
@@ -390,11 +628,32 @@ impl Schedule {
                     .or_default()
                     .push(key.into_owned()),
                 Target::Circuit(c, n) => {
-                    circuit_commands.push((inv.cabinets[c].id.clone(), n, event.level, note))
+                    circuit_commands.push((inv.cabinets[c].id.clone(), n, wanted, note))
                 }
             }
         }
         drop(runs);
+        // Whether the devices agree, as last read (before the lamps that
+        // follow their circuits are filled in: `expect` holds the lamp
+        // targets only here).
+        {
+            let inner = live.read();
+            for (l, want) in expect.iter().enumerate() {
+                let Some(want) = want else { continue };
+                let t = Target::Lamp(l);
+                if let Some(tally) = district_of(t).and_then(|d| tallies.get_mut(d)) {
+                    let want = if *want { 100.0 } else { 0.0 };
+                    tally.agreement(Some(want), device_level(&inner, t));
+                }
+            }
+            for (&(c, n), level) in &circuit_level {
+                let t = Target::Circuit(c, n);
+                if let Some(tally) = district_of(t).and_then(|d| tallies.get_mut(d)) {
+                    tally.agreement(Some(*level), device_level(&inner, t));
+                }
+            }
+        }
+        self.offer_summaries(&inv, tallies, now);
         // Lamps without an assignment of their own follow their circuit.
         for (l, lamp) in inv.lamps.iter().enumerate() {
             if expect[l].is_none() {
@@ -415,6 +674,35 @@ impl Schedule {
         }
         self.ticks
             .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Offers the sinks each district's summary that differs from the one
+    /// offered last.
+    fn offer_summaries(&self, inv: &Inventory, tallies: Vec<Tally>, now: DateTime<Utc>) {
+        let summaries: Vec<DistrictSummary> = inv
+            .districts
+            .iter()
+            .zip(tallies)
+            .map(|(d, t)| t.summary(&d.id))
+            .collect();
+        let sinks = self.sinks.read().clone();
+        let mut offered = self.offered.lock();
+        // A district no longer in the inventory is no longer summarised.
+        offered.retain(|d, _| inv.district_position(d).is_some());
+        let at = now.with_timezone(&self.tz).to_rfc3339();
+        for summary in summaries {
+            if offered.get(&summary.district) == Some(&summary) {
+                continue;
+            }
+            let state = ScheduleState {
+                at: at.clone(),
+                summary: &summary,
+            };
+            for sink in &sinks {
+                sink.offer_state(&state);
+            }
+            offered.insert(summary.district.clone(), summary);
+        }
     }
 
     fn issue(self: &Arc<Self>, selector: Selector, level: f64, note: String) {
@@ -685,5 +973,57 @@ impl Governs for Governor {
         plan.inventory
             .lamp_position(lamp)
             .is_some_and(|l| plan.governs_lamp(l))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(level: f64, source: Source, program: &str) -> Arc<Event> {
+        Arc::new(Event {
+            at: Utc::now(),
+            level,
+            source,
+            program: program.into(),
+            rule: "default".into(),
+            point: "sunset".into(),
+        })
+    }
+
+    #[test]
+    fn a_district_summary_counts_levels_holds_shifts_and_programs() {
+        let night = event(100.0, Source::Calendar, "night");
+        // Equal events of two signatures count together.
+        let night_too = event(100.0, Source::Calendar, "night");
+        let fog = event(100.0, Source::Emergency, "night");
+        let dim = event(50.0, Source::Calendar, "late");
+        let mut t = Tally::default();
+        for (e, n) in [(&night, 3), (&night_too, 2), (&fog, 1), (&dim, 4)] {
+            for _ in 0..n {
+                t.target(Target::Lamp(0));
+                t.follows(e);
+            }
+        }
+        t.target(Target::Circuit(0, 1));
+        t.held.push((night.clone(), 0.0));
+        t.target(Target::Circuit(0, 2));
+        t.none += 1;
+        let s = t.summary("D01");
+        assert_eq!((s.targets, s.lamps, s.circuits), (12, 10, 2));
+        let pairs = |v: &[LevelCount]| v.iter().map(|c| (c.level, c.targets)).collect::<Vec<_>>();
+        assert_eq!(
+            pairs(&s.scheduled),
+            [(None, 1), (Some(50.0), 4), (Some(100.0), 7)]
+        );
+        assert_eq!(
+            pairs(&s.effective),
+            [(None, 1), (Some(0.0), 1), (Some(50.0), 4), (Some(100.0), 6)]
+        );
+        assert_eq!((s.overridden, s.emergency), (1, 1));
+        assert_eq!(
+            s.programs,
+            BTreeMap::from([("late".to_string(), 4), ("night".to_string(), 7)])
+        );
     }
 }

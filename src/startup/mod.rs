@@ -41,6 +41,8 @@ pub enum StartupError {
     ApiRuntime(#[source] std::io::Error),
     #[error("schedule: {0}")]
     Schedule(#[source] crate::schedule::ScheduleError),
+    #[error("{0}")]
+    Overrides(#[source] crate::control::OverridesError),
     #[error("alarm webhooks: {0}")]
     Webhook(#[from] crate::alarm::webhook::WebhookError),
     #[error("cluster: {0}")]
@@ -264,6 +266,9 @@ impl Application {
             Some(link) => {
                 sinks.push(link.sink);
                 alarms.add_sink(link.alarms);
+                if let Some(s) = &schedule {
+                    s.add_sink(link.schedule);
+                }
                 (
                     Some(link.task),
                     Some(link.status),
@@ -322,6 +327,13 @@ impl Application {
                 cluster: cluster.as_ref().map(|c| c.cluster.clone()),
             }),
         );
+        // With the pollers, the schedule (which takes back the lamps it
+        // governs), the store and MQTT in place: an override that expired
+        // while the gateway was down restores its lamps once they are
+        // polled, audited and acked like any command.
+        control
+            .keep_overrides(&settings.control.overrides_file)
+            .map_err(StartupError::Overrides)?;
         // After the store and MQTT observe the control: the first tick's
         // commands are audited and acked like any.
         let schedule_task = schedule

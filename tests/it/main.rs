@@ -34,6 +34,7 @@ mod lighting;
 mod load;
 mod mqtt;
 mod openapi;
+mod overrides;
 mod reload;
 mod report;
 mod schedule;

@@ -53,6 +53,7 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.mqtt.url = lamp_gateway::mqtt::BrokerChoice::None;
     s.mqtt.spill_dir = dir.join("mqtt-spill");
     s.schedule.file = dir.join("schedule.json");
+    s.control.overrides_file = dir.join("overrides.json");
     s.alarms.file = dir.join("alarms.open.json");
     s.alarms.webhook_dir = dir.join("webhooks");
     s.console.users_file = dir.join("users.json");

@@ -41,6 +41,8 @@ pub struct Seen {
     pub presence: Vec<String>,
     /// Anything else (commands, acks): topic and payload.
     pub other: Vec<(String, String)>,
+    /// Every message in arrival order: topic, payload, retained.
+    pub log: Vec<(String, String, bool)>,
 }
 
 pub struct Subscriber {
@@ -99,6 +101,7 @@ impl Subscriber {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let text = String::from_utf8_lossy(&p.payload).to_string();
                         let mut seen = s.lock();
+                        seen.log.push((p.topic.clone(), text.clone(), p.retain));
                         if p.topic.ends_with("/state") {
                             if let Ok(v) = serde_json::from_str(&text) {
                                 seen.states.insert(p.topic.clone(), v);

@@ -3,12 +3,23 @@
 //! other lamp goes off at 23:30, a holiday replaces the weekday program, an
 //! emergency shift moves switch-on, a restart at 21:00 catches up, an
 //! override expires back to the schedule, and the lighting rate follows
-//! the schedule.
+//! the schedule. More in the files beside: a summer night's writes one by
+//! one (summer.rs), an emergency shift that forces a level (emergency.rs),
+//! the district operators' edits (edits.rs), the lighting rate over a window
+//! (window.rs), the acks and retained summaries on MQTT (mqtt.rs).
+
+mod edits;
+mod emergency;
+mod mqtt;
+mod summer;
+mod window;
 
 use crate::common::{eventually, test_settings, ADMIN_TOKEN};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use lamp_gateway::control::FailCause;
 use lamp_gateway::schedule::clock::ManualClock;
 use lamp_gateway::schedule::sun::sun_times;
+use lamp_gateway::settings::Settings;
 use lamp_gateway::startup::{Application, BuildOptions};
 use lamp_sim::{InventoryOptions, SimConfig, Simulator};
 use serde_json::{json, Value};
@@ -18,7 +29,7 @@ use std::sync::Arc;
 const JINAN: (f64, f64) = (36.65, 117.12);
 const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
-fn local(date: &str, hm: &str) -> DateTime<Utc> {
+pub(super) fn local(date: &str, hm: &str) -> DateTime<Utc> {
     let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
     let t = chrono::NaiveTime::parse_from_str(hm, "%H:%M").unwrap();
     TZ.from_local_datetime(&d.and_time(t))
@@ -26,12 +37,12 @@ fn local(date: &str, hm: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn sunset(date: &str) -> DateTime<Utc> {
+pub(super) fn sunset(date: &str) -> DateTime<Utc> {
     let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
     sun_times(JINAN.0, JINAN.1, d).unwrap().sunset.unwrap()
 }
 
-fn sunrise(date: &str) -> DateTime<Utc> {
+pub(super) fn sunrise(date: &str) -> DateTime<Utc> {
     let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
     sun_times(JINAN.0, JINAN.1, d).unwrap().sunrise.unwrap()
 }
@@ -78,19 +89,31 @@ fn book() -> Value {
     })
 }
 
-struct Night {
-    sim: Simulator,
-    dir: tempfile::TempDir,
-    clock: Arc<ManualClock>,
-    app: Option<Application>,
-    base: String,
-    http: reqwest::Client,
+/// What a test changes in the gateway's settings, at every boot.
+type Tweak = Box<dyn Fn(&mut Settings) + Send + Sync>;
+
+pub(super) struct Night {
+    pub(super) sim: Simulator,
+    pub(super) dir: tempfile::TempDir,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) app: Option<Application>,
+    pub(super) base: String,
+    pub(super) http: reqwest::Client,
     /// Per simulated endpoint, per SLC: its position along its circuit is odd.
-    odd: Vec<Vec<bool>>,
+    pub(super) odd: Vec<Vec<bool>>,
+    tweak: Tweak,
 }
 
 impl Night {
-    async fn start(at: DateTime<Utc>) -> Night {
+    pub(super) async fn start(at: DateTime<Utc>) -> Night {
+        Night::start_with(at, |_| {}).await
+    }
+
+    /// [`Night::start`] with settings of the test's own.
+    pub(super) async fn start_with(
+        at: DateTime<Utc>,
+        tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
+    ) -> Night {
         let sim = Simulator::start(SimConfig {
             endpoints: 2,
             slcs_per_endpoint: 6,
@@ -129,16 +152,18 @@ impl Night {
             base: String::new(),
             http: reqwest::Client::new(),
             odd,
+            tweak: Box::new(tweak),
         };
         night.boot().await;
         night
     }
 
-    async fn boot(&mut self) {
+    pub(super) async fn boot(&mut self) {
         let mut s = test_settings(self.dir.path());
         s.gateway.time_zone = TZ;
         s.schedule.tick = std::time::Duration::from_millis(50);
         s.schedule.retry_after = std::time::Duration::from_millis(300);
+        (self.tweak)(&mut s);
         let app = Application::build_with(
             s,
             BuildOptions {
@@ -151,12 +176,12 @@ impl Night {
         self.app = Some(app);
     }
 
-    async fn restart(&mut self) {
+    pub(super) async fn restart(&mut self) {
         self.app.take().unwrap().shutdown().await.unwrap();
         self.boot().await;
     }
 
-    async fn set(&self, at: DateTime<Utc>) {
+    pub(super) async fn set(&self, at: DateTime<Utc>) {
         self.clock.set(at);
         let s = self.app.as_ref().unwrap().schedule().unwrap();
         let seen = s.ticks();
@@ -166,7 +191,7 @@ impl Night {
         eventually("the engine ticked", || async { s.ticks() >= seen + 2 }).await;
     }
 
-    fn lamps(&self) -> Vec<(bool, f64)> {
+    pub(super) fn lamps(&self) -> Vec<(bool, f64)> {
         (0..2)
             .flat_map(|e| (0..6).map(move |j| (e, j)))
             .map(|(e, j)| {
@@ -176,7 +201,11 @@ impl Night {
             .collect()
     }
 
-    async fn wait_lamps(&self, what: &str, want: impl Fn(usize, usize) -> (bool, Option<f64>)) {
+    pub(super) async fn wait_lamps(
+        &self,
+        what: &str,
+        want: impl Fn(usize, usize) -> (bool, Option<f64>),
+    ) {
         eventually(what, || async {
             (0..2).all(|e| {
                 (0..6).all(|j| {
@@ -189,7 +218,7 @@ impl Night {
         .await;
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(super) async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -201,7 +230,7 @@ impl Night {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(super) async fn put(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
             .put(format!("{}{path}", self.base))
@@ -214,7 +243,7 @@ impl Night {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn schedule_commands(&self) -> Vec<Value> {
+    pub(super) async fn schedule_commands(&self) -> Vec<Value> {
         let from = (Utc::now() - Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
         let to = (Utc::now() + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
         let (s, b) = self
@@ -224,13 +253,68 @@ impl Night {
         b["items"].as_array().cloned().unwrap_or_default()
     }
 
-    async fn summary(&self) -> Value {
+    pub(super) async fn summary(&self) -> Value {
         let (s, b) = self.get("/api/v1/metrics/summary").await;
         assert_eq!(s, 200, "{b}");
         b
     }
 
-    async fn stop(mut self) {
+    /// Every write the schedule's completed commands made so far, oldest
+    /// first: (target, action, note), `action` as `on`, `off` or `dim N`.
+    /// A target that failed `offline` was sent nothing (a device not polled
+    /// yet at the first tick): no write.
+    pub(super) fn writes(&self) -> Vec<(String, String, String)> {
+        let control = self.app.as_ref().unwrap().control();
+        let far = Duration::days(365 * 20);
+        control
+            .audit(Utc::now() - far, Utc::now() + far, Some("schedule"))
+            .iter()
+            .flat_map(|c| {
+                let v = serde_json::to_value(c).unwrap();
+                let action = match v["action"].as_str().unwrap() {
+                    "dim" => format!("dim {}", v["level"]),
+                    a => a.to_string(),
+                };
+                let note = v["selector"]["note"].as_str().unwrap_or("").to_string();
+                c.targets
+                    .iter()
+                    .filter(|t| !matches!(t.reason, Some(FailCause::Offline)))
+                    .map(move |t| (t.id.clone(), action.clone(), note.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Every governed target's key (lamp id or `CABINET#n`) and kind.
+    pub(super) fn targets(&self) -> Vec<(String, &'static str)> {
+        let s = self.app.as_ref().unwrap().schedule().unwrap();
+        s.state_now(None)
+            .into_iter()
+            .map(|t| (t.target, t.kind))
+            .collect()
+    }
+
+    /// A request as `token`, with an optional JSON body.
+    pub(super) async fn call(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub(super) async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.shutdown().await.unwrap();
         }
