@@ -17,6 +17,7 @@
 //! debounce.
 
 use super::config::{AlarmSettings, KindRule};
+use super::filter::AlarmFilter;
 use super::layout::Layout;
 use super::model::{Alarm, AlarmChange, AlarmKind, AlarmState, ChangeKind, DeviceKind};
 use super::rules::{self, bit, Mask, Suppress, Tolerances};
@@ -741,6 +742,28 @@ impl Alarms {
             .rev()
             .map(|a| a.as_of(now))
             .collect()
+    }
+
+    /// The open alarms `filter` lets through, newest first, as of `now`:
+    /// only those are copied out (a list asks for a few of thousands).
+    pub fn open_matching(&self, filter: &AlarmFilter, now: DateTime<Utc>) -> Vec<Alarm> {
+        self.book
+            .lock()
+            .open
+            .values()
+            .rev()
+            .filter(|a| filter.matches(a, now))
+            .map(|a| a.as_of(now))
+            .collect()
+    }
+
+    /// Calls `f` on every open alarm, newest first, with whether it is
+    /// overdue as of `now`, without copying any: for counts. `f` runs under
+    /// the engine's lock, so it must only look.
+    pub fn for_each_open(&self, now: DateTime<Utc>, mut f: impl FnMut(&Alarm, bool)) {
+        for a in self.book.lock().open.values().rev() {
+            f(a, a.overdue_at(now));
+        }
     }
 
     /// The standing alarms (active or acknowledged).

@@ -161,12 +161,7 @@ async fn list(
     offset: usize,
     now: DateTime<Utc>,
 ) -> Result<(usize, Vec<Alarm>), ApiError> {
-    let open: Vec<Alarm> = s
-        .alarms
-        .open(now)
-        .into_iter()
-        .filter(|a| filter.matches(a, now))
-        .collect();
+    let open: Vec<Alarm> = s.alarms.open_matching(filter, now);
     let wants_closed = filter.states.contains(&AlarmState::Closed);
     let Some(store) = s.store.as_ref().filter(|_| wants_closed) else {
         let total = open.len();
@@ -413,9 +408,9 @@ pub(super) async fn summary(
 ) -> Result<Json<AlarmSummary>, ApiError> {
     let district = scope(&s, &p, q.district)?;
     let mut out = AlarmSummary::default();
-    for a in s.alarms.open(Utc::now()) {
+    s.alarms.for_each_open(Utc::now(), |a, overdue| {
         if !p.sees(&a.district) || district.as_ref().is_some_and(|d| *d != a.district) {
-            continue;
+            return;
         }
         out.open += 1;
         *out.by_state.entry(a.state).or_default() += 1;
@@ -425,9 +420,9 @@ pub(super) async fn summary(
             out.standing += 1;
             *out.standing_by_kind.entry(a.kind).or_default() += 1;
         }
-        if a.overdue {
+        if overdue {
             out.overdue += 1;
         }
-    }
+    });
     Ok(Json(out))
 }
