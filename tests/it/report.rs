@@ -210,7 +210,18 @@ pub(crate) async fn check_period_report(
         roads.get_value((rd1, col(&roads, "道路等级"))),
         Some(&Data::String("主干道".into()))
     );
+    // 装灯率: RD1 has L1, L2 and L3 of the 4 planned; RD2 plans none.
+    assert_eq!(number(&roads, rd1, col(&roads, "路灯数")), Some(3.0));
+    assert_eq!(number(&roads, rd1, col(&roads, "设计装灯数")), Some(4.0));
+    assert_eq!(number(&roads, rd1, col(&roads, "装灯率")), Some(0.75));
+    let rd2 = row_of(&roads, road, "RD2");
+    assert_eq!(number(&roads, rd2, col(&roads, "路灯数")), Some(1.0));
+    assert_eq!(number(&roads, rd2, col(&roads, "装灯率")), None);
     let json_roads = json["lighting"]["roads"].as_array().unwrap();
+    let json_rd1 = json_roads.iter().find(|r| r["road"] == "RD1").unwrap();
+    assert_eq!(json_rd1["lamps_total"], 3, "{json_rd1}");
+    assert_eq!(json_rd1["lamps_planned"], 4, "{json_rd1}");
+    assert_eq!(json_rd1["installation_rate"], 0.75, "{json_rd1}");
     assert_eq!(
         roads.height() - 1,
         json_roads.len(),
