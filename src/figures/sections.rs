@@ -261,6 +261,19 @@ const CLASSES: &[Column] = &[
         Seconds,
     ),
     Column::new("coverage_pct", "评估覆盖率", "Evaluated share", Percent),
+    Column::new(
+        "facility_intact_rate_pct",
+        "设施完好率",
+        "Facility intact rate",
+        Percent,
+    ),
+    Column::new("intact_target_pct", "完好率目标", "Intact target", Percent),
+    Column::new(
+        "meets_intact_target",
+        "完好率是否达标",
+        "Meets intact target",
+        Text,
+    ),
 ];
 
 fn pick(lang: Lang, zh: &'static str, en: &'static str) -> Cell {
@@ -456,6 +469,9 @@ pub fn classes(report: &MonthlyReport, lang: Lang) -> Section {
             scope.name.clone().into()
         };
         let t = &scope.seconds;
+        // The scope's alarm figures: its own intact rate (lamps, circuits
+        // and cabinets), and each class's over its lamps.
+        let row = report.rows.iter().find(|r| r.scope == scope.scope);
         section.push(vec![
             scope.scope.clone().into(),
             name.clone(),
@@ -468,9 +484,13 @@ pub fn classes(report: &MonthlyReport, lang: Lang) -> Section {
             t.lamps_lit_seconds.into(),
             t.lamps_unknown_seconds.into(),
             scope.coverage.into(),
+            row.and_then(|r| r.alarms.facility_intact_rate).into(),
+            Cell::Empty,
+            Cell::Empty,
         ]);
         for c in &scope.classes {
             let t = &c.seconds;
+            let intact = row.and_then(|r| r.intact_by_class.iter().find(|i| i.class == c.class));
             section.push(vec![
                 scope.scope.clone().into(),
                 name.clone(),
@@ -483,6 +503,9 @@ pub fn classes(report: &MonthlyReport, lang: Lang) -> Section {
                 t.lamps_lit_seconds.into(),
                 t.lamps_unknown_seconds.into(),
                 Cell::Empty,
+                intact.and_then(|i| i.facility_intact_rate).into(),
+                intact.map(|i| i.target).into(),
+                yes_no(lang, intact.and_then(|i| i.meets_target)),
             ]);
         }
     }

@@ -254,6 +254,38 @@ pub(crate) async fn check_period_report(
         0.98,
         "main target",
     );
+    // The facility intact rate of the class's lamps (L1–L3 on RD1): no
+    // fault alarm stood in the month, so all of it, against the roads'
+    // 95 %; each scope's own row carries the scope's rate, as the JSON has
+    // it.
+    assert_eq!(
+        number(&classes, main, col(&classes, "设施完好率")),
+        Some(1.0)
+    );
+    close(
+        number(&classes, main, col(&classes, "完好率目标")).unwrap(),
+        0.95,
+        "main intact target",
+    );
+    assert_eq!(
+        classes.get_value((main, col(&classes, "完好率是否达标"))),
+        Some(&Data::String("是".into()))
+    );
+    let d01 = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scope"] == "D01")
+        .unwrap();
+    let json_main = &d01["intact_by_class"][0];
+    assert_eq!(json_main["class"], "main", "{d01}");
+    assert_eq!(json_main["lamps"], 3, "{d01}");
+    assert_eq!(json_main["facility_intact_rate"], 1.0, "{d01}");
+    let d01_own = row_of(&classes, class_scope, "D01");
+    assert_eq!(
+        number(&classes, d01_own, col(&classes, "设施完好率")),
+        d01["alarms"]["facility_intact_rate"].as_f64()
+    );
 
     // The CSV: the summary, headers as keys in English and labels in
     // Chinese; the saving in percent with two decimals (1.12 ÷ 7.56 =
