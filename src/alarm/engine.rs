@@ -17,6 +17,7 @@
 //! debounce.
 
 use super::config::{AlarmSettings, KindRule};
+use super::filter::AlarmFilter;
 use super::layout::Layout;
 use super::model::{Alarm, AlarmChange, AlarmKind, AlarmState, ChangeKind, DeviceKind};
 use super::rules::{self, bit, Mask, Suppress, Tolerances};
@@ -109,7 +110,7 @@ struct Book {
     /// polled since are not judged for `comms_lost`.
     endpoint_back: Vec<Option<DateTime<Utc>>>,
     /// Circuits whose SLCs are all silent under a supply loss.
-    circuit_silent: Vec<bool>,
+    circuit_explains: Vec<rules::Explains>,
     /// Districts whose standing set changed since the last `take_dirty`.
     dirty: BTreeSet<String>,
 }
@@ -122,7 +123,7 @@ impl Book {
             circuits: Bits::new(layout.circuits.len()),
             endpoints: Bits::new(layout.endpoints.len()),
             endpoint_back: vec![None; layout.endpoints.len()],
-            circuit_silent: vec![false; layout.circuits.len()],
+            circuit_explains: vec![rules::Explains::default(); layout.circuits.len()],
             ..Book::default()
         }
     }
@@ -274,6 +275,10 @@ fn detail(layout: &Layout, inner: &Inner, which: Which, kind: AlarmKind) -> serd
             json!({
                 "lamps": ids(&circ.lamps),
                 "contactor_closed": contactor,
+                "scheduled_closed": inner
+                    .scheduled_contactors
+                    .get(&(circ.cabinet, circ.number))
+                    .copied(),
                 "slc_voltages": voltages,
                 "slcs_online": circ.slc_lamps.iter().filter(|&&l| inner.lamps[l].online).count(),
             })
@@ -484,8 +489,8 @@ impl Alarms {
         }
         let back = book.endpoint_back[e];
         for &c in &layout.endpoints[e].circuits {
-            let (j, silent) = rules::circuit(&inner, &layout, c);
-            book.circuit_silent[c] = silent;
+            let (j, explains) = rules::circuit(&inner, &layout, c);
+            book.circuit_explains[c] = explains;
             judge(&mut book, Which::Circuit(c), j.holds, j.known);
         }
         let polled_before_back = |last: Option<DateTime<Utc>>| match (back, last) {
@@ -498,6 +503,7 @@ impl Alarms {
                     let suppress = Suppress {
                         endpoint: down || polled_before_back(inner.rtus[r].last_poll),
                         circuit: false,
+                        burning: false,
                     };
                     let j = rules::rtu(&inner, r, suppress);
                     judge(&mut book, Which::Rtu(r), j.holds, j.known);
@@ -513,10 +519,15 @@ impl Alarms {
                         dimming: prepared.rule(district, AlarmKind::DimmingFailure).tolerance,
                         power: prepared.rule(district, AlarmKind::PowerAbnormal).tolerance,
                     };
-                    let circuit = layout.lamp_circuit[l];
+                    let explains = book
+                        .circuit_explains
+                        .get(layout.lamp_circuit[l])
+                        .copied()
+                        .unwrap_or_default();
                     let suppress = Suppress {
                         endpoint: down || polled_before_back(inner.lamps[l].last_poll),
-                        circuit: circuit != usize::MAX && book.circuit_silent[circuit],
+                        circuit: explains.silence,
+                        burning: explains.burning,
                     };
                     let j =
                         rules::lamp(&live, &inner, l, inv.lamps[l].rated_power_w, tol, suppress);
@@ -731,6 +742,28 @@ impl Alarms {
             .rev()
             .map(|a| a.as_of(now))
             .collect()
+    }
+
+    /// The open alarms `filter` lets through, newest first, as of `now`:
+    /// only those are copied out (a list asks for a few of thousands).
+    pub fn open_matching(&self, filter: &AlarmFilter, now: DateTime<Utc>) -> Vec<Alarm> {
+        self.book
+            .lock()
+            .open
+            .values()
+            .rev()
+            .filter(|a| filter.matches(a, now))
+            .map(|a| a.as_of(now))
+            .collect()
+    }
+
+    /// Calls `f` on every open alarm, newest first, with whether it is
+    /// overdue as of `now`, without copying any: for counts. `f` runs under
+    /// the engine's lock, so it must only look.
+    pub fn for_each_open(&self, now: DateTime<Utc>, mut f: impl FnMut(&Alarm, bool)) {
+        for a in self.book.lock().open.values().rev() {
+            f(a, a.overdue_at(now));
+        }
     }
 
     /// The standing alarms (active or acknowledged).

@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod filter;
 pub mod layout;
 pub mod metrics;
 pub mod model;
@@ -28,6 +29,7 @@ pub mod webhook;
 
 pub use config::{AlarmSettings, KindRule, KindSettings, WebhookSettings};
 pub use engine::{read_snapshot, AlarmError, AlarmJudge, Alarms};
+pub use filter::AlarmFilter;
 pub use model::{
     Alarm, AlarmChange, AlarmKind, AlarmState, ChangeKind, DeviceKind, Facility, Severity,
 };

@@ -27,7 +27,11 @@
 //!   devices on its endpoint answer; `contactor_failure`: its RTU online
 //!   reports the contactor open while an online SLC on it measures supply
 //!   (current through an open contact), or while the plan has a lamp on it
-//!   on (the contactor did not follow). A contactor reported closed with
+//!   on (the contactor did not follow); or reports it closed while the
+//!   schedule, which drives this contactor, has it open (welded contacts, a
+//!   hand switch left on; a contactor the schedule does not drive — lamps
+//!   switched by their SLCs — stays closed by day and is not judged so). A
+//!   contactor reported closed with
 //!   dead lamps is `supply_loss`: without a current meter per circuit the
 //!   gateway cannot tell a contact that does not close from a cable cut at
 //!   the cabinet, and the repair crew checks both.
@@ -95,6 +99,19 @@ pub struct Suppress {
     pub endpoint: bool,
     /// Its circuit lost supply with every SLC on it silent.
     pub circuit: bool,
+    /// Its circuit's contactor is closed against the schedule: it burns
+    /// because of the contactor (that circuit's `contactor_failure`), not
+    /// as a day burner of its own.
+    pub burning: bool,
+}
+
+/// What a circuit's state explains about its lamps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Explains {
+    /// Its SLCs' silence (their `comms_lost` is suppressed).
+    pub silence: bool,
+    /// Its lamps burning while the schedule has them off.
+    pub burning: bool,
 }
 
 /// A device without a fresh reading: only `comms_lost` is judged — it holds
@@ -141,7 +158,7 @@ pub fn lamp(
         Some(p) => p > threshold,
         None => r.on && r.voltage.is_some_and(|v| v >= ENERGISED_MIN_V),
     };
-    if planned == Some(false) && burning {
+    if planned == Some(false) && burning && !suppress.burning {
         holds |= bit(AlarmKind::DayBurner);
     }
     if let (Some(rated), Some(p)) = (rated_power_w.filter(|w| *w > 0.0), r.power) {
@@ -181,11 +198,12 @@ pub fn rtu(inner: &Inner, cabinet: usize, suppress: Suppress) -> Judged {
     }
 }
 
-/// A circuit's conditions, and whether silence of its SLCs is explained by
-/// the circuit (their `comms_lost` is then suppressed): it lost supply with
-/// every SLC silent, or its contactor is open (SLCs powered from the circuit
-/// go dark with it every morning).
-pub fn circuit(inner: &Inner, layout: &Layout, c: usize) -> (Judged, bool) {
+/// A circuit's conditions, and what they explain about its lamps: silence
+/// of its SLCs (their `comms_lost` is then suppressed) when it lost supply
+/// with every SLC silent, or its contactor is open (SLCs powered from the
+/// circuit go dark with it every morning); lamps burning by day when its
+/// contactor is stuck closed against the schedule.
+pub fn circuit(inner: &Inner, layout: &Layout, c: usize) -> (Judged, Explains) {
     let circ = &layout.circuits[c];
     let contactor = inner
         .rtus
@@ -226,13 +244,26 @@ pub fn circuit(inner: &Inner, layout: &Layout, c: usize) -> (Judged, bool) {
     if should && (dead_lamps || silent) {
         holds |= bit(AlarmKind::SupplyLoss);
     }
-    if contactor == Some(false) && (supplied > 0 || planned_on) {
+    // What the schedule drives this contactor to, where it drives it.
+    let driven = inner
+        .scheduled_contactors
+        .get(&(circ.cabinet, circ.number))
+        .copied();
+    let stuck_open = contactor == Some(false) && (supplied > 0 || planned_on);
+    // Closed while the plan has it open: welded contacts, or the cabinet's
+    // hand switch left on. Only where the schedule drives the contactor: a
+    // city that switches by SLC keeps its contactors closed by day.
+    let stuck_closed = contactor == Some(true) && driven == Some(false);
+    if stuck_open || stuck_closed {
         holds |= bit(AlarmKind::ContactorFailure);
     }
     let known = bit(AlarmKind::SupplyLoss) | bit(AlarmKind::ContactorFailure);
     (
         Judged { holds, known },
-        (should && silent) || contactor == Some(false),
+        Explains {
+            silence: (should && silent) || contactor == Some(false),
+            burning: stuck_closed,
+        },
     )
 }
 

@@ -494,6 +494,78 @@ fn a_contactor_open_while_its_lamps_have_supply_is_a_contactor_failure() {
 }
 
 #[test]
+fn a_contactor_closed_while_the_schedule_has_it_open_is_a_contactor_failure_not_day_burners() {
+    let c = city(quiet());
+    let cab = c.inv.cabinet_position("CAB-0001").unwrap();
+    let on_3: Vec<usize> = (0..c.inv.lamps.len())
+        .filter(|&l| c.inv.lamps[l].cabinet == "CAB-0001" && c.inv.lamps[l].circuit == 3)
+        .collect();
+    assert!(on_3.len() >= 2, "{on_3:?}");
+    // By day the schedule opens circuit 3, its lamps following it; the
+    // contactor stays closed (rtu_ok) and its lamps burn.
+    let day = |driven: bool| {
+        let mut expect = vec![None; c.inv.lamps.len()];
+        for &l in &on_3 {
+            expect[l] = Some(false);
+        }
+        c.live.set_scheduled(expect);
+        c.live.set_scheduled_contactors(if driven {
+            std::collections::HashMap::from([((cab, 3), false)])
+        } else {
+            Default::default()
+        });
+    };
+    day(true);
+    for s in [0, 30, 61] {
+        c.cycle(t(s), all_ok);
+    }
+    let standing = c.alarms.standing(t(61));
+    assert_eq!(standing.len(), 1, "{standing:?}");
+    let a = &standing[0];
+    assert_eq!(
+        (a.kind, a.device_id.as_str()),
+        (AlarmKind::ContactorFailure, "CAB-0001/3")
+    );
+    assert_eq!(a.detail["contactor_closed"], serde_json::json!(true));
+    assert_eq!(a.detail["scheduled_closed"], serde_json::json!(false));
+    // Opened at last: cleared, and nothing else.
+    let opened = |_: DeviceKey| {
+        let mut r = rtu_ok();
+        r.contactors[2] = false;
+        Ok(Reading::Rtu(r))
+    };
+    let dark = |k: DeviceKey| {
+        let DeviceKey::Lamp(i) = k else {
+            unreachable!()
+        };
+        let mut r = c.healthy(k);
+        if on_3.contains(&(i as usize)) {
+            (r.on, r.power, r.voltage) = (false, Some(0.0), Some(0.0));
+        }
+        Ok(Reading::Slc(r))
+    };
+    for s in [100, 200] {
+        c.poll(PollClass::Rtu, t(s), opened);
+        c.poll(PollClass::Slc, t(s), dark);
+    }
+    assert!(c.alarms.standing(t(200)).is_empty());
+    // Where the schedule switches the lamps but not the contactor (SLCs
+    // switch them, the circuit stays closed by day), a closed contactor is
+    // no fault; lamps burning against the plan are their own day burners.
+    day(false);
+    // (A day burner waits out its 5 minutes.)
+    for s in [300, 500, 601] {
+        c.cycle(t(s), all_ok);
+    }
+    let standing = c.alarms.standing(t(601));
+    assert!(
+        standing.iter().all(|a| a.kind == AlarmKind::DayBurner),
+        "{standing:?}"
+    );
+    assert_eq!(standing.len(), on_3.len(), "{standing:?}");
+}
+
+#[test]
 fn a_district_may_wait_longer_or_not_raise_a_kind_at_all() {
     // The demo's CAB-0001 is in D01.
     let s: AlarmSettings = serde_json::from_str(

@@ -10,9 +10,8 @@ use super::figures::SummaryQuery;
 use super::inventory::{scope, Page};
 use super::query::{paging, ApiPath, ApiQuery, JsonBody};
 use super::{ApiError, AppState};
-use crate::alarm::{Alarm, AlarmError, AlarmKind, AlarmState, Severity};
+use crate::alarm::{Alarm, AlarmError, AlarmFilter, AlarmKind, AlarmState, Severity};
 use crate::auth::{Principal, Role};
-use crate::store::read::alarms::AlarmFilter as StoreFilter;
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -47,37 +46,6 @@ pub(crate) struct AlarmQuery {
     pub(crate) limit: Option<usize>,
     #[param(default = 0)]
     pub(crate) offset: Option<usize>,
-}
-
-/// A parsed `AlarmQuery`: what the engine's and the store's lists match.
-#[derive(Debug, Clone, Default)]
-pub(super) struct AlarmFilter {
-    states: Vec<AlarmState>,
-    kind: Option<AlarmKind>,
-    district: Option<String>,
-    cabinet: Option<String>,
-    device: Option<String>,
-    severity: Option<Severity>,
-    overdue: Option<bool>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-}
-
-impl AlarmFilter {
-    fn matches(&self, a: &Alarm) -> bool {
-        self.states.contains(&a.state)
-            && self.kind.is_none_or(|k| k == a.kind)
-            && self.district.as_ref().is_none_or(|d| *d == a.district)
-            && self
-                .cabinet
-                .as_ref()
-                .is_none_or(|c| a.cabinet.as_ref() == Some(c))
-            && self.device.as_ref().is_none_or(|d| *d == a.device_id)
-            && self.severity.is_none_or(|s| s == a.severity)
-            && self.overdue.is_none_or(|o| o == a.overdue)
-            && self.from.is_none_or(|t| a.raised_at >= t)
-            && self.to.is_none_or(|t| a.raised_at < t)
-    }
 }
 
 fn parse_filter(s: &AppState, p: &Principal, q: AlarmQuery) -> Result<AlarmFilter, ApiError> {
@@ -128,15 +96,16 @@ fn parse_filter(s: &AppState, p: &Principal, q: AlarmQuery) -> Result<AlarmFilte
         }
     }
     Ok(AlarmFilter {
-        states,
+        states: states.into_iter().collect(),
         kind,
-        district: scope(s, p, q.district)?,
-        cabinet: q.cabinet,
-        device: q.device,
         severity,
+        district: scope(s, p, q.district)?,
+        visible: p.district.clone().map(|d| vec![d]),
+        cabinet: q.cabinet,
+        device_id: q.device,
         overdue: q.overdue,
-        from,
-        to,
+        raised_from: from,
+        raised_to: to,
     })
 }
 
@@ -173,7 +142,7 @@ pub(crate) async fn alarm_page(
     let (limit, offset) = paging(q.limit, q.offset)?;
     let filter = parse_filter(s, p, q)?;
     let now = Utc::now();
-    let (total, items) = list(s, p, &filter, limit, offset, now).await?;
+    let (total, items) = list(s, &filter, limit, offset, now).await?;
     Ok(Page {
         total,
         limit,
@@ -182,22 +151,17 @@ pub(crate) async fn alarm_page(
     })
 }
 
-/// The matching alarms the caller sees: the engine's open ones merged, by
-/// id, over the store's (the engine's copy is the newer).
+/// The matching alarms (the filter carries what the caller sees): the
+/// engine's open ones merged, by id, over the store's (the engine's copy is
+/// the newer).
 async fn list(
     s: &AppState,
-    p: &Principal,
     filter: &AlarmFilter,
     limit: usize,
     offset: usize,
     now: DateTime<Utc>,
 ) -> Result<(usize, Vec<Alarm>), ApiError> {
-    let open: Vec<Alarm> = s
-        .alarms
-        .open(now)
-        .into_iter()
-        .filter(|a| p.sees(&a.district) && filter.matches(a))
-        .collect();
+    let open: Vec<Alarm> = s.alarms.open_matching(filter, now);
     let wants_closed = filter.states.contains(&AlarmState::Closed);
     let Some(store) = s.store.as_ref().filter(|_| wants_closed) else {
         let total = open.len();
@@ -205,17 +169,9 @@ async fn list(
     };
     // Closed alarms are the store's (the engine forgets them): the newest
     // `offset + limit` of them are enough for this page of the merge.
-    let closed = StoreFilter {
+    let closed = AlarmFilter {
         states: [AlarmState::Closed].into(),
-        kind: filter.kind,
-        severity: filter.severity,
-        district: filter.district.clone(),
-        visible: p.district.clone().map(|d| vec![d]),
-        cabinet: filter.cabinet.clone(),
-        device_id: filter.device.clone(),
-        overdue: filter.overdue,
-        raised_from: filter.from,
-        raised_to: filter.to,
+        ..filter.clone()
     };
     let (closed_total, closed) = store
         .alarms(&closed, (offset + limit) as u64, 0, now)
@@ -452,9 +408,9 @@ pub(super) async fn summary(
 ) -> Result<Json<AlarmSummary>, ApiError> {
     let district = scope(&s, &p, q.district)?;
     let mut out = AlarmSummary::default();
-    for a in s.alarms.open(Utc::now()) {
+    s.alarms.for_each_open(Utc::now(), |a, overdue| {
         if !p.sees(&a.district) || district.as_ref().is_some_and(|d| *d != a.district) {
-            continue;
+            return;
         }
         out.open += 1;
         *out.by_state.entry(a.state).or_default() += 1;
@@ -464,9 +420,9 @@ pub(super) async fn summary(
             out.standing += 1;
             *out.standing_by_kind.entry(a.kind).or_default() += 1;
         }
-        if a.overdue {
+        if overdue {
             out.overdue += 1;
         }
-    }
+    });
     Ok(Json(out))
 }

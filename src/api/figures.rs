@@ -286,6 +286,7 @@ pub(super) async fn alarm_figures(
         from,
         to,
         district.as_deref(),
+        &s.evaluation.settings().intact_targets,
     )
     .await
     .map_err(from_window)?;

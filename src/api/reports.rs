@@ -134,9 +134,16 @@ async fn build(
         super::blocking(move || figures::counts_now(&live, &engine.standing(Utc::now()))).await?;
     let (ds, scope, name) = positions(s, d);
     let mut rows = report::rows(&s.figures, &per, &report::total(&sums), &ds, d.is_none());
-    let alarms = figures::alarms::load(&store.db, &s.figures.inventory, from, to, d)
-        .await
-        .map_err(from_window)?;
+    let alarms = figures::alarms::load(
+        &store.db,
+        &s.figures.inventory,
+        from,
+        to,
+        d,
+        &s.evaluation.settings().intact_targets,
+    )
+    .await
+    .map_err(from_window)?;
     report::add_alarms(&mut rows, &alarms);
     let inv = s.live.inventory.clone();
     let spans = burning_spans(s, from, to).await?;

@@ -109,11 +109,11 @@ pub(super) async fn lamps(
     };
     // Open alarms per lamp: the engine's open alarms are few beside the lamps.
     let mut alarms: std::collections::HashMap<String, usize> = Default::default();
-    for a in s.app.alarms.open(chrono::Utc::now()) {
+    s.app.alarms.for_each_open(chrono::Utc::now(), |a, _| {
         if a.device_kind == crate::alarm::DeviceKind::Lamp {
-            *alarms.entry(a.device_id).or_default() += 1;
+            *alarms.entry(a.device_id.clone()).or_default() += 1;
         }
-    }
+    });
     let live = s.app.live.clone();
     let caller = p.clone();
     let (district, cabinet, road, search, sort, page_no) = (

@@ -107,9 +107,11 @@ pub(super) fn standing_by_district(
     at: chrono::DateTime<Utc>,
 ) -> HashMap<String, [usize; 3]> {
     let mut counts: HashMap<String, [usize; 3]> = HashMap::new();
-    for a in app.alarms.standing(at) {
-        counts.entry(a.district.clone()).or_default()[severity_slot(a.severity)] += 1;
-    }
+    app.alarms.for_each_open(at, |a, _| {
+        if a.state.is_standing() {
+            counts.entry(a.district.clone()).or_default()[severity_slot(a.severity)] += 1;
+        }
+    });
     counts
 }
 

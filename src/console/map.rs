@@ -86,13 +86,16 @@ pub(super) async fn map(
             q.state
         )));
     }
-    let open = s.app.alarms.open(chrono::Utc::now());
-    let alarmed_lamps: HashSet<String> = open
-        .iter()
-        .filter(|a| a.device_kind == DeviceKind::Lamp)
-        .map(|a| a.device_id.clone())
-        .collect();
-    let alarmed_cabinets: HashSet<String> = open.iter().filter_map(|a| a.cabinet.clone()).collect();
+    let mut alarmed_lamps: HashSet<String> = HashSet::new();
+    let mut alarmed_cabinets: HashSet<String> = HashSet::new();
+    s.app.alarms.for_each_open(chrono::Utc::now(), |a, _| {
+        if a.device_kind == DeviceKind::Lamp {
+            alarmed_lamps.insert(a.device_id.clone());
+        }
+        if let Some(c) = &a.cabinet {
+            alarmed_cabinets.insert(c.clone());
+        }
+    });
     let live = s.app.live.clone();
     let district = q.district.clone();
     let caller = p.clone();

@@ -32,6 +32,16 @@
 //!   are merged). [`load`] ends the window at now if `to` is later: nothing
 //!   is known of the future, and a standing alarm must not be projected
 //!   into it.
+//! - **Per road class** (the evaluation's 设施完好率 on roads, with its own
+//!   target for landscape lighting): over the lamps on roads of the class
+//!   in the scope, Σ of the seconds in which no fault alarm stood on the
+//!   lamp *or on its circuit* (a circuit without supply, or with a contactor
+//!   that does not follow, leaves its lamps unfit for use) ÷ (lamps ×
+//!   window seconds); spans merged per lamp. Circuits and cabinets belong to
+//!   no road and count only in the scope's own rate above. `target` is
+//!   `figures.intact_targets` of the class (`landscape`, else `roads`);
+//!   `meets_target` = rate ≥ target. A class is listed where the scope has
+//!   a road of it.
 //! - **Raised / cleared by kind**: alarms of every kind (faults or not)
 //!   whose `raised_at` / `cleared_at` is in [from, to), in the district they
 //!   were raised in (the city counts every alarm, also those of a district
@@ -47,9 +57,10 @@
 //! Every ratio is `null` where its denominator is 0 (no facilities, an
 //! empty window, no repair).
 
+use super::config::IntactTargets;
 use super::window::WindowError;
 use crate::alarm::{Alarm, AlarmKind, Facility, Severity};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, RoadClass};
 use crate::store::Db;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -100,6 +111,26 @@ pub struct AlarmFigures {
     pub facility_intact_rate: Option<f64>,
 }
 
+/// The facility intact rate of one road class's lamps over a window.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ClassIntact {
+    pub class: RoadClass,
+    /// Roads of this class in the scope.
+    pub roads: u64,
+    /// Lamps on them.
+    pub lamps: u64,
+    /// `lamps × window seconds`.
+    pub lamp_seconds: f64,
+    /// Lamp-seconds with a fault alarm standing on the lamp or its circuit.
+    pub lamp_fault_seconds: f64,
+    /// `1 − lamp_fault_seconds / lamp_seconds`.
+    pub facility_intact_rate: Option<f64>,
+    /// `figures.intact_targets` of the class.
+    pub target: f64,
+    /// `facility_intact_rate ≥ target`; `null` with a `null` rate.
+    pub meets_target: Option<bool>,
+}
+
 /// One scope's alarm figures.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlarmScope {
@@ -108,6 +139,8 @@ pub struct AlarmScope {
     pub name: String,
     #[serde(flatten)]
     pub figures: AlarmFigures,
+    /// The intact rate per road class (module doc), in class order.
+    pub classes: Vec<ClassIntact>,
 }
 
 /// The alarm figures over a window: every district (inventory order) and
@@ -149,6 +182,9 @@ pub struct IntactNow {
     pub faulty_circuits: u64,
     pub faulty_cabinets: u64,
 }
+
+/// Each faulty facility's district position and fault spans (µs).
+type FaultSpans = HashMap<Place, (usize, Vec<(i64, i64)>)>;
 
 /// One facility, by inventory position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -347,13 +383,14 @@ pub fn window(
     alarms: &[Alarm],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    targets: &IntactTargets,
 ) -> AlarmWindow {
     let fac = Facilities::new(inv);
     let n = inv.districts.len();
     let city = n;
     let (f, t) = (micros(from), micros(to).max(micros(from)));
     let mut acc = vec![Acc::default(); n + 1];
-    let mut faults: HashMap<Place, (usize, Vec<(i64, i64)>)> = HashMap::new();
+    let mut faults: FaultSpans = HashMap::new();
     for a in alarms {
         let scopes = [inv.district_position(&a.district), Some(city)];
         let raised = micros(a.raised_at);
@@ -384,12 +421,13 @@ pub fn window(
             }
         }
     }
+    let window_us = t - f;
+    let classes = by_class(inv, &faults, window_us, targets);
     for (_, (d, mut spans)) in faults {
         let len = merged_length(&mut spans);
         acc[d].fault_us += len;
         acc[city].fault_us += len;
     }
-    let window_us = t - f;
     let mut facilities_city = 0;
     let mut acc = acc.into_iter();
     let districts = inv
@@ -404,6 +442,7 @@ pub fn window(
                 scope: district.id.clone(),
                 name: district.name.clone(),
                 figures: x.figures(facilities, window_us),
+                classes: classes[d].clone(),
             }
         })
         .collect();
@@ -417,8 +456,77 @@ pub fn window(
             scope: "city".into(),
             name: "city".into(),
             figures: city.figures(facilities_city, window_us),
+            classes: classes[n].clone(),
         }),
     }
+}
+
+/// The per-class intact rates (module doc) of every district position, the
+/// city last, from the fault spans (already clipped to the window) of each
+/// place.
+fn by_class(
+    inv: &Inventory,
+    faults: &FaultSpans,
+    window_us: i64,
+    targets: &IntactTargets,
+) -> Vec<Vec<ClassIntact>> {
+    let n = inv.districts.len();
+    // [roads, lamps, fault µs] per scope and class.
+    let mut sums = vec![[[0i128; 3]; RoadClass::ALL.len()]; n + 1];
+    for r in &inv.roads {
+        if let Some(d) = inv.district_position(&r.district) {
+            sums[d][r.class as usize][0] += 1;
+            sums[n][r.class as usize][0] += 1;
+        }
+    }
+    for li in 0..inv.lamps.len() {
+        let Some(road) = inv.road_of_lamp(li).map(|r| &inv.roads[r]) else {
+            continue;
+        };
+        let Some(d) = inv.district_position(&road.district) else {
+            continue;
+        };
+        let lamp = &inv.lamps[li];
+        let circuit = inv
+            .cabinet_of_lamp(li)
+            .map(|c| Place::Circuit(c, lamp.circuit));
+        let mut spans: Vec<(i64, i64)> = [Some(Place::Lamp(li)), circuit]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| faults.get(&p))
+            .flat_map(|(_, s)| s.iter().copied())
+            .collect();
+        let fault = merged_length(&mut spans);
+        for scope in [d, n] {
+            let x = &mut sums[scope][road.class as usize];
+            x[1] += 1;
+            x[2] += fault;
+        }
+    }
+    sums.into_iter()
+        .map(|per| {
+            RoadClass::ALL
+                .into_iter()
+                .zip(per)
+                .filter(|(_, x)| x[0] > 0)
+                .map(|(class, [roads, lamps, fault])| {
+                    let total = lamps * i128::from(window_us);
+                    let rate = share(total - fault, total);
+                    let target = targets.of(class);
+                    ClassIntact {
+                        class,
+                        roads: roads as u64,
+                        lamps: lamps as u64,
+                        lamp_seconds: seconds(total),
+                        lamp_fault_seconds: seconds(fault),
+                        facility_intact_rate: rate,
+                        target,
+                        meets_target: rate.map(|r| r >= target),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The facility intact rate now of every district (inventory order), then
@@ -479,6 +587,7 @@ pub async fn load(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     district: Option<&str>,
+    targets: &IntactTargets,
 ) -> Result<AlarmWindow, WindowError> {
     let to = to.min(Utc::now()).max(from);
     let alarms = if to > from {
@@ -486,7 +595,7 @@ pub async fn load(
     } else {
         Vec::new()
     };
-    let mut w = window(inv, &alarms, from, to);
+    let mut w = window(inv, &alarms, from, to, targets);
     if let Some(d) = district {
         w.districts.retain(|s| s.scope == d);
         w.city = None;
@@ -550,6 +659,37 @@ mod tests {
                 lamp("E", "K3", 1),
             ],
         )
+    }
+
+    /// `city()` with roads: R1 (D1, main) has A, B and D; R2 (D1,
+    /// landscape) has C; R3 (D2, secondary) has E; R4 (D2, branch) none.
+    fn city_with_roads() -> Inventory {
+        use crate::inventory::Road;
+        let mut inv = city();
+        for (lamp, road) in [
+            ("A", "R1"),
+            ("B", "R1"),
+            ("D", "R1"),
+            ("C", "R2"),
+            ("E", "R3"),
+        ] {
+            let l = inv.lamp_position(lamp).unwrap();
+            inv.lamps[l].road = Some(road.into());
+        }
+        let road = |id: &str, d: &str, class: RoadClass| Road {
+            at: String::new(),
+            id: id.into(),
+            name: id.into(),
+            district: d.into(),
+            class,
+            lamps_planned: None,
+        };
+        inv.with_roads(vec![
+            road("R1", "D1", RoadClass::Main),
+            road("R2", "D1", RoadClass::Landscape),
+            road("R3", "D2", RoadClass::Secondary),
+            road("R4", "D2", RoadClass::Branch),
+        ])
     }
 
     fn t0() -> DateTime<Utc> {
@@ -644,9 +784,84 @@ mod tests {
         ]
     }
 
+    /// The scenario's window per road class, by hand, over [0, 10000):
+    /// - A: its own faults [0, 1000) ∪ [500, 3000), its circuit K1/1's
+    ///   supply loss [2000, 10000): faulty the whole 10000 s;
+    /// - B (K1/1): its circuit's 8000 s; D (K2/1): K2's leakage is the
+    ///   cabinet's, comms loss no fault: 0 s;
+    /// - C (K1/2): its false alarm [7000, 7500): 500 s;
+    /// - E (K3/1): [6000, 10000): 4000 s.
+    ///
+    /// D1 main (A, B, D): 1 − 18000 / 30000 = 0.4 against 0.95; D1
+    /// landscape (C): 1 − 500 / 10000 = 0.95 against 0.90, met; D2
+    /// secondary (E): 0.6; D2 branch (R4, no lamp): no rate. The city the
+    /// same per class.
+    #[test]
+    fn the_intact_rate_per_road_class_counts_a_lamp_out_by_its_circuit() {
+        let w = window(
+            &city_with_roads(),
+            &scenario(),
+            t0(),
+            at(10_000),
+            &IntactTargets::default(),
+        );
+        type Row = (RoadClass, u64, u64, f64, Option<f64>, f64, Option<bool>);
+        let classes = |scope: &str| -> Vec<Row> {
+            w.scope(scope)
+                .unwrap()
+                .classes
+                .iter()
+                .map(|c| {
+                    (
+                        c.class,
+                        c.roads,
+                        c.lamps,
+                        c.lamp_fault_seconds,
+                        c.facility_intact_rate,
+                        c.target,
+                        c.meets_target,
+                    )
+                })
+                .collect()
+        };
+        let d1 = classes("D1");
+        assert_eq!(d1.len(), 2, "{d1:?}");
+        assert_eq!(d1[0].0, RoadClass::Main);
+        assert_eq!((d1[0].1, d1[0].2, d1[0].3), (1, 3, 18_000.0));
+        close(d1[0].4, Some(0.4), "D1 main");
+        assert_eq!((d1[0].5, d1[0].6), (0.95, Some(false)));
+        assert_eq!(d1[1].0, RoadClass::Landscape);
+        close(d1[1].4, Some(0.95), "D1 landscape");
+        assert_eq!((d1[1].5, d1[1].6), (0.90, Some(true)));
+        let d2 = classes("D2");
+        assert_eq!(d2.len(), 2, "{d2:?}");
+        assert_eq!((d2[0].0, d2[0].3), (RoadClass::Secondary, 4000.0));
+        close(d2[0].4, Some(0.6), "D2 secondary");
+        assert_eq!((d2[1].0, d2[1].2, d2[1].4), (RoadClass::Branch, 0, None));
+        assert_eq!(d2[1].6, None);
+        assert!(classes("D3").is_empty());
+        let city = classes("city");
+        assert_eq!(
+            city.iter().map(|c| (c.0, c.2)).collect::<Vec<_>>(),
+            [
+                (RoadClass::Main, 3),
+                (RoadClass::Secondary, 1),
+                (RoadClass::Branch, 0),
+                (RoadClass::Landscape, 1)
+            ]
+        );
+        close(city[0].4, Some(0.4), "city main");
+    }
+
     #[test]
     fn a_window_of_overlapping_early_and_open_alarms() {
-        let w = window(&city(), &scenario(), t0(), at(10_000));
+        let w = window(
+            &city(),
+            &scenario(),
+            t0(),
+            at(10_000),
+            &IntactTargets::default(),
+        );
         assert_eq!(w.window_seconds, 10_000.0);
         assert_eq!(w.districts.len(), 3);
         let d1 = &w.scope("D1").unwrap().figures;
@@ -737,7 +952,7 @@ mod tests {
         // circuit is faulty all 10000 s, 1 of D2's 3 facilities: 20000 /
         // 30000. Not raised in the window, not overdue (3 days).
         let a = alarm(AlarmKind::SupplyLoss, "K3/1", "D2", -86400);
-        let w = window(&city(), &[a], t0(), at(10_000));
+        let w = window(&city(), &[a], t0(), at(10_000), &IntactTargets::default());
         let d2 = &w.scope("D2").unwrap().figures;
         assert_eq!((d2.raised, d2.open_overdue), (0, 0));
         assert_eq!(d2.facility_fault_seconds, 10_000.0);
@@ -756,7 +971,7 @@ mod tests {
                 cleared(alarm(AlarmKind::LampFailure, "B", "D1", raised), raised + d)
             })
             .collect();
-        let w = window(&city(), &ten, t0(), at(10_000));
+        let w = window(&city(), &ten, t0(), at(10_000), &IntactTargets::default());
         let ord = &w.scope("D1").unwrap().figures.repair[&Severity::Ordinary];
         assert_eq!(ord.cleared, 10);
         close(ord.p90_seconds, Some(90.0), "p90 of 10");
@@ -767,7 +982,13 @@ mod tests {
             alarm(AlarmKind::LampFailure, "B", "D1", 5000),
             5110,
         ));
-        let w = window(&city(), &eleven, t0(), at(10_000));
+        let w = window(
+            &city(),
+            &eleven,
+            t0(),
+            at(10_000),
+            &IntactTargets::default(),
+        );
         let ord = &w.scope("D1").unwrap().figures.repair[&Severity::Ordinary];
         close(ord.p90_seconds, Some(100.0), "p90 of 11");
         close(ord.mean_seconds, Some(60.0), "mean of 11");
@@ -779,7 +1000,7 @@ mod tests {
     fn an_empty_window_has_null_ratios() {
         // No alarms: no repairs (null), nothing overdue, every facility
         // intact (rate 1 where there are facilities, null in D3).
-        let w = window(&city(), &[], t0(), at(3600));
+        let w = window(&city(), &[], t0(), at(3600), &IntactTargets::default());
         let d1 = &w.scope("D1").unwrap().figures;
         assert_eq!((d1.raised, d1.cleared, d1.open_overdue), (0, 0, 0));
         for r in d1.repair.values() {
@@ -790,7 +1011,7 @@ mod tests {
         close(d1.facility_intact_rate, Some(1.0), "d1");
         assert_eq!(w.scope("D3").unwrap().figures.facility_intact_rate, None);
         // A window of no length: no facility-seconds, every rate null.
-        let w = window(&city(), &scenario(), t0(), t0());
+        let w = window(&city(), &scenario(), t0(), t0(), &IntactTargets::default());
         let c = &w.city.as_ref().unwrap().figures;
         assert_eq!(c.facility_seconds, 0.0);
         assert_eq!(c.facility_intact_rate, None);

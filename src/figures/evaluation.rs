@@ -217,6 +217,12 @@ pub struct RoadRow {
     pub meets_target: Option<bool>,
 }
 
+/// 装灯率: the lamps the inventory puts on a road ÷ the lamps planned on it;
+/// `None` where nothing is planned (or 0). Now and over windows alike.
+pub fn installation_rate(lamps: u64, planned: Option<u32>) -> Option<f64> {
+    planned.and_then(|p| ratio(lamps, u64::from(p)))
+}
+
 impl RoadRow {
     fn road(r: &Road, counts: LightingCounts, s: &FiguresSettings) -> Self {
         let policy = s.unknown_counts_as;
@@ -232,9 +238,7 @@ impl RoadRow {
             counts,
             lighting_rate: rate,
             lamps_planned: r.lamps_planned,
-            installation_rate: r
-                .lamps_planned
-                .and_then(|p| ratio(counts.lamps_total, u64::from(p))),
+            installation_rate: installation_rate(counts.lamps_total, r.lamps_planned),
             dark_cap: Some(cap),
             over_cap: Some(over_cap),
             target: Some(target),

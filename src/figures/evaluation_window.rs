@@ -42,7 +42,7 @@
 //!   sampler did not count, lowers coverage, not the rate.
 
 use super::config::{FiguresSettings, UnknownPolicy};
-use super::evaluation::{lighting_rate, meets_target, NO_ROAD};
+use super::evaluation::{installation_rate, lighting_rate, meets_target, NO_ROAD};
 use super::window::{self, WindowError};
 use crate::inventory::{Inventory, RoadClass};
 use crate::store::read::evaluation::EvaluationTotals;
@@ -136,6 +136,12 @@ pub struct RoadWindow {
     pub target: Option<f64>,
     /// `lighting_rate ≥ target`; `null` with a `null` rate or no class.
     pub meets_target: Option<bool>,
+    /// Lamps the inventory puts on the road (as of the report).
+    pub lamps_total: u64,
+    /// Lamps planned on the road (装灯), where `roads.csv` gives them.
+    pub lamps_planned: Option<u32>,
+    /// 装灯率: `lamps_total ÷ lamps_planned`; `null` where not planned.
+    pub installation_rate: Option<f64>,
     /// The sums the seconds are made from.
     #[serde(skip)]
     pub ms: LampMs,
@@ -260,14 +266,18 @@ pub fn fold(
         .iter()
         .map(|t| ((t.district.as_str(), t.road.as_str()), t))
         .collect();
-    let mut on_no_road = vec![false; inventory.districts.len()];
+    let mut on_no_road = vec![0u64; inventory.districts.len()];
+    let mut on_road = vec![0u64; inventory.roads.len()];
     for li in 0..inventory.lamps.len() {
-        if inventory.road_of_lamp(li).is_none() {
-            if let Some(d) = inventory
-                .cabinet_of_lamp(li)
-                .and_then(|c| inventory.district_of_cabinet(c))
-            {
-                on_no_road[d] = true;
+        match inventory.road_of_lamp(li) {
+            Some(r) => on_road[r] += 1,
+            None => {
+                if let Some(d) = inventory
+                    .cabinet_of_lamp(li)
+                    .and_then(|c| inventory.district_of_cabinet(c))
+                {
+                    on_no_road[d] += 1;
+                }
             }
         }
     }
@@ -279,7 +289,12 @@ pub fn fold(
             continue;
         }
         let mut classes = [ClassSum::default(); 6];
-        for r in inventory.roads.iter().filter(|r| r.district == dist.id) {
+        for (ri, r) in inventory
+            .roads
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.district == dist.id)
+        {
             let ms = by_scope
                 .get(&(dist.id.as_str(), r.id.as_str()))
                 .map_or_else(LampMs::default, |t| LampMs::of(t));
@@ -297,12 +312,15 @@ pub fn fold(
                 lighting_rate: rate,
                 target: Some(target),
                 meets_target: meets_target(rate, target),
+                lamps_total: on_road[ri],
+                lamps_planned: r.lamps_planned,
+                installation_rate: installation_rate(on_road[ri], r.lamps_planned),
                 ms,
             });
         }
         let no_road = by_scope.get(&(dist.id.as_str(), ""));
         let ms = no_road.map_or_else(LampMs::default, |t| LampMs::of(t));
-        if on_no_road[d] || !ms.is_zero() {
+        if on_no_road[d] > 0 || !ms.is_zero() {
             roads.push(RoadWindow {
                 road: None,
                 name: NO_ROAD.into(),
@@ -312,6 +330,9 @@ pub fn fold(
                 lighting_rate: ms.lighting_rate(policy),
                 target: None,
                 meets_target: None,
+                lamps_total: on_no_road[d],
+                lamps_planned: None,
+                installation_rate: None,
                 ms,
             });
         }

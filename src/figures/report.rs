@@ -3,7 +3,7 @@
 //! row per district and the city, as JSON or CSV), with the alarm figures
 //! of the month (`alarms.rs`).
 
-use super::alarms::{AlarmFigures, AlarmWindow};
+use super::alarms::{AlarmFigures, AlarmWindow, ClassIntact};
 use super::energy::{EnergyFigures, EnergySums, SavingFigures};
 use super::evaluation_window::EvaluationWindow;
 use super::window::{BucketSums, Context, WindowError, WindowSums};
@@ -130,6 +130,9 @@ pub struct ReportRow {
     /// Alarms, repairs and the facility intact rate over the month
     /// (`report::add_alarms` puts them in).
     pub alarms: AlarmFigures,
+    /// The intact rate of each road class's lamps over the month, against
+    /// its target (`figures::alarms`, module doc).
+    pub intact_by_class: Vec<ClassIntact>,
 }
 
 /// The evaluation report of a month (`/reports/monthly`) or any window of
@@ -250,6 +253,7 @@ pub fn rows(
             slc_control_share: ratio(c.slcs_installed, c.lamps_total),
             window: figures(ctx, month, ds),
             alarms: AlarmFigures::default(),
+            intact_by_class: Vec::new(),
         }
     };
     let mut out: Vec<ReportRow> = districts
@@ -271,6 +275,7 @@ pub fn add_alarms(rows: &mut [ReportRow], w: &AlarmWindow) {
     for r in rows {
         if let Some(s) = w.scope(&r.scope) {
             r.alarms = s.figures.clone();
+            r.intact_by_class = s.classes.clone();
         }
     }
 }

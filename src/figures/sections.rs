@@ -191,6 +191,14 @@ const ROADS: &[Column] = &[
     Column::new("name", "道路名称", "Name", Text),
     Column::new("district", "区域", "District", Text),
     Column::new("class", "道路等级", "Class", Text),
+    Column::new("lamps_total", "路灯数", "Lamps", Count),
+    Column::new("lamps_planned", "设计装灯数", "Lamps planned", Count),
+    Column::new(
+        "installation_rate_pct",
+        "装灯率",
+        "Installation rate",
+        Percent,
+    ),
     Column::new("lighting_rate_pct", "亮灯率", "Lighting rate", Percent),
     Column::new("target_pct", "考核目标", "Target", Percent),
     Column::new("meets_target", "是否达标", "Meets target", Text),
@@ -253,6 +261,19 @@ const CLASSES: &[Column] = &[
         Seconds,
     ),
     Column::new("coverage_pct", "评估覆盖率", "Evaluated share", Percent),
+    Column::new(
+        "facility_intact_rate_pct",
+        "设施完好率",
+        "Facility intact rate",
+        Percent,
+    ),
+    Column::new("intact_target_pct", "完好率目标", "Intact target", Percent),
+    Column::new(
+        "meets_intact_target",
+        "完好率是否达标",
+        "Meets intact target",
+        Text,
+    ),
 ];
 
 fn pick(lang: Lang, zh: &'static str, en: &'static str) -> Cell {
@@ -420,6 +441,9 @@ pub fn roads(report: &MonthlyReport, lang: Lang) -> Section {
             },
             r.district.clone().into(),
             class_name(lang, r.class),
+            r.lamps_total.into(),
+            r.lamps_planned.map(u64::from).into(),
+            r.installation_rate.into(),
             r.lighting_rate.into(),
             r.target.into(),
             yes_no(lang, r.meets_target),
@@ -445,6 +469,9 @@ pub fn classes(report: &MonthlyReport, lang: Lang) -> Section {
             scope.name.clone().into()
         };
         let t = &scope.seconds;
+        // The scope's alarm figures: its own intact rate (lamps, circuits
+        // and cabinets), and each class's over its lamps.
+        let row = report.rows.iter().find(|r| r.scope == scope.scope);
         section.push(vec![
             scope.scope.clone().into(),
             name.clone(),
@@ -457,9 +484,13 @@ pub fn classes(report: &MonthlyReport, lang: Lang) -> Section {
             t.lamps_lit_seconds.into(),
             t.lamps_unknown_seconds.into(),
             scope.coverage.into(),
+            row.and_then(|r| r.alarms.facility_intact_rate).into(),
+            Cell::Empty,
+            Cell::Empty,
         ]);
         for c in &scope.classes {
             let t = &c.seconds;
+            let intact = row.and_then(|r| r.intact_by_class.iter().find(|i| i.class == c.class));
             section.push(vec![
                 scope.scope.clone().into(),
                 name.clone(),
@@ -472,6 +503,9 @@ pub fn classes(report: &MonthlyReport, lang: Lang) -> Section {
                 t.lamps_lit_seconds.into(),
                 t.lamps_unknown_seconds.into(),
                 Cell::Empty,
+                intact.and_then(|i| i.facility_intact_rate).into(),
+                intact.map(|i| i.target).into(),
+                yes_no(lang, intact.and_then(|i| i.meets_target)),
             ]);
         }
     }

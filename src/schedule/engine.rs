@@ -665,6 +665,12 @@ impl Schedule {
             }
         }
         live.set_scheduled(expect);
+        live.set_scheduled_contactors(
+            circuit_level
+                .iter()
+                .map(|(&at, &level)| (at, level > 0.0))
+                .collect(),
+        );
         for ((bits, note), lamps) in lamp_batches {
             self.issue(Selector::Lamps(lamps), f64::from_bits(bits), note);
         }

@@ -27,6 +27,15 @@ impl LiveState {
                 }
             }
         }
+        // The contactors the schedule drives, until its next tick says again.
+        inner.scheduled_contactors = before
+            .scheduled_contactors
+            .iter()
+            .filter_map(|(&(c, n), &closed)| {
+                let moved = new_inv.cabinet_position(&old_inv.cabinets[c].id)?;
+                (n <= new_inv.cabinets[moved].circuits).then_some(((moved, n), closed))
+            })
+            .collect();
         for (i, cabinet) in new_inv.cabinets.iter().enumerate() {
             let Some(rtu) = &cabinet.rtu else { continue };
             if let Some(j) = old_inv.rtu_position(&rtu.id) {

@@ -19,7 +19,7 @@ use crate::topology::{DeviceKey, PollClass, Topology};
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,6 +242,11 @@ pub struct Inner {
     /// What the schedule says each lamp should be now (`None`: no calendar
     /// governs it); written by the schedule engine, read by the lighting rule.
     pub scheduled: Vec<Option<bool>>,
+    /// What the schedule says each contactor it drives should be now
+    /// (closed: `true`), by cabinet position and circuit number; a circuit
+    /// the schedule does not drive (its lamps switched by their SLCs, the
+    /// contactor left closed) is absent. Written with `scheduled`.
+    pub scheduled_contactors: HashMap<(usize, u8), bool>,
     pub rtus: Vec<DeviceLive<RtuReading>>,
     pub endpoints: Vec<EndpointLive>,
     pub recent_transitions: VecDeque<Transition>,
@@ -307,6 +312,7 @@ impl LiveState {
             lamps: vec![DeviceLive::default(); inventory.lamps.len()],
             commanded: vec![None; inventory.lamps.len()],
             scheduled: vec![None; inventory.lamps.len()],
+            scheduled_contactors: HashMap::new(),
             rtus: vec![DeviceLive::default(); inventory.cabinets.len()],
             endpoints: topology
                 .endpoints
@@ -533,6 +539,15 @@ impl LiveState {
             // Cached figures were computed on the old expectation.
             self.writes_applied.fetch_add(1, Ordering::Release);
         }
+    }
+
+    /// The schedule's expectation for the contactors it drives (see
+    /// [`Inner::scheduled_contactors`]); entries naming a cabinet this
+    /// inventory does not have are dropped.
+    pub fn set_scheduled_contactors(&self, mut contactors: HashMap<(usize, u8), bool>) {
+        let cabinets = self.inventory.cabinets.len();
+        contactors.retain(|&(c, _), _| c < cabinets);
+        self.inner.write().scheduled_contactors = contactors;
     }
 
     /// How many confirmed command writes have been applied: a view of the

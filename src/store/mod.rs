@@ -21,7 +21,6 @@ pub use config::{Backend, StoreSettings};
 pub use db::{Db, StoreTime};
 pub use ingest::rows::{Batch, CommandRow, EvaluationRow, LampRow, RtuRow, TransitionRow};
 pub use ingest::sink::{StoreAlarms, StoreAudit, StoreEvaluation, StoreSink};
-pub use read::alarms::AlarmFilter;
 
 use crate::inventory::Inventory;
 use crate::queue::{Spool, SpoolError};

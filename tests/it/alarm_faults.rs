@@ -166,6 +166,37 @@ async fn a_contactor_jammed_open_under_the_night_plan_is_a_contactor_failure() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contactor_stuck_closed_under_the_day_plan_is_a_contactor_failure() {
+    // The day plan for the city opens every contactor; one is welded shut.
+    let t = city(Some(all_day("off"))).await;
+    t.all_online().await;
+    eventually("the day plan has every contactor open", || async {
+        (0..2).all(|e| t.sim.rtu_values(e).contactors.iter().all(|&c| !c))
+    })
+    .await;
+    settled(&t, &[]).await;
+    t.sim.set_circuit_fault(
+        1,
+        3,
+        CircuitFault {
+            stuck: Some(StuckContactor { closed: true }),
+            ..CircuitFault::default()
+        },
+    );
+    settled(&t, &pairs(&[("contactor_failure", "CAB-0002/3")])).await;
+    let (_, list) = t
+        .get("/api/v1/alarms?kind=contactor_failure&state=active")
+        .await;
+    let a = &list["items"][0];
+    assert_eq!(a["detail"]["contactor_closed"], json!(true), "{a}");
+    assert_eq!(a["detail"]["scheduled_closed"], json!(false), "{a}");
+    // Freed, it follows the plan's last write (open) again.
+    t.sim.set_circuit_fault(1, 3, CircuitFault::default());
+    settled(&t, &[]).await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_power_at_full_and_at_a_dim_level_and_a_day_burner() {
     let t = city(Some(all_day_by_slc("off"))).await;
     t.all_online().await;

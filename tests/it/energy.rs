@@ -53,7 +53,7 @@ fn write_city(dir: &std::path::Path) {
     std::fs::write(dir.join("districts.csv"), "id,name\nD01,North\nD02,South\n").unwrap();
     std::fs::write(
         dir.join("roads.csv"),
-        "id,name,district,class\nRD1,Jiefang Road,D01,main\nRD2,Quancheng Road,D02,secondary\n",
+        "id,name,district,class,lamps_planned\nRD1,Jiefang Road,D01,main,4\nRD2,Quancheng Road,D02,secondary,\n",
     )
     .unwrap();
     // The endpoints refuse connections: the live gateway sees nothing, the

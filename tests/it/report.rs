@@ -210,7 +210,18 @@ pub(crate) async fn check_period_report(
         roads.get_value((rd1, col(&roads, "道路等级"))),
         Some(&Data::String("主干道".into()))
     );
+    // 装灯率: RD1 has L1, L2 and L3 of the 4 planned; RD2 plans none.
+    assert_eq!(number(&roads, rd1, col(&roads, "路灯数")), Some(3.0));
+    assert_eq!(number(&roads, rd1, col(&roads, "设计装灯数")), Some(4.0));
+    assert_eq!(number(&roads, rd1, col(&roads, "装灯率")), Some(0.75));
+    let rd2 = row_of(&roads, road, "RD2");
+    assert_eq!(number(&roads, rd2, col(&roads, "路灯数")), Some(1.0));
+    assert_eq!(number(&roads, rd2, col(&roads, "装灯率")), None);
     let json_roads = json["lighting"]["roads"].as_array().unwrap();
+    let json_rd1 = json_roads.iter().find(|r| r["road"] == "RD1").unwrap();
+    assert_eq!(json_rd1["lamps_total"], 3, "{json_rd1}");
+    assert_eq!(json_rd1["lamps_planned"], 4, "{json_rd1}");
+    assert_eq!(json_rd1["installation_rate"], 0.75, "{json_rd1}");
     assert_eq!(
         roads.height() - 1,
         json_roads.len(),
@@ -242,6 +253,38 @@ pub(crate) async fn check_period_report(
         number(&classes, main, col(&classes, "考核目标")).unwrap(),
         0.98,
         "main target",
+    );
+    // The facility intact rate of the class's lamps (L1–L3 on RD1): no
+    // fault alarm stood in the month, so all of it, against the roads'
+    // 95 %; each scope's own row carries the scope's rate, as the JSON has
+    // it.
+    assert_eq!(
+        number(&classes, main, col(&classes, "设施完好率")),
+        Some(1.0)
+    );
+    close(
+        number(&classes, main, col(&classes, "完好率目标")).unwrap(),
+        0.95,
+        "main intact target",
+    );
+    assert_eq!(
+        classes.get_value((main, col(&classes, "完好率是否达标"))),
+        Some(&Data::String("是".into()))
+    );
+    let d01 = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scope"] == "D01")
+        .unwrap();
+    let json_main = &d01["intact_by_class"][0];
+    assert_eq!(json_main["class"], "main", "{d01}");
+    assert_eq!(json_main["lamps"], 3, "{d01}");
+    assert_eq!(json_main["facility_intact_rate"], 1.0, "{d01}");
+    let d01_own = row_of(&classes, class_scope, "D01");
+    assert_eq!(
+        number(&classes, d01_own, col(&classes, "设施完好率")),
+        d01["alarms"]["facility_intact_rate"].as_f64()
     );
 
     // The CSV: the summary, headers as keys in English and labels in

@@ -4,34 +4,11 @@
 //! both backends; `overdue` is computed as of the caller's `now`, not taken
 //! from the row (which holds it as of the last change).
 
-use crate::alarm::{Alarm, AlarmKind, AlarmState, DeviceKind, Severity};
+use crate::alarm::{Alarm, AlarmFilter, AlarmKind, AlarmState, DeviceKind, Severity};
 use crate::store::db::{with_pool, Db, StoreJson, StoreTime};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeSet, HashMap};
-
-/// Which alarms a list shows. Every field left empty or `None` lets all
-/// through; the fields that are set must all hold.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlarmFilter {
-    /// Any of these states (empty: any state).
-    pub states: BTreeSet<AlarmState>,
-    pub kind: Option<AlarmKind>,
-    pub severity: Option<Severity>,
-    pub district: Option<String>,
-    /// The districts the caller may see (`auth::Principal`'s scope); `None`
-    /// for a city-wide caller. An empty list sees nothing.
-    pub visible: Option<Vec<String>>,
-    pub cabinet: Option<String>,
-    pub device_id: Option<String>,
-    /// Standing and past the deadline as of `now` (`Alarm::overdue_at`), or
-    /// (with `false`) not.
-    pub overdue: Option<bool>,
-    /// Raised at or after this.
-    pub raised_from: Option<DateTime<Utc>>,
-    /// Raised before this.
-    pub raised_to: Option<DateTime<Utc>>,
-}
+use std::collections::HashMap;
 
 /// A bound value of a filtered query.
 enum Arg {
@@ -46,6 +23,7 @@ const COLUMNS: &str = "id, kind, severity, state, device_kind, device_id, circui
 /// Standing (`AlarmState::is_standing`) in SQL.
 const STANDING: &str = "state IN ('active', 'acknowledged')";
 
+/// [`AlarmFilter`] in SQL: `AlarmFilter::matches` is the same rule in memory.
 impl AlarmFilter {
     /// The `WHERE` clause (`$1`…) and its binds, as of `now`.
     fn clause(&self, now: DateTime<Utc>) -> (String, Vec<Arg>) {
