@@ -949,7 +949,7 @@ pub(super) async fn state(
         .into_iter()
         .map(|t| {
             let device = crate::schedule::engine::key_target(&inv, &t.target)
-                .and_then(|target| crate::schedule::engine::device_level(&inner, target));
+                .and_then(|target| crate::schedule::summary::device_level(&inner, target));
             let agrees = match (t.effective, device) {
                 (Some(want), Some(got)) => (want > 0.0) == (got > 0.0),
                 _ => true,

@@ -57,7 +57,7 @@ pub struct MqttLink {
     /// Alarm changes as events, and each district's retained standing set.
     pub alarms: Arc<dyn crate::alarm::AlarmSink>,
     /// Each district's night plan, retained (hand it to the schedule).
-    pub schedule: Arc<dyn crate::schedule::engine::ScheduleSink>,
+    pub schedule: Arc<dyn crate::schedule::summary::ScheduleSink>,
     /// Tells the publisher of a reload's new live state.
     pub reload: Reloader,
     pub status: Arc<LinkStatus>,

@@ -8,7 +8,7 @@
 use super::inbox::Inbox;
 use super::outbox::Message;
 use super::payload::Topics;
-use crate::schedule::engine::{ScheduleSink, ScheduleState};
+use crate::schedule::summary::{ScheduleSink, ScheduleState};
 use serde::Serialize;
 use std::sync::Arc;
 

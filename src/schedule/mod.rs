@@ -10,6 +10,7 @@ mod config;
 pub mod engine;
 pub mod model;
 pub mod plan;
+pub mod summary;
 pub mod sun;
 pub mod upcoming;
 
