@@ -4,9 +4,9 @@
 //! inventory change removed (at a start or a reload), and a change that
 //! cannot be written is refused with nothing changed.
 
-use crate::common::{eventually, lamp_id};
+use crate::common::{eventually, lamp_id, sim_city, SimCity};
 use crate::store_kill::{start_gateway_logging, Gateway};
-use lamp_sim::{InventoryOptions, SimConfig, Simulator};
+use lamp_sim::SimConfig;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -100,18 +100,13 @@ async fn online(gw: &Gateway, lamps: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_set_through_the_api_outlive_a_restart() {
-    let sim = Simulator::start(SimConfig {
+    let SimCity { sim, dir, .. } = sim_city(SimConfig {
         endpoints: 2,
         slcs_per_endpoint: 3,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    .await;
     let d = dir.path();
-    std::fs::create_dir_all(d.join("inventory")).unwrap();
-    sim.write_inventory(&d.join("inventory"), &InventoryOptions::default())
-        .unwrap();
     settings_file(d, &lamp_id(0, 2));
     let config = d.join("gateway.toml");
     let file = d.join("data/groups.json");

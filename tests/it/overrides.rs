@@ -5,10 +5,10 @@
 //! polled again), one after the restart (restored on time); a lamp a newer
 //! command touched is left alone (last command wins across the restart).
 
-use crate::common::eventually;
+use crate::common::{eventually, sim_city, SimCity};
 use crate::store_kill::{start_gateway_logging, Gateway, TOKEN};
 use chrono::{DateTime, Duration, Utc};
-use lamp_sim::{InventoryOptions, SimConfig, Simulator};
+use lamp_sim::SimConfig;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -25,6 +25,9 @@ inventory = "{inv}"
 profiles = "{profiles}"
 [api]
 listen = "127.0.0.1:0"
+# Port 0: tests run side by side (the default is 1884).
+[mqtt]
+embedded_listen = "127.0.0.1:0"
 [poll]
 slc_interval = "100ms"
 rtu_interval = "100ms"
@@ -78,19 +81,17 @@ async fn past(t: DateTime<Utc>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overrides_are_re_armed_after_a_kill_and_a_restart() {
-    let sim = Simulator::start(SimConfig {
+    let SimCity {
+        sim,
+        dir,
+        inventory,
+    } = sim_city(SimConfig {
         endpoints: 1,
         slcs_per_endpoint: 4,
         failure_rate_per_hour: 0.0,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = dir.path().join("inventory");
-    std::fs::create_dir_all(&inventory).unwrap();
-    sim.write_inventory(&inventory, &InventoryOptions::default())
-        .unwrap();
+    .await;
     let config = config(dir.path(), &inventory);
     let log = dir.path().join("gateway.log");
     let mut gw = start_gateway_logging(&config, &log).await;

@@ -4,7 +4,7 @@
 //! and groups come from the settings file again; `SIGHUP` does the same as
 //! the API.
 
-use crate::common::{eventually, lamp_id, spawn_app_with, ADMIN_TOKEN};
+use crate::common::{eventually, lamp_id, sim_city, spawn_app_with, SimCity, ADMIN_TOKEN};
 use crate::mqtt::harness::{unique_root, Subscriber, MOSQUITTO};
 use lamp_gateway::settings::Settings;
 use lamp_gateway::startup::Application;
@@ -435,18 +435,16 @@ async fn a_reload_takes_tokens_and_groups_from_the_settings_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_running_binary_and_mqtt_follows() {
-    let sim = Simulator::start(SimConfig {
+    let SimCity {
+        sim,
+        dir,
+        inventory: inv,
+    } = sim_city(SimConfig {
         endpoints: 2,
         slcs_per_endpoint: 3,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let inv = dir.path().join("inventory");
-    std::fs::create_dir_all(&inv).unwrap();
-    sim.write_inventory(&inv, &InventoryOptions::default())
-        .unwrap();
+    .await;
     let full = (
         std::fs::read_to_string(inv.join("cabinets.csv")).unwrap(),
         std::fs::read_to_string(inv.join("lamps.csv")).unwrap(),

@@ -4,9 +4,9 @@
 //! the database once.
 
 use crate::common::db::{metric, PgTestDb, Proxy, PG_SERVER};
-use crate::common::eventually;
+use crate::common::{eventually, sim_city, SimCity};
 use chrono::Utc;
-use lamp_sim::{EndpointFault, InventoryOptions, SimConfig, Simulator};
+use lamp_sim::{EndpointFault, SimConfig};
 use std::path::Path;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -78,19 +78,17 @@ impl Gateway {
 
 #[tokio::test]
 async fn kill_with_a_spool_on_disk_then_restart_loses_nothing() {
-    let sim = Simulator::start(SimConfig {
+    let SimCity {
+        sim,
+        dir,
+        inventory,
+    } = sim_city(SimConfig {
         endpoints: 2,
         slcs_per_endpoint: 4,
         failure_rate_per_hour: 0.0,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = dir.path().join("inventory");
-    std::fs::create_dir_all(&inventory).unwrap();
-    sim.write_inventory(&inventory, &InventoryOptions::default())
-        .unwrap();
+    .await;
     let pg = PgTestDb::new().await;
     let proxy = Proxy::start(PG_SERVER).await.expect("proxy binds");
     let config = dir.path().join("gateway.toml");
@@ -105,6 +103,9 @@ inventory = "{inv}"
 profiles = "{profiles}"
 [api]
 listen = "127.0.0.1:0"
+# Port 0: tests run side by side (the default is 1884).
+[mqtt]
+embedded_listen = "127.0.0.1:0"
 [poll]
 slc_interval = "100ms"
 rtu_interval = "100ms"

@@ -61,6 +61,33 @@ pub fn test_settings(dir: &Path) -> Settings {
     s
 }
 
+/// A simulator and its inventory written into a fresh folder's
+/// `inventory/`: what every test that starts a gateway (in process or the
+/// binary) starts from.
+pub struct SimCity {
+    pub sim: Simulator,
+    pub dir: tempfile::TempDir,
+    /// `dir/inventory`.
+    pub inventory: std::path::PathBuf,
+}
+
+pub async fn sim_city(cfg: SimConfig) -> SimCity {
+    sim_city_with(cfg, &InventoryOptions::default()).await
+}
+
+pub async fn sim_city_with(cfg: SimConfig, opts: &InventoryOptions) -> SimCity {
+    let sim = Simulator::start(cfg).await.expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory");
+    std::fs::create_dir_all(&inventory).unwrap();
+    sim.write_inventory(&inventory, opts).unwrap();
+    SimCity {
+        sim,
+        dir,
+        inventory,
+    }
+}
+
 pub async fn spawn_app(cfg: SimConfig) -> TestApp {
     spawn_app_with(cfg, InventoryOptions::default(), |_| {}).await
 }
@@ -71,11 +98,7 @@ pub async fn spawn_app_with(
     opts: InventoryOptions,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    let sim = Simulator::start(cfg).await.expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("inventory")).unwrap();
-    sim.write_inventory(&dir.path().join("inventory"), &opts)
-        .unwrap();
+    let SimCity { sim, dir, .. } = sim_city_with(cfg, &opts).await;
     let mut settings = test_settings(dir.path());
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("gateway starts");
