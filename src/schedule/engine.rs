@@ -356,6 +356,16 @@ impl Schedule {
                     .collect()
             }
         };
+        // Cluster mode: and the device itself read here once — an endpoint
+        // whose RTU was polled may not have polled its SLCs yet, and a
+        // command to them would fail `offline`.
+        let read_here: Option<(Vec<bool>, Vec<bool>)> = here.as_ref().map(|_| {
+            let inner = live.read();
+            (
+                inner.lamps.iter().map(|d| d.last_poll.is_some()).collect(),
+                inner.rtus.iter().map(|d| d.last_poll.is_some()).collect(),
+            )
+        });
         let mut runs = self.runs.lock();
         for key in &released {
             runs.remove(key);
@@ -413,7 +423,11 @@ impl Schedule {
                 Target::Lamp(l) => inv.cabinet_position(&inv.lamps[l].cabinet),
                 Target::Circuit(c, _) => Some(c),
             };
-            if cabinet.is_some_and(|c| !mine[c]) {
+            let unread = read_here.as_ref().is_some_and(|(lamps, rtus)| match t {
+                Target::Lamp(l) => !lamps.get(l).copied().unwrap_or(false),
+                Target::Circuit(c, _) => !rtus.get(c).copied().unwrap_or(false),
+            });
+            if cabinet.is_some_and(|c| !mine[c]) || unread {
                 // Another instance's: forgotten, so that when this one
                 // takes the lease it commands what should be then.
                 runs.remove(key.as_ref());
