@@ -420,6 +420,9 @@ async fn instances_share_the_endpoints_fail_over_and_hand_back() {
     // poll interval (kill → first sample by the new owner).
     let orphans = held_by(&pool, "gw-c").await;
     assert_eq!(orphans.len(), 3);
+    // What each target had before the kill (a target whose endpoint
+    // changed hands at the start had two then).
+    let (before, _) = schedule_audit(&pool).await;
     let killed_at = Utc::now();
     fleet[2].kill().await;
     let failover = slowest_takeover(&pool, &lamps, &orphans, killed_at).await;
@@ -451,19 +454,21 @@ async fn instances_share_the_endpoints_fail_over_and_hand_back() {
                 .chain((1..=circuits).map(move |n| format!("{cabinet}#{n}")))
         })
         .collect();
+    let had = |t: &String| before.get(t).copied().unwrap_or(0);
     eventually("the new holders re-assert the schedule", || async {
         let (confirmed, _) = schedule_audit(&pool).await;
-        orphan_targets.iter().all(|l| confirmed.get(l) == Some(&2))
+        orphan_targets
+            .iter()
+            .all(|t| confirmed.get(t).copied() == Some(had(t) + 1))
     })
     .await;
     let (confirmed, failed) = schedule_audit(&pool).await;
     for (target, n) in &confirmed {
-        let expect = if orphan_targets.contains(target) {
-            2
-        } else {
-            1
-        };
-        assert_eq!(*n, expect, "{target}: {confirmed:?}");
+        let expect = had(target) + i64::from(orphan_targets.contains(target));
+        assert_eq!(
+            *n, expect,
+            "{target}: {confirmed:?} (before the kill: {before:?})"
+        );
     }
     assert_eq!(failed, 0);
 
