@@ -1,4 +1,4 @@
-//! Writing a file whole: the bytes go to a temporary file in the same
+//! Writing a file whole (and reading it back, absent as nothing): the bytes go to a temporary file in the same
 //! folder, are synced, and the temporary file is renamed over the old one,
 //! so a crash or a full disk leaves the old file or the new one, never half
 //! of either. Every file the gateway rewrites in place (the schedule's book
@@ -7,6 +7,16 @@
 
 use std::io::Write;
 use std::path::Path;
+
+/// Reads a file written here; `None` where it does not exist yet (every
+/// such file starts absent: no groups, no holds, no overrides).
+pub fn read_if_present(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
 
 /// Writes `bytes` to `path` atomically (the folder is created if missing).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

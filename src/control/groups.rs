@@ -35,10 +35,9 @@ pub fn load(path: &Path) -> Result<Vec<GroupConfig>, GroupsFileError> {
         path: path.display().to_string(),
         detail,
     };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(read(e.to_string())),
+    let Some(bytes) = crate::atomic_file::read_if_present(path).map_err(|e| read(e.to_string()))?
+    else {
+        return Ok(Vec::new());
     };
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let file: GroupsFile = serde_path_to_error::deserialize(&mut de)

@@ -42,11 +42,11 @@ impl Overrides {
             path: path.display().to_string(),
             detail,
         };
-        let mut pending: BTreeMap<String, Pending> = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(err(e.to_string())),
-        };
+        let mut pending: BTreeMap<String, Pending> =
+            match crate::atomic_file::read_if_present(path).map_err(|e| err(e.to_string()))? {
+                Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?,
+                None => BTreeMap::new(),
+            };
         // Any set before the file was opened are kept too.
         let before = std::mem::take(&mut self.pending);
         let more = !before.is_empty();

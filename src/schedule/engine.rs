@@ -167,18 +167,15 @@ impl Schedule {
         let book_path = settings.file.clone();
         let book = load_book(&book_path)?;
         let holds_path = book_path.with_extension("holds.json");
-        let holds = match std::fs::read(&holds_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ScheduleError::File {
-                path: holds_path.display().to_string(),
-                detail: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(ScheduleError::File {
-                    path: holds_path.display().to_string(),
-                    detail: e.to_string(),
-                })
-            }
+        let bad = |detail: String| ScheduleError::File {
+            path: holds_path.display().to_string(),
+            detail,
+        };
+        let holds = match crate::atomic_file::read_if_present(&holds_path)
+            .map_err(|e| bad(e.to_string()))?
+        {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?,
+            None => BTreeMap::new(),
         };
         let s = Arc::new(Schedule {
             settings: settings.clone(),
@@ -772,20 +769,17 @@ pub fn key_target(inv: &Inventory, key: &str) -> Option<Target> {
 
 /// Reads a book file; absent is an empty book.
 pub fn load_book(path: &std::path::Path) -> Result<Book, ScheduleError> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let mut de = serde_json::Deserializer::from_slice(&bytes);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| ScheduleError::File {
-                path: path.display().to_string(),
-                detail: format!("{}: {}", e.path(), e.inner()),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
-        Err(e) => Err(ScheduleError::File {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        }),
-    }
+    let bad = |detail: String| ScheduleError::File {
+        path: path.display().to_string(),
+        detail,
+    };
+    let Some(bytes) = crate::atomic_file::read_if_present(path).map_err(|e| bad(e.to_string()))?
+    else {
+        return Ok(Book::default());
+    };
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| bad(format!("{}: {}", e.path(), e.inner())))
 }
 
 #[derive(Debug)]
