@@ -167,6 +167,13 @@ impl LightingCounts {
     }
 }
 
+/// THE dark-lamp cap rule: a road is over its cap when its dark lamps
+/// (the unknown ones too under `"dark"`) are more than `cap`. Now, and at
+/// every tick the sampler credits (`super::sampler`), both ways.
+pub fn over_cap(counts: &LightingCounts, cap: u64, policy: UnknownPolicy) -> bool {
+    counts.dark_counted(policy) > cap
+}
+
 /// THE lighting rate (module doc, "The counts"): `lit ÷ D`, `D` the lamps
 /// that should be lit, less the unknown ones under `"excluded"`; `None`
 /// when `D = 0`. Lamps now and lamp-seconds over a window
@@ -228,7 +235,7 @@ impl RoadRow {
         let policy = s.unknown_counts_as;
         let rate = counts.lighting_rate(policy);
         let cap = s.dark_caps.cap(counts.lamps_total);
-        let over_cap = counts.dark_counted(policy) > cap;
+        let over_cap = over_cap(&counts, cap, policy);
         let target = s.lighting_targets.of(r.class);
         Self {
             road: Some(r.id.clone()),

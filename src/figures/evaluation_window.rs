@@ -22,14 +22,23 @@
 //!   held still it is the rate now, to the last digit.
 //! - **Per road** (the current inventory's roads, in `roads.csv` order by
 //!   district): its counts, rate, `target` of its class and `meets_target`
-//!   = `lighting_rate ≥ target` (`null` with a `null` rate). The dark-lamp
-//!   cap is a check of the roads now (`/metrics/roads`), not of a window:
-//!   a count of dark lamps has no meaning over time. Each district's lamps
+//!   = `lighting_rate ≥ target` and `over_cap_seconds = 0` (`null` with a
+//!   `null` rate). **The dark-lamp cap over a window**: at every tick the
+//!   sampler holds the road's dark lamps against the cap for its size then
+//!   by THE rule of the figures now ([`super::evaluation::over_cap`]), and
+//!   credits the tick's time to `over_cap_seconds` when over; both ways at
+//!   once (dark lamps only, and the unknown ones counted dark), so the
+//!   window follows `unknown_counts_as` as set when it is read.
+//!   `dark_lamps_max` is the most dark lamps at one tick, the same way;
+//!   `dark_cap` the cap for the road's size now. An inspector may come at
+//!   any moment: a road over its cap at any time of the window did not
+//!   meet its target, however good its rate. Each district's lamps
 //!   on no road are its `(no road)` row (no class, no target), listed when
 //!   it has lamps on no road now or lamp-time there in the window.
 //! - **Per road class** of a district and of the city: the roads of that
 //!   class (`roads`, in the current inventory), their lamp-seconds summed,
-//!   the rate, `target`, `meets_target`.
+//!   the rate, `target`, `meets_target` (the rate's), `roads_over_cap`
+//!   (its roads with `over_cap_seconds > 0`).
 //! - **A district** counts all its rows, its `(no road)` row too, and rows
 //!   of roads no longer in the inventory (time that was seen; they are in no
 //!   road or class row); **the city** counts every row, those of districts
@@ -104,6 +113,30 @@ impl LampMs {
     }
 }
 
+/// A road's dark-lamp cap over the window under one policy (module doc):
+/// the time over it and the worst tick.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct CapTime {
+    over_ms: u64,
+    dark_max: u64,
+}
+
+impl CapTime {
+    fn of(t: &EvaluationTotals, policy: UnknownPolicy) -> Self {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        match policy {
+            UnknownPolicy::Dark => Self {
+                over_ms: n(t.over_cap_with_unknown_ms),
+                dark_max: n(t.dark_with_unknown_max),
+            },
+            UnknownPolicy::Excluded => Self {
+                over_ms: n(t.over_cap_ms),
+                dark_max: n(t.dark_max),
+            },
+        }
+    }
+}
+
 /// A scope's lamp-seconds over the window (module doc).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LampSeconds {
@@ -134,8 +167,17 @@ pub struct RoadWindow {
     pub lighting_rate: Option<f64>,
     /// The lighting-rate target of its class.
     pub target: Option<f64>,
-    /// `lighting_rate ≥ target`; `null` with a `null` rate or no class.
+    /// `lighting_rate ≥ target` and never over its dark-lamp cap in the
+    /// window (`over_cap_seconds = 0`); `null` with a `null` rate or no
+    /// class.
     pub meets_target: Option<bool>,
+    /// The most dark lamps a road of its size may have (its size now).
+    pub dark_cap: Option<u64>,
+    /// The most dark lamps at one evaluation tick of the window (the
+    /// unknown ones counted dark under `unknown_counts_as = "dark"`).
+    pub dark_lamps_max: Option<u64>,
+    /// Time in the window its dark lamps were over the cap for its size.
+    pub over_cap_seconds: Option<f64>,
     /// Lamps the inventory puts on the road (as of the report).
     pub lamps_total: u64,
     /// Lamps planned on the road (装灯), where `roads.csv` gives them.
@@ -159,6 +201,9 @@ pub struct ClassWindow {
     pub target: f64,
     /// `lighting_rate ≥ target`; `null` with a `null` rate.
     pub meets_target: Option<bool>,
+    /// Roads of this class over their dark-lamp cap at some time in the
+    /// window.
+    pub roads_over_cap: u64,
     #[serde(skip)]
     pub ms: LampMs,
 }
@@ -219,6 +264,7 @@ pub fn hours_length_us(from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc
 #[derive(Debug, Clone, Copy, Default)]
 struct ClassSum {
     roads: u64,
+    over_cap: u64,
     ms: LampMs,
 }
 
@@ -237,6 +283,7 @@ fn class_rows(sums: &[ClassSum; 6], s: &FiguresSettings) -> Vec<ClassWindow> {
                 lighting_rate: rate,
                 target,
                 meets_target: meets_target(rate, target),
+                roads_over_cap: c.over_cap,
                 ms: c.ms,
             }
         })
@@ -300,8 +347,12 @@ pub fn fold(
                 .map_or_else(LampMs::default, |t| LampMs::of(t));
             let rate = ms.lighting_rate(policy);
             let target = settings.lighting_targets.of(r.class);
+            let caps = by_scope
+                .get(&(dist.id.as_str(), r.id.as_str()))
+                .map_or_else(CapTime::default, |t| CapTime::of(t, policy));
             let sum = &mut classes[r.class as usize];
             sum.roads += 1;
+            sum.over_cap += u64::from(caps.over_ms > 0);
             sum.ms.add(&ms);
             roads.push(RoadWindow {
                 road: Some(r.id.clone()),
@@ -311,7 +362,10 @@ pub fn fold(
                 seconds: ms.seconds(),
                 lighting_rate: rate,
                 target: Some(target),
-                meets_target: meets_target(rate, target),
+                meets_target: meets_target(rate, target).map(|m| m && caps.over_ms == 0),
+                dark_cap: Some(settings.dark_caps.cap(on_road[ri])),
+                dark_lamps_max: Some(caps.dark_max),
+                over_cap_seconds: Some(caps.over_ms as f64 / 1000.0),
                 lamps_total: on_road[ri],
                 lamps_planned: r.lamps_planned,
                 installation_rate: installation_rate(on_road[ri], r.lamps_planned),
@@ -330,6 +384,9 @@ pub fn fold(
                 lighting_rate: ms.lighting_rate(policy),
                 target: None,
                 meets_target: None,
+                dark_cap: None,
+                dark_lamps_max: None,
+                over_cap_seconds: None,
                 lamps_total: on_no_road[d],
                 lamps_planned: None,
                 installation_rate: None,
@@ -344,6 +401,7 @@ pub fn fold(
         }
         for (c, sum) in city_classes.iter_mut().zip(&classes) {
             c.roads += sum.roads;
+            c.over_cap += sum.over_cap;
             c.ms.add(&sum.ms);
         }
         let sampled = no_road.map_or(0, |t| t.sampled_ms);
@@ -468,6 +526,10 @@ mod tests {
             dark_ms: s[3] * 1000,
             unknown_ms: s[4] * 1000,
             estimated_ms: s[5] * 1000,
+            over_cap_ms: 0,
+            over_cap_with_unknown_ms: 0,
+            dark_max: 0,
+            dark_with_unknown_max: 0,
         }
     }
 
@@ -523,11 +585,15 @@ mod tests {
     }
 
     async fn store(dir: &std::path::Path) -> Db {
+        store_of(dir, rows()).await
+    }
+
+    async fn store_of(dir: &std::path::Path, batches: Vec<Vec<EvaluationRow>>) -> Db {
         let db = Db::connect_lazy(&Backend::Sqlite(dir.join("store.db")), 1)
             .unwrap()
             .unwrap();
         db.migrate().await.unwrap();
-        for rows in rows() {
+        for rows in batches {
             db.write(&Batch {
                 evaluation: rows,
                 ..Batch::default()
@@ -547,6 +613,123 @@ mod tests {
             s.lamps_unknown_seconds,
             s.lamps_estimated_seconds,
         ]
+    }
+
+    #[tokio::test]
+    async fn time_over_the_dark_cap_adds_up_its_worst_tick_is_kept_and_it_fails_the_target() {
+        // Over-cap figures [over, over with unknown, dark max, dark with
+        // unknown max] on the rows of `rows()`: A r1 10:00 [0, 0, 1, 1],
+        // A r2 10:00 [300 s, 300 s, 3, 3]; B r1 10:00 [0, 1800 s, 0, 2],
+        // B r2 11:00 [0, 600 s, 0, 1]; the stale r1 total (seq 3) says A
+        // was over 3600 s: never counted.
+        let mut batches = rows();
+        for r in batches.iter_mut().flatten() {
+            let f: [i64; 4] = match (r.road.as_str(), r.run_id.as_str(), r.seq, r.hour_us) {
+                ("A", "r1", 7, _) => [0, 0, 1, 1],
+                ("A", "r1", 3, _) => [3_600_000, 3_600_000, 9, 9],
+                ("A", "r2", _, h) if h == t(H0).timestamp_micros() => [300_000, 300_000, 3, 3],
+                ("B", "r1", 7, _) => [0, 1_800_000, 0, 2],
+                ("B", "r2", _, h) if h == t(H1).timestamp_micros() => [0, 600_000, 0, 1],
+                _ => continue,
+            };
+            r.over_cap_ms = f[0];
+            r.over_cap_with_unknown_ms = f[1];
+            r.dark_max = f[2];
+            r.dark_with_unknown_max = f[3];
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let inv = inventory(dir.path());
+        let db = store_of(dir.path(), batches).await;
+        let excluded = FiguresSettings {
+            unknown_counts_as: UnknownPolicy::Excluded,
+            ..FiguresSettings::default()
+        };
+        let now = t("2025-03-15T11:10:00Z");
+        let (from, to) = (t(H0), t("2025-03-15T12:00:00Z"));
+        let caps = |w: &EvaluationWindow| -> Vec<(Option<f64>, Option<u64>, Option<u64>)> {
+            w.roads
+                .iter()
+                .map(|r| (r.over_cap_seconds, r.dark_lamps_max, r.dark_cap))
+                .collect()
+        };
+        let cap1 = FiguresSettings::default().dark_caps.cap(1);
+        let w = load(&db, &inv, &FiguresSettings::default(), from, to, None, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            caps(&w),
+            [
+                (Some(300.0), Some(3), Some(cap1)),
+                (Some(2400.0), Some(2), Some(cap1)),
+                (None, None, None),
+                (Some(0.0), Some(0), Some(cap1)),
+            ]
+        );
+        let wx = load(&db, &inv, &excluded, from, to, None, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            caps(&wx),
+            [
+                (Some(300.0), Some(3), Some(cap1)),
+                (Some(0.0), Some(0), Some(cap1)),
+                (None, None, None),
+                (Some(0.0), Some(0), Some(cap1)),
+            ]
+        );
+        // B meets its branch target under "excluded" (rate 1) and was never
+        // over its cap counting dark lamps only.
+        assert_eq!(wx.roads[1].meets_target, Some(true));
+        let over = |w: &EvaluationWindow| -> Vec<(RoadClass, u64)> {
+            let city = w.city.as_ref().unwrap();
+            city.classes
+                .iter()
+                .map(|c| (c.class, c.roads_over_cap))
+                .collect()
+        };
+        assert_eq!(
+            over(&w),
+            [
+                (RoadClass::Main, 1),
+                (RoadClass::Branch, 1),
+                (RoadClass::Landscape, 0)
+            ]
+        );
+        assert_eq!(
+            over(&wx),
+            [
+                (RoadClass::Main, 1),
+                (RoadClass::Branch, 0),
+                (RoadClass::Landscape, 0)
+            ]
+        );
+
+        // A rate that meets its target does not, over its cap: road C with
+        // a landscape target the rate passes.
+        let lenient = FiguresSettings {
+            lighting_targets: crate::figures::config::LightingTargets {
+                landscape: 0.5,
+                ..Default::default()
+            },
+            ..excluded.clone()
+        };
+        let w = load(&db, &inv, &lenient, from, to, None, now)
+            .await
+            .unwrap();
+        assert_eq!(w.roads[3].meets_target, Some(true));
+        let mut batches = rows();
+        for r in batches.iter_mut().flatten() {
+            if r.road == "C" && r.run_id == "r2" && r.hour_us == t(H1).timestamp_micros() {
+                r.over_cap_ms = 1;
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = store_of(dir.path(), batches).await;
+        let w = load(&db, &inv, &lenient, from, to, None, now)
+            .await
+            .unwrap();
+        assert_eq!(w.roads[3].meets_target, Some(false));
+        assert_eq!(w.roads[3].over_cap_seconds, Some(0.001));
     }
 
     #[tokio::test]
@@ -741,6 +924,10 @@ mod tests {
             dark_ms: 2 * ms,
             unknown_ms: ms,
             estimated_ms: 0,
+            over_cap_ms: 0,
+            over_cap_with_unknown_ms: 0,
+            dark_max: 0,
+            dark_with_unknown_max: 0,
         }];
         for policy in [UnknownPolicy::Dark, UnknownPolicy::Excluded] {
             let s = FiguresSettings {

@@ -14,6 +14,12 @@
 //!    number of lamps: lamp-milliseconds, whole numbers. The first tick of
 //!    a run credits nothing (nothing was seen before it); the stop credits
 //!    the last tick's counts up to the stop.
+//!    A road's tick also stands for its dark-lamp cap
+//!    ([`super::evaluation::over_cap`] against the cap for its size then):
+//!    while over, the time is credited to its time over the cap, counting
+//!    its dark lamps only and counting the unknown ones dark (both, so a
+//!    window can follow either policy); the most dark lamps of its credited
+//!    ticks are kept, each way.
 //! 2. **A stall is not seen.** The time credited for one tick is the
 //!    monotonic time since the previous one, at most `2 ×
 //!    evaluation_interval` — room for the runtime's jitter and a slow
@@ -41,7 +47,8 @@
 //!    tick ends; a clean stop loses nothing.
 
 use super::config::FiguresSettings;
-use super::evaluation::{evaluate, Evaluation, LightingCounts};
+use super::config::UnknownPolicy;
+use super::evaluation::{evaluate, over_cap, Evaluation, LightingCounts};
 use crate::state::LiveState;
 use crate::store::{EvaluationRow, StoreEvaluation};
 use chrono::{DateTime, Utc};
@@ -62,7 +69,8 @@ pub type Scope = (String, String);
 pub struct Observation {
     pub wall: DateTime<Utc>,
     pub mono: Instant,
-    pub scopes: Vec<(Scope, LightingCounts)>,
+    /// Each scope's counts and, for a road, its dark-lamp cap.
+    pub scopes: Vec<(Scope, LightingCounts, Option<u64>)>,
 }
 
 impl Observation {
@@ -70,7 +78,7 @@ impl Observation {
     /// road)` row, with zero counts where it has no lamps on no road (its
     /// row carries the district's evaluated time).
     pub fn of(e: &Evaluation, wall: DateTime<Utc>, mono: Instant) -> Self {
-        let mut scopes: Vec<(Scope, LightingCounts)> =
+        let mut scopes: Vec<(Scope, LightingCounts, Option<u64>)> =
             Vec::with_capacity(e.roads.len() + e.districts.len());
         let mut has_no_road = std::collections::HashSet::new();
         for r in &e.roads {
@@ -78,11 +86,15 @@ impl Observation {
             if road.is_empty() {
                 has_no_road.insert(r.district.as_str());
             }
-            scopes.push(((r.district.clone(), road), r.counts));
+            scopes.push(((r.district.clone(), road), r.counts, r.dark_cap));
         }
         for d in &e.districts {
             if !has_no_road.contains(d.scope.as_str()) {
-                scopes.push(((d.scope.clone(), String::new()), LightingCounts::default()));
+                scopes.push((
+                    (d.scope.clone(), String::new()),
+                    LightingCounts::default(),
+                    None,
+                ));
             }
         }
         Self { wall, mono, scopes }
@@ -97,16 +109,39 @@ struct LampMs {
     dark: i64,
     unknown: i64,
     estimated: i64,
+    over_cap: i64,
+    over_cap_with_unknown: i64,
+    dark_max: i64,
+    dark_with_unknown_max: i64,
 }
 
 impl LampMs {
-    fn add(&mut self, c: &LightingCounts, ms: i64) {
-        let lamps = |n: u64| i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(ms);
+    /// One tick's counts standing `ms`; `cap` the road's dark-lamp cap
+    /// (`None` for a district's lamps on no road).
+    fn add(&mut self, c: &LightingCounts, cap: Option<u64>, ms: i64) {
+        let n = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let lamps = |v: u64| n(v).saturating_mul(ms);
         self.expected_lit += lamps(c.lamps_expected_lit);
         self.lit += lamps(c.lamps_lit);
         self.dark += lamps(c.lamps_dark);
         self.unknown += lamps(c.lamps_unknown);
         self.estimated += lamps(c.lamps_estimated);
+        if let Some(cap) = cap {
+            // Both readings of the rule, so a window follows the policy in
+            // force when it is read, as its rates do.
+            if over_cap(c, cap, UnknownPolicy::Excluded) {
+                self.over_cap += ms;
+            }
+            if over_cap(c, cap, UnknownPolicy::Dark) {
+                self.over_cap_with_unknown += ms;
+            }
+            self.dark_max = self
+                .dark_max
+                .max(n(c.dark_counted(UnknownPolicy::Excluded)));
+            self.dark_with_unknown_max = self
+                .dark_with_unknown_max
+                .max(n(c.dark_counted(UnknownPolicy::Dark)));
+        }
     }
 }
 
@@ -194,12 +229,12 @@ impl Accumulator {
             let part = left.min(hour + HOUR_MS - at);
             let h = self.hours.entry(hour).or_default();
             h.sampled_ms += part;
-            for (scope, counts) in &last.scopes {
+            for (scope, counts, cap) in &last.scopes {
                 match h.scopes.get_mut(scope) {
-                    Some(ms) => ms.add(counts, part),
+                    Some(ms) => ms.add(counts, *cap, part),
                     None => {
                         let mut ms = LampMs::default();
-                        ms.add(counts, part);
+                        ms.add(counts, *cap, part);
                         h.scopes.insert(scope.clone(), ms);
                     }
                 }
@@ -233,6 +268,10 @@ impl Accumulator {
                     dark_ms: ms.dark,
                     unknown_ms: ms.unknown,
                     estimated_ms: ms.estimated,
+                    over_cap_ms: ms.over_cap,
+                    over_cap_with_unknown_ms: ms.over_cap_with_unknown,
+                    dark_max: ms.dark_max,
+                    dark_with_unknown_max: ms.dark_with_unknown_max,
                 });
             }
         }
@@ -411,8 +450,8 @@ mod tests {
             wall: wall(at),
             mono,
             scopes: vec![
-                (scope("D1", "A"), counts([4, 3, 1, 0, 1])),
-                (scope("D1", ""), counts([2, 1, 0, 1, 0])),
+                (scope("D1", "A"), counts([4, 3, 1, 0, 1]), Some(2)),
+                (scope("D1", ""), counts([2, 1, 0, 1, 0]), None),
             ],
         }
     }
@@ -508,6 +547,49 @@ mod tests {
     }
 
     #[test]
+    fn a_road_over_its_cap_is_timed_both_ways_and_its_worst_tick_kept() {
+        // Road A, cap 1: 10:00 one dark lamp and one unknown (over only if
+        // the unknown one counts dark); 10:00:40 three dark (over either
+        // way); 10:01:00 none dark. The no-road row has no cap: nothing.
+        let t0 = Instant::now();
+        let road = |at: &str, secs: u64, c: [u64; 5]| Observation {
+            wall: wall(at),
+            mono: t0 + Duration::from_secs(secs),
+            scopes: vec![
+                (scope("D1", "A"), counts(c), Some(1)),
+                (scope("D1", ""), counts([9, 0, 9, 0, 0]), None),
+            ],
+        };
+        let mut acc = Accumulator::new("run-a", Duration::from_secs(120));
+        acc.observe(road("2025-03-15T10:00:00Z", 0, [4, 2, 1, 1, 0]));
+        acc.observe(road("2025-03-15T10:00:40Z", 40, [4, 1, 3, 0, 0]));
+        let step = acc.observe(road("2025-03-15T10:01:00Z", 60, [4, 4, 0, 0, 0]));
+        let a = step.rows.iter().find(|r| r.road == "A").unwrap();
+        assert_eq!(
+            (
+                a.over_cap_ms,
+                a.over_cap_with_unknown_ms,
+                a.dark_max,
+                a.dark_with_unknown_max
+            ),
+            (20_000, 60_000, 3, 3)
+        );
+        let none = step.rows.iter().find(|r| r.road.is_empty()).unwrap();
+        assert_eq!(
+            (
+                none.over_cap_ms,
+                none.over_cap_with_unknown_ms,
+                none.dark_max
+            ),
+            (0, 0, 0)
+        );
+        // The last tick (none dark) is credited only by the next one.
+        let step = acc.observe(road("2025-03-15T10:02:00Z", 120, [4, 4, 0, 0, 0]));
+        let a = step.rows.iter().find(|r| r.road == "A").unwrap();
+        assert_eq!((a.over_cap_ms, a.dark_max), (20_000, 3));
+    }
+
+    #[test]
     fn a_stall_counts_at_most_twice_the_interval() {
         let t0 = Instant::now();
         let mut acc = Accumulator::new("run-a", Duration::from_secs(120));
@@ -592,7 +674,7 @@ mod tests {
         let scopes: Vec<(&str, &str, u64)> = o
             .scopes
             .iter()
-            .map(|((d, r), c)| (d.as_str(), r.as_str(), c.lamps_expected_lit))
+            .map(|((d, r), c, _)| (d.as_str(), r.as_str(), c.lamps_expected_lit))
             .collect();
         // D2 has no lamps on no road: a zero row that carries its time.
         assert_eq!(

@@ -283,10 +283,48 @@ async fn steady_state(addr: SocketAddr, window: &str) {
     let no_road = named(&roads_b["items"], "(no road)");
     assert!(no_road["road"].is_null() && no_road["target"].is_null());
     assert!(no_road["meets_target"].is_null());
-    assert!(
-        main.get("dark_cap").is_none(),
-        "caps are a check of the roads now"
-    );
+    // The dark-lamp cap over the window follows the cap now tick by tick:
+    // a road over its cap now (R-SEC: 2 dark + 1 unknown counted dark
+    // against 2; R-BR: 4 unknown) gained all the evaluated time as time
+    // over its cap, the others none; its worst tick is no better than now.
+    let (status, now) = get(addr, ADMIN_TOKEN, "/api/v1/metrics/roads").await;
+    assert_eq!(status, 200, "{now}");
+    let mut over_now = Vec::new();
+    for r in now["items"].as_array().unwrap() {
+        let name = r["name"].as_str().unwrap();
+        let (a, b) = (
+            named(&roads_a["items"], name),
+            named(&roads_b["items"], name),
+        );
+        if r["road"].is_null() {
+            assert!(b["over_cap_seconds"].is_null() && b["dark_cap"].is_null());
+            continue;
+        }
+        assert_eq!(b["dark_cap"], r["dark_cap"], "{name}: the cap for its size");
+        let gained =
+            b["over_cap_seconds"].as_f64().unwrap() - a["over_cap_seconds"].as_f64().unwrap();
+        let over = r["over_cap"].as_bool().unwrap();
+        close(
+            gained,
+            if over { dt } else { 0.0 },
+            &format!("{name} over cap"),
+        );
+        let dark_now = r["lamps_dark"].as_u64().unwrap() + r["lamps_unknown"].as_u64().unwrap();
+        assert!(
+            b["dark_lamps_max"].as_u64().unwrap() >= dark_now,
+            "{name}: {b}"
+        );
+        if over {
+            assert_eq!(
+                b["meets_target"], false,
+                "{name}: over its cap, whatever its rate"
+            );
+            over_now.push(name.to_string());
+        }
+    }
+    assert_eq!(over_now, ["Lishan Road", "Huayuan Street"]);
+    let secondary = named(&light_b["city"]["classes"], "secondary");
+    assert_eq!(secondary["roads_over_cap"], 1, "{secondary}");
     // Coverage: the share of the hours counted so far that was evaluated.
     let cov = light_b["city"]["coverage"].as_f64().unwrap();
     assert!(cov > 0.0 && cov <= 1.0, "{cov}");

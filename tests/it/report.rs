@@ -239,7 +239,22 @@ pub(crate) async fn check_period_report(
             r["lamps_expected_lit_seconds"].as_f64(),
             "{r}"
         );
+        // The dark-lamp cap over the window (the figures themselves are
+        // worked out in `evaluation_window.rs`).
+        for (header, key) in [
+            ("暗灯数上限", "dark_cap"),
+            ("最多暗灯数", "dark_lamps_max"),
+            ("暗灯超限时长(秒)", "over_cap_seconds"),
+        ] {
+            assert_eq!(
+                number(&roads, at, col(&roads, header)),
+                r[key].as_f64(),
+                "{header} of {r}"
+            );
+        }
     }
+    // RD1 has 3 lamps: a road under 100 lamps may have 2 dark.
+    assert_eq!(json_rd1["dark_cap"], 2, "{json_rd1}");
     let classes = book.worksheet_range("分级亮灯率").unwrap();
     let class_scope = col(&classes, "范围");
     row_of(&classes, class_scope, "city");

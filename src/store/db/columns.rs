@@ -112,6 +112,10 @@ macro_rules! evaluation_columns {
             dark_ms "int8" |r| r.dark_ms,
             unknown_ms "int8" |r| r.unknown_ms,
             estimated_ms "int8" |r| r.estimated_ms,
+            over_cap_ms "int8" |r| r.over_cap_ms,
+            over_cap_with_unknown_ms "int8" |r| r.over_cap_with_unknown_ms,
+            dark_max "int8" |r| r.dark_max,
+            dark_with_unknown_max "int8" |r| r.dark_with_unknown_max,
         )
     };
 }

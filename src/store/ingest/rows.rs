@@ -203,6 +203,19 @@ pub struct EvaluationRow {
     pub dark_ms: i64,
     pub unknown_ms: i64,
     pub estimated_ms: i64,
+    /// Of a road (0 on the `""` row): milliseconds its dark lamps were over
+    /// the cap for its size, counting the dark ones only, and counting the
+    /// unknown ones dark too (`figures.unknown_counts_as` picks one when
+    /// read); and the most dark lamps at one tick, each way. Absent in a
+    /// spool written before they existed: 0.
+    #[serde(default)]
+    pub over_cap_ms: i64,
+    #[serde(default)]
+    pub over_cap_with_unknown_ms: i64,
+    #[serde(default)]
+    pub dark_max: i64,
+    #[serde(default)]
+    pub dark_with_unknown_max: i64,
 }
 
 /// One completed command: a row of the audit trail of remote control,
@@ -536,6 +549,10 @@ mod tests {
             dark_ms: 0,
             unknown_ms: 0,
             estimated_ms: 0,
+            over_cap_ms: 0,
+            over_cap_with_unknown_ms: 0,
+            dark_max: 0,
+            dark_with_unknown_max: 0,
         }
     }
 

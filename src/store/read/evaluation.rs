@@ -21,6 +21,12 @@ pub struct EvaluationTotals {
     pub dark_ms: i64,
     pub unknown_ms: i64,
     pub estimated_ms: i64,
+    /// Summed over the hours and runs.
+    pub over_cap_ms: i64,
+    pub over_cap_with_unknown_ms: i64,
+    /// The most of any hour and run.
+    pub dark_max: i64,
+    pub dark_with_unknown_max: i64,
 }
 
 /// `AND district = $3` when a district is asked for.
@@ -49,7 +55,11 @@ impl Db {
                     CAST(SUM(lit_ms) AS BIGINT) AS lit_ms, \
                     CAST(SUM(dark_ms) AS BIGINT) AS dark_ms, \
                     CAST(SUM(unknown_ms) AS BIGINT) AS unknown_ms, \
-                    CAST(SUM(estimated_ms) AS BIGINT) AS estimated_ms \
+                    CAST(SUM(estimated_ms) AS BIGINT) AS estimated_ms, \
+                    CAST(SUM(over_cap_ms) AS BIGINT) AS over_cap_ms, \
+                    CAST(SUM(over_cap_with_unknown_ms) AS BIGINT) AS over_cap_with_unknown_ms, \
+                    CAST(MAX(dark_max) AS BIGINT) AS dark_max, \
+                    CAST(MAX(dark_with_unknown_max) AS BIGINT) AS dark_with_unknown_max \
              FROM evaluation_hourly WHERE hour >= $1 AND hour < $2{} \
              GROUP BY district, road ORDER BY district, road",
             district_filter(district)
