@@ -9,6 +9,7 @@ use super::inventory::scope;
 use super::query::{paging, ApiQuery};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
+use crate::figures::alarms::{intact_by_class_now, ClassIntactNow};
 use crate::figures::config::UnknownPolicy;
 use crate::figures::evaluation::{Evaluation, RoadRow, ScopeRow};
 use crate::figures::evaluation_window::{self, EvaluationWindow, RoadWindow, ScopeWindow};
@@ -130,8 +131,30 @@ pub(super) struct LightingAnswer<'a> {
     /// How lamps nobody can see count (`figures.unknown_counts_as`).
     unknown_counts_as: UnknownPolicy,
     /// `null` for one district (a district token, or `district=`).
-    city: Option<&'a ScopeRow>,
-    districts: Vec<&'a ScopeRow>,
+    city: Option<LightingScope<'a>>,
+    districts: Vec<LightingScope<'a>>,
+}
+
+/// A scope's lighting evaluation now, with the facility intact rate of
+/// each road class it has roads of (设施完好率 by class, from the standing
+/// alarms).
+#[derive(Serialize, ToSchema)]
+pub(super) struct LightingScope<'a> {
+    #[serde(flatten)]
+    evaluation: &'a ScopeRow,
+    intact_classes: Vec<ClassIntactNow>,
+}
+
+impl<'a> LightingScope<'a> {
+    fn new(
+        evaluation: &'a ScopeRow,
+        intact: &mut std::collections::HashMap<String, Vec<ClassIntactNow>>,
+    ) -> Self {
+        Self {
+            intact_classes: intact.remove(&evaluation.scope).unwrap_or_default(),
+            evaluation,
+        }
+    }
 }
 
 /// `GET /api/v1/metrics/lighting[?district=]` — the evaluation-grade
@@ -158,15 +181,28 @@ pub(super) async fn lighting(
 ) -> Result<Response, ApiError> {
     let district = scope(&s, &p, q.district)?;
     let e = now(&s).await?;
+    let (inventory, engine) = (s.figures.inventory.clone(), s.alarms.clone());
+    let targets = s.evaluation.settings().intact_targets.clone();
+    // By scope id: the districts in inventory order, then the city.
+    let mut intact: std::collections::HashMap<String, Vec<ClassIntactNow>> =
+        super::blocking(move || {
+            let per = intact_by_class_now(&inventory, &engine.standing(Utc::now()), &targets);
+            let ids = inventory.districts.iter().map(|d| d.id.clone());
+            ids.chain(["city".to_string()]).zip(per).collect()
+        })
+        .await?;
+    let mut with_intact = |evaluation| LightingScope::new(evaluation, &mut intact);
+    let districts = e
+        .districts
+        .iter()
+        .filter(|d| district.as_deref().is_none_or(|id| d.scope == id))
+        .map(&mut with_intact)
+        .collect();
     let body = LightingAnswer {
         at: e.at,
         unknown_counts_as: e.unknown_counts_as,
-        city: district.is_none().then_some(&e.city),
-        districts: e
-            .districts
-            .iter()
-            .filter(|d| district.as_deref().is_none_or(|id| d.scope == id))
-            .collect(),
+        city: district.is_none().then(|| with_intact(&e.city)),
+        districts,
     };
     Ok(Json(body).into_response())
 }

@@ -25,7 +25,9 @@
 //! stands through the short gap, and is one repair, at its last clear.
 //!
 //! - **Now**: facility intact rate = facilities with no standing fault
-//!   alarm / facilities ([`intact_now`], and `Summary::facility_intact_rate`).
+//!   alarm / facilities ([`intact_now`], and `Summary::facility_intact_rate`);
+//!   per road class, lamps on its roads with no fault alarm standing on the
+//!   lamp or its circuit / those lamps ([`intact_by_class_now`]).
 //! - **Over a window [from, to)**: Σ over facilities of the seconds of the
 //!   window in which no fault alarm stood on it ÷ (facilities × window
 //!   seconds). Alarms overlapping on one facility count once (their spans
@@ -461,17 +463,16 @@ pub fn window(
     }
 }
 
-/// The per-class intact rates (module doc) of every district position, the
-/// city last, from the fault spans (already clipped to the window) of each
-/// place.
-fn by_class(
+/// [roads, lamps, fault] per road class of every district position, the
+/// city last: the roads of each class, the lamps on them, and Σ
+/// `fault(lamp, its circuit)` over those lamps — fault time over a window,
+/// 1 or 0 now. One tally for both, so now and a window count the same
+/// lamps of the same roads.
+fn class_sums(
     inv: &Inventory,
-    faults: &FaultSpans,
-    window_us: i64,
-    targets: &IntactTargets,
-) -> Vec<Vec<ClassIntact>> {
+    mut fault: impl FnMut(Place, Option<Place>) -> i128,
+) -> Vec<[[i128; 3]; RoadClass::ALL.len()]> {
     let n = inv.districts.len();
-    // [roads, lamps, fault µs] per scope and class.
     let mut sums = vec![[[0i128; 3]; RoadClass::ALL.len()]; n + 1];
     for r in &inv.roads {
         if let Some(d) = inv.district_position(&r.district) {
@@ -490,19 +491,34 @@ fn by_class(
         let circuit = inv
             .cabinet_of_lamp(li)
             .map(|c| Place::Circuit(c, lamp.circuit));
-        let mut spans: Vec<(i64, i64)> = [Some(Place::Lamp(li)), circuit]
+        let f = fault(Place::Lamp(li), circuit);
+        for scope in [d, n] {
+            let x = &mut sums[scope][road.class as usize];
+            x[1] += 1;
+            x[2] += f;
+        }
+    }
+    sums
+}
+
+/// The per-class intact rates (module doc) of every district position, the
+/// city last, from the fault spans (already clipped to the window) of each
+/// place.
+fn by_class(
+    inv: &Inventory,
+    faults: &FaultSpans,
+    window_us: i64,
+    targets: &IntactTargets,
+) -> Vec<Vec<ClassIntact>> {
+    let sums = class_sums(inv, |lamp, circuit| {
+        let mut spans: Vec<(i64, i64)> = [Some(lamp), circuit]
             .into_iter()
             .flatten()
             .filter_map(|p| faults.get(&p))
             .flat_map(|(_, s)| s.iter().copied())
             .collect();
-        let fault = merged_length(&mut spans);
-        for scope in [d, n] {
-            let x = &mut sums[scope][road.class as usize];
-            x[1] += 1;
-            x[2] += fault;
-        }
-    }
+        merged_length(&mut spans)
+    });
     sums.into_iter()
         .map(|per| {
             RoadClass::ALL
@@ -575,6 +591,66 @@ pub fn intact_now(inv: &Inventory, standing: &[Alarm]) -> Vec<IntactNow> {
     let all = (0..n).map(|d| fac.total(d)).sum();
     out.push(one("city", "city", all, per[n]));
     out
+}
+
+/// The facility intact rate now of one road class's lamps.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ClassIntactNow {
+    pub class: RoadClass,
+    /// Roads of this class in the scope.
+    pub roads: u64,
+    /// Lamps on them.
+    pub lamps: u64,
+    /// Of them, lamps with a fault alarm standing on the lamp or its circuit.
+    pub faulty_lamps: u64,
+    /// `1 − faulty_lamps / lamps`.
+    pub facility_intact_rate: Option<f64>,
+    /// `figures.intact_targets` of the class.
+    pub target: f64,
+    /// `facility_intact_rate ≥ target`; `null` with a `null` rate.
+    pub meets_target: Option<bool>,
+}
+
+/// The per-class intact rates now (module doc: a window's rule at one
+/// moment) of every district position, the city last, from the standing
+/// alarms (any others are ignored).
+pub fn intact_by_class_now(
+    inv: &Inventory,
+    standing: &[Alarm],
+    targets: &IntactTargets,
+) -> Vec<Vec<ClassIntactNow>> {
+    let fac = Facilities::new(inv);
+    let faulty: HashSet<Place> = standing
+        .iter()
+        .filter(|a| a.state.is_standing())
+        .filter_map(|a| fac.locate(a).map(|(p, _)| p))
+        .collect();
+    let sums = class_sums(inv, |lamp, circuit| {
+        let f = faulty.contains(&lamp) || circuit.is_some_and(|c| faulty.contains(&c));
+        i128::from(f)
+    });
+    sums.into_iter()
+        .map(|per| {
+            RoadClass::ALL
+                .into_iter()
+                .zip(per)
+                .filter(|(_, x)| x[0] > 0)
+                .map(|(class, [roads, lamps, faulty])| {
+                    let rate = share(lamps - faulty, lamps);
+                    let target = targets.of(class);
+                    ClassIntactNow {
+                        class,
+                        roads: roads as u64,
+                        lamps: lamps as u64,
+                        faulty_lamps: faulty as u64,
+                        facility_intact_rate: rate,
+                        target,
+                        meets_target: rate.map(|r| r >= target),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The alarm figures over [from, to) from the store's `alarms` table: of
@@ -851,6 +927,52 @@ mod tests {
             ]
         );
         close(city[0].4, Some(0.4), "city main");
+    }
+
+    /// Now, the scenario's alarms in the states they were left in: standing
+    /// are 3 (K1/1 supply loss), 5 (comms loss, no fault) and 6 (E). D1 main
+    /// (A, B on K1/1; D on K2/1): 2 of 3 faulty, 1/3; D1 landscape (C): 1;
+    /// D2 secondary (E): 0; D2 branch: no lamp, no rate.
+    #[test]
+    fn the_intact_rate_per_road_class_now_counts_a_lamp_out_by_its_circuit() {
+        let now = intact_by_class_now(&city_with_roads(), &scenario(), &IntactTargets::default());
+        type Row = (RoadClass, u64, u64, u64, Option<f64>, Option<bool>);
+        let rows = |d: usize| -> Vec<Row> {
+            now[d]
+                .iter()
+                .map(|c| {
+                    (
+                        c.class,
+                        c.roads,
+                        c.lamps,
+                        c.faulty_lamps,
+                        c.facility_intact_rate,
+                        c.meets_target,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            rows(0),
+            [
+                (RoadClass::Main, 1, 3, 2, Some(1.0 / 3.0), Some(false)),
+                (RoadClass::Landscape, 1, 1, 0, Some(1.0), Some(true)),
+            ]
+        );
+        assert_eq!(
+            rows(1),
+            [
+                (RoadClass::Secondary, 1, 1, 1, Some(0.0), Some(false)),
+                (RoadClass::Branch, 1, 0, 0, None, None),
+            ]
+        );
+        assert!(rows(2).is_empty());
+        let city = rows(3);
+        assert_eq!(
+            city[0],
+            (RoadClass::Main, 1, 3, 2, Some(1.0 / 3.0), Some(false))
+        );
+        assert_eq!(city.len(), 4);
     }
 
     #[test]

@@ -375,6 +375,47 @@ async fn roads_classes_districts_and_city_under_both_policies() {
     );
     assert_eq!(dark_all["city"]["classes"][1]["target"], 0.97);
 
+    // The facility intact rate per class now: L-C1-2's lamp failure is a
+    // fault alarm on one of Lishan Road's 8 lamps (7/8 < 0.95); the silent
+    // S-C2-1 and C3's silent RTU are no faults. (class, lamps, faulty,
+    // rate, meets) of the city, then of D02 (landscape and branch).
+    type Intact = (String, u64, u64, Option<f64>, Option<bool>);
+    let intact = |scope: &Value| -> Vec<Intact> {
+        scope["intact_classes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{scope}"))
+            .iter()
+            .map(|c| {
+                (
+                    c["class"].as_str().unwrap().to_string(),
+                    c["lamps"].as_u64().unwrap(),
+                    c["faulty_lamps"].as_u64().unwrap(),
+                    c["facility_intact_rate"].as_f64(),
+                    c["meets_target"].as_bool(),
+                )
+            })
+            .collect()
+    };
+    let whole =
+        |c: &str, lamps: u64, target: bool| (c.to_string(), lamps, 0, Some(1.0), Some(target));
+    eventually("L-C1-2's lamp failure counts in its class", || async {
+        let (_, all) = get(&dark, ADMIN_TOKEN, "/api/v1/metrics/lighting").await;
+        intact(&all["city"])[1].2 == 1
+    })
+    .await;
+    let (_, all) = get(&dark, ADMIN_TOKEN, "/api/v1/metrics/lighting").await;
+    assert_eq!(
+        intact(&all["city"]),
+        [
+            whole("main", 4, true),
+            ("secondary".into(), 8, 1, Some(7.0 / 8.0), Some(false)),
+            whole("branch", 6, true),
+            whole("landscape", 2, true),
+        ]
+    );
+    assert_eq!(intact(&all["districts"][0])[1], intact(&all["city"])[1]);
+    assert_eq!(all["city"]["intact_classes"][3]["target"], 0.90);
+
     // Filters: a class (by its Chinese name too), a district; bad ones.
     let (_, mains) = get(&dark, ADMIN_TOKEN, "/api/v1/metrics/roads?class=主干道").await;
     assert_eq!(items(&mains), want[..1]);
@@ -402,6 +443,10 @@ async fn roads_classes_districts_and_city_under_both_policies() {
     assert!(own["city"].is_null(), "{own}");
     assert_eq!(own["districts"].as_array().unwrap().len(), 1);
     assert_eq!(own["districts"][0]["scope"], "D02");
+    assert_eq!(
+        intact(&own["districts"][0]),
+        [whole("branch", 6, true), whole("landscape", 2, true)]
+    );
     let (status, _) = get(&dark, D02_VIEWER, "/api/v1/metrics/lighting?district=D01").await;
     assert_eq!(status, 400);
     let (status, _) = get(&dark, "lgw_no_such_token", "/api/v1/metrics/roads").await;
