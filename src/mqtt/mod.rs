@@ -138,8 +138,10 @@ pub fn topic_id_problems(inv: &Inventory, gateway_id: &str) -> Vec<ConfigIssue> 
 }
 
 /// Starts the embedded broker if asked for and the publisher task; `None`
-/// when `mqtt.url = "none"`. `gateway_id` names the presence topic and is the
-/// default client id.
+/// when `mqtt.url = "none"`. `gateway_id` is this process's name — the
+/// `gateway.id`, or in cluster mode the `cluster.instance_id` — which names
+/// the presence topic, is the default client id and the `gateway` of its
+/// payloads.
 pub fn start(
     m: &MqttSettings,
     gateway_id: &str,

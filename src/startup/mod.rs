@@ -253,9 +253,16 @@ impl Application {
                 cancel.clone(),
             )
         });
+        // The MQTT client is this process: in cluster mode several instances
+        // share one `gateway.id` (one city), and two clients of one id would
+        // keep throwing each other off the broker, their presence and last
+        // will on one topic.
+        let mqtt_name = cluster
+            .as_ref()
+            .map_or(settings.gateway.id.as_str(), |c| c.cluster.instance());
         let mqtt = mqtt::start(
             &settings.mqtt,
-            &settings.gateway.id,
+            mqtt_name,
             live.clone(),
             &loaded.topology,
             Some(control.clone()),

@@ -74,6 +74,19 @@ impl Instance {
 }
 
 fn config(dir: &Path, id: &str, inventory: &Path, url: &str) -> PathBuf {
+    config_with(dir, id, id, inventory, url, "url = \"none\"")
+}
+
+/// An instance's settings file: `gateway` its `gateway.id`, `mqtt` the body
+/// of its `[mqtt]` section.
+pub(crate) fn config_with(
+    dir: &Path,
+    id: &str,
+    gateway: &str,
+    inventory: &Path,
+    url: &str,
+    mqtt: &str,
+) -> PathBuf {
     let home = dir.join(id);
     std::fs::create_dir_all(&home).unwrap();
     // The same night plan on each: every lamp on, all day.
@@ -93,7 +106,7 @@ fn config(dir: &Path, id: &str, inventory: &Path, url: &str) -> PathBuf {
         format!(
             r#"
 [gateway]
-id = "{id}"
+id = "{gateway}"
 [paths]
 inventory = "{inv}"
 profiles = "{profiles}"
@@ -113,7 +126,7 @@ flush_interval = "50ms"
 write_timeout = "1s"
 retry_max = "300ms"
 [mqtt]
-url = "none"
+{mqtt}
 [schedule]
 tick = "200ms"
 retry_after = "500ms"

@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod check_config;
 mod cluster;
+mod cluster_mqtt;
 mod common;
 mod console;
 mod console_pages;
