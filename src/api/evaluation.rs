@@ -182,7 +182,7 @@ pub(super) async fn lighting(
     let district = scope(&s, &p, q.district)?;
     let e = now(&s).await?;
     let (inventory, engine) = (s.figures.inventory.clone(), s.alarms.clone());
-    let targets = s.evaluation.settings().intact_targets.clone();
+    let targets = s.evaluation.settings().intact_targets;
     // By scope id: the districts in inventory order, then the city.
     let mut intact: std::collections::HashMap<String, Vec<ClassIntactNow>> =
         super::blocking(move || {
