@@ -8,6 +8,14 @@
 //!
 //! # The rule
 //!
+//! 0. **The first verdicts wait for the field.** A run takes its first tick
+//!    once every endpoint has been polled once, each class of device it
+//!    has, answered or not (what `/readyz` waits for), or a minute (or one
+//!    `evaluation_interval` if longer) after its start if some endpoint has
+//!    still told nothing by then (a dial-in DTU that has not called). Before that the gateway has not heard from the
+//!    field yet, and every lamp would be judged unknown (or dark) for the
+//!    first interval of every start; the wait is time not evaluated (it
+//!    lowers `coverage`, never a rate).
 //! 1. **A verdict stands until the next tick.** The counts taken at tick
 //!    `k` (lamps expected lit, lit, dark, unknown, estimated of each scope)
 //!    are credited for the time from tick `k` to tick `k + 1`, times the
@@ -60,6 +68,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 const HOUR_MS: i64 = 3_600_000;
+/// How often the start looks whether every endpoint has been polled, and
+/// how long it waits at least for a silent one (rule 0).
+const FIELD_CHECK: Duration = Duration::from_millis(100);
+const FIELD_WAIT: Duration = Duration::from_secs(60);
 
 /// One scope: the district's id and the road's (`""`: its lamps on no road).
 pub type Scope = (String, String);
@@ -343,6 +355,16 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
         shared.store.run_id(),
         every * 2,
     )));
+    // Rule 0: the first verdicts wait for the field to be known.
+    let start = Instant::now();
+    let patience = every.max(FIELD_WAIT);
+    while !shared.live.lock().clone().all_polled() && start.elapsed() < patience {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(FIELD_CHECK) => {}
+        }
+    }
     let mut tick = tokio::time::interval(every);
     // After a slow tick the next comes a whole interval later, not at once:
     // the time between is credited (up to the cap) either way.

@@ -230,7 +230,35 @@ pub struct EndpointLive {
     pub last_cycle_ms: [f64; 2],
     pub reads_ok: u64,
     pub reads_failed: u64,
+    /// Every class of device the endpoint has (RTU, SLCs) has had a poll
+    /// outcome — answered or not — so the live state tells of them what
+    /// the field does, not what a start knows.
     pub polled: bool,
+    /// The classes (rtu, slc) the endpoint polls, and of them those not
+    /// polled yet.
+    #[serde(skip)]
+    classes: [bool; 2],
+    #[serde(skip)]
+    waiting: [bool; 2],
+}
+
+impl EndpointLive {
+    fn new(spec: &crate::topology::EndpointSpec) -> Self {
+        let mut classes = [false; 2];
+        for r in &spec.reads {
+            classes[r.class as usize] = true;
+        }
+        Self::unpolled(spec.address.clone(), classes)
+    }
+
+    fn unpolled(address: String, classes: [bool; 2]) -> Self {
+        Self {
+            address,
+            classes,
+            waiting: classes,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -300,10 +328,7 @@ impl LiveState {
         }
         if let Some(e) = inner.endpoints.get_mut(endpoint as usize) {
             let address = std::mem::take(&mut e.address);
-            *e = EndpointLive {
-                address,
-                ..EndpointLive::default()
-            };
+            *e = EndpointLive::unpolled(address, e.classes);
         }
     }
 
@@ -314,14 +339,7 @@ impl LiveState {
             scheduled: vec![None; inventory.lamps.len()],
             scheduled_contactors: HashMap::new(),
             rtus: vec![DeviceLive::default(); inventory.cabinets.len()],
-            endpoints: topology
-                .endpoints
-                .iter()
-                .map(|e| EndpointLive {
-                    address: e.address.clone(),
-                    ..Default::default()
-                })
-                .collect(),
+            endpoints: topology.endpoints.iter().map(EndpointLive::new).collect(),
             recent_transitions: VecDeque::new(),
             transitions_total: 0,
             transitions_by_district: vec![0; inventory.districts.len()],
@@ -486,7 +504,8 @@ impl LiveState {
             }
             ep.reads_ok += u64::from(outcome.reads_ok);
             ep.reads_failed += u64::from(outcome.reads_failed);
-            ep.polled = true;
+            ep.waiting[c] = false;
+            ep.polled = !ep.waiting.contains(&true);
         }
         // The verdicts are taken once the whole outcome is applied, as the
         // figures now would see it.
@@ -557,8 +576,9 @@ impl LiveState {
         self.writes_applied.load(Ordering::Acquire)
     }
 
-    /// True once every endpoint has been polled at least once, so "now"
-    /// answers describe the city rather than the gateway's start.
+    /// True once every endpoint has been polled at least once, each class of
+    /// device it has, so "now" answers describe the city rather than the
+    /// gateway's start.
     pub fn all_polled(&self) -> bool {
         self.inner.read().endpoints.iter().all(|e| e.polled)
     }

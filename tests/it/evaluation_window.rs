@@ -280,6 +280,10 @@ async fn steady_state(addr: SocketAddr, window: &str) {
     assert_eq!(main["target"], 0.98);
     let br = named(&roads_b["items"], "Huayuan Street");
     assert_eq!(br["meets_target"], false, "{br}");
+    // Jingshi Road's lamps all answer (or are estimated from C1's meter):
+    // not a lamp-second unknown in the window, the start included — the
+    // sampler's first verdicts wait for every endpoint's first poll.
+    assert_eq!(main["lamps_unknown_seconds"], 0.0, "{main}");
     let no_road = named(&roads_b["items"], "(no road)");
     assert!(no_road["road"].is_null() && no_road["target"].is_null());
     assert!(no_road["meets_target"].is_null());
