@@ -161,6 +161,7 @@ async fn build(
     )
     .await
     .map_err(from_window)?;
+    report::add_lighting(&mut rows, &lighting);
     let settings = s.energy.clone();
     let ctx = s.figures.clone();
     let time_zone = s.time_zone.name().to_string();

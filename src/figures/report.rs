@@ -125,6 +125,13 @@ pub struct ReportRow {
     pub lamps_total: u64,
     pub slcs_installed: u64,
     pub slc_control_share: Option<f64>,
+    /// 亮灯率 as the bureau files it: the evaluation-grade lighting rate of
+    /// the scope over the window (every lamp of the inventory one verdict;
+    /// `lighting.districts` / `lighting.city`, `report::add_lighting`).
+    /// The `lighting_rate` beside it is the SLC-monitored rate of the
+    /// hourly rollups (lamps with an online SLC only), the summary's
+    /// 单灯监测亮灯率.
+    pub evaluation_lighting_rate: Option<f64>,
     #[serde(flatten)]
     pub window: WindowFigures,
     /// Alarms, repairs and the facility intact rate over the month
@@ -251,6 +258,7 @@ pub fn rows(
             lamps_total: c.lamps_total,
             slcs_installed: c.slcs_installed,
             slc_control_share: ratio(c.slcs_installed, c.lamps_total),
+            evaluation_lighting_rate: None,
             window: figures(ctx, month, ds),
             alarms: AlarmFigures::default(),
             intact_by_class: Vec::new(),
@@ -268,6 +276,19 @@ pub fn rows(
         out.push(row("city", "city", &all));
     }
     out
+}
+
+/// Puts each scope's evaluation-grade lighting rate of `w` into the row of
+/// that scope.
+pub fn add_lighting(rows: &mut [ReportRow], w: &EvaluationWindow) {
+    for r in rows {
+        let scope = w
+            .districts
+            .iter()
+            .chain(w.city.iter())
+            .find(|s| s.scope == r.scope);
+        r.evaluation_lighting_rate = scope.and_then(|s| s.lighting_rate);
+    }
 }
 
 /// Puts each scope's alarm figures of `w` into the row of that scope.
