@@ -19,7 +19,9 @@ mod admin;
 mod alarms;
 mod cabinets;
 mod chart;
+mod commands;
 pub mod config;
+mod history;
 mod i18n;
 mod lamps;
 mod layout;
@@ -107,13 +109,14 @@ pub fn router(app: AppState, console: Arc<Console>) -> Router {
         .route("/console/lamps", get(lamps::lamps))
         .route("/console/lamps/{id}", get(lamps::lamp))
         .route("/console/lamps/{id}/command", post(lamps::lamp_command))
-        .route("/console/commands/{id}", get(lamps::command))
+        .route("/console/commands/{id}/events", get(commands::events))
         .route("/console/events", get(overview::events))
         .route("/console/trend.svg", get(overview::trend))
         .route("/console/lamps/{id}/events", get(lamps::events))
         .route("/console/lamps/{id}/history.svg", get(lamps::history))
         .route("/console/cabinets", get(cabinets::cabinets))
         .route("/console/cabinets/{id}", get(cabinets::cabinet))
+        .route("/console/cabinets/{id}/history.svg", get(cabinets::history))
         .route(
             "/console/cabinets/{id}/circuits/{n}/command",
             post(cabinets::circuit_command),

@@ -17,6 +17,7 @@ mod check_config;
 mod cluster;
 mod common;
 mod console;
+mod console_detail;
 mod console_pages;
 mod control;
 mod dialin;
