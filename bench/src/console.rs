@@ -79,6 +79,7 @@ pub fn main(args: ConsoleArgs) -> anyhow::Result<()> {
         role: Role::Operator,
         district: None,
         password_hash: hash_password(PASSWORD)?,
+        language: None,
     });
     users.save(&dir.join("users.json"))?;
     let config = dir.join("settings.toml");

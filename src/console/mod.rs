@@ -105,7 +105,10 @@ pub fn router(app: AppState, console: Arc<Console>) -> Router {
         .route("/console/", get(overview::overview))
         .route("/console/login", get(login::login_form).post(login::login))
         .route("/console/logout", post(login::logout))
-        .route("/console/lang", get(login::language_switch))
+        .route(
+            "/console/lang",
+            get(login::language_switch).post(login::choose_language),
+        )
         .route("/console/lamps", get(lamps::lamps))
         .route("/console/lamps/{id}", get(lamps::lamp))
         .route("/console/lamps/{id}/command", post(lamps::lamp_command))
@@ -240,11 +243,18 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The language a browser chose, else the configured one.
+/// The language of a page without a person (the login form): the one the
+/// browser chose, else the configured one.
 fn language(console: &Console, headers: &HeaderMap) -> Language {
     cookie(headers, LANG_COOKIE)
         .and_then(Language::parse)
         .unwrap_or(console.settings.language)
+}
+
+/// A person's language: the one they chose (kept with the user, so it
+/// follows them to any browser), else as for a page without a person.
+fn person_language(console: &Console, user: &users::User, headers: &HeaderMap) -> Language {
+    user.language.unwrap_or_else(|| language(console, headers))
 }
 
 impl FromRequestParts<ConsoleState> for Person {
@@ -266,7 +276,7 @@ impl FromRequestParts<ConsoleState> for Person {
             principal: user.principal(),
             session,
             session_id: id.to_string(),
-            lang: language(&s.console, &parts.headers),
+            lang: person_language(&s.console, &user, &parts.headers),
         })
     }
 }

@@ -371,3 +371,91 @@ async fn browser_shows_a_command_step_by_step_without_reloading() {
     b.close().await;
     t.stop().await;
 }
+
+/// The `lang` of the overview's `<html>` as `who` gets it.
+async fn page_language(t: &TestApp, who: &str) -> String {
+    let (status, page) = get(t, who, "/console/").await;
+    assert_eq!(status, 200);
+    let at = page
+        .find("<html lang=\"")
+        .expect("the page says its language")
+        + 12;
+    page[at..at + 2].to_string()
+}
+
+/// The page's heading now (read in one script call: a page being replaced
+/// has no stale element to read).
+async fn heading(b: &Browser) -> String {
+    let h = b
+        .client
+        .execute(
+            "const h = document.querySelector('h1'); return h ? h.textContent : '';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    h.as_str().unwrap_or_default().trim().to_string()
+}
+
+#[tokio::test]
+async fn browser_a_persons_language_follows_them_to_another_browser() {
+    let _one = ONE_BROWSER.lock().await;
+    let t = console_city(|s| s.console.language = lamp_gateway::console::Language::En).await;
+    // Chosen without the session's CSRF token: refused, nothing kept.
+    let north = login(&t, "north", PASSWORD).await.unwrap();
+    assert_eq!(
+        crate::console::post(&t, &north, "/console/lang", &[("to", "zh")]).await,
+        403
+    );
+    assert_eq!(page_language(&t, &north).await, "en");
+
+    let Some(b) = browser(&t, 1280, 900).await else {
+        return;
+    };
+    b.login("north", PASSWORD).await;
+    b.wait_for("section.scope").await;
+    assert_eq!(heading(&b).await, "Overview", "the configured language");
+    b.click("#lang").await;
+    eventually("the page in Chinese", || async {
+        heading(&b).await == "总览"
+    })
+    .await;
+    b.close().await;
+
+    // Another browser (a fresh profile: no cookie of the first one) and a
+    // plain client: the person's choice, the configured one for others.
+    assert_eq!(
+        page_language(&t, &login(&t, "north", PASSWORD).await.unwrap()).await,
+        "zh"
+    );
+    assert_eq!(
+        page_language(&t, &login(&t, "watcher", PASSWORD).await.unwrap()).await,
+        "en"
+    );
+    let Some(b) = browser(&t, 1280, 900).await else {
+        return;
+    };
+    b.goto("/console/login").await;
+    b.wait_for("form.login").await;
+    assert_eq!(
+        heading(&b).await,
+        "Log in",
+        "a new browser: the configured language"
+    );
+    b.login("north", PASSWORD).await;
+    b.wait_for("section.scope").await;
+    assert_eq!(heading(&b).await, "总览");
+    b.screenshot("language-follows-the-person").await;
+    // Back to English from the Chinese page: kept the same way.
+    b.click("#lang").await;
+    eventually("the page in English", || async {
+        heading(&b).await == "Overview"
+    })
+    .await;
+    b.close().await;
+    assert_eq!(
+        page_language(&t, &login(&t, "north", PASSWORD).await.unwrap()).await,
+        "en"
+    );
+    t.stop().await;
+}
