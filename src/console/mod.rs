@@ -89,6 +89,8 @@ pub(crate) struct ConsoleState {
     hub: Arc<live::Hub>,
     /// The overview's trends lately drawn.
     trends: Arc<overview::Trends>,
+    /// The overview's next switch points lately counted.
+    switch_points: Arc<overview::SwitchPoints>,
 }
 
 /// The console's pages and assets over the API's state of the moment.
@@ -98,6 +100,7 @@ pub fn router(app: AppState, console: Arc<Console>) -> Router {
         console,
         hub: Arc::default(),
         trends: Arc::default(),
+        switch_points: Arc::default(),
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))

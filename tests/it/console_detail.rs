@@ -459,3 +459,57 @@ async fn browser_a_persons_language_follows_them_to_another_browser() {
     );
     t.stop().await;
 }
+
+/// The overview's next switch points: (when they were counted, the
+/// section's text).
+async fn switch_points(t: &TestApp, who: &str) -> (String, String) {
+    let (status, page) = get(t, who, "/console/").await;
+    assert_eq!(status, 200);
+    let at = page.find(r#"id="upcoming""#).expect("the section");
+    let section = &page[at..];
+    let section = &section[..section.find("</section>").unwrap()];
+    let counted = section
+        .split(r#"data-counted=""#)
+        .nth(1)
+        .map(|r| r[..r.find('"').unwrap()].to_string())
+        .expect("it says when it was counted");
+    (counted, section.to_string())
+}
+
+#[tokio::test]
+async fn overview_switch_points_are_counted_once_until_the_book_changes() {
+    let t = console_city(|s| {
+        std::fs::write(
+            &s.schedule.file,
+            crate::console_pages::night_book().to_string(),
+        )
+        .unwrap();
+    })
+    .await;
+    let north = login(&t, "north", PASSWORD).await.unwrap();
+    let (counted, first) = switch_points(&t, &north).await;
+    assert!(
+        first.contains("23:30") && first.contains("night"),
+        "{first}"
+    );
+    // Served again, not counted again.
+    let (again, same) = switch_points(&t, &north).await;
+    assert_eq!((&again, &same), (&counted, &first));
+    // The program changes: the next page counts the new plan at once.
+    let r = crate::console::http()
+        .put(format!("{}/api/v1/programs/night", t.base))
+        .bearer_auth(crate::common::ADMIN_TOKEN)
+        .json(&json!({"id": "night", "points": [
+            {"sun": "sunset", "level": "on"},
+            {"at": "22:15", "level": 30},
+            {"sun": "sunrise", "level": "off"}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (recounted, now) = switch_points(&t, &north).await;
+    assert_ne!(recounted, counted);
+    assert!(now.contains("22:15") && !now.contains("23:30"), "{now}");
+    t.stop().await;
+}
