@@ -304,6 +304,7 @@ pub fn user_add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
         role: args.role,
         district: args.district.clone(),
         password_hash: hash,
+        language: None,
     });
     all.save(&path)?;
     println!(

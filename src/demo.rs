@@ -139,6 +139,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             role: Role::Operator,
             district: None,
             password_hash: hash_password(&console_password)?,
+            language: None,
         });
         users.save(&settings.console.users_file)?;
     }

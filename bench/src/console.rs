@@ -79,6 +79,7 @@ pub fn main(args: ConsoleArgs) -> anyhow::Result<()> {
         role: Role::Operator,
         district: None,
         password_hash: hash_password(PASSWORD)?,
+        language: None,
     });
     users.save(&dir.join("users.json"))?;
     let config = dir.join("settings.toml");
@@ -145,6 +146,9 @@ async fn measure(
         format!("/console/lamps/{lamp}"),
         "/console/cabinets".into(),
         format!("/console/cabinets/{cabinet}"),
+        format!("/console/cabinets/{cabinet}/history.svg"),
+        "/console/map".into(),
+        format!("/console/map?cabinet={cabinet}"),
         "/console/alarms".into(),
         "/console/schedules".into(),
         "/console/reports".into(),

@@ -109,10 +109,6 @@ pub(super) struct AddForm {
     password: String,
 }
 
-/// Writes of the users file one at a time: two admins adding at once must
-/// not lose one of the two.
-static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 fn users_error(e: super::users::UsersError) -> ConsoleError {
     ConsoleError::BadRequest(e.to_string())
 }
@@ -147,18 +143,20 @@ pub(super) async fn add(
         .await
         .map_err(|e| ConsoleError::Internal(e.to_string()))?
         .map_err(users_error)?;
-    let path = s.console.settings.users_file.clone();
-    let _one = WRITES.lock().await;
-    let mut all = Users::load(&path).map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    let replaced = all.get(&name).is_some();
-    all.upsert(User {
+    let user = User {
         name: name.clone(),
         role,
         district: district.clone(),
         password_hash: hash,
-    });
-    all.save(&path)
-        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+        language: None,
+    };
+    let replaced = Users::edit(&s.console.settings.users_file, |all| {
+        let replaced = all.get(&name).is_some();
+        all.upsert(user);
+        Ok(replaced)
+    })
+    .await
+    .map_err(|e| ConsoleError::Internal(e.to_string()))?;
     tracing::info!(admin = %who.principal.name, user = %name, role = ?role, district = ?district, replaced, "console user saved");
     Ok(Redirect::to(&format!(
         "/console/admin/users?saved={}",
@@ -187,14 +185,22 @@ pub(super) async fn remove(
                 .into(),
         ));
     }
-    let path = s.console.settings.users_file.clone();
-    let _one = WRITES.lock().await;
-    let mut all = Users::load(&path).map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    if !all.remove(&f.name) {
-        return Err(ConsoleError::NotFound(format!("no user `{}`", f.name)));
+    let removed = Users::edit(&s.console.settings.users_file, |all| {
+        if all.remove(&f.name) {
+            Ok(())
+        } else {
+            Err(super::users::UsersError::Invalid(format!(
+                "no user `{}`",
+                f.name
+            )))
+        }
+    })
+    .await;
+    match removed {
+        Ok(()) => {}
+        Err(super::users::UsersError::Invalid(m)) => return Err(ConsoleError::NotFound(m)),
+        Err(e) => return Err(ConsoleError::Internal(e.to_string())),
     }
-    all.save(&path)
-        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
     tracing::info!(admin = %who.principal.name, user = %f.name, "console user removed");
     Ok(Redirect::to("/console/admin/users").into_response())
 }

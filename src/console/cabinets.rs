@@ -3,8 +3,10 @@
 //! each circuit (the same `Control::submit` as
 //! `POST /api/v1/cabinets/{id}/circuits/{n}/commands`), and its open alarms.
 
+use super::chart;
+use super::commands::{progress, visible_command};
+use super::history::{mid_hour, svg_answer, Span};
 use super::i18n::T;
-use super::lamps::{progress, visible_command};
 use super::layout::{district_options, encode, filter_params, num, page, pager};
 use super::{ConsoleError, ConsoleState, Person};
 use crate::control::{Action, Selector, Source, Submission};
@@ -221,7 +223,7 @@ pub(super) async fn cabinet(
                     dt { (T::LastSeen.get(lang)) } dd { (rtu.last_seen.map_or("—".into(), |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string())) }
                 }
             }
-            @if let Some(cmd) = &command { (progress(lang, cmd)) }
+            @if let Some(cmd) = &command { (progress(lang, cmd, true)) }
             section.scope #circuits {
                 h2 { (T::Circuits.get(lang)) }
                 table {
@@ -254,9 +256,143 @@ pub(super) async fn cabinet(
                     }
                 }
             }
+            @if c.rtu.is_some() {
+                (super::history::section(lang, "cabinet-history", &format!("/console/cabinets/{}/history.svg", encode(&c.id)), HISTORY_PANELS))
+            }
             (super::alarms::open_alarms_section(lang, s.app.time_zone, "cabinet-alarms", &alarms))
         },
     ))
+}
+
+/// The cabinet's history picture: power, phase voltages, phase currents,
+/// energy per hour.
+const HISTORY_PANELS: usize = 4;
+
+#[derive(Deserialize)]
+pub(super) struct HistoryQuery {
+    #[serde(default)]
+    span: String,
+}
+
+/// `/console/cabinets/{id}/history.svg?span=24h|7d|30d`: the cabinet RTU's
+/// active power, its phases' voltages and currents (the supply of the
+/// cabinet's circuits) and the energy metered per hour, from the store as
+/// `GET /api/v1/rtus/{id}/history` reads it: raw samples over a day, hourly
+/// means beyond; the energy per hour over every span.
+pub(super) async fn history(
+    State(s): State<ConsoleState>,
+    who: Person,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ConsoleError> {
+    use crate::store::read::history::{self as h, Resolution};
+    let i = visible_cabinet(&s, &who, &id)?;
+    let lang = who.lang;
+    let span = Span::parse(&q.span)?;
+    let c = &s.app.live.inventory.cabinets[i];
+    let rtu = c
+        .rtu
+        .as_ref()
+        .ok_or_else(|| ConsoleError::NotFound(format!("cabinet `{id}` has no RTU")))?;
+    let store = super::history::store(&s)?;
+    let (from, to) = span.window();
+    let tz = s.app.time_zone;
+    let unavailable = |e: h::HistoryError| ConsoleError::Unavailable(e.to_string());
+    let hours = match h::rtu(&store.db, &rtu.id, from, to, Resolution::Hour, tz)
+        .await
+        .map_err(unavailable)?
+        .items
+    {
+        h::Items::RtuHours(rows) => rows,
+        _ => Vec::new(),
+    };
+    // (x, power, [voltage; 3], [current; 3]) over the span.
+    type Row = (i64, Option<f64>, [Option<f64>; 3], [Option<f64>; 3]);
+    let rows: Vec<Row> = if span.resolution() == Resolution::Raw {
+        match h::rtu(&store.db, &rtu.id, from, to, Resolution::Raw, tz)
+            .await
+            .map_err(unavailable)?
+            .items
+        {
+            h::Items::RtuRaw(rows) => rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.time.timestamp(),
+                        r.active_power_w,
+                        r.voltage_v,
+                        r.current_a,
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    } else {
+        hours
+            .iter()
+            .map(|r| {
+                (
+                    mid_hour(r.time),
+                    r.active_power_w_avg,
+                    r.voltage_v_avg,
+                    r.current_a_avg,
+                )
+            })
+            .collect()
+    };
+    const PHASES: [(&str, &str); 3] = [("L1", "#c77700"), ("L2", "#2e7d32"), ("L3", "#c62828")];
+    let phases = |pick: fn(&Row) -> [Option<f64>; 3]| {
+        PHASES
+            .iter()
+            .enumerate()
+            .map(|(n, (label, colour))| chart::Series {
+                label: (*label).to_string(),
+                colour,
+                points: rows.iter().map(|r| (r.0, pick(r)[n])).collect(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let axes = || chart::Axes {
+        y: None,
+        y_label: chart::number,
+        x_ticks: span.x_ticks(from, tz),
+        target: None,
+    };
+    let panel = |title: T, series| chart::Panel {
+        title: title.get(lang).to_string(),
+        series,
+        axes: axes(),
+    };
+    let panels = [
+        panel(
+            T::CabinetPower,
+            vec![chart::Series {
+                label: T::Power.get(lang).to_string(),
+                colour: "#ef6c00",
+                points: rows.iter().map(|r| (r.0, r.1)).collect(),
+            }],
+        ),
+        panel(T::PhaseVoltage, phases(|r| r.2)),
+        panel(T::PhaseCurrent, phases(|r| r.3)),
+        panel(
+            T::EnergyPerHour,
+            vec![chart::Series {
+                label: T::Energy.get(lang).to_string(),
+                colour: "#0b6bcb",
+                points: hours
+                    .iter()
+                    .map(|r| (mid_hour(r.time), r.energy_kwh))
+                    .collect(),
+            }],
+        ),
+    ];
+    debug_assert_eq!(panels.len(), HISTORY_PANELS);
+    let title = format!("{} · {} · {}", c.id, rtu.id, T::History.get(lang));
+    Ok(svg_answer(chart::stack(
+        &title,
+        &panels,
+        T::NoData.get(lang),
+    )))
 }
 
 #[derive(Deserialize)]

@@ -1,14 +1,15 @@
 //! The `[console]` settings: the operator console's language, its sessions
 //! and where the people who may log in to it are kept.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleSettings {
-    /// The language of a browser that has not chosen one (`zh` or `en`).
+    /// The language of a person who has not chosen one, and of the login
+    /// form in a browser that has not (`zh` or `en`).
     pub language: Language,
     /// A session unused for this long ends.
     #[serde(with = "humantime_serde")]
@@ -59,7 +60,7 @@ impl ConsoleSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     Zh,

@@ -161,6 +161,17 @@ pub(super) enum T {
     Last30d,
     NoData,
     ScheduleOff,
+    EnergyPerHour,
+    CabinetPower,
+    PhaseVoltage,
+    PhaseCurrent,
+    FailOffline,
+    FailTimeout,
+    FailException,
+    FailTransport,
+    FailMismatch,
+    FailShuttingDown,
+    FailNotHeld,
 }
 
 impl T {
@@ -333,6 +344,23 @@ impl T {
             T::Last30d => ("30天", "30 days"),
             T::NoData => ("暂无数据", "No data yet"),
             T::ScheduleOff => ("照明计划未启用", "Schedules are off"),
+            T::EnergyPerHour => ("每小时电能 (kWh)", "Energy per hour (kWh)"),
+            T::CabinetPower => ("有功功率 (W)", "Active power (W)"),
+            T::PhaseVoltage => ("相电压 (V)", "Phase voltage (V)"),
+            T::PhaseCurrent => ("相电流 (A)", "Phase current (A)"),
+            T::FailOffline => ("设备离线", "the device is offline"),
+            T::FailTimeout => ("设备无应答（已重试）", "no answer, after every attempt"),
+            T::FailException => (
+                "设备拒绝（Modbus 异常码）",
+                "refused by the device (Modbus exception)",
+            ),
+            T::FailTransport => ("通信连接失败", "the connection failed"),
+            T::FailMismatch => ("回读值与下发值不符", "the value read back differs"),
+            T::FailShuttingDown => ("网关正在停止", "the gateway was stopping"),
+            T::FailNotHeld => (
+                "设备由另一网关实例轮询",
+                "another gateway instance polls this device",
+            ),
         }
     }
 

@@ -1,16 +1,19 @@
-//! The lamp list, a lamp's page with its controls, and a command's progress.
+//! The lamp list, and a lamp's page with its controls (a command's
+//! progress is commands.rs's).
 
 use super::chart;
+use super::commands::{progress, visible_command};
+use super::history::{mid_hour, svg_answer, Span};
 use super::i18n::T;
 use super::layout::{district_options, encode, filter_params, flag, num, online_text, page, pager};
 use super::{ConsoleError, ConsoleState, Person};
 use crate::auth::Principal;
 use crate::console::Language;
-use crate::control::{Action, Command, Selector, Source, Submission, TargetState};
+use crate::control::{Action, Selector, Source, Submission};
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Form, Json};
-use maud::{html, Markup};
+use axum::Form;
+use maud::html;
 use serde::Deserialize;
 
 /// Rows of a lamp list page.
@@ -340,12 +343,6 @@ fn visible_lamp(s: &ConsoleState, p: &Principal, id: &str) -> Result<usize, Cons
         .ok_or_else(|| ConsoleError::NotFound(format!("no lamp `{id}`")))
 }
 
-/// A command the caller may follow: one whose every target it may see.
-pub(super) fn visible_command(s: &ConsoleState, p: &Principal, id: &str) -> Option<Command> {
-    let c = s.app.control.get(id)?.snapshot();
-    c.targets.iter().all(|t| p.sees(&t.district)).then_some(c)
-}
-
 pub(super) async fn lamp(
     State(s): State<ConsoleState>,
     who: Person,
@@ -384,16 +381,8 @@ pub(super) async fn lamp(
                 }
             }
             (super::alarms::open_alarms_section(lang, s.app.time_zone, "lamp-alarms", &alarms))
-            section.scope.history {
-                h2 { (T::History.get(lang)) }
-                nav.spans {
-                    @for (span, label) in [("24h", T::Last24h), ("7d", T::Last7d), ("30d", T::Last30d)] {
-                        a.span-link href={ "/console/lamps/" (encode(&l.id)) "/history.svg?span=" (span) } data-span=(span) { (label.get(lang)) }
-                    }
-                }
-                img #history src={ "/console/lamps/" (encode(&l.id)) "/history.svg?span=24h" } alt=(T::History.get(lang)) width="720" height="260";
-            }
-            @if let Some(c) = &command { (progress(lang, c)) }
+            (super::history::section(lang, "history", &format!("/console/lamps/{}/history.svg", encode(&l.id)), 1))
+            @if let Some(c) = &command { (progress(lang, c, false)) }
             @if controls {
                 section.controls #controls {
                     h2 { (T::Controls.get(lang)) }
@@ -511,29 +500,15 @@ pub(super) async fn history(
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Response, ConsoleError> {
-    use crate::store::read::history::{self as h, Resolution};
+    use crate::store::read::history as h;
     let i = visible_lamp(&s, &who.principal, &id)?;
     let lang = who.lang;
-    let (hours, resolution) = match q.span.as_str() {
-        "" | "24h" => (24, Resolution::Raw),
-        "7d" => (24 * 7, Resolution::Hour),
-        "30d" => (24 * 30, Resolution::Hour),
-        other => {
-            return Err(ConsoleError::BadRequest(format!(
-                "span `{other}`: 24h, 7d or 30d"
-            )))
-        }
-    };
-    let store = s
-        .app
-        .store
-        .as_ref()
-        .ok_or_else(|| ConsoleError::Unavailable("no store configured".into()))?;
-    let to = chrono::Utc::now();
-    let from = to - chrono::Duration::hours(hours);
+    let span = Span::parse(&q.span)?;
+    let store = super::history::store(&s)?;
+    let (from, to) = span.window();
     let tz = s.app.time_zone;
     let lamp_id = s.app.live.inventory.lamps[i].id.clone();
-    let got = h::lamp(&store.db, &lamp_id, from, to, resolution, tz)
+    let got = h::lamp(&store.db, &lamp_id, from, to, span.resolution(), tz)
         .await
         .map_err(|e| ConsoleError::Unavailable(e.to_string()))?;
     // Raw samples carry power, voltage and level; hours what a rollup
@@ -558,7 +533,7 @@ pub(super) async fn history(
         h::Items::LampHours(rows) => {
             let pts = |f: fn(&h::HourPoint) -> f64| {
                 rows.iter()
-                    .map(|r| (r.time.timestamp() + 1800, Some(f(r))))
+                    .map(|r| (mid_hour(r.time), Some(f(r))))
                     .collect()
             };
             vec![
@@ -569,66 +544,18 @@ pub(super) async fn history(
         }
         _ => Vec::new(),
     };
-    let step = if hours <= 24 { 6 } else { hours / 6 };
-    let x_ticks = (0..=hours / step)
-        .map(|n| {
-            let t = from + chrono::Duration::hours(n * step);
-            let f = if hours <= 24 { "%H:%M" } else { "%m-%d" };
-            (t.timestamp(), t.with_timezone(&tz).format(f).to_string())
-        })
-        .collect();
     let svg = chart::svg(
         &format!("{} · {}", lamp_id, T::History.get(lang)),
         &series,
         &chart::Axes {
             y: None,
             y_label: chart::number,
-            x_ticks,
+            x_ticks: span.x_ticks(from, tz),
             target: None,
         },
         T::NoData.get(lang),
     );
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "image/svg+xml; charset=utf-8",
-            ),
-            (axum::http::header::CACHE_CONTROL, "private, max-age=30"),
-        ],
-        svg,
-    )
-        .into_response())
-}
-
-fn state_label(s: TargetState) -> T {
-    match s {
-        TargetState::Queued => T::Queued,
-        TargetState::Written => T::Written,
-        TargetState::Confirmed => T::Confirmed,
-        TargetState::Failed => T::Failed,
-    }
-}
-
-/// A command's progress; the script follows it while it is in progress
-/// (`data-follow`) and reloads the page when it is done.
-pub(super) fn progress(lang: Language, c: &Command) -> Markup {
-    let done = c.is_complete();
-    html! {
-        section.command #command data-follow=[(!done).then(|| format!("/console/commands/{}", c.id))]
-            data-done=(done) {
-            h2 { (T::Command.get(lang)) " " code { (c.id) } }
-            p { span.status { (if done { T::Done.get(lang) } else { T::InProgress.get(lang) }) } }
-            ul {
-                @for t in &c.targets {
-                    li data-target=(t.id) data-state=(format!("{:?}", t.state).to_lowercase()) {
-                        (t.id) ": " span.state { (state_label(t.state).get(lang)) }
-                        @if let Some(why) = &t.reason { " — " code { (serde_json::to_string(why).unwrap_or_default()) } }
-                    }
-                }
-            }
-        }
-    }
+    Ok(svg_answer(svg))
 }
 
 #[derive(Deserialize)]
@@ -684,33 +611,4 @@ pub(super) async fn lamp_command(
     let command = cell.id();
     tracing::info!(user = %p.name, lamp = %id, command = %command, "console command");
     Ok(Redirect::to(&format!("/console/lamps/{}?command={command}", encode(&id))).into_response())
-}
-
-/// A command's progress as JSON for the page's script.
-pub(super) async fn command(
-    State(s): State<ConsoleState>,
-    who: Person,
-    Path(id): Path<String>,
-) -> Result<Response, ConsoleError> {
-    let c = visible_command(&s, &who.principal, &id)
-        .ok_or_else(|| ConsoleError::NotFound(format!("no command `{id}`")))?;
-    let lang = who.lang;
-    let targets: Vec<_> = c
-        .targets
-        .iter()
-        .map(|t| {
-            serde_json::json!({
-                "id": t.id,
-                "state": t.state,
-                "label": state_label(t.state).get(lang),
-            })
-        })
-        .collect();
-    Ok(Json(serde_json::json!({
-        "id": c.id,
-        "done": c.is_complete(),
-        "status": if c.is_complete() { T::Done.get(lang) } else { T::InProgress.get(lang) },
-        "targets": targets,
-    }))
-    .into_response())
 }

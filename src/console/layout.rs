@@ -43,7 +43,18 @@ pub(super) fn page(lang: Language, title: T, who: Option<&Person>, body: Markup)
                             }
                         }
                         span.spacer {}
-                        a #lang href={ "/console/lang?to=" (other) } { (T::Language.get(lang)) }
+                        // A person's choice is kept with their user (a POST);
+                        // before login, the browser's (a link).
+                        @match who {
+                            Some(p) => {
+                                form.inline method="post" action="/console/lang" {
+                                    input type="hidden" name="csrf" value=(p.session.csrf);
+                                    input type="hidden" name="to" value=(other);
+                                    button.link #lang type="submit" { (T::Language.get(lang)) }
+                                }
+                            }
+                            None => { a #lang href={ "/console/lang?to=" (other) } { (T::Language.get(lang)) } }
+                        }
                         @if let Some(p) = who {
                             span.who { (p.principal.name) " · " (role(&p.principal)) }
                             form.inline method="post" action="/console/logout" {

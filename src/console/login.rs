@@ -1,8 +1,10 @@
-//! Logging in and out, and the language switch.
+//! Logging in and out, and the language switch: a person's choice is kept
+//! with their user (the users file), so it follows them to another
+//! browser; before login the browser's choice is a cookie.
 
 use super::i18n::T;
 use super::layout::page;
-use super::users::verify_password;
+use super::users::{verify_password, Users, UsersError};
 use super::{
     client_address, language, secure, session_cookie, ConsoleError, ConsoleState, Person,
     LANG_COOKIE, SESSION_COOKIE,
@@ -86,6 +88,11 @@ pub(super) async fn login(State(s): State<ConsoleState>, req: Request) -> Respon
                 header::SET_COOKIE,
                 session_cookie(&id, Some(age), secure(c, &headers)),
             );
+            // The login form after a logout speaks the person's language.
+            if let Some(lang) = u.language {
+                res.headers_mut()
+                    .append(header::SET_COOKIE, language_cookie(lang));
+            }
             res
         }
         None => {
@@ -131,16 +138,16 @@ pub(super) struct LangQuery {
     back: Option<String>,
 }
 
-/// Sets the language cookie and goes back: to the page the browser came
-/// from when it is one of ours (never elsewhere: no open redirect).
-pub(super) async fn language_switch(
-    headers: HeaderMap,
-    Query(q): Query<LangQuery>,
-) -> Result<Response, ConsoleError> {
-    let lang = Language::parse(&q.to)
-        .ok_or_else(|| ConsoleError::BadRequest(format!("language `{}`: zh or en", q.to)))?;
-    let back = q
-        .back
+fn parse_language(code: &str) -> Result<Language, ConsoleError> {
+    Language::parse(code)
+        .ok_or_else(|| ConsoleError::BadRequest(format!("language `{code}`: zh or en")))
+}
+
+/// Where a language switch goes back to: the page asked for, else the page
+/// the browser came from, when it is one of ours (never elsewhere: no open
+/// redirect).
+fn back_to(headers: &HeaderMap, asked: Option<String>) -> String {
+    asked
         .or_else(|| {
             let referer = headers.get(header::REFERER)?.to_str().ok()?;
             let host = headers.get(header::HOST)?.to_str().ok()?;
@@ -148,15 +155,65 @@ pub(super) async fn language_switch(
             Some(path.to_string())
         })
         .filter(|b| b.starts_with("/console/") && !b.starts_with("/console/lang"))
-        .unwrap_or_else(|| "/console/".into());
-    let mut res = Redirect::to(&back).into_response();
+        .unwrap_or_else(|| "/console/".into())
+}
+
+fn language_cookie(lang: Language) -> HeaderValue {
     let cookie = format!(
         "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
         lang.code()
     );
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).expect("ASCII"),
-    );
-    Ok(res)
+    HeaderValue::from_str(&cookie).expect("ASCII")
+}
+
+fn switched(back: &str, lang: Language) -> Response {
+    let mut res = Redirect::to(back).into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, language_cookie(lang));
+    res
+}
+
+/// `GET /console/lang?to=`: the browser's language (a cookie), for the
+/// login form; a person's choice is the POST below.
+pub(super) async fn language_switch(
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ConsoleError> {
+    let lang = parse_language(&q.to)?;
+    Ok(switched(&back_to(&headers, q.back), lang))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ChooseForm {
+    #[serde(default)]
+    csrf: String,
+    to: String,
+    back: Option<String>,
+}
+
+/// `POST /console/lang`: a person chooses their language; kept with their
+/// user in the users file (written before it counts: a failed write
+/// changes nothing), and in the browser's cookie for the login form.
+pub(super) async fn choose_language(
+    State(s): State<ConsoleState>,
+    headers: HeaderMap,
+    who: Person,
+    Form(form): Form<ChooseForm>,
+) -> Result<Response, ConsoleError> {
+    who.check_csrf(&form.csrf)?;
+    let lang = parse_language(&form.to)?;
+    let name = who.principal.name.clone();
+    Users::edit(&s.console.settings.users_file, |all| {
+        let user = all
+            .users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| UsersError::Invalid(format!("no user `{name}`")))?;
+        user.language = Some(lang);
+        Ok(())
+    })
+    .await
+    .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    tracing::info!(user = %name, language = lang.code(), "console language chosen");
+    Ok(switched(&back_to(&headers, form.back), lang))
 }

@@ -19,7 +19,9 @@ mod admin;
 mod alarms;
 mod cabinets;
 mod chart;
+mod commands;
 pub mod config;
+mod history;
 mod i18n;
 mod lamps;
 mod layout;
@@ -87,6 +89,8 @@ pub(crate) struct ConsoleState {
     hub: Arc<live::Hub>,
     /// The overview's trends lately drawn.
     trends: Arc<overview::Trends>,
+    /// The overview's next switch points lately counted.
+    switch_points: Arc<overview::SwitchPoints>,
 }
 
 /// The console's pages and assets over the API's state of the moment.
@@ -96,6 +100,7 @@ pub fn router(app: AppState, console: Arc<Console>) -> Router {
         console,
         hub: Arc::default(),
         trends: Arc::default(),
+        switch_points: Arc::default(),
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))
@@ -103,17 +108,21 @@ pub fn router(app: AppState, console: Arc<Console>) -> Router {
         .route("/console/", get(overview::overview))
         .route("/console/login", get(login::login_form).post(login::login))
         .route("/console/logout", post(login::logout))
-        .route("/console/lang", get(login::language_switch))
+        .route(
+            "/console/lang",
+            get(login::language_switch).post(login::choose_language),
+        )
         .route("/console/lamps", get(lamps::lamps))
         .route("/console/lamps/{id}", get(lamps::lamp))
         .route("/console/lamps/{id}/command", post(lamps::lamp_command))
-        .route("/console/commands/{id}", get(lamps::command))
+        .route("/console/commands/{id}/events", get(commands::events))
         .route("/console/events", get(overview::events))
         .route("/console/trend.svg", get(overview::trend))
         .route("/console/lamps/{id}/events", get(lamps::events))
         .route("/console/lamps/{id}/history.svg", get(lamps::history))
         .route("/console/cabinets", get(cabinets::cabinets))
         .route("/console/cabinets/{id}", get(cabinets::cabinet))
+        .route("/console/cabinets/{id}/history.svg", get(cabinets::history))
         .route(
             "/console/cabinets/{id}/circuits/{n}/command",
             post(cabinets::circuit_command),
@@ -237,11 +246,18 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The language a browser chose, else the configured one.
+/// The language of a page without a person (the login form): the one the
+/// browser chose, else the configured one.
 fn language(console: &Console, headers: &HeaderMap) -> Language {
     cookie(headers, LANG_COOKIE)
         .and_then(Language::parse)
         .unwrap_or(console.settings.language)
+}
+
+/// A person's language: the one they chose (kept with the user, so it
+/// follows them to any browser), else as for a page without a person.
+fn person_language(console: &Console, user: &users::User, headers: &HeaderMap) -> Language {
+    user.language.unwrap_or_else(|| language(console, headers))
 }
 
 impl FromRequestParts<ConsoleState> for Person {
@@ -263,7 +279,7 @@ impl FromRequestParts<ConsoleState> for Person {
             principal: user.principal(),
             session,
             session_id: id.to_string(),
-            lang: language(&s.console, &parts.headers),
+            lang: person_language(&s.console, &user, &parts.headers),
         })
     }
 }

@@ -199,11 +199,11 @@ pub(super) async fn overview(
                     }
                 }
             }
-            section.scope #upcoming {
+            section.scope #upcoming data-counted=[upcoming.as_ref().map(|c| c.counted_at.to_rfc3339())] {
                 h2 { (T::NextSwitchPoints.get(lang)) }
-                @match &upcoming {
+                @match upcoming.as_ref().map(|c| c.list.as_slice()) {
                     None => p.muted { (T::ScheduleOff.get(lang)) },
-                    Some(list) if list.is_empty() => p.muted { (T::NoSwitchPoints.get(lang)) },
+                    Some([]) => p.muted { (T::NoSwitchPoints.get(lang)) },
                     Some(list) => table {
                         thead { tr {
                             th { (T::At.get(lang)) } th { (T::Level.get(lang)) } th { (T::Program.get(lang)) }
@@ -234,29 +234,79 @@ pub(super) async fn overview(
     ))
 }
 
-/// The next day's switch points of the targets the person sees, counted;
-/// `None` when schedules are off.
+/// The next day's switch points lately counted, per scope a person sees
+/// (`Principal::district`: the city, or one district), so the overview
+/// does not walk the plan's targets at every request. A count is served
+/// again while the plan is the one it was counted from (`Schedule::plan`
+/// makes a new one whenever the book, the groups or the inventory change;
+/// a reload makes a new router and so a new cache), while no point it
+/// lists has passed, and for at most [`SWITCH_POINTS_TTL`], so that the
+/// day's horizon moves on.
+#[derive(Debug, Default)]
+pub(super) struct SwitchPoints {
+    counted: parking_lot::Mutex<HashMap<Option<String>, Counted>>,
+}
+
+const SWITCH_POINTS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+struct Counted {
+    plan: std::sync::Weak<crate::schedule::plan::Plan>,
+    at: Instant,
+    /// When it was counted (the schedule's clock), as the page says.
+    counted_at: chrono::DateTime<Utc>,
+    list: Arc<Vec<crate::schedule::upcoming::Upcoming>>,
+}
+
+impl Counted {
+    fn fresh(&self, plan: &Arc<crate::schedule::plan::Plan>, now: chrono::DateTime<Utc>) -> bool {
+        std::sync::Weak::ptr_eq(&self.plan, &Arc::downgrade(plan))
+            && self.at.elapsed() < SWITCH_POINTS_TTL
+            && self.list.first().is_none_or(|u| u.at > now)
+    }
+}
+
+/// The next day's switch points of the targets the person sees, counted,
+/// with when they were counted; `None` when schedules are off.
 async fn next_switch_points(
     s: &ConsoleState,
     p: &Principal,
-) -> Result<Option<Vec<crate::schedule::upcoming::Upcoming>>, ConsoleError> {
+) -> Result<Option<Counted>, ConsoleError> {
     let Some(engine) = s.app.schedule.clone() else {
         return Ok(None);
     };
+    let key = p.district.clone();
+    let plan = engine.plan();
+    let now = engine.now();
+    if let Some(c) = s
+        .switch_points
+        .counted
+        .lock()
+        .get(&key)
+        .filter(|c| c.fresh(&plan, now))
+    {
+        return Ok(Some(c.clone()));
+    }
     let p = p.clone();
+    let counted_from = plan.clone();
     let list = tokio::task::spawn_blocking(move || {
-        let plan = engine.plan();
-        let inv = plan.inventory.clone();
-        let now = engine.now();
+        let inv = counted_from.inventory.clone();
         let keep = |t: Target| match t {
             Target::Lamp(l) => p.sees_lamp(&inv, l),
             Target::Circuit(c, _) => p.sees(&inv.cabinets[c].district),
         };
-        crate::schedule::upcoming::upcoming(&plan, keep, now, now + Duration::hours(24), 12)
+        crate::schedule::upcoming::upcoming(&counted_from, keep, now, now + Duration::hours(24), 12)
     })
     .await
     .map_err(|e| ConsoleError::Internal(format!("switch points: {e}")))?;
-    Ok(Some(list))
+    let counted = Counted {
+        plan: Arc::downgrade(&plan),
+        at: Instant::now(),
+        counted_at: now,
+        list: Arc::new(list),
+    };
+    s.switch_points.counted.lock().insert(key, counted.clone());
+    Ok(Some(counted))
 }
 
 /// `/console/events`: the overview's figures and alarm counts, once a

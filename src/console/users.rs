@@ -4,12 +4,17 @@
 //! removed takes effect without a restart (and a removed user's sessions end
 //! at their next request).
 //!
+//! A user's own choices travel with the user, not the browser: the
+//! language the console speaks to them (`language`, set by the language
+//! switch; none: `console.language`).
+//!
 //! Passwords are kept only as argon2id hashes in the PHC string format
 //! (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`): argon2id is memory-hard, so a
 //! stolen file costs an attacker memory as well as time per guess, which
 //! GPUs make cheap for SHA-2; the parameters and salt travel in the string,
 //! so stronger parameters later still verify the old hashes.
 
+use super::config::Language;
 use crate::auth::{Principal, Role};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -42,6 +47,9 @@ pub struct User {
     pub district: Option<String>,
     /// argon2id, PHC string format.
     pub password_hash: String,
+    /// The language the user chose in the console; none: the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
 }
 
 impl User {
@@ -110,12 +118,32 @@ impl Users {
     }
 
     /// Adds a user, or replaces the one of that name (a new password, role
-    /// or district).
-    pub fn upsert(&mut self, user: User) {
+    /// or district); a replaced user keeps the language they chose unless
+    /// `user` names one.
+    pub fn upsert(&mut self, mut user: User) {
         match self.users.iter_mut().find(|u| u.name == user.name) {
-            Some(u) => *u = user,
+            Some(u) => {
+                user.language = user.language.or(u.language);
+                *u = user;
+            }
             None => self.users.push(user),
         }
+    }
+
+    /// Reads the file, changes it with `change` and writes it whole, one
+    /// change at a time in this process (two admins saving at once, or a
+    /// person's language with an admin's edit, must not lose one of the
+    /// two); nothing is written when `change` fails.
+    pub async fn edit<R>(
+        path: &Path,
+        change: impl FnOnce(&mut Users) -> Result<R, UsersError>,
+    ) -> Result<R, UsersError> {
+        static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one = WRITES.lock().await;
+        let mut all = Users::load(path)?;
+        let out = change(&mut all)?;
+        all.save(path)?;
+        Ok(out)
     }
 
     /// Whether there was such a user.
@@ -231,9 +259,19 @@ mod tests {
             role: Role::Operator,
             district: Some("D01".into()),
             password_hash: "$argon2id$x".into(),
+            language: Some(Language::En),
         });
         users.save(&path).unwrap();
         assert_eq!(Users::load(&path).unwrap(), users);
+        // A new password keeps the language chosen.
+        users.upsert(User {
+            name: "li.wei".into(),
+            role: Role::Operator,
+            district: Some("D01".into()),
+            password_hash: "$argon2id$y".into(),
+            language: None,
+        });
+        assert_eq!(users.get("li.wei").unwrap().language, Some(Language::En));
         assert_eq!(book.current().get("li.wei").unwrap().role, Role::Operator);
         assert!(users.remove("li.wei") && !users.remove("li.wei"));
         users.save(&path).unwrap();

@@ -1,8 +1,8 @@
 //! A command being carried out (its targets' states, waiting for it to
-//! complete), the write a poller is handed for one target, and who is told
-//! when a command completes.
+//! progress or complete), the write a poller is handed for one target, and
+//! who is told when a command completes.
 
-use super::{Action, Command, Control, FailCause, TargetState};
+use super::{Action, Command, Control, FailCause, Tally, TargetState};
 use crate::topology::DeviceKey;
 use chrono::Utc;
 use lamp_profile::Quantity;
@@ -37,7 +37,9 @@ pub trait CommandObserver: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct CommandCell {
     pub(super) command: Mutex<Command>,
-    pub(super) done: Notify,
+    /// Notified whenever a target's state changes (the last change
+    /// completes the command).
+    pub(super) changed: Notify,
     pub(super) control: std::sync::Weak<Control>,
     /// What each lamp target should say to the lighting rate once confirmed.
     pub(super) commanded_on: Option<bool>,
@@ -56,11 +58,25 @@ impl CommandCell {
 
     /// Waits until every target is confirmed or failed.
     pub async fn wait(&self) -> Command {
+        self.until(Command::is_complete).await
+    }
+
+    /// Waits until a target's state is no longer what `seen` (the tally of
+    /// an earlier snapshot) counts, and returns the command then — at once
+    /// if it already differs. A target's state only moves forward (queued →
+    /// written → confirmed | failed), so any change changes the tally: a
+    /// page follows a command by this, with no polling.
+    pub async fn progressed(&self, seen: Tally) -> Command {
+        self.until(|c| c.tally() != seen).await
+    }
+
+    async fn until(&self, ready: impl Fn(&Command) -> bool) -> Command {
         loop {
-            let notified = self.done.notified();
+            // Registered before the look, so a change in between is not lost.
+            let notified = self.changed.notified();
             {
                 let c = self.command.lock();
-                if c.is_complete() {
+                if ready(&c) {
                     return c.clone();
                 }
             }
@@ -74,11 +90,18 @@ impl CommandCell {
     }
 
     pub fn written(&self, target: usize) {
-        let mut c = self.command.lock();
-        let t = &mut c.targets[target];
-        if !t.state.is_final() {
-            t.state = TargetState::Written;
-            t.updated_at = Utc::now();
+        let moved = {
+            let mut c = self.command.lock();
+            let t = &mut c.targets[target];
+            let moved = t.state == TargetState::Queued;
+            if !t.state.is_final() {
+                t.state = TargetState::Written;
+                t.updated_at = Utc::now();
+            }
+            moved
+        };
+        if moved {
+            self.changed.notify_waiters();
         }
     }
 
@@ -121,11 +144,97 @@ impl CommandCell {
                 control.note_confirmed(self.keys[target], self.action);
             }
         }
+        self.changed.notify_waiters();
         if let Some(done) = completed {
-            self.done.notify_waiters();
             if let Some(control) = self.control.upgrade() {
                 control.completed(&done);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::Target;
+    use std::time::Duration;
+
+    fn cell() -> Arc<CommandCell> {
+        let now = Utc::now();
+        let target = |id: &str| Target {
+            id: id.into(),
+            district: "D01".into(),
+            state: TargetState::Queued,
+            attempts: 0,
+            reason: None,
+            readback: None,
+            updated_at: now,
+        };
+        Arc::new(CommandCell {
+            command: Mutex::new(Command {
+                id: "cmd-1".into(),
+                actor: "ops".into(),
+                source: crate::control::Source::Console,
+                action: Action::Off,
+                kind: "lamp",
+                selector: serde_json::json!({"lamps": ["LX-1", "LX-2"]}),
+                created_at: now,
+                expires_at: None,
+                completed_at: None,
+                targets: vec![target("LX-1"), target("LX-2")],
+            }),
+            changed: Notify::new(),
+            control: std::sync::Weak::new(),
+            commanded_on: None,
+            action: Action::Off,
+            keys: vec![DeviceKey::Lamp(0), DeviceKey::Lamp(1)],
+        })
+    }
+
+    /// The next change after `seen`, within a second.
+    async fn next(cell: &Arc<CommandCell>, seen: Tally) -> Command {
+        tokio::time::timeout(Duration::from_secs(1), cell.progressed(seen))
+            .await
+            .expect("told of the change")
+    }
+
+    #[tokio::test]
+    async fn a_follower_is_told_of_each_step_and_not_before() {
+        let cell = cell();
+        let queued = cell.snapshot().tally();
+        let follower = tokio::spawn({
+            let cell = cell.clone();
+            async move { cell.progressed(queued).await }
+        });
+        tokio::task::yield_now().await;
+        cell.attempt(0, 2);
+        tokio::task::yield_now().await;
+        assert!(!follower.is_finished(), "an attempt is no change of state");
+        cell.written(0);
+        let c = follower.await.unwrap();
+        assert_eq!(c.targets[0].state, TargetState::Written);
+        // Already past what was seen: at once.
+        assert_eq!(next(&cell, queued).await.tally().written, 1);
+        let written = c.tally();
+        let follower = tokio::spawn({
+            let cell = cell.clone();
+            async move { cell.progressed(written).await }
+        });
+        tokio::task::yield_now().await;
+        cell.written(0);
+        tokio::task::yield_now().await;
+        assert!(!follower.is_finished(), "written again is no change");
+        cell.finish(1, Err(FailCause::Offline));
+        let c = follower.await.unwrap();
+        assert_eq!(
+            (c.targets[1].state, c.targets[1].reason.clone()),
+            (TargetState::Failed, Some(FailCause::Offline))
+        );
+        cell.finish(0, Ok(vec![]));
+        let c = next(&cell, c.tally()).await;
+        assert!(c.is_complete() && c.completed_at.is_some());
+        assert!(tokio::time::timeout(Duration::from_secs(1), cell.wait())
+            .await
+            .is_ok());
     }
 }

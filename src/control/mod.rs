@@ -591,7 +591,7 @@ impl Control {
         };
         let cell = Arc::new(CommandCell {
             command: Mutex::new(command),
-            done: Notify::new(),
+            changed: Notify::new(),
             control: Arc::downgrade(self),
             commanded_on,
             action: sub.action,

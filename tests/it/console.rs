@@ -55,6 +55,7 @@ pub(crate) async fn console_city(tweak: impl FnOnce(&mut Settings)) -> TestApp {
                     role,
                     district: district.map(String::from),
                     password_hash: password_hash(),
+                    language: None,
                 });
             }
             users.save(&s.console.users_file).unwrap();

@@ -330,7 +330,7 @@ async fn reports_audit_charts_and_live_stream_keep_to_the_district() {
 }
 
 /// The schedule tests' book: on at sunset, dimmed at 23:30, off at sunrise.
-fn night_book() -> Value {
+pub(crate) fn night_book() -> Value {
     json!({
         "programs": [{"id": "night", "name": "Ordinary night", "points": [
             {"sun": "sunset", "level": "on"},

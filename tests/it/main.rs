@@ -18,6 +18,7 @@ mod cluster;
 mod cluster_mqtt;
 mod common;
 mod console;
+mod console_detail;
 mod console_pages;
 mod control;
 mod dialin;

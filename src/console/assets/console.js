@@ -1,37 +1,41 @@
 // The console's one script (the Content-Security-Policy admits no inline
-// script): follows a command's progress on the lamp page, then reloads the
-// page to show the lamp's values after it.
+// script).
+
+// A command's progress on the lamp and cabinet pages: the server pushes the
+// command at each change of a target's state (console/commands.rs); each
+// step a target takes is written after the last, with the failure's
+// reason. A page whose values are not live (a cabinet's) reloads once the
+// command is done, to show what the devices read back.
 "use strict";
 (function () {
   const box = document.getElementById("command");
   const url = box && box.dataset.follow;
-  if (!url) return;
-  const tick = async function () {
-    let c;
-    try {
-      const res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!res.ok) return;
-      c = await res.json();
-    } catch (e) {
-      setTimeout(tick, 2000);
-      return;
-    }
+  if (!url || !window.EventSource) return;
+  const source = new EventSource(url);
+  source.addEventListener("progress", function (ev) {
+    const c = JSON.parse(ev.data);
     box.querySelector(".status").textContent = c.status;
     for (const t of c.targets) {
       const li = box.querySelector('li[data-target="' + CSS.escape(t.id) + '"]');
-      if (li) {
+      if (!li) continue;
+      if (li.dataset.state !== t.state) {
         li.dataset.state = t.state;
-        li.querySelector(".state").textContent = t.label;
+        const step = document.createElement("span");
+        step.className = "state";
+        step.dataset.state = t.state;
+        step.textContent = t.label;
+        const steps = li.querySelector(".steps");
+        steps.append(" → ", step);
       }
+      li.querySelector(".reason").textContent = t.reason ? " — " + t.reason : "";
     }
     if (c.done) {
-      // The values the lamp read back after the command.
-      window.location.reload();
-    } else {
-      setTimeout(tick, 500);
+      // The server ends the stream here; the browser must not reconnect.
+      source.close();
+      box.dataset.done = "true";
+      if (box.dataset.reload) window.location.reload();
     }
-  };
-  setTimeout(tick, 300);
+  });
 })();
 
 // Live values: the overview's figures and alarm counts, a lamp's readings.
@@ -77,15 +81,18 @@
   });
 })();
 
-// The history chart's span links swap the picture instead of leaving the page.
+// A history chart's span links swap its picture instead of leaving the page.
 (function () {
-  const img = document.getElementById("history");
-  if (!img) return;
-  for (const a of document.querySelectorAll("a.span-link")) {
-    a.addEventListener("click", function (ev) {
-      ev.preventDefault();
-      img.src = a.getAttribute("href");
-      for (const b of document.querySelectorAll("a.span-link")) b.classList.toggle("current", b === a);
-    });
+  for (const section of document.querySelectorAll("section.history")) {
+    const img = section.querySelector("img.history");
+    if (!img) continue;
+    const links = section.querySelectorAll("a.span-link");
+    for (const a of links) {
+      a.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        img.src = img.dataset.chart + "?span=" + encodeURIComponent(a.dataset.span);
+        for (const b of links) b.classList.toggle("current", b === a);
+      });
+    }
   }
 })();
