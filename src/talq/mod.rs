@@ -29,13 +29,16 @@
 //!   lists what is and is not served, and why).
 
 mod address;
+mod calendars;
 mod classes;
 mod config;
 mod devices;
 mod error;
 mod groups;
 mod overrides;
+mod programs;
 mod routes;
+mod schedules;
 mod values;
 
 pub use address::{default_gateway_address, group_address, lamp_address, rtu_address};
@@ -118,5 +121,14 @@ impl Talq {
 /// The TALQ routes under `[talq] base_path`, on the API's state.
 pub fn router(state: AppState, talq: Arc<Talq>) -> axum::Router {
     let base = talq.settings.base_path.clone();
-    axum::Router::new().nest(&base, routes::routes(state, talq))
+    let routes = routes::routes()
+        .merge(schedules::routes())
+        .fallback(|| async { TalqError::NotFound("no such TALQ resource here".into()) })
+        // Commissioning (POST, PUT, DELETE of devices) and the rest of
+        // TALQ's writes are not served (ConfigurationService says so).
+        .method_not_allowed_fallback(|| async {
+            TalqError::MethodNotAllowed("this gateway does not serve that method here".into())
+        })
+        .with_state(routes::TalqState { app: state, talq });
+    axum::Router::new().nest(&base, routes)
 }
