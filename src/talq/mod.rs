@@ -24,9 +24,12 @@
 //!   (`gatewayUri` says where the CMS reaches the gateway).
 //! - Groups: our groups of lamps, read-only (groups.rs); an override may
 //!   address one.
-//! - Not yet: calendars, control programs, assign commands, group writes,
-//!   logger configs and log reports, the announcements to the CMS (docs/talq.md
-//!   lists what is and is not served, and why).
+//! - Calendars, control programs, assign commands: the schedule's book,
+//!   edited as the HTTP API edits it (schedules.rs), mapped both ways only
+//!   where exact (calendars.rs, programs.rs).
+//! - Not yet: group writes, logger configs and log reports, the
+//!   announcements to the CMS (docs/talq.md lists what is and is not
+//!   served, and why).
 
 mod address;
 mod calendars;
@@ -62,6 +65,8 @@ pub struct Talq {
     gateway: GatewayFacts,
     index: Mutex<Option<Arc<Index>>>,
     overrides: Arc<overrides::Overrides>,
+    /// The book writes answered, for a CMS's retries.
+    answered: schedules::Answered,
 }
 
 impl Talq {
@@ -94,6 +99,7 @@ impl Talq {
             },
             index: Mutex::new(None),
             overrides: Arc::default(),
+            answered: schedules::Answered::default(),
         }))
     }
 

@@ -12,6 +12,9 @@
 //! assign wins among scopes alike; an assign without a calendar address
 //! removes those assignments (the lamps then follow what the city's own
 //! assignments give them).
+//!
+//! A write's answer is kept by its `talqRequestId` (`Answered`): a CMS's
+//! retry gets it again instead of a second write (a `POST` would be 409).
 
 use super::address::{group_address, Dev};
 use super::calendars::{self, CalendarBody};
@@ -26,11 +29,14 @@ use crate::schedule::Schedule;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::FixedOffset;
+use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -139,6 +145,49 @@ impl View {
             .filter_map(|id| self.render(book, obj, id))
             .collect()
     }
+}
+
+/// Book writes answered, by `talqRequestId`: a CMS's retry of one whose
+/// answer it lost gets the same answer and changes nothing again (the
+/// last [`ANSWERS_KEPT`] writes; errors are not kept, a retry tries again).
+#[derive(Debug, Default)]
+pub(super) struct Answered(Mutex<VecDeque<(String, StatusCode, Option<Value>)>>);
+
+/// Enough for the retries of a CMS's burst of writes.
+const ANSWERS_KEPT: usize = 256;
+
+fn respond(status: StatusCode, body: Option<Value>) -> Response {
+    match body {
+        Some(b) => (status, Json(b)).into_response(),
+        None => status.into_response(),
+    }
+}
+
+/// Answers a write once per request id (see [`Answered`]).
+fn once(
+    s: &TalqState,
+    request: Option<String>,
+    answer: impl FnOnce() -> Result<(StatusCode, Option<Value>), TalqError>,
+) -> Result<Response, TalqError> {
+    let key = request.unwrap_or_default();
+    let seen = s
+        .talq
+        .answered
+        .0
+        .lock()
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, st, b)| (*st, b.clone()));
+    if let Some((status, body)) = seen {
+        return Ok(respond(status, body));
+    }
+    let (status, body) = answer()?;
+    let mut kept = s.talq.answered.0.lock();
+    if kept.len() >= ANSWERS_KEPT {
+        kept.pop_front();
+    }
+    kept.push_back((key, status, body.clone()));
+    Ok(respond(status, body))
 }
 
 /// The book, or none while schedules are off (nothing to list then).
@@ -353,13 +402,13 @@ async fn add(
     params: Params,
     obj: Object,
     body: Bytes,
-) -> Result<(StatusCode, Json<Vec<Value>>), TalqError> {
-    let (principal, _) = check(&s, &headers, &params.0, true)?;
-    let bodies = parse_list(obj, &body)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(write(&s, &principal, Mode::Create, &bodies)?),
-    ))
+) -> Result<Response, TalqError> {
+    let (principal, request) = check(&s, &headers, &params.0, true)?;
+    once(&s, request, || {
+        let bodies = parse_list(obj, &body)?;
+        let out = write(&s, &principal, Mode::Create, &bodies)?;
+        Ok((StatusCode::CREATED, Some(Value::Array(out))))
+    })
 }
 
 async fn update_all(
@@ -368,10 +417,13 @@ async fn update_all(
     params: Params,
     obj: Object,
     body: Bytes,
-) -> Result<Json<Vec<Value>>, TalqError> {
-    let (principal, _) = check(&s, &headers, &params.0, true)?;
-    let bodies = parse_list(obj, &body)?;
-    Ok(Json(write(&s, &principal, Mode::Replace, &bodies)?))
+) -> Result<Response, TalqError> {
+    let (principal, request) = check(&s, &headers, &params.0, true)?;
+    once(&s, request, || {
+        let bodies = parse_list(obj, &body)?;
+        let out = write(&s, &principal, Mode::Replace, &bodies)?;
+        Ok((StatusCode::OK, Some(Value::Array(out))))
+    })
 }
 
 async fn update(
@@ -381,19 +433,22 @@ async fn update(
     obj: Object,
     id: String,
     body: Bytes,
-) -> Result<Json<Value>, TalqError> {
-    let (principal, _) = check(&s, &headers, &params.0, true)?;
-    let b = parse_one(obj, &body)?;
-    if b.id().1 != id {
-        return Err(TalqError::Payload(format!(
-            "id: `{}` in the body, `{id}` in the path",
-            b.id().1
-        )));
-    }
-    let mut out = write(&s, &principal, Mode::Replace, std::slice::from_ref(&b))?;
-    out.pop()
-        .map(Json)
-        .ok_or_else(|| TalqError::Internal("a written object is offered".into()))
+) -> Result<Response, TalqError> {
+    let (principal, request) = check(&s, &headers, &params.0, true)?;
+    once(&s, request, || {
+        let b = parse_one(obj, &body)?;
+        if b.id().1 != id {
+            return Err(TalqError::Payload(format!(
+                "id: `{}` in the body, `{id}` in the path",
+                b.id().1
+            )));
+        }
+        let mut out = write(&s, &principal, Mode::Replace, std::slice::from_ref(&b))?;
+        let one = out
+            .pop()
+            .ok_or_else(|| TalqError::Internal("a written object is offered".into()))?;
+        Ok((StatusCode::OK, Some(one)))
+    })
 }
 
 async fn delete(
@@ -402,51 +457,53 @@ async fn delete(
     params: Params,
     obj: Object,
     id: String,
-) -> Result<Json<Value>, TalqError> {
-    let (principal, _) = check(&s, &headers, &params.0, true)?;
+) -> Result<Response, TalqError> {
+    let (principal, request) = check(&s, &headers, &params.0, true)?;
     engine(&s)?;
     let v = view(&s);
-    edit_book(
-        &s.app,
-        &principal,
-        &[(obj.kind(), &id)],
-        |book: &mut Book| {
-            let shown = v
-                .render(book, obj, &id)
-                .ok_or_else(|| not_offered(obj, &id))?;
-            let users: Vec<&str> = match obj {
-                Object::Calendar => book
-                    .assignments
-                    .iter()
-                    .filter(|a| a.calendar == id)
-                    .map(|a| a.id.as_str())
-                    .collect(),
-                Object::Program => book
-                    .calendars
-                    .iter()
-                    .filter(|c| calendars::programs_of(c).any(|p| p == id))
-                    .map(|c| c.id.as_str())
-                    .collect(),
-            };
-            if !users.is_empty() {
-                let by = if obj == Object::Calendar {
-                    "assignments"
-                } else {
-                    "calendars"
+    once(&s, request, || {
+        edit_book(
+            &s.app,
+            &principal,
+            &[(obj.kind(), &id)],
+            |book: &mut Book| {
+                let shown = v
+                    .render(book, obj, &id)
+                    .ok_or_else(|| not_offered(obj, &id))?;
+                let users: Vec<&str> = match obj {
+                    Object::Calendar => book
+                        .assignments
+                        .iter()
+                        .filter(|a| a.calendar == id)
+                        .map(|a| a.id.as_str())
+                        .collect(),
+                    Object::Program => book
+                        .calendars
+                        .iter()
+                        .filter(|c| calendars::programs_of(c).any(|p| p == id))
+                        .map(|c| c.id.as_str())
+                        .collect(),
                 };
-                return Err(TalqError::Referred(format!(
-                    "{} `{id}` is used by {by} {}",
-                    obj.word(),
-                    users.join(", ")
-                )));
-            }
-            match obj {
-                Object::Calendar => book.calendars.retain(|c| c.id != id),
-                Object::Program => book.programs.retain(|p| p.id != id),
-            }
-            Ok::<_, TalqError>(Json(shown))
-        },
-    )
+                if !users.is_empty() {
+                    let by = if obj == Object::Calendar {
+                        "assignments"
+                    } else {
+                        "calendars"
+                    };
+                    return Err(TalqError::Referred(format!(
+                        "{} `{id}` is used by {by} {}",
+                        obj.word(),
+                        users.join(", ")
+                    )));
+                }
+                match obj {
+                    Object::Calendar => book.calendars.retain(|c| c.id != id),
+                    Object::Program => book.programs.retain(|p| p.id != id),
+                }
+                Ok::<_, TalqError>((StatusCode::OK, Some(shown)))
+            },
+        )
+    })
 }
 
 macro_rules! handlers {
@@ -478,7 +535,7 @@ macro_rules! handlers {
             headers: HeaderMap,
             params: Params,
             body: Bytes,
-        ) -> Result<(StatusCode, Json<Vec<Value>>), TalqError> {
+        ) -> Result<Response, TalqError> {
             add(s, headers, params, $obj, body).await
         }
         async fn $update_all(
@@ -486,7 +543,7 @@ macro_rules! handlers {
             headers: HeaderMap,
             params: Params,
             body: Bytes,
-        ) -> Result<Json<Vec<Value>>, TalqError> {
+        ) -> Result<Response, TalqError> {
             update_all(s, headers, params, $obj, body).await
         }
         async fn $update(
@@ -495,7 +552,7 @@ macro_rules! handlers {
             params: Params,
             Path(id): Path<String>,
             body: Bytes,
-        ) -> Result<Json<Value>, TalqError> {
+        ) -> Result<Response, TalqError> {
             update(s, headers, params, $obj, id, body).await
         }
         async fn $delete(
@@ -503,7 +560,7 @@ macro_rules! handlers {
             headers: HeaderMap,
             params: Params,
             Path(id): Path<String>,
-        ) -> Result<Json<Value>, TalqError> {
+        ) -> Result<Response, TalqError> {
             delete(s, headers, params, $obj, id).await
         }
     };
@@ -607,9 +664,17 @@ async fn assign(
     headers: HeaderMap,
     Query(params): Params,
     body: Bytes,
-) -> Result<StatusCode, TalqError> {
-    let (principal, _) = check(&s, &headers, &params, true)?;
-    let body: AssignBody = overrides::parse(&body)?;
+) -> Result<Response, TalqError> {
+    let (principal, request) = check(&s, &headers, &params, true)?;
+    once(&s, request, || assign_calendar(&s, &principal, &body))
+}
+
+fn assign_calendar(
+    s: &TalqState,
+    principal: &Principal,
+    body: &[u8],
+) -> Result<(StatusCode, Option<Value>), TalqError> {
+    let body: AssignBody = overrides::parse(body)?;
     let entity = body.entity.as_ref().ok_or_else(|| {
         TalqError::AssignmentEntityNotValid("entity: a calendar reference is required".into())
     })?;
@@ -624,14 +689,14 @@ async fn assign(
         .strip_prefix("/calendars/")
         .unwrap_or(&entity.address)
         .to_string();
-    engine(&s)?;
-    let targets = targets(&s, &principal, &body.addresses)?;
-    let v = view(&s);
+    engine(s)?;
+    let targets = targets(s, principal, &body.addresses)?;
+    let v = view(s);
     let touched: Vec<(BookKind, &str)> = targets
         .iter()
         .map(|(id, _)| (BookKind::Assignments, id.as_str()))
         .collect();
-    edit_book(&s.app, &principal, &touched, |book: &mut Book| {
+    edit_book(&s.app, principal, &touched, |book: &mut Book| {
         if !calendar.is_empty() && !v.calendar_offered(book, &calendar) {
             return Err(if book.calendar(&calendar).is_some() {
                 TalqError::AssignmentEntityNotValid(format!(
@@ -654,7 +719,7 @@ async fn assign(
         }
         Ok::<_, TalqError>(())
     })?;
-    Ok(StatusCode::CREATED)
+    Ok((StatusCode::CREATED, None))
 }
 
 /// `GET /assign-commands`: the assignments of offered calendars to lamps

@@ -11,9 +11,12 @@
 use super::{local, Night};
 use crate::common::{lamp_id, ADMIN_TOKEN};
 use crate::talq::{answer, documents, gateway, CMS};
+use lamp_gateway::auth::{hash_token, Role, TokenConfig};
 use lamp_gateway::control::GroupConfig;
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+const VIEWER: &str = "lgw_test_talq_book_viewer";
 
 fn level(l: u8) -> Value {
     json!({"state": {"name": "LevelState", "value": l}})
@@ -41,13 +44,25 @@ impl Cms<'_> {
         spec: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        let request = Uuid::from_u128(fastrand::u128(..));
+        self.call_as(ADMIN_TOKEN, request, method, path, spec, body)
+            .await
+    }
+
+    /// [`Cms::call`] with a token and a `talqRequestId` of the test's.
+    async fn call_as(
+        &self,
+        token: &str,
+        request: Uuid,
+        method: reqwest::Method,
+        path: &str,
+        spec: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let write = method != reqwest::Method::GET;
         let mut query = format!("clientAddress={CMS}");
         if write {
-            query.push_str(&format!(
-                "&talqRequestId={}",
-                Uuid::from_u128(fastrand::u128(..))
-            ));
+            query.push_str(&format!("&talqRequestId={request}"));
         }
         let mut r = self
             .n
@@ -56,7 +71,7 @@ impl Cms<'_> {
                 method.clone(),
                 format!("{}/talq{path}?{query}", self.n.base),
             )
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(token)
             .header("talq-api-version", "2.7.1");
         if let Some(b) = body {
             r = r.json(&b);
@@ -97,6 +112,12 @@ async fn a_cms_calendar_assigned_to_a_group_runs_its_lamps() {
     let mut n = Night::start_with(local(monday, "12:00"), |s| {
         s.talq.enabled = true;
         s.talq.cms_address = Some(CMS.parse().unwrap());
+        s.auth.tokens.push(TokenConfig {
+            name: "talq-viewer".into(),
+            hash: hash_token(VIEWER),
+            role: Role::Viewer,
+            district: None,
+        });
         s.control.groups.push(GroupConfig {
             name: "riverside".into(),
             lamps: RIVERSIDE.iter().map(|&(e, j)| lamp_id(e, j)).collect(),
@@ -158,8 +179,37 @@ async fn a_cms_calendar_assigned_to_a_group_runs_its_lamps() {
 
     let calendar = json!({"id": "cms-city", "ownerCMS": CMS, "defaultProgram": "evening",
         "rules": [{"program": "dusk", "condition": {"type": "ccDay", "days": [{"start": 6, "end": 7}]}}]});
-    let (status, made) = cms.post("/calendars", json!([calendar])).await;
+    // A viewer's token reads but does not write.
+    let (status, e) = cms
+        .call_as(
+            VIEWER,
+            Uuid::from_u128(1),
+            reqwest::Method::POST,
+            "/calendars",
+            "/calendars",
+            Some(json!([calendar])),
+        )
+        .await;
+    assert_eq!(status, 403, "{e}");
+    // A CMS's retry (the same talqRequestId) is answered as the first was.
+    let request = Uuid::from_u128(fastrand::u128(..));
+    let post = || {
+        cms.call_as(
+            ADMIN_TOKEN,
+            request,
+            reqwest::Method::POST,
+            "/calendars",
+            "/calendars",
+            Some(json!([calendar])),
+        )
+    };
+    let (status, made) = post().await;
     assert_eq!(status, 201, "{made}");
+    assert_eq!(
+        post().await,
+        (201, made.clone()),
+        "the retry is the same write"
+    );
     assert_eq!(
         made[0]["rules"][0]["condition"]["days"],
         json!([{"start": 6}, {"start": 7}])
