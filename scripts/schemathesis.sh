@@ -139,7 +139,11 @@ if [ "${DOCUMENT:-api}" = talq ]; then
     for op in getDevices getDevicesCount getDevice getDeviceFunction getDeviceAttribute \
         partialUpdateDevices partialUpdateDevice partialUpdateFunction partialUpdateAttribute \
         getDeviceClasses getDeviceClassesCount getDeviceClass sendCommand getServices \
-        getService getGroups getGroupsCount getGroup getGroupMembersCount; do
+        getService getGroups getGroupsCount getGroup getGroupMembersCount \
+        getCalendars addCalendars updateCalendars getCalendarsCount getCalendar updateCalendar \
+        deleteCalendar getControlPrograms addControlPrograms updateControlPrograms \
+        getControlProgramsCount getControlProgram updateControlProgram deleteControlProgram \
+        getAssignCommands assignCommand; do
         document+=(--include-operation-id "$op")
     done
     EXCLUDE_CHECKS=${EXCLUDE_CHECKS:+$EXCLUDE_CHECKS,}allow_header_conformance

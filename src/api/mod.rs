@@ -50,7 +50,10 @@ pub(crate) use figures::online_rates_of;
 pub use openapi::ApiDoc;
 pub(crate) use reports::{monthly_report, MonthlyQuery};
 pub use routes::{Access, Route, ROUTES};
-pub(crate) use schedules::{book_view, day_preview, save_shift, PreviewItem, PreviewQuery};
+pub(crate) use schedules::{
+    book_view, day_preview, edit as edit_book, save_shift, Kind as BookKind, PreviewItem,
+    PreviewQuery,
+};
 
 use crate::auth::Tokens;
 use crate::control::Control;

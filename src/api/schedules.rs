@@ -158,7 +158,7 @@ fn hold_visible(p: &Principal, inv: &Inventory, key: &str) -> bool {
 
 /// The kinds of object, as their paths name them.
 #[derive(Clone, Copy)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Programs,
     Calendars,
     Assignments,
@@ -245,6 +245,48 @@ pub(super) struct Saved {
     saved: bool,
 }
 
+/// One edit of the book by `p`, as every writer makes it (this API and the
+/// TALQ API): the objects it touches (`touched`, by kind and id) must be
+/// ones the caller may edit, before and after the change; the book is then
+/// checked whole and saved (`Schedule::edit_book`), or left as it was.
+pub(crate) fn edit<T, E>(
+    s: &AppState,
+    p: &Principal,
+    touched: &[(Kind, &str)],
+    change: impl FnOnce(&mut Book) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<ApiError> + From<ScheduleError>,
+{
+    let e = engine(s)?;
+    e.edit_book(|book| {
+        for &(kind, id) in touched {
+            check_edit(s, p, book, kind, id)?;
+        }
+        let out = change(book)?;
+        // A new object's scope must lie in the caller's district too.
+        let inv = s.control.wiring().live.inventory.clone();
+        let groups = s.control.groups();
+        for &(kind, id) in touched {
+            if let Some(scope) = scope_of(book, kind, id) {
+                if !scope_visible(p, &inv, &groups, &scope) {
+                    return Err(ApiError::Unprocessable(
+                        "scope: unknown district, cabinet, circuit, group or lamp".into(),
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        invalid(e)
+    }
+}
+
 /// `PUT /api/v1/{kind}/{id}` — create or replace one object.
 async fn put(
     kind: Kind,
@@ -253,50 +295,38 @@ async fn put(
     id: String,
     body: axum::body::Bytes,
 ) -> Result<Json<Saved>, ApiError> {
-    let e = engine(&s)?;
-    let mut book = (*e.book()).clone();
-    check_edit(&s, &p, &book, kind, &id)?;
-    put_into(&mut book, kind, &id, &body)?;
-    // The new object's scope must lie in the caller's district too.
-    if let Some(scope) = scope_of(&book, kind, &id) {
-        let inv = s.control.wiring().live.inventory.clone();
-        if !scope_visible(&p, &inv, &s.control.groups(), &scope) {
-            return Err(ApiError::Unprocessable(
-                "scope: unknown district, cabinet, circuit, group or lamp".into(),
-            ));
-        }
-    }
-    e.replace_book(book).map_err(invalid)?;
+    edit::<_, ApiError>(&s, &p, &[(kind, &id)], |book| {
+        put_into(book, kind, &id, &body)
+    })?;
     Ok(Json(Saved { id, saved: true }))
 }
 
 /// `DELETE /api/v1/{kind}/{id}`.
 async fn delete(kind: Kind, s: AppState, p: Principal, id: String) -> Result<StatusCode, ApiError> {
-    let e = engine(&s)?;
-    let mut book = (*e.book()).clone();
-    check_edit(&s, &p, &book, kind, &id)?;
-    let before = (
-        book.programs.len(),
-        book.calendars.len(),
-        book.assignments.len(),
-        book.emergency_shifts.len(),
-    );
-    match kind {
-        Kind::Programs => book.programs.retain(|x| x.id != id),
-        Kind::Calendars => book.calendars.retain(|x| x.id != id),
-        Kind::Assignments => book.assignments.retain(|x| x.id != id),
-        Kind::Shifts => book.emergency_shifts.retain(|x| x.id != id),
-    }
-    let after = (
-        book.programs.len(),
-        book.calendars.len(),
-        book.assignments.len(),
-        book.emergency_shifts.len(),
-    );
-    if before == after {
-        return Err(ApiError::NotFound(format!("no such object `{id}`")));
-    }
-    e.replace_book(book).map_err(invalid)?;
+    edit::<_, ApiError>(&s, &p, &[(kind, &id)], |book| {
+        let before = (
+            book.programs.len(),
+            book.calendars.len(),
+            book.assignments.len(),
+            book.emergency_shifts.len(),
+        );
+        match kind {
+            Kind::Programs => book.programs.retain(|x| x.id != id),
+            Kind::Calendars => book.calendars.retain(|x| x.id != id),
+            Kind::Assignments => book.assignments.retain(|x| x.id != id),
+            Kind::Shifts => book.emergency_shifts.retain(|x| x.id != id),
+        }
+        let after = (
+            book.programs.len(),
+            book.calendars.len(),
+            book.assignments.len(),
+            book.emergency_shifts.len(),
+        );
+        if before == after {
+            return Err(ApiError::NotFound(format!("no such object `{id}`")));
+        }
+        Ok(())
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -98,6 +98,9 @@ pub struct Schedule {
     tz: Tz,
     control: Arc<Control>,
     book: RwLock<Arc<Book>>,
+    /// Held across an edit's read, change and save, so two writers (the
+    /// API, the TALQ API) never lose each other's change.
+    editing: Mutex<()>,
     plan: RwLock<Option<Arc<Plan>>>,
     /// Groups the plan was built with (a change rebuilds it).
     plan_groups: Mutex<BTreeMap<String, Vec<String>>>,
@@ -145,13 +148,26 @@ pub fn target_key(inv: &Inventory, t: Target) -> String {
     }
 }
 
-fn action_for(level: f64) -> Action {
+/// A lamp's command for a level: a level of 100 % too is written as a dim
+/// level (with the relay on), since `on` alone switches the relay and
+/// leaves the SLC at the level it was dimmed to (a night's 50 % would
+/// otherwise come back the next evening).
+fn lamp_action(level: f64) -> Action {
     if level <= 0.0 {
         Action::Off
-    } else if level >= 100.0 {
+    } else {
+        Action::Dim {
+            level: level.min(100.0),
+        }
+    }
+}
+
+/// A circuit's contactor: closed or open.
+fn circuit_action(level: f64) -> Action {
+    if level > 0.0 {
         Action::On
     } else {
-        Action::Dim { level }
+        Action::Off
     }
 }
 
@@ -184,6 +200,7 @@ impl Schedule {
             tz,
             control: control.clone(),
             book: RwLock::new(Arc::new(book)),
+            editing: Mutex::new(()),
             plan: RwLock::new(None),
             plan_groups: Mutex::new(BTreeMap::new()),
             clock: RwLock::new(Arc::new(SystemClock)),
@@ -281,6 +298,25 @@ impl Schedule {
     /// groups, and writes it to its file (atomically); the engine applies
     /// it at once.
     pub fn replace_book(&self, book: Book) -> Result<(), ScheduleError> {
+        let _editing = self.editing.lock();
+        self.save_book(book)
+    }
+
+    /// One edit of the book: `change` works on a copy of it, which is then
+    /// checked and saved as [`Schedule::replace_book`] does; an error of
+    /// either leaves the book as it was. Edits are one at a time.
+    pub fn edit_book<T, E: From<ScheduleError>>(
+        &self,
+        change: impl FnOnce(&mut Book) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let _editing = self.editing.lock();
+        let mut book = (*self.book()).clone();
+        let out = change(&mut book)?;
+        self.save_book(book)?;
+        Ok(out)
+    }
+
+    fn save_book(&self, book: Book) -> Result<(), ScheduleError> {
         let mut problems = book.problems();
         let inv = self.control.wiring().live.inventory.clone();
         problems.extend(Plan::check_scopes(&book, &inv, &self.control.groups()));
@@ -501,11 +537,18 @@ impl Schedule {
                 .collect(),
         );
         for ((bits, note), lamps) in lamp_batches {
-            self.issue(Selector::Lamps(lamps), f64::from_bits(bits), note);
+            self.issue(
+                Selector::Lamps(lamps),
+                lamp_action(f64::from_bits(bits)),
+                note,
+            );
         }
         for (cabinet, circuit, level, note) in circuit_commands {
-            let action_level = if level > 0.0 { 100.0 } else { 0.0 };
-            self.issue(Selector::Circuit { cabinet, circuit }, action_level, note);
+            self.issue(
+                Selector::Circuit { cabinet, circuit },
+                circuit_action(level),
+                note,
+            );
         }
         self.ticks
             .fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -540,12 +583,12 @@ impl Schedule {
         }
     }
 
-    fn issue(self: &Arc<Self>, selector: Selector, level: f64, note: String) {
+    fn issue(self: &Arc<Self>, selector: Selector, action: Action, note: String) {
         let sub = Submission {
             actor: "schedule".into(),
             source: CommandSource::Schedule,
             selector,
-            action: action_for(level),
+            action,
             expires_at: None,
             idempotency_key: None,
             note: Some(note),

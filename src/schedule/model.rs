@@ -13,6 +13,14 @@ use utoipa::ToSchema;
 /// An offset from sunset or sunrise may be at most this many minutes.
 pub const MAX_OFFSET_MIN: i32 = 180;
 
+/// The book's limits (TALQ's `ControlService` advertises them): enough for
+/// a city's every street, season and holiday, and small enough that a
+/// plan is built in a blink.
+pub const MAX_PROGRAMS: usize = 500;
+pub const MAX_CALENDARS: usize = 500;
+pub const MAX_POINTS_PER_PROGRAM: usize = 48;
+pub const MAX_RULES_PER_CALENDAR: usize = 100;
+
 /// The level a switch point sets: off, on (100 %) or dimmed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
@@ -190,6 +198,12 @@ impl Program {
         if self.points.is_empty() {
             return Err("points: a program needs at least one switch point".into());
         }
+        if self.points.len() > MAX_POINTS_PER_PROGRAM {
+            return Err(format!(
+                "points: at most {MAX_POINTS_PER_PROGRAM} switch points, got {}",
+                self.points.len()
+            ));
+        }
         for (i, p) in self.points.iter().enumerate() {
             p.check().map_err(|e| format!("points[{i}].{e}"))?;
         }
@@ -313,6 +327,12 @@ impl Calendar {
     /// Checks the rules; `program_exists` tells a known program id.
     pub fn check(&self, program_exists: impl Fn(&str) -> bool) -> Result<(), String> {
         crate::control::check_name(&self.id).map_err(|e| format!("id: {e}"))?;
+        if self.rules.len() > MAX_RULES_PER_CALENDAR {
+            return Err(format!(
+                "rules: at most {MAX_RULES_PER_CALENDAR} rules, got {}",
+                self.rules.len()
+            ));
+        }
         for (i, r) in self.rules.iter().enumerate() {
             r.check().map_err(|e| format!("rules[{i}].{e}"))?;
             if !program_exists(&r.program) {
@@ -507,10 +527,26 @@ impl Book {
         self.calendars.iter().find(|c| c.id == id)
     }
 
+    /// More programs or calendars than the book keeps, said so.
+    pub fn over_limits(&self) -> Option<String> {
+        if self.programs.len() > MAX_PROGRAMS {
+            return Some(format!(
+                "programs: at most {MAX_PROGRAMS}, got {}",
+                self.programs.len()
+            ));
+        }
+        (self.calendars.len() > MAX_CALENDARS).then(|| {
+            format!(
+                "calendars: at most {MAX_CALENDARS}, got {}",
+                self.calendars.len()
+            )
+        })
+    }
+
     /// Every problem of the objects on their own and of their references
     /// to one another (the inventory's part is `plan::check_scopes`).
     pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = self.over_limits().into_iter().collect();
         let mut ids = std::collections::BTreeSet::new();
         for (i, p) in self.programs.iter().enumerate() {
             if let Err(e) = p.check() {

@@ -16,7 +16,9 @@
 //!   the reported level (reason `default`).
 //! - `defaultLightState`: 100 %, TALQ's default; the gateway keeps no other.
 //! - `calendarID`: the id of the calendar the lamp follows (its SLC's
-//!   assignment, else its circuit's), none when none governs it.
+//!   assignment, else its circuit's) — its TALQ address on `/calendars` —,
+//!   none when none governs it or TALQ cannot express that calendar
+//!   (calendars.rs).
 //! - `currentTime`: the gateway's clock, which every schedule runs on (an
 //!   SLC keeps no clock of its own).
 //! - `communicationFailure`: the device is offline (state/'s online rule).
@@ -105,6 +107,9 @@ pub(super) struct Context {
     /// The calendar's level now per plan signature: lamps alike share one
     /// evaluation (as the schedule's engine does).
     memo: HashMap<Signature, Option<Event>>,
+    /// Whether a calendar is offered over TALQ, by id (asked once per
+    /// answer, not once per lamp).
+    shown: HashMap<String, bool>,
 }
 
 impl Context {
@@ -127,6 +132,7 @@ impl Context {
             holds,
             overrides,
             memo: HashMap::new(),
+            shown: HashMap::new(),
         }
     }
 
@@ -300,13 +306,22 @@ impl Context {
                     _ => (Some(command(level, "default")), seen),
                 }
             }
-            "calendarID" => (
-                self.plan
-                    .as_ref()
-                    .and_then(|p| p.calendar_of_lamp(position))
-                    .map(Into::into),
-                None,
-            ),
+            "calendarID" => {
+                let Some(plan) = self.plan.clone() else {
+                    return (None, None);
+                };
+                let (tz, now) = (self.time_zone, self.now);
+                let calendar = plan.calendar_of_lamp(position).filter(|c| {
+                    *self.shown.entry(c.to_string()).or_insert_with(|| {
+                        super::calendars::offered(
+                            &plan.book,
+                            c,
+                            super::programs::offset_now(tz, now),
+                        )
+                    })
+                });
+                (calendar.map(Into::into), None)
+            }
             "supplyVoltage" => measured(r.and_then(|r| r.voltage)),
             "supplyCurrent" => measured(r.and_then(|r| r.current)),
             "activePower" => measured(r.and_then(|r| r.power)),

@@ -39,6 +39,30 @@ pub enum TalqError {
     /// A write to an attribute the gateway keeps read-only.
     #[error("{0}")]
     ReadOnly(String),
+    /// A calendar or program that exists already (`POST`).
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed TALQ the book refuses (the message names the field).
+    #[error("{0}")]
+    Invalid(String),
+    /// A program a calendar names, or a calendar an assign names, that is
+    /// not here.
+    #[error("{0}")]
+    RelatedNotFound(String),
+    /// A calendar an assignment names, or a program a calendar names,
+    /// asked to be deleted.
+    #[error("{0}")]
+    Referred(String),
+    /// A TALQ feature beyond what `ControlService` advertises.
+    #[error("{0}")]
+    Unsupported(String),
+    /// An assign of something other than a calendar, or of a calendar
+    /// whose programs TALQ cannot express.
+    #[error("{0}")]
+    AssignmentEntityNotValid(String),
+    /// An assign to something without a lamp actuator.
+    #[error("{0}")]
+    AssignmentAddressNotValid(String),
     /// A TALQ method this gateway does not serve (commissioning).
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -72,6 +96,24 @@ impl TalqError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "overrideAddressNotValid")
             }
             ReadOnly(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payloadError"),
+            Conflict(_) => (StatusCode::CONFLICT, "resourceConflict"),
+            Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payloadError"),
+            RelatedNotFound(_) => (StatusCode::UNPROCESSABLE_ENTITY, "relatedResourceNotFound"),
+            Referred(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "deletingResourceIsReferred",
+            ),
+            Unsupported(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "serviceConstraintExceeded",
+            ),
+            AssignmentEntityNotValid(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "assignmentEntityNotValid")
+            }
+            AssignmentAddressNotValid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "assignmentAddressNotValid",
+            ),
             MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "genericError"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "genericError"),
         }
@@ -101,6 +143,32 @@ impl From<crate::control::ControlError> for TalqError {
             ControlError::Invalid(m) => TalqError::OverrideNotValid(m),
             // Group definitions only; TALQ's routes do not make those.
             ControlError::Conflict(m) | ControlError::Storage(m) => TalqError::Internal(m),
+        }
+    }
+}
+
+/// The book's own refusals (the API's rules of who edits what, and its
+/// checks), in TALQ's terms.
+impl From<crate::api::ApiError> for TalqError {
+    fn from(e: crate::api::ApiError) -> Self {
+        use crate::api::ApiError;
+        match e {
+            ApiError::Forbidden(m) => TalqError::Forbidden(m),
+            ApiError::NotFound(m) => TalqError::NotFound(m),
+            ApiError::Conflict(m) => TalqError::Conflict(m),
+            ApiError::Unprocessable(m) | ApiError::BadRequest(m) => TalqError::Invalid(m),
+            ApiError::Unauthorized(m) => TalqError::Unauthorized(m),
+            e => TalqError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::schedule::ScheduleError> for TalqError {
+    fn from(e: crate::schedule::ScheduleError) -> Self {
+        use crate::schedule::ScheduleError;
+        match e {
+            ScheduleError::Invalid(m) => TalqError::Invalid(m),
+            e => TalqError::Internal(e.to_string()),
         }
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 /// One group as the caller sees it: name, address, member lamps (position, id).
 pub(super) struct Seen {
+    pub(super) name: String,
     pub(super) address: Uuid,
     pub(super) lamps: Vec<(usize, String)>,
 }
@@ -34,6 +35,7 @@ pub(super) fn visible(control: &Control, index: &Index, principal: &Principal) -
                 .collect();
             Some(Seen {
                 address: group_address(&index.gateway_address(), &name),
+                name,
                 lamps,
             })
         })

@@ -24,18 +24,24 @@
 //!   (`gatewayUri` says where the CMS reaches the gateway).
 //! - Groups: our groups of lamps, read-only (groups.rs); an override may
 //!   address one.
-//! - Not yet: calendars, control programs, assign commands, group writes,
-//!   logger configs and log reports, the announcements to the CMS (docs/talq.md
-//!   lists what is and is not served, and why).
+//! - Calendars, control programs, assign commands: the schedule's book,
+//!   edited as the HTTP API edits it (schedules.rs), mapped both ways only
+//!   where exact (calendars.rs, programs.rs).
+//! - Not yet: group writes, logger configs and log reports, the
+//!   announcements to the CMS (docs/talq.md lists what is and is not
+//!   served, and why).
 
 mod address;
+mod calendars;
 mod classes;
 mod config;
 mod devices;
 mod error;
 mod groups;
 mod overrides;
+mod programs;
 mod routes;
+mod schedules;
 mod values;
 
 pub use address::{default_gateway_address, group_address, lamp_address, rtu_address};
@@ -59,6 +65,8 @@ pub struct Talq {
     gateway: GatewayFacts,
     index: Mutex<Option<Arc<Index>>>,
     overrides: Arc<overrides::Overrides>,
+    /// The book writes answered, for a CMS's retries.
+    answered: schedules::Answered,
 }
 
 impl Talq {
@@ -91,6 +99,7 @@ impl Talq {
             },
             index: Mutex::new(None),
             overrides: Arc::default(),
+            answered: schedules::Answered::default(),
         }))
     }
 
@@ -118,5 +127,14 @@ impl Talq {
 /// The TALQ routes under `[talq] base_path`, on the API's state.
 pub fn router(state: AppState, talq: Arc<Talq>) -> axum::Router {
     let base = talq.settings.base_path.clone();
-    axum::Router::new().nest(&base, routes::routes(state, talq))
+    let routes = routes::routes()
+        .merge(schedules::routes())
+        .fallback(|| async { TalqError::NotFound("no such TALQ resource here".into()) })
+        // Commissioning (POST, PUT, DELETE of devices) and the rest of
+        // TALQ's writes are not served (ConfigurationService says so).
+        .method_not_allowed_fallback(|| async {
+            TalqError::MethodNotAllowed("this gateway does not serve that method here".into())
+        })
+        .with_state(routes::TalqState { app: state, talq });
+    axum::Router::new().nest(&base, routes)
 }

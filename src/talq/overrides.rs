@@ -197,23 +197,27 @@ pub(super) fn lamps_of(
 
 /// The level of a `LevelState` command.
 fn level_of(c: &CommandBody) -> Result<u8, TalqError> {
-    if c.state.name != "LevelState" {
-        return Err(TalqError::OverrideNotValid(format!(
-            "targetCommand.state.name: `{}` is not accepted by a lamp actuator (LevelState only)",
-            c.state.name
-        )));
+    level_value(&c.state)
+        .map_err(|e| TalqError::OverrideNotValid(format!("targetCommand.state.{e}")))
+}
+
+/// THE rule of what a lamp actuator takes, for overrides and programs
+/// alike: a `LevelState` of a whole percent 0 to 100. The error names the
+/// field of the state.
+pub(super) fn level_value(state: &StateBody) -> Result<u8, String> {
+    if state.name != "LevelState" {
+        return Err(format!(
+            "name: `{}` is not accepted by a lamp actuator (LevelState only)",
+            state.name
+        ));
     }
-    c.state
+    state
         .value
         .as_ref()
         .and_then(Value::as_u64)
         .filter(|&v| v <= 100)
         .map(|v| v as u8)
-        .ok_or_else(|| {
-            TalqError::OverrideNotValid(
-                "targetCommand.state.value: a whole percent 0 to 100 is required".into(),
-            )
-        })
+        .ok_or_else(|| "value: a whole percent 0 to 100 is required".into())
 }
 
 /// What a command must be for a lamp actuator (module doc); its level.

@@ -22,13 +22,15 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub(super) struct TalqState {
-    app: AppState,
-    talq: Arc<Talq>,
+    pub(super) app: AppState,
+    pub(super) talq: Arc<Talq>,
 }
 
-type Params = Query<Vec<(String, String)>>;
+pub(super) type Params = Query<Vec<(String, String)>>;
 
-pub(super) fn routes(app: AppState, talq: Arc<Talq>) -> Router {
+/// The device, class, override, group and service routes (mod.rs adds
+/// the schedule's and the answers to everything else).
+pub(super) fn routes() -> Router<TalqState> {
     Router::new()
         .route("/devices", get(devices).patch(patch_devices))
         .route("/devices/count", get(devices_count))
@@ -51,19 +53,12 @@ pub(super) fn routes(app: AppState, talq: Arc<Talq>) -> Router {
         .route("/groups/{address}/members/count", get(group_members_count))
         .route("/services", get(services))
         .route("/services/{name}", get(service))
-        .fallback(|| async { TalqError::NotFound("no such TALQ resource here".into()) })
-        // Commissioning (POST, PUT, DELETE of devices) and the rest of
-        // TALQ's writes are not served (ConfigurationService says so).
-        .method_not_allowed_fallback(|| async {
-            TalqError::MethodNotAllowed("this gateway does not serve that method here".into())
-        })
-        .with_state(TalqState { app, talq })
 }
 
 /// What every TALQ request is checked for (the module doc of `talq`):
 /// who calls, the API version, the CMS's address and, for writes, the
 /// request id. Returns the caller and the request id (writes only).
-fn check(
+pub(super) fn check(
     s: &TalqState,
     headers: &HeaderMap,
     params: &[(String, String)],
@@ -585,6 +580,7 @@ async fn device_class(
 
 /// The services this gateway offers, with its limits.
 fn service_list() -> Vec<Value> {
+    use crate::schedule::model as book;
     vec![
         serde_json::json!({
             "name": "ConfigurationService",
@@ -594,11 +590,18 @@ fn service_list() -> Vec<Value> {
         }),
         serde_json::json!({
             "name": "ControlService",
-            // Calendars and programs are not served over TALQ yet.
-            "supportedTypes": [],
-            "maximumCalendars": 0,
-            "maximumPrograms": 0,
+            // What calendars.rs and programs.rs read and write exactly.
+            "supportedTypes": ["AbsoluteActivePeriod", "AstroClockTimeControl", "ccDate", "ccDay"],
+            "maximumCalendars": book::MAX_CALENDARS,
+            "maximumPrograms": book::MAX_PROGRAMS,
+            // Every rule's program and the default.
+            "maxProgramsPerCalendar": book::MAX_RULES_PER_CALENDAR + 1,
+            "maxSwitchPointsPerProgram": book::MAX_POINTS_PER_PROGRAM,
+            "maxActivePeriodsPerProgram": 1,
             "dayOffset": 0,
+            "ccDateSupport": "dayOfYearOnly",
+            "ccDaySupport": "noOccurrences",
+            "programSecondsSupported": false,
         }),
     ]
 }

@@ -15,17 +15,17 @@ use uuid::Uuid;
 
 const VIEWER: &str = "lgw_test_talq_viewer";
 const NORTH: &str = "lgw_test_talq_north";
-const CMS: &str = "0b5a6f8e-3c1d-4e2f-9a7b-5c6d7e8f9a0b";
+pub(crate) const CMS: &str = "0b5a6f8e-3c1d-4e2f-9a7b-5c6d7e8f9a0b";
 const DATA_MODEL: &str = "talq-data-model-2-7-1-online.json";
 
 /// The TALQ documents: the gateway API's paths and the data model's
 /// schemas.
-struct Documents {
+pub(crate) struct Documents {
     paths: Value,
     schemas: Value,
 }
 
-fn documents() -> Option<Documents> {
+pub(crate) fn documents() -> Option<Documents> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/talq");
     let read = |name: &str| -> Option<Value> {
         let text = std::fs::read_to_string(dir.join(name)).ok()?;
@@ -87,7 +87,7 @@ impl Documents {
 
     /// Validates an answer against the document's schema for the path's
     /// method and status.
-    fn validate(&self, path: &str, method: &str, status: u16, body: &Value) {
+    pub(crate) fn validate(&self, path: &str, method: &str, status: u16, body: &Value) {
         if status == 401 || status == 403 {
             // Authentication is the deployment's, outside the document;
             // the body is still TALQ's error list.
@@ -113,7 +113,7 @@ impl Documents {
 
     /// A function against the schema of its own type, every attribute it
     /// carries being one its type declares (the schemas allow others).
-    fn validate_function(&self, f: &Value) {
+    pub(crate) fn validate_function(&self, f: &Value) {
         let kind = f["type"].as_str().expect("a function has a type");
         let schema = &self.schemas[kind];
         assert!(!schema.is_null(), "no TALQ function type {kind}");
@@ -268,7 +268,7 @@ fn talq(
         .header("talq-api-version", "2.7.1")
 }
 
-async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
+pub(crate) async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
     let r = r.send().await.expect("request sent");
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();
@@ -284,7 +284,7 @@ async fn get(t: &TestApp, path: &str) -> (u16, Value) {
     answer(talq(t, reqwest::Method::GET, path, ADMIN_TOKEN, false)).await
 }
 
-fn gateway() -> Uuid {
+pub(crate) fn gateway() -> Uuid {
     lamp_gateway::talq::default_gateway_address("lamp-gateway")
 }
 

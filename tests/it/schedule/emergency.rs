@@ -51,7 +51,7 @@ async fn fog_forces_a_district_on_until_sunrise() {
     crate::common::eventually("the shift's commands audited", || async {
         n.writes()
             .iter()
-            .any(|(t, a, note)| t == "LX-0001-001" && a == "on" && note.contains("fog"))
+            .any(|(t, a, note)| t == "LX-0001-001" && a == "dim 100.0" && note.contains("fog"))
     })
     .await;
 

@@ -6,12 +6,14 @@
 //! the schedule. More in the files beside: a summer night's writes one by
 //! one (summer.rs), an emergency shift that forces a level (emergency.rs),
 //! the district operators' edits (edits.rs), the lighting rate over a window
-//! (window.rs), the acks and retained summaries on MQTT (mqtt.rs).
+//! (window.rs), the acks and retained summaries on MQTT (mqtt.rs), a TALQ
+//! CMS's calendar on a group (talq.rs).
 
 mod edits;
 mod emergency;
 mod mqtt;
 mod summer;
+mod talq;
 mod window;
 
 use crate::common::{eventually, test_settings, ADMIN_TOKEN};
