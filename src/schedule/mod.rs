@@ -8,6 +8,7 @@
 pub mod clock;
 mod config;
 pub mod engine;
+pub mod history;
 pub mod model;
 pub mod plan;
 pub mod summary;

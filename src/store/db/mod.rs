@@ -69,6 +69,34 @@ macro_rules! insert_commands {
     };
 }
 
+/// Inserts the batch's schedule versions inside its transaction `$tx`, in
+/// the order they took effect, each only when its content differs from the
+/// version in force at its time (backlog invariant 8): a replay, or an equal
+/// version another instance wrote, inserts nothing.
+macro_rules! insert_schedule_versions {
+    ($tx:expr, $rows:expr) => {
+        for r in $rows {
+            sqlx::query(INSERT_SCHEDULE_VERSION)
+                .bind(StoreTime::from_micros(r.effective_us))
+                .bind(&r.digest)
+                .bind(&r.content)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
+const INSERT_SCHEDULE_VERSION: &str = "INSERT INTO schedule_versions (effective_at, digest, \
+    content) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM (SELECT digest FROM \
+    schedule_versions WHERE effective_at <= $1 ORDER BY effective_at DESC, version_id DESC \
+    LIMIT 1) AS in_force WHERE in_force.digest = $2)";
+
+/// PostgreSQL: instances sharing the database insert versions one at a
+/// time (until the commit), so two writing equal content at once cannot
+/// both find it missing. SQLite's `BEGIN IMMEDIATE` already serialises.
+const LOCK_SCHEDULE_VERSIONS: &str =
+    "SELECT pg_advisory_xact_lock(hashtext('lampgw_schedule_versions'))";
+
 const INSERT_COMMAND: &str = "INSERT INTO command_audit (command_id, created_at, completed_at, \
     actor, source, action, level, kind, selector, expires_at, targets, confirmed, failed, \
     districts, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
@@ -171,11 +199,12 @@ impl Db {
     }
 
     /// Writes a batch in one transaction: the samples in each dialect's bulk
-    /// form, then the audit rows. `Ok` only once the commit returned; a
+    /// form, then the audit rows and the schedule versions. `Ok` only once the commit returned; a
     /// write that fails (or is cancelled by the caller's timeout) closes its
     /// connection instead of returning it to the pool (see [`Discard`]).
     pub async fn write(&self, batch: &Batch) -> Result<(), sqlx::Error> {
         let commands: &[CommandRow] = &batch.commands;
+        let versions = batch.versions_in_order();
         match self {
             Db::Sqlite(p) => {
                 let mut conn = Discard(Some(p.acquire().await?));
@@ -186,6 +215,7 @@ impl Db {
                     sqlx::Connection::begin_with(&mut **conn.get(), "BEGIN IMMEDIATE").await?;
                 sqlite::write(&mut tx, batch).await?;
                 insert_commands!(tx, commands);
+                insert_schedule_versions!(tx, versions);
                 tx.commit().await?;
                 conn.keep();
                 Ok(())
@@ -196,6 +226,12 @@ impl Db {
                 let mut tx = sqlx::Connection::begin(&mut **conn.get()).await?;
                 postgres::write(&mut tx, batch).await?;
                 insert_commands!(tx, commands);
+                if !versions.is_empty() {
+                    sqlx::query(LOCK_SCHEDULE_VERSIONS)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                insert_schedule_versions!(tx, versions);
                 tx.commit().await?;
                 conn.keep();
                 Ok(())

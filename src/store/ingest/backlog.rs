@@ -42,6 +42,14 @@
 //!    scope, run) only when its `seq` is higher, because held batches (4)
 //!    are written ahead of older ones still in the spool: written in any
 //!    order, the latest total is what stays.
+//! 8. Schedule versions (`rows::ScheduleVersionRow`) ride the same way and
+//!    obey 1–5; each is inserted only when its content (by digest) differs
+//!    from the version in force at its time, so a replay (3) inserts
+//!    nothing, and on PostgreSQL under a transaction advisory lock, so
+//!    cluster instances writing equal content at once insert it once.
+//!    Held batches (4) written ahead of older ones may insert versions out
+//!    of time order; the readers take them by time and merge equal
+//!    neighbours (`crate::schedule::history::pieces`).
 
 use super::rows::Batch;
 use crate::alarm::Alarm;

@@ -205,6 +205,28 @@ pub struct EvaluationRow {
     pub estimated_ms: i64,
 }
 
+/// One version of what the schedule's plan is built from
+/// (`crate::schedule::history`): the book and control groups as JSON, with
+/// when it took effect. Inserted only when its content differs from the
+/// version in force at its time (backlog invariant 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleVersionRow {
+    pub effective_us: i64,
+    /// SHA-256 of `content`, hex.
+    pub digest: String,
+    pub content: String,
+}
+
+impl ScheduleVersionRow {
+    pub fn new(v: &crate::schedule::history::ScheduleVersion) -> Self {
+        Self {
+            effective_us: micros(v.effective),
+            digest: v.digest.clone(),
+            content: v.content.clone(),
+        }
+    }
+}
+
 /// One completed command: a row of the audit trail of remote control,
 /// carried through the backlog and spool like samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,6 +323,10 @@ pub struct Batch {
     /// from spool lines written before they were stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evaluation: Vec<EvaluationRow>,
+    /// Versions of the schedule ([`ScheduleVersionRow`]); absent from spool
+    /// lines written before they were stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule_versions: Vec<ScheduleVersionRow>,
 }
 
 impl Batch {
@@ -311,6 +337,7 @@ impl Batch {
             + self.commands.len()
             + self.alarms.len()
             + self.evaluation.len()
+            + self.schedule_versions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -324,6 +351,8 @@ impl Batch {
         self.transitions.extend_from_slice(&other.transitions);
         self.alarms.extend_from_slice(&other.alarms);
         self.evaluation.extend_from_slice(&other.evaluation);
+        self.schedule_versions
+            .extend_from_slice(&other.schedule_versions);
     }
 
     /// Moves `other`'s rows behind these (no copy when this one is empty).
@@ -338,6 +367,7 @@ impl Batch {
         self.commands.extend(other.commands);
         self.alarms.extend(other.alarms);
         self.evaluation.extend(other.evaluation);
+        self.schedule_versions.extend(other.schedule_versions);
     }
 
     /// The alarms to write: the highest version of each id, in id order (one
@@ -373,6 +403,15 @@ impl Batch {
             }
         }
         latest.into_values().collect()
+    }
+
+    /// The schedule versions to write, in the order they took effect (each
+    /// is compared with the one in force before it, which may be in the
+    /// same chunk).
+    pub fn versions_in_order(&self) -> Vec<&ScheduleVersionRow> {
+        let mut v: Vec<&ScheduleVersionRow> = self.schedule_versions.iter().collect();
+        v.sort_by_key(|r| r.effective_us);
+        v
     }
 
     /// The earliest sample or transition time in the batch, if any (what
