@@ -9,10 +9,11 @@
 //!   start, a book replaced, a reload, a group set), on the engine's clock.
 //!   A rebuild whose book and groups equal the last version's (a new
 //!   inventory alone) makes none.
-//! - The store keeps them (`schedule_versions`), inserting one only when
-//!   its content differs from the version in force at its time, so a
-//!   restart with the same book, a replay, or another cluster instance with
-//!   the same book adds nothing.
+//! - The store keeps them (`schedule_versions`) so that no two consecutive
+//!   ones have the same content: one equal to the version in force at its
+//!   time is dropped (a restart with the same book, a replay, another
+//!   cluster instance with the same book), one equal to the version right
+//!   after it moves that one back to its time (backlog invariant 8).
 //! - A window's pieces: the version in force at its start — before the
 //!   first recorded version, the earliest one — then each version that took
 //!   effect inside it, neighbours with equal content merged. Each piece is
@@ -235,7 +236,10 @@ mod tests {
         // Equal spans from other pieces' lists are not merged by content:
         // sharing follows the pieces, which is what lamps alike have.
         let one = join(vec![vec![Some(a1.clone())]]);
-        assert!(Arc::ptr_eq(one[0].as_ref().unwrap(), &a1), "one piece: as it is");
+        assert!(
+            Arc::ptr_eq(one[0].as_ref().unwrap(), &a1),
+            "one piece: as it is"
+        );
     }
 
     /// The version in force at `from` (else the earliest) starts the first

@@ -270,7 +270,10 @@ async fn scenario(url: Option<String>, outage: Option<(&Proxy, &PgTestDb)>) {
     let db = g.app.store().unwrap().db.clone();
     assert_eq!(versions(&db).await, [local(10), local(22)]);
     let again = g.saving(local(12), local(36)).await;
-    assert_eq!(again["baseline"], d01["baseline"], "the same after a restart");
+    assert_eq!(
+        again["baseline"], d01["baseline"],
+        "the same after a restart"
+    );
 
     if let Some((proxy, pg)) = outage {
         // An edit while the database is away: kept in the spool, written
@@ -307,5 +310,53 @@ async fn the_baseline_follows_the_schedule_in_force_postgres() {
         .await
         .expect("proxy binds");
     scenario(Some(pg.url_via(proxy.addr)), Some((&proxy, &pg))).await;
+    pg.drop_db().await;
+}
+
+/// Cluster mode: instances sharing one PostgreSQL write the same version
+/// (each at its own effective time, a microsecond apart) at once, round
+/// after round: each round's content is kept once, at the earlier time,
+/// whichever commits first.
+#[tokio::test]
+async fn equal_versions_written_at_once_by_two_instances_are_kept_once_postgres() {
+    use lamp_gateway::store::ingest::rows::ScheduleVersionRow;
+    let pg = PgTestDb::new().await;
+    let open = || {
+        Db::connect_lazy(&Backend::Postgres(pg.url().into()), 2)
+            .unwrap()
+            .unwrap()
+    };
+    let (one, two) = (open(), open());
+    one.migrate().await.unwrap();
+    let version = |at: DateTime<Utc>, round: usize| Batch {
+        schedule_versions: vec![ScheduleVersionRow {
+            effective_us: micros(at),
+            digest: format!("digest-{round}"),
+            content: format!("{{\"round\":{round}}}"),
+        }],
+        ..Batch::default()
+    };
+    const ROUNDS: usize = 40;
+    for round in 0..ROUNDS {
+        let at = local(round as i64);
+        let (first, second) = (
+            version(at, round),
+            version(at + Duration::microseconds(1), round),
+        );
+        let (a, b) = tokio::join!(one.write(&first), two.write(&second));
+        a.unwrap();
+        b.unwrap();
+    }
+    let heads = one
+        .schedule_version_heads(local(-1), local(ROUNDS as i64 + 1))
+        .await
+        .unwrap();
+    assert_eq!(heads.len(), ROUNDS, "one row per round: {heads:?}");
+    for (round, h) in heads.iter().enumerate() {
+        assert_eq!(
+            (h.effective, h.digest.as_str()),
+            (local(round as i64), format!("digest-{round}").as_str())
+        );
+    }
     pg.drop_db().await;
 }

@@ -69,27 +69,61 @@ macro_rules! insert_commands {
     };
 }
 
-/// Inserts the batch's schedule versions inside its transaction `$tx`, in
-/// the order they took effect, each only when its content differs from the
-/// version in force at its time (backlog invariant 8): a replay, or an equal
-/// version another instance wrote, inserts nothing.
+/// Writes the batch's schedule versions inside its transaction `$tx`, in
+/// the order they took effect (backlog invariant 8), so that no two
+/// consecutive versions have the same content: one equal to the version in
+/// force at its time is dropped (a replay, or another instance's equal
+/// version); one equal to the version right after it moves that one's time
+/// back to its own (it took effect earlier than the other instance saw it);
+/// any other is inserted.
 macro_rules! insert_schedule_versions {
     ($tx:expr, $rows:expr) => {
         for r in $rows {
-            sqlx::query(INSERT_SCHEDULE_VERSION)
-                .bind(StoreTime::from_micros(r.effective_us))
-                .bind(&r.digest)
-                .bind(&r.content)
-                .execute(&mut *$tx)
+            let at = StoreTime::from_micros(r.effective_us);
+            let in_force: Option<String> = sqlx::query_scalar(VERSION_IN_FORCE)
+                .bind(at)
+                .fetch_optional(&mut *$tx)
                 .await?;
+            if in_force.as_deref() == Some(r.digest.as_str()) {
+                continue;
+            }
+            let next: Option<(i64, String)> = sqlx::query_as(VERSION_AFTER)
+                .bind(at)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            match next {
+                Some((id, digest)) if digest == r.digest => {
+                    sqlx::query(
+                        "UPDATE schedule_versions SET effective_at = $1 WHERE version_id = $2",
+                    )
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+                _ => {
+                    sqlx::query(
+                        "INSERT INTO schedule_versions (effective_at, digest, content) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(at)
+                    .bind(&r.digest)
+                    .bind(&r.content)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+            }
         }
     };
 }
 
-const INSERT_SCHEDULE_VERSION: &str = "INSERT INTO schedule_versions (effective_at, digest, \
-    content) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM (SELECT digest FROM \
-    schedule_versions WHERE effective_at <= $1 ORDER BY effective_at DESC, version_id DESC \
-    LIMIT 1) AS in_force WHERE in_force.digest = $2)";
+/// The digest of the version in force at `$1`.
+const VERSION_IN_FORCE: &str = "SELECT digest FROM schedule_versions WHERE effective_at <= $1 \
+    ORDER BY effective_at DESC, version_id DESC LIMIT 1";
+
+/// The first version after `$1`.
+const VERSION_AFTER: &str = "SELECT version_id, digest FROM schedule_versions \
+    WHERE effective_at > $1 ORDER BY effective_at, version_id LIMIT 1";
 
 /// PostgreSQL: instances sharing the database insert versions one at a
 /// time (until the commit), so two writing equal content at once cannot

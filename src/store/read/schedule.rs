@@ -34,19 +34,18 @@ impl Db {
              ORDER BY effective_at, version_id"
         );
         let earliest = format!("{HEADS} ORDER BY effective_at, version_id LIMIT 1");
-        let (first, rest): (Option<(StoreTime, String)>, Vec<(StoreTime, String)>) =
-            with_pool!(self, pool => {
-                let first = sqlx::query_as(&at_from)
-                    .bind(StoreTime(from))
-                    .fetch_optional(pool)
-                    .await?;
-                let rest = sqlx::query_as(&inside)
-                    .bind(StoreTime(from))
-                    .bind(StoreTime(to))
-                    .fetch_all(pool)
-                    .await?;
-                (first, rest)
-            });
+        let (first, rest): (Option<(StoreTime, String)>, Vec<(StoreTime, String)>) = with_pool!(self, pool => {
+            let first = sqlx::query_as(&at_from)
+                .bind(StoreTime(from))
+                .fetch_optional(pool)
+                .await?;
+            let rest = sqlx::query_as(&inside)
+                .bind(StoreTime(from))
+                .bind(StoreTime(to))
+                .fetch_all(pool)
+                .await?;
+            (first, rest)
+        });
         let first = match first {
             Some(f) => Some(f),
             // Before the first version: the earliest (inside the window if
