@@ -115,9 +115,10 @@ fn book(late: &str, district: Option<&str>) -> Book {
         "assignments": [{"id": "all", "calendar": "city", "scope": "city"}]
     });
     if let Some(d) = district {
-        b["assignments"].as_array_mut().unwrap().push(
-            serde_json::json!({"id": "own", "calendar": "fixed", "scope": {"district": d}}),
-        );
+        b["assignments"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"id": "own", "calendar": "fixed", "scope": {"district": d}}));
     }
     serde_json::from_value(b).expect("a valid book")
 }
@@ -149,7 +150,11 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let inv = Arc::new(city(cabinets, lamps));
     let to: DateTime<Utc> = "2026-12-01T16:00:00Z".parse()?;
     let from = to - Duration::days(days);
-    let cuts = [from, from + Duration::days(days / 3), from + Duration::days(2 * days / 3)];
+    let cuts = [
+        from,
+        from + Duration::days(days / 3),
+        from + Duration::days(2 * days / 3),
+    ];
     let meters: Vec<MeterHour> = (0..cabinets as u32)
         .flat_map(|c| {
             (0..days * 24).map(move |h| MeterHour {

@@ -2,8 +2,8 @@
 //! See docs/benchmarks.md.
 
 mod alarms;
-mod baseline;
 mod api_load;
+mod baseline;
 mod console;
 mod control;
 mod evaluation;

@@ -733,4 +733,31 @@ mod tests {
         let old: Batch = serde_json::from_str(r#"{"lamps":[]}"#).unwrap();
         assert!(old.evaluation.is_empty());
     }
+
+    /// A schedule version rides a spool line whole, and an older line (from
+    /// before versions were stored) reads as none; a chunk writes its
+    /// versions in the order they took effect.
+    #[test]
+    fn a_spool_line_carries_schedule_versions_in_time_order() {
+        let v = |us: i64, d: &str| ScheduleVersionRow {
+            effective_us: us,
+            digest: d.into(),
+            content: format!("{{\"book\":{{}},\"groups\":{{\"{d}\":[]}}}}"),
+        };
+        let b = Batch {
+            schedule_versions: vec![v(20, "b"), v(10, "a")],
+            ..Batch::default()
+        };
+        let line = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<Batch>(&line).unwrap(), b);
+        assert_eq!(b.rows(), 2);
+        let order: Vec<&str> = b
+            .versions_in_order()
+            .iter()
+            .map(|r| r.digest.as_str())
+            .collect();
+        assert_eq!(order, ["a", "b"]);
+        let old: Batch = serde_json::from_str(r#"{"lamps":[]}"#).unwrap();
+        assert!(old.schedule_versions.is_empty());
+    }
 }
