@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 
 const HEADS: &str = "SELECT effective_at, digest FROM schedule_versions";
 
-fn head((effective, digest): (StoreTime, String)) -> VersionHead {
+/// A row of `HEADS`.
+type HeadRow = (StoreTime, String);
+
+fn head((effective, digest): HeadRow) -> VersionHead {
     VersionHead {
         effective: effective.into(),
         digest,
@@ -34,7 +37,7 @@ impl Db {
              ORDER BY effective_at, version_id"
         );
         let earliest = format!("{HEADS} ORDER BY effective_at, version_id LIMIT 1");
-        let (first, rest): (Option<(StoreTime, String)>, Vec<(StoreTime, String)>) = with_pool!(self, pool => {
+        let (first, rest): (Option<HeadRow>, Vec<HeadRow>) = with_pool!(self, pool => {
             let first = sqlx::query_as(&at_from)
                 .bind(StoreTime(from))
                 .fetch_optional(pool)
