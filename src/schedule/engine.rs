@@ -13,6 +13,11 @@
 //! `{root}/{district}/schedule/state`) the summaries that differ from the
 //! ones it offered last.
 //!
+//! The plan is rebuilt in one place (`Schedule::current`), when the book,
+//! the groups or the inventory changed; a rebuild whose book or groups
+//! differ makes a new version of them (history.rs), which the store keeps so
+//! that past energy baselines follow the schedule then in force.
+//!
 //! Catch-up needs no special case: at start nothing has been commanded, so
 //! the first tick enforces what should be now (a restart at 21:00 switches
 //! on what should be on).
