@@ -3,6 +3,7 @@
 
 mod alarms;
 mod api_load;
+mod baseline;
 mod console;
 mod control;
 mod evaluation;
@@ -68,6 +69,13 @@ enum Cmd {
     /// history, SQLite and PostgreSQL (was the figures_bench example):
     /// [--endpoints N --slcs M --days D --postgres URL|none]
     Figures {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The saving's baseline over a window with one schedule version
+    /// against three, in-process:
+    /// [cabinets] [lamps_per_cabinet] [days] [runs]
+    Baseline {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -188,6 +196,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Alarms { args }) => alarms::run(args),
         Some(Cmd::Figures { args }) => figures::run(args),
         Some(Cmd::Evaluation { args }) => evaluation::run(args),
+        Some(Cmd::Baseline { args }) => baseline::run(args),
         Some(Cmd::RawClient { config, cycles }) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -504,6 +504,11 @@ pub(super) async fn put_group(
     let body: GroupBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::Unprocessable(format!("body: {e}")))?;
     s.control.set_group(&name, body.lamps.clone())?;
+    // A plan that names the group changes with it: its version takes
+    // effect now, not at the engine's next tick.
+    if let Some(engine) = &s.schedule {
+        engine.refresh_plan();
+    }
     Ok(Json(Group {
         name,
         lamps: body.lamps,

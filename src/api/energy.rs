@@ -15,9 +15,11 @@ use crate::figures::energy::{
 };
 use crate::figures::energy_window::EnergyWindow;
 use crate::figures::window::{self, WindowError};
+use crate::schedule::history;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// A window `[from, to)` of at most 93 days, cut by what and how.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -169,20 +171,82 @@ pub(super) async fn energy(
     .await
 }
 
-/// What the plan has each lamp at over the window (`Plan::burning_spans`):
-/// none without a schedule, so every lamp's baseline is its measured on-time.
+/// Each lamp's scheduled burning spans over the window by the schedule in
+/// force at each moment of it (`schedule::history`), the one home of that
+/// rule for the saving, the energy window and the report: the versions the
+/// store recorded for the window, with the engine's own (which the writer
+/// may not have written yet); a plan per piece over today's inventory (the
+/// plan in force now for a piece of the version in force now, so a window
+/// of one version costs what the plan alone does); their spans joined per
+/// lamp. With no version recorded (no store), the plan in force now. None
+/// without a schedule, so every lamp's baseline is its measured on-time.
 pub(super) async fn burning_spans(
     s: &AppState,
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Option<crate::calendar::Spans>>, ApiError> {
-    match &s.schedule {
-        Some(schedule) => {
-            let plan = schedule.plan();
-            super::blocking(move || plan.burning_spans(from, to)).await
-        }
-        None => Ok(Vec::new()),
+    let Some(schedule) = s.schedule.clone() else {
+        return Ok(Vec::new());
+    };
+    let (plan, now) = schedule.current();
+    let mut heads = match &s.store {
+        Some(store) => store
+            .db
+            .schedule_version_heads(from, to)
+            .await
+            .map_err(db_error)?,
+        None => Vec::new(),
+    };
+    if now.effective < to || heads.is_empty() {
+        heads.push(history::VersionHead {
+            effective: now.effective,
+            digest: now.digest.clone(),
+        });
     }
+    let pieces = history::pieces(&heads, from, to);
+    // The contents of the pieces not in force now, read before going off
+    // the async workers.
+    let mut contents: Vec<Option<(chrono::DateTime<chrono::Utc>, String, String)>> = Vec::new();
+    for (start, digest) in &pieces {
+        if *digest == now.digest {
+            contents.push(None);
+            continue;
+        }
+        let db = &store(s)?.db;
+        let text = db
+            .schedule_version_content(digest)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| {
+                ApiError::Internal(format!("schedule version {digest} has no content"))
+            })?;
+        contents.push(Some((*start, digest.clone(), text)));
+    }
+    super::blocking(move || {
+        let mut plans = Vec::with_capacity(pieces.len());
+        for ((start, _), content) in pieces.iter().zip(contents) {
+            let piece = match content {
+                None => plan.clone(),
+                Some((effective, digest, text)) => {
+                    let version = history::ScheduleVersion {
+                        effective,
+                        digest,
+                        content: text,
+                    };
+                    let parsed = version.parse().map_err(|e| {
+                        ApiError::Internal(format!(
+                            "schedule version {} (in force from {}) cannot be read: {e}",
+                            version.digest, version.effective
+                        ))
+                    })?;
+                    Arc::new(schedule.plan_of(parsed, plan.inventory.clone()))
+                }
+            };
+            plans.push((*start, piece));
+        }
+        Ok(history::burning_spans(&plans, from, to))
+    })
+    .await?
 }
 
 /// `GET /api/v1/metrics/saving?from=&to=[&district=]` — the energy saving

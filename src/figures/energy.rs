@@ -48,8 +48,14 @@
 //!   - *settings*: `[figures.energy] baseline_kwh_per_day` gives a
 //!     district's measured pre-retrofit energy; × window seconds ÷ 86,400
 //!     it replaces the district's computed baseline, which is still shown.
-//!   - The plan is today's book laid over today's inventory: past windows
-//!     are judged by the schedule as it is now.
+//!   - The schedule is the one in force at each moment of the window
+//!     (`schedule::history`): the window is cut where a recorded version of
+//!     the book and groups took effect, each piece's plan (its version over
+//!     today's inventory) gives the lamps' time above 0 % there, and a
+//!     lamp's spans are those of every piece joined. Before the first
+//!     recorded version, the earliest; a lamp governed in only part of the
+//!     window counts its scheduled time there and nothing elsewhere (it is
+//!     not measured-on-time then: understated, never overstated).
 //! - **Maintenance**, per lamp over a window: burning hours = Σ
 //!   `lamp_hourly.on_seconds` ÷ 3600 (time the SLC reported its relay on),
 //!   switches = Σ `lamp_hourly.switches`, energy = Σ `lamp_hourly.energy_kwh`.
@@ -573,7 +579,8 @@ pub struct Baseline {
     /// Σ rated power of the lamps in the computed baseline, kW.
     pub rated_kw: f64,
     /// Lamp-hours the schedule has the governed lamps above 0 % in the
-    /// window.
+    /// window, by the schedule in force at each moment of it (its recorded
+    /// versions).
     pub scheduled_lamp_hours: f64,
     /// Those of them counted: where the lamp's energy was measured (metered
     /// cabinet-hours; SLC-reported hours weighted by the circuit's share).
@@ -639,8 +646,10 @@ pub struct SavingInputs<'a> {
     pub inventory: &'a Inventory,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
-    /// Per lamp position, `Plan::burning_spans` over the window; empty (or
-    /// `None` for a lamp) where no calendar governs.
+    /// Per lamp position, the scheduled burning spans over the window by the
+    /// schedule in force at each moment (`schedule::history::burning_spans`:
+    /// lamps alike share one list); empty (or `None` for a lamp) where no
+    /// calendar governs in any of it.
     pub spans: &'a [Option<Spans>],
     pub hours: &'a CabinetHours,
     pub circuits: &'a [CircuitHour],

@@ -30,7 +30,8 @@ pub struct EnergyWindow {
 impl EnergyWindow {
     /// Reads the window of one district (or all); `scope` is the district
     /// positions the figures will cover, `spans` each lamp's scheduled
-    /// burning time (`Plan::burning_spans`; empty without a schedule).
+    /// burning time by the schedule in force at each moment
+    /// (`schedule::history::burning_spans`; empty without a schedule).
     pub async fn load(
         db: &Db,
         inventory: &Inventory,

@@ -13,6 +13,11 @@
 //! `{root}/{district}/schedule/state`) the summaries that differ from the
 //! ones it offered last.
 //!
+//! The plan is rebuilt in one place (`Schedule::current`), when the book,
+//! the groups or the inventory changed; a rebuild whose book or groups
+//! differ makes a new version of them (history.rs), which the store keeps so
+//! that past energy baselines follow the schedule then in force.
+//!
 //! Catch-up needs no special case: at start nothing has been commanded, so
 //! the first tick enforces what should be now (a restart at 21:00 switches
 //! on what should be on).
@@ -24,6 +29,7 @@
 //! and re-armed after a restart.
 
 use super::clock::{Clock, SystemClock};
+use super::history::{Groups, ScheduleVersion, VersionContent, VersionSink};
 use super::model::Book;
 use super::plan::{Event, Plan, Source, Target};
 use super::summary::{device_level, DistrictSummary, ScheduleSink, ScheduleState, Tally};
@@ -101,9 +107,12 @@ pub struct Schedule {
     /// Held across an edit's read, change and save, so two writers (the
     /// API, the TALQ API) never lose each other's change.
     editing: Mutex<()>,
-    plan: RwLock<Option<Arc<Plan>>>,
-    /// Groups the plan was built with (a change rebuilds it).
-    plan_groups: Mutex<BTreeMap<String, Vec<String>>>,
+    /// The plan in force and what it was built from (see `current`).
+    current: RwLock<Option<Current>>,
+    /// Taken to rebuild the plan, so one change makes one version.
+    rebuild: Mutex<()>,
+    /// Where each new version goes (the store), `keep_versions`.
+    versions: RwLock<Vec<Arc<dyn VersionSink>>>,
     clock: RwLock<Arc<dyn Clock>>,
     wake: Notify,
     runs: Mutex<HashMap<String, TargetRun>>,
@@ -115,6 +124,15 @@ pub struct Schedule {
     /// Where districts' summaries go, and the ones last offered.
     sinks: RwLock<Vec<Arc<dyn ScheduleSink>>>,
     offered: Mutex<BTreeMap<String, DistrictSummary>>,
+}
+
+/// The plan in force, the groups it was built with, and the version (book
+/// and groups) it stands for.
+#[derive(Debug, Clone)]
+struct Current {
+    plan: Arc<Plan>,
+    groups: Groups,
+    version: Arc<ScheduleVersion>,
 }
 
 /// Cluster mode: whether this instance commands the devices behind an
@@ -201,8 +219,9 @@ impl Schedule {
             control: control.clone(),
             book: RwLock::new(Arc::new(book)),
             editing: Mutex::new(()),
-            plan: RwLock::new(None),
-            plan_groups: Mutex::new(BTreeMap::new()),
+            current: RwLock::new(None),
+            rebuild: Mutex::new(()),
+            versions: RwLock::new(Vec::new()),
             clock: RwLock::new(Arc::new(SystemClock)),
             wake: Notify::new(),
             runs: Mutex::new(HashMap::new()),
@@ -271,27 +290,96 @@ impl Schedule {
 
     /// The plan for the current inventory, groups and book.
     pub fn plan(&self) -> Arc<Plan> {
+        self.current().0
+    }
+
+    /// The plan for the current inventory, groups and book, and the version
+    /// of the book and groups it is built from. The plan is rebuilt here,
+    /// and only here, when one of them changed: the one place a change of
+    /// the plan is noticed. A rebuild whose book or groups differ from the
+    /// last version's makes a new version, effective now on the engine's
+    /// clock, and offers it to the version sinks (`history`); a new
+    /// inventory alone makes none.
+    pub fn current(&self) -> (Arc<Plan>, Arc<ScheduleVersion>) {
         let inv = self.control.wiring().live.inventory.clone();
         let groups = self.control.groups();
         let book = self.book();
-        if let Some(p) = self.plan.read().as_ref() {
-            if Arc::ptr_eq(&p.inventory, &inv)
-                && Arc::ptr_eq(&p.book, &book)
-                && *self.plan_groups.lock() == groups
-            {
-                return p.clone();
-            }
+        let fresh = |c: &Current| {
+            Arc::ptr_eq(&c.plan.inventory, &inv)
+                && Arc::ptr_eq(&c.plan.book, &book)
+                && c.groups == groups
+        };
+        if let Some(c) = self.current.read().as_ref().filter(|c| fresh(c)) {
+            return (c.plan.clone(), c.version.clone());
         }
-        let plan = Arc::new(Plan::new(
+        let _one = self.rebuild.lock();
+        // Another caller may have rebuilt it meanwhile.
+        let previous = self.current.read().clone();
+        if let Some(c) = previous.as_ref().filter(|c| fresh(c)) {
+            return (c.plan.clone(), c.version.clone());
+        }
+        let plan = Arc::new(self.plan_over(book.clone(), inv, &groups));
+        let same = previous
+            .as_ref()
+            .filter(|c| Arc::ptr_eq(&c.plan.book, &book) && c.groups == groups)
+            .map(|c| c.version.clone());
+        let version = match same {
+            Some(v) => v,
+            None => {
+                let made = ScheduleVersion::new(self.now(), &book, &groups);
+                match previous.as_ref().map(|c| &c.version) {
+                    // Replaced by an equal book: the same version goes on.
+                    Some(v) if v.digest == made.digest => v.clone(),
+                    _ => {
+                        tracing::info!(effective = %made.effective, digest = %made.digest, "schedule version");
+                        for sink in self.versions.read().iter() {
+                            sink.offer_version(&made);
+                        }
+                        Arc::new(made)
+                    }
+                }
+            }
+        };
+        *self.current.write() = Some(Current {
+            plan: plan.clone(),
+            groups,
+            version: version.clone(),
+        });
+        (plan, version)
+    }
+
+    fn plan_over(&self, book: Arc<Book>, inventory: Arc<Inventory>, groups: &Groups) -> Plan {
+        Plan::new(
             book,
-            inv,
-            &groups,
+            inventory,
+            groups,
             self.tz,
             (self.settings.centre_lat, self.settings.centre_lon),
-        ));
-        *self.plan_groups.lock() = groups;
-        *self.plan.write() = Some(plan.clone());
-        plan
+        )
+    }
+
+    /// The plan a recorded version makes over `inventory` (today's), in the
+    /// city's time zone and with this engine's settings: a past piece of a
+    /// window (`history`).
+    pub fn plan_of(&self, content: VersionContent, inventory: Arc<Inventory>) -> Plan {
+        self.plan_over(Arc::new(content.book), inventory, &content.groups)
+    }
+
+    /// Offers every new version to `sink` from now on, starting with the
+    /// one in force now (the store: it keeps one only when it differs from
+    /// the version it has in force at its time).
+    pub fn keep_versions(&self, sink: Arc<dyn VersionSink>) {
+        self.versions.write().push(sink.clone());
+        let (_, version) = self.current();
+        sink.offer_version(&version);
+    }
+
+    /// Rebuilds the plan now if the groups or the inventory changed (a
+    /// reload, a group set through the API), so that its version takes
+    /// effect at the change rather than at the next tick, and ticks.
+    pub fn refresh_plan(&self) {
+        self.current();
+        self.wake.notify_one();
     }
 
     /// Replaces the book after checking it against the inventory and the
@@ -332,7 +420,8 @@ impl Schedule {
             detail: e.to_string(),
         })?;
         *self.book.write() = Arc::new(book);
-        self.wake.notify_one();
+        // The version takes effect now, not at the engine's next tick.
+        self.refresh_plan();
         Ok(())
     }
 

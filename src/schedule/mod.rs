@@ -2,12 +2,14 @@
 //! times (sun.rs), what every lamp and circuit should be at any moment
 //! (plan.rs, whose module doc holds the rules), and the engine that
 //! enforces it through the control path (engine.rs) on a clock of its own
-//! (clock.rs). The gateway drives the switching: schedules stored in the
+//! (clock.rs), and its history: a version each time the plan changes, by
+//! which past windows' energy baselines are judged (history.rs). The gateway drives the switching: schedules stored in the
 //! devices themselves are not used.
 
 pub mod clock;
 mod config;
 pub mod engine;
+pub mod history;
 pub mod model;
 pub mod plan;
 pub mod summary;

@@ -24,7 +24,9 @@
 //!   when it has one and a calendar governs it, else its circuit's contactor
 //!   when a calendar governs that, else nothing: it is the time in which
 //!   that target's level is above 0, by the level rule above; before the
-//!   first switch point the plan knows of, the lamp counts as off.
+//!   first switch point the plan knows of, the lamp counts as off. Over a
+//!   window in which the book or groups changed, each version's plan gives
+//!   its part (`history`).
 
 use super::model::{Alternate, Assignment, Book, EmergencyShift, Level, Scope, SunEvent, When};
 use super::sun::sun_times;

@@ -243,6 +243,11 @@ impl Application {
             alarms.add_sink(s.alarms());
             control.observe(s.audit());
             tracing::info!(backend = s.store.db.kind(), url = %settings.store.url, "store on");
+            // The schedule's history: the version in force now, then each
+            // new one (the energy baseline of past windows follows them).
+            if let Some(engine) = &schedule {
+                engine.keep_versions(s.schedule_versions());
+            }
         }
         // The evaluation over time needs somewhere to keep its totals.
         let sampler = store.as_ref().map(|s| {

@@ -119,6 +119,11 @@ impl Application {
         // 4. What the old generation knew.
         live.carry_over(&self.live);
         self.control.rewire(wiring, &next.control.groups);
+        // The plan's groups and inventory changed: its version takes effect
+        // now (`Schedule::current`).
+        if let Some(s) = &self.schedule {
+            s.refresh_plan();
+        }
         if let Some(store) = &self.store {
             store.reconfigure(
                 loaded.inventory.clone(),

@@ -20,7 +20,9 @@ pub mod read;
 pub use config::{Backend, StoreSettings};
 pub use db::{Db, StoreTime};
 pub use ingest::rows::{Batch, CommandRow, EvaluationRow, LampRow, RtuRow, TransitionRow};
-pub use ingest::sink::{StoreAlarms, StoreAudit, StoreEvaluation, StoreSink};
+pub use ingest::sink::{
+    StoreAlarms, StoreAudit, StoreEvaluation, StoreScheduleVersions, StoreSink,
+};
 
 use crate::inventory::Inventory;
 use crate::queue::{Spool, SpoolError};
@@ -227,6 +229,15 @@ impl Running {
         Arc::new(StoreEvaluation {
             shared: self.sink.shared.clone(),
             run_id: self.run_id.clone(),
+        })
+    }
+
+    /// The schedule engine's version sink (`Schedule::keep_versions`):
+    /// every new version of the book and groups to the spool, then
+    /// `schedule_versions`.
+    pub fn schedule_versions(&self) -> Arc<StoreScheduleVersions> {
+        Arc::new(StoreScheduleVersions {
+            shared: self.sink.shared.clone(),
         })
     }
 

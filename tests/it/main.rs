@@ -39,6 +39,7 @@ mod openapi;
 mod overrides;
 mod reload;
 mod report;
+mod saving_history;
 mod schedule;
 mod scope;
 mod store;

@@ -69,6 +69,68 @@ macro_rules! insert_commands {
     };
 }
 
+/// Writes the batch's schedule versions inside its transaction `$tx`, in
+/// the order they took effect (backlog invariant 8), so that no two
+/// consecutive versions have the same content: one equal to the version in
+/// force at its time is dropped (a replay, or another instance's equal
+/// version); one equal to the version right after it moves that one's time
+/// back to its own (it took effect earlier than the other instance saw it);
+/// any other is inserted.
+macro_rules! insert_schedule_versions {
+    ($tx:expr, $rows:expr) => {
+        for r in $rows {
+            let at = StoreTime::from_micros(r.effective_us);
+            let in_force: Option<String> = sqlx::query_scalar(VERSION_IN_FORCE)
+                .bind(at)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            if in_force.as_deref() == Some(r.digest.as_str()) {
+                continue;
+            }
+            let next: Option<(i64, String)> = sqlx::query_as(VERSION_AFTER)
+                .bind(at)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            match next {
+                Some((id, digest)) if digest == r.digest => {
+                    sqlx::query(
+                        "UPDATE schedule_versions SET effective_at = $1 WHERE version_id = $2",
+                    )
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+                _ => {
+                    sqlx::query(
+                        "INSERT INTO schedule_versions (effective_at, digest, content) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(at)
+                    .bind(&r.digest)
+                    .bind(&r.content)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+            }
+        }
+    };
+}
+
+/// The digest of the version in force at `$1`.
+const VERSION_IN_FORCE: &str = "SELECT digest FROM schedule_versions WHERE effective_at <= $1 \
+    ORDER BY effective_at DESC, version_id DESC LIMIT 1";
+
+/// The first version after `$1`.
+const VERSION_AFTER: &str = "SELECT version_id, digest FROM schedule_versions \
+    WHERE effective_at > $1 ORDER BY effective_at, version_id LIMIT 1";
+
+/// PostgreSQL: instances sharing the database insert versions one at a
+/// time (until the commit), so two writing equal content at once cannot
+/// both find it missing. SQLite's `BEGIN IMMEDIATE` already serialises.
+const LOCK_SCHEDULE_VERSIONS: &str =
+    "SELECT pg_advisory_xact_lock(hashtext('lampgw_schedule_versions'))";
+
 const INSERT_COMMAND: &str = "INSERT INTO command_audit (command_id, created_at, completed_at, \
     actor, source, action, level, kind, selector, expires_at, targets, confirmed, failed, \
     districts, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
@@ -171,11 +233,12 @@ impl Db {
     }
 
     /// Writes a batch in one transaction: the samples in each dialect's bulk
-    /// form, then the audit rows. `Ok` only once the commit returned; a
+    /// form, then the audit rows and the schedule versions. `Ok` only once the commit returned; a
     /// write that fails (or is cancelled by the caller's timeout) closes its
     /// connection instead of returning it to the pool (see [`Discard`]).
     pub async fn write(&self, batch: &Batch) -> Result<(), sqlx::Error> {
         let commands: &[CommandRow] = &batch.commands;
+        let versions = batch.versions_in_order();
         match self {
             Db::Sqlite(p) => {
                 let mut conn = Discard(Some(p.acquire().await?));
@@ -186,6 +249,7 @@ impl Db {
                     sqlx::Connection::begin_with(&mut **conn.get(), "BEGIN IMMEDIATE").await?;
                 sqlite::write(&mut tx, batch).await?;
                 insert_commands!(tx, commands);
+                insert_schedule_versions!(tx, versions);
                 tx.commit().await?;
                 conn.keep();
                 Ok(())
@@ -196,6 +260,12 @@ impl Db {
                 let mut tx = sqlx::Connection::begin(&mut **conn.get()).await?;
                 postgres::write(&mut tx, batch).await?;
                 insert_commands!(tx, commands);
+                if !versions.is_empty() {
+                    sqlx::query(LOCK_SCHEDULE_VERSIONS)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                insert_schedule_versions!(tx, versions);
                 tx.commit().await?;
                 conn.keep();
                 Ok(())

@@ -42,6 +42,14 @@
 //!    scope, run) only when its `seq` is higher, because held batches (4)
 //!    are written ahead of older ones still in the spool: written in any
 //!    order, the latest total is what stays.
+//! 8. Schedule versions (`rows::ScheduleVersionRow`) ride the same way and
+//!    obey 1–5; no two consecutive rows of `schedule_versions` have the same
+//!    content: a version equal (by digest) to the one in force at its time
+//!    is dropped, so a replay (3) writes nothing; one equal to the version
+//!    right after it (held batches (4) written ahead of older spooled ones,
+//!    or another cluster instance's later equal version) moves that one's
+//!    time back to its own. On PostgreSQL this runs under a transaction
+//!    advisory lock, so cluster instances writing at once take turns.
 
 use super::rows::Batch;
 use crate::alarm::Alarm;

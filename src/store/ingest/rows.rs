@@ -218,6 +218,28 @@ pub struct EvaluationRow {
     pub dark_with_unknown_max: i64,
 }
 
+/// One version of what the schedule's plan is built from
+/// (`crate::schedule::history`): the book and control groups as JSON, with
+/// when it took effect. Inserted only when its content differs from the
+/// version in force at its time (backlog invariant 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleVersionRow {
+    pub effective_us: i64,
+    /// SHA-256 of `content`, hex.
+    pub digest: String,
+    pub content: String,
+}
+
+impl ScheduleVersionRow {
+    pub fn new(v: &crate::schedule::history::ScheduleVersion) -> Self {
+        Self {
+            effective_us: micros(v.effective),
+            digest: v.digest.clone(),
+            content: v.content.clone(),
+        }
+    }
+}
+
 /// One completed command: a row of the audit trail of remote control,
 /// carried through the backlog and spool like samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -314,6 +336,10 @@ pub struct Batch {
     /// from spool lines written before they were stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evaluation: Vec<EvaluationRow>,
+    /// Versions of the schedule ([`ScheduleVersionRow`]); absent from spool
+    /// lines written before they were stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule_versions: Vec<ScheduleVersionRow>,
 }
 
 impl Batch {
@@ -324,6 +350,7 @@ impl Batch {
             + self.commands.len()
             + self.alarms.len()
             + self.evaluation.len()
+            + self.schedule_versions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -337,6 +364,8 @@ impl Batch {
         self.transitions.extend_from_slice(&other.transitions);
         self.alarms.extend_from_slice(&other.alarms);
         self.evaluation.extend_from_slice(&other.evaluation);
+        self.schedule_versions
+            .extend_from_slice(&other.schedule_versions);
     }
 
     /// Moves `other`'s rows behind these (no copy when this one is empty).
@@ -351,6 +380,7 @@ impl Batch {
         self.commands.extend(other.commands);
         self.alarms.extend(other.alarms);
         self.evaluation.extend(other.evaluation);
+        self.schedule_versions.extend(other.schedule_versions);
     }
 
     /// The alarms to write: the highest version of each id, in id order (one
@@ -386,6 +416,15 @@ impl Batch {
             }
         }
         latest.into_values().collect()
+    }
+
+    /// The schedule versions to write, in the order they took effect (each
+    /// is compared with the one in force before it, which may be in the
+    /// same chunk).
+    pub fn versions_in_order(&self) -> Vec<&ScheduleVersionRow> {
+        let mut v: Vec<&ScheduleVersionRow> = self.schedule_versions.iter().collect();
+        v.sort_by_key(|r| r.effective_us);
+        v
     }
 
     /// The earliest sample or transition time in the batch, if any (what
@@ -710,5 +749,32 @@ mod tests {
         assert_eq!(serde_json::from_str::<Batch>(&line).unwrap(), b);
         let old: Batch = serde_json::from_str(r#"{"lamps":[]}"#).unwrap();
         assert!(old.evaluation.is_empty());
+    }
+
+    /// A schedule version rides a spool line whole, and an older line (from
+    /// before versions were stored) reads as none; a chunk writes its
+    /// versions in the order they took effect.
+    #[test]
+    fn a_spool_line_carries_schedule_versions_in_time_order() {
+        let v = |us: i64, d: &str| ScheduleVersionRow {
+            effective_us: us,
+            digest: d.into(),
+            content: format!("{{\"book\":{{}},\"groups\":{{\"{d}\":[]}}}}"),
+        };
+        let b = Batch {
+            schedule_versions: vec![v(20, "b"), v(10, "a")],
+            ..Batch::default()
+        };
+        let line = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<Batch>(&line).unwrap(), b);
+        assert_eq!(b.rows(), 2);
+        let order: Vec<&str> = b
+            .versions_in_order()
+            .iter()
+            .map(|r| r.digest.as_str())
+            .collect();
+        assert_eq!(order, ["a", "b"]);
+        let old: Batch = serde_json::from_str(r#"{"lamps":[]}"#).unwrap();
+        assert!(old.schedule_versions.is_empty());
     }
 }

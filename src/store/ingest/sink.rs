@@ -5,9 +5,10 @@
 //! the rows are in the page cache (on the device with `store.fsync`).
 
 use super::backlog::Backlog;
-use super::rows::{Batch, CommandRow, EvaluationRow, Naming};
+use super::rows::{Batch, CommandRow, EvaluationRow, Naming, ScheduleVersionRow};
 use crate::alarm::{AlarmChange, AlarmSink};
 use crate::control::{Command, CommandObserver};
+use crate::schedule::history::{ScheduleVersion, VersionSink};
 use crate::state::{Applied, Sink};
 use crate::store::StoreStatus;
 use parking_lot::Mutex;
@@ -159,6 +160,26 @@ impl StoreEvaluation {
         }
         self.shared.push(Batch {
             evaluation: rows,
+            ..Batch::default()
+        });
+    }
+}
+
+/// The schedule engine's handle on the store (`Running::schedule_versions`):
+/// each new version of the book and groups goes to the spool in one
+/// append, like a batch of samples, so a version made while the database
+/// is away is kept and replayed, and a kill loses none the engine handed
+/// over. The writer inserts it only when it differs from the version in
+/// force at its time (backlog invariant 8). It never waits on the database.
+#[derive(Debug)]
+pub struct StoreScheduleVersions {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl VersionSink for StoreScheduleVersions {
+    fn offer_version(&self, version: &ScheduleVersion) {
+        self.shared.push(Batch {
+            schedule_versions: vec![ScheduleVersionRow::new(version)],
             ..Batch::default()
         });
     }

@@ -8,3 +8,4 @@ pub mod energy;
 pub mod evaluation;
 pub mod figures;
 pub mod history;
+pub mod schedule;
