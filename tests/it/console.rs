@@ -388,8 +388,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no `{css}` within 20 s: {e}"))
     }
 
+    /// The element's text; found again if the page was replaced between
+    /// finding it and reading it (a form's POST and redirect, a reload).
     pub(crate) async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.unwrap()
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.wait_for(css).await.text().await {
+                Ok(text) => return text,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                        && std::time::Instant::now() < deadline => {}
+                Err(e) => panic!("`{css}`: {e}"),
+            }
+        }
     }
 
     /// Saves the page as target/console-screenshots/NAME.png.

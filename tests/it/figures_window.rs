@@ -557,15 +557,16 @@ async fn scenario(url: Option<String>) {
     assert_eq!(lines.len(), 5, "{by_format}");
     assert!(lines[0].starts_with("month,scope,name,cabinets_total,rtus_installed,rtu_installation_ratio_pct,rtu_online_rate_pct"));
     // D02: installation 100 %, RTU online 79245/2678400 = 2.96 %, control
-    // share 100 %, SLC online 68380/5356800 = 1.28 %, lighting 100 %,
-    // coverage 79260/2678400 = 2.96 %.
+    // share 100 %, SLC online 68380/5356800 = 1.28 %, the evaluation-grade
+    // lighting rate empty (this written history has no evaluation ticks),
+    // the SLC-monitored one 100 %, coverage 79260/2678400 = 2.96 %.
     assert!(
-        lines[2].starts_with("2025-03,D02,South,1,1,100.00,2.96,2,2,100.00,1.28,100.00,2.96,79245,2678400,68380,5356800,1800,1800"),
+        lines[2].starts_with("2025-03,D02,South,1,1,100.00,2.96,2,2,100.00,1.28,,100.00,2.96,79245,2678400,68380,5356800,1800,1800"),
         "{}",
         lines[2]
     );
     assert!(
-        lines[3].starts_with("2025-03,D03,Empty,0,0,,,0,0,,,,2.96,"),
+        lines[3].starts_with("2025-03,D03,Empty,0,0,,,0,0,,,,,2.96,"),
         "{}",
         lines[3]
     );
