@@ -202,6 +202,11 @@ pub(super) async fn tick(
     .await?;
     let share = share(endpoints.len(), &live, &me.id);
     let mut taken = Vec::new();
+    // A tenure starts when it is taken, `clock_timestamp()`, not at the
+    // transaction's `now()`: a release that committed while this tick ran
+    // has a later `now()` than the tick began with, and the tenure it
+    // closed must end before the next begins. The expiry still counts from
+    // `now()`, which only makes the lease shorter than it could be.
     if take && held.len() < share {
         taken = sqlx::query_scalar(
             "WITH free AS ( \
@@ -213,11 +218,11 @@ pub(super) async fn tick(
                FROM free f WHERE t.endpoint = f.endpoint AND t.run = f.old_run \
                AND t.until IS NULL), \
              taken AS ( \
-               UPDATE cluster_leases l SET holder = $1, run = $2, since = now(), \
+               UPDATE cluster_leases l SET holder = $1, run = $2, since = clock_timestamp(), \
                  expires_at = now() + make_interval(secs => $5) \
-               FROM free f WHERE l.endpoint = f.endpoint RETURNING l.endpoint) \
+               FROM free f WHERE l.endpoint = f.endpoint RETURNING l.endpoint, l.since) \
              INSERT INTO cluster_tenures (endpoint, instance, run, since) \
-             SELECT endpoint, $1, $2, now() FROM taken RETURNING endpoint",
+             SELECT endpoint, $1, $2, since FROM taken RETURNING endpoint",
         )
         .bind(&me.id)
         .bind(&me.run)
