@@ -5,7 +5,7 @@
 
 use super::chart;
 use super::commands::{progress, visible_command};
-use super::history::{mid_hour, svg_answer, Span};
+use super::history::{mid_hour, svg_answer, HistoryQuery};
 use super::i18n::T;
 use super::layout::{district_options, encode, filter_params, num, page, pager};
 use super::{ConsoleError, ConsoleState, Person};
@@ -268,12 +268,6 @@ pub(super) async fn cabinet(
 /// energy per hour.
 const HISTORY_PANELS: usize = 4;
 
-#[derive(Deserialize)]
-pub(super) struct HistoryQuery {
-    #[serde(default)]
-    span: String,
-}
-
 /// `/console/cabinets/{id}/history.svg?span=24h|7d|30d`: the cabinet RTU's
 /// active power, its phases' voltages and currents (the supply of the
 /// cabinet's circuits) and the energy metered per hour, from the store as
@@ -288,7 +282,7 @@ pub(super) async fn history(
     use crate::store::read::history::{self as h, Resolution};
     let i = visible_cabinet(&s, &who, &id)?;
     let lang = who.lang;
-    let span = Span::parse(&q.span)?;
+    let span = q.span()?;
     let c = &s.app.live.inventory.cabinets[i];
     let rtu = c
         .rtu

@@ -13,6 +13,19 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use maud::{html, Markup};
 
+/// `?span=24h|7d|30d` of a history picture's address (24 h when absent).
+#[derive(serde::Deserialize)]
+pub(super) struct HistoryQuery {
+    #[serde(default)]
+    span: String,
+}
+
+impl HistoryQuery {
+    pub(super) fn span(&self) -> Result<Span, ConsoleError> {
+        Span::parse(&self.span)
+    }
+}
+
 /// The spans a history chart offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Span {

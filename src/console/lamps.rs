@@ -3,7 +3,7 @@
 
 use super::chart;
 use super::commands::{progress, visible_command};
-use super::history::{mid_hour, svg_answer, Span};
+use super::history::{mid_hour, svg_answer, HistoryQuery};
 use super::i18n::T;
 use super::layout::{district_options, encode, filter_params, flag, num, online_text, page, pager};
 use super::{ConsoleError, ConsoleState, Person};
@@ -485,12 +485,6 @@ pub(super) async fn events(
     .into_response())
 }
 
-#[derive(Deserialize)]
-pub(super) struct HistoryQuery {
-    #[serde(default)]
-    span: String,
-}
-
 /// `/console/lamps/{id}/history.svg?span=24h|7d|30d`: power, voltage and
 /// dim level from the store (`store::read::history`, as the API's route):
 /// raw samples over a day, hourly rollups beyond.
@@ -503,7 +497,7 @@ pub(super) async fn history(
     use crate::store::read::history as h;
     let i = visible_lamp(&s, &who.principal, &id)?;
     let lang = who.lang;
-    let span = Span::parse(&q.span)?;
+    let span = q.span()?;
     let store = super::history::store(&s)?;
     let (from, to) = span.window();
     let tz = s.app.time_zone;
